@@ -1,0 +1,141 @@
+// ztunnel process configuration: parsed once, from CLI flags with FERRY_* environment fallbacks.
+// Nothing else in the ztunnel reads process.env (STYLE.md §9). Invalid values fail startup with a message
+// naming the flag.
+import { validateTrustDomain } from '../identity/spiffe-id.ts';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface PlaintextInboundForward {
+  /** Where the ztunnel listens for plaintext (the loopback stand-in for the 15006 capture). */
+  readonly listen: HostPort;
+  /** The original destination those connections are treated as addressed to. */
+  readonly originalDestination: HostPort;
+}
+
+export type CaConfig =
+  | { readonly kind: 'grpc'; readonly address: HostPort; readonly rootCertPath: string; readonly token: string | null }
+  /** An in-process CA (tests and single-node use; Istio's FAKE_CA). Its root is written to rootCertOut. */
+  | { readonly kind: 'in-process'; readonly caDir: string | null };
+
+export interface ZtunnelConfig {
+  readonly node: string;
+  readonly trustDomain: string;
+  readonly clusterId: string;
+  readonly configPath: string;
+  readonly ca: CaConfig;
+  readonly adminAddress: HostPort;
+  readonly metricsAddress: HostPort;
+  readonly readinessAddress: HostPort;
+  /** SOCKS5 outbound entry; null = disabled (opt-in, as in Istio). */
+  readonly socks5Address: HostPort | null;
+  readonly hbonePort: number;
+  readonly plaintextInbound: readonly PlaintextInboundForward[];
+  /** Source address for connections to local apps (Istio's in-pod 127.0.0.6). */
+  readonly inboundSourceAddress: string;
+  readonly drainDeadlineMs: number;
+  readonly poolIdleTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+export const ZTUNNEL_PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008, socks5: 15080 } as const;
+
+export class ConfigError extends Error {
+  readonly code = 'FERRY_CONFIG_INVALID';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export function parseHostPort(text: string, what: string): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m === null ? Number.NaN : Number(m[3]);
+  if (m === null || !(port >= 0 && port <= 65535)) {
+    throw new ConfigError(`${what}: expected host:port, got ${JSON.stringify(text)}`);
+  }
+  return { host: (m[1] ?? m[2]) as string, port };
+}
+
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+export interface ZtunnelFlags {
+  readonly config?: string;
+  readonly node?: string;
+  readonly 'trust-domain'?: string;
+  readonly 'cluster-id'?: string;
+  readonly 'ca-address'?: string;
+  readonly 'ca-root'?: string;
+  readonly 'ca-token'?: string;
+  readonly 'in-process-ca'?: boolean;
+  readonly 'ca-dir'?: string;
+  readonly admin?: string;
+  readonly metrics?: string;
+  readonly readiness?: string;
+  readonly socks5?: string;
+  readonly 'hbone-port'?: string;
+  readonly 'plaintext-inbound'?: readonly string[];
+  readonly 'drain-deadline-ms'?: string;
+  readonly 'log-level'?: string;
+}
+
+function positiveInt(text: string, what: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) throw new ConfigError(`${what}: expected a non-negative integer, got ${text}`);
+  return n;
+}
+
+/** Builds the config from flags, falling back to FERRY_* variables of `env`. Throws ConfigError. */
+export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): ZtunnelConfig {
+  const configPath = flags.config ?? env.FERRY_LOCAL_XDS_PATH;
+  if (configPath === undefined) throw new ConfigError('--config (or FERRY_LOCAL_XDS_PATH) is required');
+  const trustDomain = flags['trust-domain'] ?? env.FERRY_TRUST_DOMAIN ?? 'cluster.local';
+  const tdError = validateTrustDomain(trustDomain);
+  if (tdError !== null) throw new ConfigError(`--trust-domain: ${tdError}`);
+  const caAddress = flags['ca-address'] ?? env.FERRY_CA_ADDRESS;
+  let ca: CaConfig;
+  if (flags['in-process-ca'] === true || caAddress === undefined) {
+    ca = { kind: 'in-process', caDir: flags['ca-dir'] ?? env.FERRY_CA_DIR ?? null };
+  } else {
+    const rootCertPath = flags['ca-root'] ?? env.FERRY_CA_ROOT;
+    if (rootCertPath === undefined) throw new ConfigError('--ca-root is required with --ca-address');
+    ca = {
+      kind: 'grpc',
+      address: parseHostPort(caAddress, '--ca-address'),
+      rootCertPath,
+      token: flags['ca-token'] ?? env.FERRY_CA_TOKEN ?? null,
+    };
+  }
+  const socks5 = flags.socks5 ?? env.FERRY_SOCKS5_ADDRESS;
+  const plaintextInbound = (flags['plaintext-inbound'] ?? []).map((spec) => {
+    const [listen, dst] = spec.split('=');
+    if (listen === undefined || dst === undefined) {
+      throw new ConfigError(`--plaintext-inbound: expected <listen host:port>=<original dst host:port>, got ${spec}`);
+    }
+    return {
+      listen: parseHostPort(listen, '--plaintext-inbound'),
+      originalDestination: parseHostPort(dst, '--plaintext-inbound'),
+    };
+  });
+  return {
+    node: flags.node ?? env.FERRY_NODE_NAME ?? 'local',
+    trustDomain,
+    clusterId: flags['cluster-id'] ?? env.FERRY_CLUSTER_ID ?? 'Kubernetes',
+    configPath,
+    ca,
+    adminAddress: parseHostPort(flags.admin ?? env.FERRY_ADMIN_ADDRESS ?? '127.0.0.1:15000', '--admin'),
+    metricsAddress: parseHostPort(flags.metrics ?? env.FERRY_METRICS_ADDRESS ?? '0.0.0.0:15020', '--metrics'),
+    readinessAddress: parseHostPort(flags.readiness ?? env.FERRY_READINESS_ADDRESS ?? '0.0.0.0:15021', '--readiness'),
+    socks5Address: socks5 === undefined || socks5 === '' ? null : parseHostPort(socks5, '--socks5'),
+    hbonePort: positiveInt(flags['hbone-port'] ?? env.FERRY_HBONE_PORT ?? '15008', '--hbone-port'),
+    plaintextInbound,
+    inboundSourceAddress: env.FERRY_INBOUND_SOURCE_ADDRESS ?? '127.0.0.6',
+    drainDeadlineMs: positiveInt(flags['drain-deadline-ms'] ?? env.FERRY_DRAIN_DEADLINE_MS ?? '5000', '--drain-deadline-ms'),
+    poolIdleTimeoutMs: positiveInt(env.FERRY_POOL_IDLE_TIMEOUT_MS ?? '300000', 'FERRY_POOL_IDLE_TIMEOUT_MS'),
+    logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
+  };
+}
