@@ -1,0 +1,308 @@
+// HBONE inbound server (DESIGN.md §5.1, reference/ztunnel-anchor.md §1.8, §2.4): TLS 1.3 with a required
+// client certificate of our trust domain, HTTP/2, one CONNECT stream per tunnel. This module validates the
+// request's shape and hands it to onConnect; it never answers 200 by itself: only tunnel.accept() does,
+// which the caller invokes after authorization and the upstream connect succeeded. Hostile TLS or HTTP/2
+// input ends that connection only; every emitter here has an 'error' listener.
+import { once } from 'node:events';
+import {
+  createSecureServer,
+  type Http2SecureServer,
+  type Http2Session,
+  constants as h2constants,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { type AddressInfo, isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
+import type { SpiffeId } from '../../identity/spiffe-id.ts';
+import { buildTlsContexts, hboneServerTlsOptions, verifyClientTrustDomain } from '../../identity/tls-context.ts';
+import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
+import { ProxyError } from '../errors.ts';
+import { type HboneReceivedHeaders, normalizeIp, readConnectHeaders } from './headers.ts';
+import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
+
+const MiB = 1024 * 1024;
+// HTTP/2 settings of Istio's inbound (reference/ztunnel-anchor.md §2.4).
+export const HBONE_SERVER_SETTINGS = {
+  initialWindowSize: 4 * MiB,
+  maxFrameSize: 1 * MiB,
+  maxConcurrentStreams: 200,
+  maxHeaderListSize: 64 * 1024,
+  enablePush: false,
+} as const;
+export const HBONE_CONNECTION_WINDOW_BYTES = 16 * MiB;
+// nghttp2 memory per session, in MB. Full stream windows of many tunnels need more than Node's 10 MB default.
+const MAX_SESSION_MEMORY_MB = 256;
+const DEFAULT_DRAIN_DEADLINE_MS = 5_000;
+
+export type HboneRejectStatus = 400 | 401 | 503;
+
+export interface HboneConnectRequest {
+  /** The raw `:authority` (syntax checked: host:port); its meaning is the caller's to decide. */
+  readonly authority: string;
+  readonly headers: HboneReceivedHeaders;
+  /** The local address the client dialed (the pod IP in Ferry's in-pod model). */
+  readonly dialedIp: string;
+  readonly dialedPort: number;
+  readonly peer: { readonly ip: string; readonly port: number };
+  /** The client's SPIFFE ID from its verified certificate (same trust domain as ours). */
+  readonly peerIdentity: SpiffeId;
+}
+
+export interface HboneTunnel {
+  /** Sends `:status 200` and returns the stream as the tunnel's byte stream. Call once, after policy passed. */
+  accept(): Duplex;
+  /** Answers the CONNECT with an error status and ends the stream. */
+  reject(status: HboneRejectStatus): void;
+  /** Aborted when the stream goes away before a response was sent (the client gave up). */
+  readonly signal: AbortSignal;
+}
+
+/** Something went wrong with one peer; the server keeps serving. For logs (`log_early_deny`). */
+export interface HboneServerEvent {
+  readonly error: ProxyError;
+  readonly peer: { readonly ip: string | undefined; readonly port: number | undefined };
+}
+
+export interface HboneServerOptions {
+  readonly host: string;
+  /** 0 picks a free port (tests). */
+  readonly port: number;
+  readonly certificate: WorkloadCertificate;
+  readonly onConnect: (request: HboneConnectRequest, tunnel: HboneTunnel) => void | Promise<void>;
+  readonly onPeerError?: (event: HboneServerEvent) => void;
+  readonly keepalive?: KeepaliveOptions;
+}
+
+export interface HboneCloseOptions {
+  /** true: GOAWAY and let open streams finish until the deadline; false: destroy everything now. */
+  readonly graceful: boolean;
+  readonly deadlineMs?: number;
+}
+
+export class HboneServer {
+  readonly #server: Http2SecureServer;
+  readonly #sessions = new Set<ServerHttp2Session>();
+  readonly #identities = new WeakMap<Http2Session, SpiffeId>();
+  readonly #opts: HboneServerOptions;
+  #trustDomain: string;
+  #openStreams = 0;
+  #closing: Promise<void> | null = null;
+
+  private constructor(opts: HboneServerOptions) {
+    this.#opts = opts;
+    this.#trustDomain = opts.certificate.identity.trustDomain;
+    const tlsOptions = hboneServerTlsOptions(buildTlsContexts(opts.certificate));
+    this.#server = createSecureServer({
+      ...tlsOptions,
+      allowHTTP1: false,
+      settings: HBONE_SERVER_SETTINGS,
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    });
+    this.#server.on('session', (session) => this.#onSession(session));
+    this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));
+    // A client that did not negotiate h2 (no ALPN, http/1.1 only): drop it now instead of after Node's
+    // unknownProtocolTimeout.
+    this.#server.on('unknownProtocol', (socket: TLSSocket) => {
+      this.#report(socket, new ProxyError('FERRY_HBONE_HANDSHAKE_FAILED', 'client did not negotiate ALPN h2'));
+      socket.destroy();
+    });
+    this.#server.on('tlsClientError', (err, socket) => {
+      this.#report(socket, new ProxyError('FERRY_HBONE_HANDSHAKE_FAILED', `TLS: ${err.message}`, { cause: err }));
+    });
+    this.#server.on('sessionError', onIgnoredError); // the session is destroyed; its 'close' cleans up
+    this.#server.on('error', onIgnoredError);
+  }
+
+  /** Starts listening; resolves once the port is bound. */
+  static async listen(opts: HboneServerOptions): Promise<HboneServer> {
+    const s = new HboneServer(opts);
+    s.#server.listen({ host: opts.host, port: opts.port });
+    await Promise.race([once(s.#server, 'listening'), once(s.#server, 'error').then(([err]) => Promise.reject(err))]);
+    return s;
+  }
+
+  get address(): { ip: string; port: number } {
+    const a = this.#server.address() as AddressInfo;
+    return { ip: a.address, port: a.port };
+  }
+
+  /** Live HTTP/2 sessions and open CONNECT streams (tests, metrics). */
+  stats(): { sessions: number; streams: number } {
+    return { sessions: this.#sessions.size, streams: this.#openStreams };
+  }
+
+  /** Rotates the served certificate; new handshakes use it, established sessions keep theirs. */
+  setCertificate(cert: WorkloadCertificate): void {
+    this.#server.setSecureContext(hboneServerTlsOptions(buildTlsContexts(cert)));
+    this.#trustDomain = cert.identity.trustDomain;
+  }
+
+  /** Stops accepting; graceful: GOAWAY and wait for streams until the deadline, then destroy. Idempotent. */
+  close(opts: HboneCloseOptions = { graceful: true }): Promise<void> {
+    this.#closing ??= this.#close(opts);
+    return this.#closing;
+  }
+
+  async #close(opts: HboneCloseOptions): Promise<void> {
+    const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    const sessions = [...this.#sessions];
+    const closed = sessions.map((s) => (s.closed && s.destroyed ? Promise.resolve() : once(s, 'close').then(noop)));
+    if (opts.graceful) {
+      for (const s of sessions) if (!s.closed) s.close(); // GOAWAY; finishes in-flight streams
+      const deadline = setTimeout(destroyAll, opts.deadlineMs ?? DEFAULT_DRAIN_DEADLINE_MS, sessions);
+      deadline.unref();
+      await Promise.all(closed);
+      clearTimeout(deadline);
+    } else {
+      destroyAll(sessions);
+      await Promise.all(closed);
+    }
+    await serverClosed;
+  }
+
+  #onSession(session: ServerHttp2Session): void {
+    session.on('error', onIgnoredError);
+    if (this.#closing !== null) {
+      session.destroy();
+      return;
+    }
+    // The chain was verified by OpenSSL (rejectUnauthorized); here the trust domain (TrustDomainVerifier).
+    const socket = session.socket as TLSSocket;
+    const verdict = verifyClientTrustDomain(socket, this.#trustDomain);
+    if (!verdict.ok) {
+      this.#report(socket, verdict.error);
+      session.destroy();
+      return;
+    }
+    this.#identities.set(session, verdict.value);
+    this.#sessions.add(session);
+    session.once('close', () => this.#sessions.delete(session));
+    session.setLocalWindowSize(HBONE_CONNECTION_WINDOW_BYTES);
+    startKeepalive(session, this.#opts.keepalive ?? DEFAULT_KEEPALIVE);
+  }
+
+  #onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', onIgnoredError); // resets and aborts show up as 'close'; the splice owns the rest
+    const socket = stream.session?.socket as TLSSocket | undefined;
+    const identity = stream.session === undefined ? undefined : this.#identities.get(stream.session);
+    if (socket === undefined || identity === undefined) {
+      stream.close(h2constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    const bad = validateConnect(headers);
+    if (bad !== null) {
+      this.#report(socket, bad);
+      respondAndEnd(stream, 400);
+      return;
+    }
+    this.#openStreams++;
+    stream.once('close', () => this.#openStreams--);
+    const request: HboneConnectRequest = {
+      authority: headers[':authority'] as string,
+      headers: readConnectHeaders(headers),
+      dialedIp: normalizeIp(socket.localAddress ?? ''),
+      dialedPort: socket.localPort ?? 0,
+      peer: { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 },
+      peerIdentity: identity,
+    };
+    const tunnel = new StreamTunnel(stream);
+    Promise.resolve()
+      .then(() => this.#opts.onConnect(request, tunnel))
+      .catch((err: unknown) => {
+        // A handler bug must not leave the client hanging: answer 503 if nothing was answered yet.
+        tunnel.rejectIfPending(503);
+        const error = err instanceof ProxyError ? err : new ProxyError('FERRY_UPSTREAM_CONNECT_FAILED', String(err));
+        this.#report(socket, error);
+      });
+  }
+
+  #report(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }, error: ProxyError): void {
+    this.#opts.onPeerError?.({ error, peer: { ip: socket.remoteAddress, port: socket.remotePort } });
+  }
+}
+
+type TunnelPhase = 'pending' | 'accepted' | 'rejected';
+
+class StreamTunnel implements HboneTunnel {
+  readonly #stream: ServerHttp2Stream;
+  readonly #abort = new AbortController();
+  #phase: TunnelPhase = 'pending';
+
+  constructor(stream: ServerHttp2Stream) {
+    this.#stream = stream;
+    stream.once('close', () => {
+      if (this.#phase === 'pending') this.#abort.abort(new ProxyError('FERRY_HBONE_BAD_REQUEST', 'stream closed'));
+    });
+  }
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  accept(): Duplex {
+    if (this.#phase !== 'pending') throw new TypeError(`HBONE tunnel already ${this.#phase}`);
+    this.#phase = 'accepted';
+    if (!this.#stream.destroyed && !this.#stream.closed) this.#stream.respond({ ':status': 200 });
+    return this.#stream;
+  }
+
+  reject(status: HboneRejectStatus): void {
+    if (this.#phase !== 'pending') throw new TypeError(`HBONE tunnel already ${this.#phase}`);
+    this.#phase = 'rejected';
+    respondAndEnd(this.#stream, status);
+  }
+
+  rejectIfPending(status: HboneRejectStatus): void {
+    if (this.#phase === 'pending') this.reject(status);
+  }
+}
+
+/** Null when the request is a well-formed authority-form CONNECT (RFC 9113 §8.5), else why not. */
+export function validateConnect(headers: IncomingHttpHeaders): ProxyError | null {
+  const method = headers[':method'];
+  if (method !== 'CONNECT') {
+    return new ProxyError('FERRY_HBONE_BAD_REQUEST', `method ${JSON.stringify(method)} is not CONNECT`);
+  }
+  if (headers[':path'] !== undefined || headers[':scheme'] !== undefined || headers[':protocol'] !== undefined) {
+    return new ProxyError('FERRY_HBONE_BAD_REQUEST', 'CONNECT must not carry :path, :scheme or :protocol');
+  }
+  const authority = headers[':authority'];
+  if (typeof authority !== 'string' || !isAuthoritySyntax(authority)) {
+    return new ProxyError('FERRY_HBONE_BAD_AUTHORITY', `bad :authority ${JSON.stringify(authority)}`);
+  }
+  return null;
+}
+
+const HOSTNAME_RE =
+  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+// Syntax only (ip:port, [ipv6]:port or hostname:port); the inbound path decides what the target means.
+// TODO: switch to parseHboneAuthority from ./authority.ts once it lands.
+function isAuthoritySyntax(authority: string): boolean {
+  const colon = authority.lastIndexOf(':');
+  if (colon <= 0) return false;
+  const portText = authority.slice(colon + 1);
+  if (!/^[0-9]{1,5}$/.test(portText)) return false;
+  const port = Number(portText);
+  if (port < 1 || port > 65535) return false;
+  const host = authority.slice(0, colon);
+  if (host.startsWith('[') && host.endsWith(']')) return isIP(host.slice(1, -1)) === 6;
+  if (isIP(host) === 4) return true;
+  return isIP(host) === 0 && !host.includes(':') && HOSTNAME_RE.test(host) && !/^[0-9.]+$/.test(host);
+}
+
+function respondAndEnd(stream: ServerHttp2Stream, status: number): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  stream.respond({ ':status': status }, { endStream: true });
+}
+
+function destroyAll(sessions: readonly ServerHttp2Session[]): void {
+  for (const s of sessions) if (!s.destroyed) s.destroy();
+}
+
+// Peer-caused errors end that session or stream; Node reports them here after tearing it down.
+function onIgnoredError(): void {}
+function noop(): void {}

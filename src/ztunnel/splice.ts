@@ -1,0 +1,81 @@
+// Bidirectional byte copy between a TCP socket and a tunnel (an HBONE stream or another socket), in the
+// manner of istio/ztunnel:src/copy.rs: both directions run to completion independently (TCP half-close is
+// a real state: EOF on one side ends only the other side's write), backpressure is pipe()'s, bytes are
+// counted from the socket's own counters (no per-chunk work), and resets after setup end the splice
+// without being errors. It owns neither stream's creation; it destroys both when it ends abnormally.
+import type { Socket } from 'node:net';
+import { type Duplex, finished } from 'node:stream';
+
+export interface SpliceResult {
+  /** Bytes read from the socket and forwarded to the peer. */
+  readonly bytesSent: number;
+  /** Bytes from the peer written to the socket. */
+  readonly bytesReceived: number;
+  /** Set when the splice ended by an abort or an unexpected error; resets and broken pipes are not errors. */
+  readonly error?: Error;
+}
+
+export interface SpliceOptions {
+  /** Aborting tears both sides down (policy late rejection, drain deadline); the reason becomes `error`. */
+  readonly signal?: AbortSignal;
+}
+
+// How a connection normally ends when the other side goes away (ztunnel's ignore_io_errors): not an error.
+const BENIGN_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_STREAM_DESTROYED',
+  'ERR_HTTP2_STREAM_ERROR', // RST_STREAM from the peer
+  'ERR_HTTP2_STREAM_CANCEL',
+  'ERR_HTTP2_INVALID_STREAM',
+]);
+
+/** True for errors that only mean "the other side went away". */
+export function isBenignDisconnect(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && BENIGN_CODES.has(code);
+}
+
+/** Copies bytes both ways until both directions are done or either side is destroyed. Never rejects. */
+export function splice(socket: Socket, peer: Duplex, opts: SpliceOptions = {}): Promise<SpliceResult> {
+  // Half-close: a FIN from the socket must end only the peer's write side, not our write side.
+  socket.allowHalfOpen = true;
+  // Bytes already buffered in the socket (e.g. unshifted after a SOCKS5 request) are still to be forwarded.
+  const readBase = socket.bytesRead - socket.readableLength;
+  const writtenBase = socket.bytesWritten;
+  return new Promise<SpliceResult>((resolve) => {
+    let error: Error | undefined;
+    let pending = 2;
+    const teardown = (): void => {
+      socket.destroy();
+      peer.destroy();
+    };
+    const onSideDone = (err: Error | null | undefined): void => {
+      // A side that ended abnormally takes the other down: nothing more can flow through the pair.
+      if (err) {
+        if (error === undefined && !isBenignDisconnect(err)) error = err;
+        teardown();
+      }
+      if (--pending > 0) return;
+      opts.signal?.removeEventListener('abort', onAbort);
+      const result = { bytesSent: socket.bytesRead - readBase, bytesReceived: socket.bytesWritten - writtenBase };
+      resolve(error === undefined ? result : { ...result, error });
+    };
+    const onAbort = (): void => {
+      const reason: unknown = opts.signal?.reason;
+      error ??= reason instanceof Error ? reason : new Error(String(reason));
+      teardown();
+    };
+    finished(socket, onSideDone);
+    finished(peer, onSideDone);
+    if (opts.signal?.aborted) {
+      onAbort();
+      return;
+    }
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    socket.pipe(peer);
+    peer.pipe(socket);
+  });
+}
