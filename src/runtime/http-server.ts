@@ -1,0 +1,189 @@
+// The small plain-HTTP server under the metrics, readiness and admin endpoints: a fixed route table
+// (path → method → handler), 404 for unknown paths, 405 with `Allow` for known paths, 500 (logged) when
+// a handler throws. start() resolves once listening (port 0 allowed); close() ends every connection,
+// idle or not, and resolves when the server is fully closed. Not for proxied traffic.
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { RuntimeError } from './errors.ts';
+import type { Logger } from './logger.ts';
+import { silentLogger } from './logger.ts';
+
+export interface ListenAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type HttpMethod = 'GET' | 'POST' | 'HEAD';
+
+/** What a handler returns; the server writes it. */
+export interface HttpReply {
+  readonly status: number;
+  readonly body: string;
+  readonly contentType?: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface HttpRequestInfo {
+  readonly method: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: http.IncomingHttpHeaders;
+}
+
+export type RouteHandler = (req: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
+
+export interface Route {
+  readonly path: string;
+  readonly methods: Partial<Readonly<Record<HttpMethod, RouteHandler>>>;
+  /** One line for the admin index. */
+  readonly description?: string;
+  /** Runs after the reply was fully written (e.g. /quitquitquit starts the drain only then). */
+  readonly afterReply?: (req: HttpRequestInfo) => void;
+}
+
+export interface HttpServerOptions {
+  /** Used in error messages and logs: `metrics`, `readiness`, `admin`. */
+  readonly name: string;
+  readonly listen: ListenAddress;
+  readonly routes: readonly Route[];
+  readonly logger?: Logger;
+}
+
+// Scrapers and probes reconnect every few seconds; a short idle timeout frees their sockets without
+// making each request pay a new handshake. headersTimeout bounds slowloris-style clients.
+const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+const HEADERS_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 30_000;
+// No endpoint takes a body bigger than a query string; refuse large uploads early.
+const MAX_HEADER_BYTES = 16 * 1024;
+
+type ServerState = { phase: 'idle' } | { phase: 'listening'; address: ListenAddress } | { phase: 'closed' };
+
+export class HttpServer {
+  readonly #name: string;
+  readonly #listen: ListenAddress;
+  readonly #routes: ReadonlyMap<string, Route>;
+  readonly #logger: Logger;
+  readonly #server: http.Server;
+  #state: ServerState = { phase: 'idle' };
+
+  constructor(opts: HttpServerOptions) {
+    this.#name = opts.name;
+    this.#listen = opts.listen;
+    this.#routes = new Map(opts.routes.map((r) => [r.path, r]));
+    this.#logger = opts.logger ?? silentLogger;
+    this.#server = http.createServer({
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      maxHeaderSize: MAX_HEADER_BYTES,
+    });
+    this.#server.on('request', (req, res) => {
+      this.#serve(req, res).catch((err: unknown) => {
+        // #serve handles handler errors itself; reaching this is a bug in the writing code.
+        this.#logger.error({ server: this.#name, err }, 'http reply failed');
+        res.destroy();
+      });
+    });
+    // Garbage on the socket (bad HTTP): answer 400 and close, never crash.
+    this.#server.on('clientError', (_err, socket) => {
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+  }
+
+  get routes(): readonly Route[] {
+    return [...this.#routes.values()];
+  }
+
+  /** The bound address (real port when listening on 0). Throws before start(). */
+  get address(): ListenAddress {
+    if (this.#state.phase !== 'listening') throw new Error(`${this.#name} server is not listening`);
+    return this.#state.address;
+  }
+
+  /** `http://host:port` of the bound address (IPv6 in brackets). */
+  get url(): string {
+    const { host, port } = this.address;
+    return host.includes(':') ? `http://[${host}]:${port}` : `http://${host}:${port}`;
+  }
+
+  /** Starts listening; resolves with the bound address. Fails with FERRY_RUNTIME_LISTEN_FAILED. */
+  async start(): Promise<ListenAddress> {
+    if (this.#state.phase !== 'idle') {
+      throw new RuntimeError('FERRY_RUNTIME_ALREADY_STARTED', `${this.#name} server was already started`);
+    }
+    const { host, port } = this.#listen;
+    this.#server.listen({ host, port });
+    try {
+      await once(this.#server, 'listening');
+    } catch (err) {
+      this.#state = { phase: 'closed' };
+      throw new RuntimeError('FERRY_RUNTIME_LISTEN_FAILED', `${this.#name} server cannot listen on ${host}:${port}`, {
+        cause: err,
+      });
+    }
+    const bound = this.#server.address() as AddressInfo;
+    const address = { host: bound.address, port: bound.port };
+    this.#state = { phase: 'listening', address };
+    this.#server.on('error', (err) => this.#logger.error({ server: this.#name, err }, 'http server error'));
+    return address;
+  }
+
+  /** Stops accepting and ends every open connection; resolves once closed. Idempotent. */
+  async close(): Promise<void> {
+    const wasListening = this.#state.phase === 'listening';
+    this.#state = { phase: 'closed' };
+    if (!wasListening) return;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeAllConnections();
+    await closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  async #serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    // Bodies are never read: drain them so keep-alive connections stay usable.
+    req.resume();
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const info: HttpRequestInfo = {
+      method: req.method ?? 'GET',
+      path: url.pathname,
+      query: url.searchParams,
+      headers: req.headers,
+    };
+    const route = this.#routes.get(url.pathname);
+    if (route === undefined) return write(res, { status: 404, body: `not found: ${url.pathname}\n` });
+    const method = info.method === 'HEAD' && route.methods.HEAD === undefined ? 'GET' : info.method;
+    const handler = route.methods[method as HttpMethod];
+    if (handler === undefined) {
+      const allow = Object.keys(route.methods).join(', ');
+      return write(res, { status: 405, body: `method ${info.method} not allowed\n`, headers: { allow } });
+    }
+    let reply: HttpReply;
+    try {
+      reply = await handler(info);
+    } catch (err) {
+      this.#logger.error({ server: this.#name, path: url.pathname, err }, 'http handler failed');
+      reply = { status: 500, body: 'internal error\n' };
+    }
+    if (route.afterReply !== undefined && reply.status < 300) {
+      const after = route.afterReply;
+      res.once('finish', () => after(info));
+    }
+    write(res, reply); // node:http sends no body for HEAD, but keeps the GET content-length
+  }
+}
+
+function write(res: http.ServerResponse, reply: HttpReply): void {
+  const headers: Record<string, string | number> = {
+    'content-type': reply.contentType ?? 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(reply.body),
+    ...reply.headers,
+  };
+  res.writeHead(reply.status, headers);
+  res.end(reply.body);
+}
