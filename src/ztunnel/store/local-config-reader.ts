@@ -88,20 +88,6 @@ export function renderValue(value: unknown): string {
   return text.length > MAX_RENDERED_VALUE ? `${text.slice(0, MAX_RENDERED_VALUE)}…` : text;
 }
 
-function typeName(node: Node | undefined): string {
-  if (node === undefined) return 'null';
-  if (isMap(node)) return 'a map';
-  if (isSeq(node)) return 'a list';
-  if (isScalar(node)) {
-    const v = node.value;
-    if (v === null) return 'null';
-    if (typeof v === 'string') return 'a string';
-    if (typeof v === 'number' || typeof v === 'bigint') return 'a number';
-    if (typeof v === 'boolean') return 'a boolean';
-  }
-  return 'an unsupported YAML value';
-}
-
 export class ConfigReader {
   readonly #file: string;
   readonly #doc: Document;
@@ -121,10 +107,12 @@ export class ConfigReader {
   }
 
   /** Records an error at `node` (its position and value), or at `at` when the value is absent. */
-  fail(code: LocalConfigErrorCode, path: string, node: Node | undefined, reason: string, at?: Node): void {
-    if (this.#errors.length >= MAX_ERRORS) return;
+  fail(code: LocalConfigErrorCode, path: string, node: Node | null | undefined, reason: string, at?: Node): void {
+    // After the budget ran out every value reads as absent: errors past that point are noise.
+    if (this.#errors.length >= MAX_ERRORS || this.#exhausted) return;
     const where = node ?? at;
     const pos = where?.range ? this.#lines.linePos(where.range[0]) : null;
+    // undefined: no value to show (missing key); null: the value was absent or null where one was needed.
     const value = node === undefined ? null : renderValue(node);
     const loc = pos === null ? '' : `:${pos.line}:${pos.col}`;
     const got = value === null ? '' : ` (got ${value})`;
@@ -144,8 +132,8 @@ export class ConfigReader {
   resolve(raw: unknown): Node | undefined {
     if (this.#exhausted) return undefined;
     if (++this.#visited > MAX_NODES_VISITED) {
-      this.#exhausted = true;
       this.fail('FERRY_CONFIG_TOO_LARGE', '', undefined, `more than ${MAX_NODES_VISITED} values after alias expansion`);
+      this.#exhausted = true;
       return undefined;
     }
     let node = raw;
@@ -159,7 +147,7 @@ export class ConfigReader {
   }
 
   wrongType(path: string, node: Node | undefined, expected: string, at?: Node): void {
-    this.fail('FERRY_CONFIG_WRONG_TYPE', path, node, `expected ${expected}, got ${typeName(node)}`, at);
+    this.fail('FERRY_CONFIG_WRONG_TYPE', path, node ?? null, `expected ${expected}`, at);
   }
 
   /** A map whose keys are checked against `spec`; null (after recording errors) when it is not usable. */
