@@ -458,6 +458,18 @@ const badRows: BadRow[] = [
     path: 'workloads[0].namespace',
   },
   {
+    name: 'network name with a slash',
+    text: `${W}  network: a/b\n`,
+    code: 'FERRY_CONFIG_INVALID_VALUE',
+    path: 'workloads[0].network',
+  },
+  {
+    name: 'empty uid',
+    text: 'workloads:\n- {uid: "", name: w, namespace: ns}\n',
+    code: 'FERRY_CONFIG_INVALID_VALUE',
+    path: 'workloads[0].uid',
+  },
+  {
     name: 'bad trust domain',
     text: `${W}  trustDomain: Cluster.Local\n`,
     code: 'FERRY_CONFIG_INVALID_VALUE',

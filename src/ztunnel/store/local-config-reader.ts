@@ -260,3 +260,22 @@ export class ConfigReader {
     return hit;
   }
 }
+
+/** Reads an optional field with `read`, or returns `fallback` when it is absent or null. */
+export function opt<T>(f: Fields, key: string, fallback: T, read: (n: Node, p: string) => T | null): T | null {
+  const node = f.get(key);
+  return node === undefined ? fallback : read(node, f.at(key));
+}
+
+/** Bookkeeping for cross-entry checks (uniqueness, references) with the first definition's path. */
+export class Seen {
+  readonly #first = new Map<string, string>();
+  claim(r: ConfigReader, key: string, path: string, node: Node | undefined, what: string): void {
+    const first = this.#first.get(key);
+    if (first === undefined) this.#first.set(key, path);
+    else r.fail('FERRY_CONFIG_DUPLICATE', path, node, `${what} ${JSON.stringify(key)} is already defined at ${first}`);
+  }
+  has(key: string): boolean {
+    return this.#first.has(key);
+  }
+}

@@ -34,6 +34,29 @@ export function readName(r: ConfigReader, node: Node | undefined, path: string):
   return s;
 }
 
+/** A network name: "" is the default network; no '/' since it prefixes addresses ("network/ip"). */
+export function readNetwork(r: ConfigReader, node: Node | undefined, path: string): string | null {
+  const s = r.string(node, path);
+  if (s === null) return null;
+  if (s !== '' && !NAME_RE.test(s)) {
+    r.fail('FERRY_CONFIG_INVALID_VALUE', path, node, "expected a network name without whitespace or '/'");
+    return null;
+  }
+  return s;
+}
+
+/** `namespace/hostname`, the key of a Service (Workload.services, waypoint by hostname). */
+export function readServiceKey(r: ConfigReader, text: string, path: string, node: Node | undefined): string | null {
+  const slash = text.indexOf('/');
+  const namespace = text.slice(0, slash);
+  const hostname = text.slice(slash + 1);
+  if (slash < 0 || !NAMESPACE_RE.test(namespace) || !NAME_RE.test(hostname)) {
+    r.fail('FERRY_CONFIG_INVALID_VALUE', path, node, 'expected a service key "namespace/hostname"');
+    return null;
+  }
+  return `${namespace}/${hostname}`;
+}
+
 export function readIp(r: ConfigReader, node: Node | undefined, path: string): string | null {
   const s = r.string(node, path);
   if (s === null) return null;

@@ -4,37 +4,30 @@
 // (file, path, value, reason, line/column): never half-accepted. Pure: the caller reads the file and logs.
 import { LineCounter, type Node, parseDocument } from 'yaml';
 import { parseSpiffeId, validateTrustDomain } from '../../identity/spiffe-id.ts';
-import { EMPTY_MATCH } from '../authz/match.ts';
+import { readPolicy } from './local-config-policy.ts';
 import {
   ConfigReader,
   type LocalConfigError,
   type LocalConfigErrorCode,
   MAX_LOCAL_CONFIG_BYTES,
+  opt,
+  Seen,
 } from './local-config-reader.ts';
 import {
-  readCidr,
   readGatewayAddress,
   readIp,
   readList,
   readName,
   readNamespace,
+  readNetwork,
   readNetworkAddress,
-  readPort,
   readPortMap,
-  readStringMatch,
+  readServiceKey,
 } from './local-config-values.ts';
 import {
-  type Authorization,
-  type Clause,
-  type Match,
   type MeshConfig,
-  type PolicyAction,
-  type PolicyScope,
   type PortMap,
-  policyKey,
-  type Rule,
   type Service,
-  type ServiceAccountMatch,
   type ServiceKey,
   serviceKey,
   type TunnelProtocol,
@@ -58,7 +51,6 @@ export const DEFAULT_CANONICAL_REVISION = 'latest';
 const MAX_CAPACITY = 0xffff_ffff; // proto uint32
 
 const WORKLOAD_TYPES: readonly WorkloadType[] = ['deployment', 'cronjob', 'pod', 'job'];
-const MATCH_KEYS = Object.keys(EMPTY_MATCH) as (keyof Match)[];
 
 const WORKLOAD_KEYS = {
   required: ['uid', 'name', 'namespace'],
@@ -90,21 +82,6 @@ const SERVICE_KEYS = {
   ignored: ['canonical', 'ipFamilies'], // hostname precedence and address families: no effect on Ferry
   unsupported: ['weightedWaypoints', 'loadBalancer', 'cidrVips', 'visibility', 'ingressUseWaypoint'],
 } as const;
-
-const POLICY_KEYS = { required: ['name', 'namespace', 'scope', 'action', 'rules'], optional: ['dryRun'] } as const;
-
-/** Bookkeeping for cross-entry checks (uniqueness, references) with the first definition's path. */
-class Seen {
-  readonly #first = new Map<string, string>();
-  claim(r: ConfigReader, key: string, path: string, node: Node | undefined, what: string): void {
-    const first = this.#first.get(key);
-    if (first === undefined) this.#first.set(key, path);
-    else r.fail('FERRY_CONFIG_DUPLICATE', path, node, `${what} ${JSON.stringify(key)} is already defined at ${first}`);
-  }
-  has(key: string): boolean {
-    return this.#first.has(key);
-  }
-}
 
 interface Ctx {
   readonly r: ConfigReader;
@@ -181,20 +158,9 @@ function readRoot(ctx: Ctx, root: Node): MeshConfig | null {
   if (f === null) return null;
   const workloads = readList(r, f.get('workloads'), 'workloads', (n, p) => readWorkload(ctx, n, p));
   const services = readList(r, f.get('services'), 'services', (n, p) => readService(ctx, n, p));
-  const policies = readList(r, f.get('policies'), 'policies', (n, p) => readPolicy(ctx, n, p));
+  const policies = readList(r, f.get('policies'), 'policies', (n, p) => readPolicy(r, ctx.policies, n, p));
   if (workloads === null || services === null || policies === null) return null;
   return { workloads, services, policies };
-}
-
-/** Reads an optional field with `read`, or returns `fallback` when it is absent or null. */
-function opt<T>(
-  f: { get(k: string): Node | undefined; at(k: string): string },
-  key: string,
-  fallback: T,
-  read: (n: Node, p: string) => T | null,
-): T | null {
-  const node = f.get(key);
-  return node === undefined ? fallback : read(node, f.at(key));
 }
 
 function readWorkload(ctx: Ctx, node: Node | undefined, path: string): Workload | null {
@@ -202,12 +168,11 @@ function readWorkload(ctx: Ctx, node: Node | undefined, path: string): Workload 
   const f = r.fields(node, path, WORKLOAD_KEYS);
   if (f === null) return null;
   const uid = r.string(f.get('uid'), f.at('uid'));
-  if (uid !== null && uid === '')
-    r.fail('FERRY_CONFIG_INVALID_VALUE', f.at('uid'), f.get('uid'), 'uid must not be empty');
-  if (uid !== null && uid !== '') ctx.uids.claim(r, uid, f.at('uid'), f.get('uid'), 'workload uid');
+  if (uid === '') r.fail('FERRY_CONFIG_INVALID_VALUE', f.at('uid'), f.get('uid'), 'uid must not be empty');
+  else if (uid !== null) ctx.uids.claim(r, uid, f.at('uid'), f.get('uid'), 'workload uid');
   const name = readName(r, f.get('name'), f.at('name'));
   const namespace = readNamespace(r, f.get('namespace'), f.at('namespace'));
-  const network = opt(f, 'network', '', (n, p) => r.string(n, p));
+  const network = opt(f, 'network', '', (n, p) => readNetwork(r, n, p));
   const addresses = opt(f, 'workloadIps', [], (n, p) =>
     readList(r, n, p, (item, ip) => {
       const a = readIp(r, item, ip);
@@ -249,16 +214,15 @@ function readWorkload(ctx: Ctx, node: Node | undefined, path: string): Workload 
     }),
   );
   const services = opt(f, 'services', new Map<ServiceKey, PortMap>(), (n, p) => readWorkloadServices(ctx, n, p));
-  const fields = {
-    status: opt<WorkloadStatus>(f, 'status', 'Healthy', (n, p) => r.oneOf(n, p, ['Healthy', 'Unhealthy'] as const)),
-    node: opt(f, 'node', '', (n, p) => r.string(n, p)),
-    waypoint: opt(f, 'waypoint', null, (n, p) => readGatewayAddress(r, n, p)),
-    canonicalName: opt(f, 'canonicalName', workloadName, (n, p) => readName(r, n, p)),
-    canonicalRevision: opt(f, 'canonicalRevision', DEFAULT_CANONICAL_REVISION, (n, p) => readName(r, n, p)),
-    clusterId: opt(f, 'clusterId', DEFAULT_CLUSTER_ID, (n, p) => readName(r, n, p)),
-    capacity: opt(f, 'capacity', 1, (n, p) => r.integer(n, p, 1, MAX_CAPACITY)),
-  };
-  const { status, node: nodeName, waypoint, canonicalName, canonicalRevision, clusterId, capacity } = fields;
+  const status = opt<WorkloadStatus>(f, 'status', 'Healthy', (n, p) =>
+    r.oneOf(n, p, ['Healthy', 'Unhealthy'] as const),
+  );
+  const nodeName = opt(f, 'node', '', (n, p) => r.string(n, p));
+  const waypoint = opt(f, 'waypoint', null, (n, p) => readGatewayAddress(r, n, p));
+  const canonicalName = opt(f, 'canonicalName', workloadName, (n, p) => readName(r, n, p));
+  const canonicalRevision = opt(f, 'canonicalRevision', DEFAULT_CANONICAL_REVISION, (n, p) => readName(r, n, p));
+  const clusterId = opt(f, 'clusterId', DEFAULT_CLUSTER_ID, (n, p) => readName(r, n, p));
+  const capacity = opt(f, 'capacity', 1, (n, p) => r.integer(n, p, 1, MAX_CAPACITY));
   if (
     uid === null ||
     name === null ||
@@ -305,24 +269,13 @@ function readWorkload(ctx: Ctx, node: Node | undefined, path: string): Workload 
   };
 }
 
-function readServiceKey(ctx: Ctx, text: string, path: string, node: Node | undefined): ServiceKey | null {
-  const slash = text.indexOf('/');
-  const ns = text.slice(0, slash);
-  const host = text.slice(slash + 1);
-  if (slash < 0 || !/^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/.test(ns) || host === '' || /[\s/]/.test(host)) {
-    ctx.r.fail('FERRY_CONFIG_INVALID_VALUE', path, node, 'expected a service key "namespace/hostname"');
-    return null;
-  }
-  return serviceKey(ns, host);
-}
-
 function readWorkloadServices(ctx: Ctx, node: Node, path: string): Map<ServiceKey, PortMap> | null {
   const entries = ctx.r.entries(node, path);
   if (entries === null) return null;
   const out = new Map<ServiceKey, PortMap>();
   let ok = true;
   for (const e of entries) {
-    const key = readServiceKey(ctx, e.key, e.path, e.keyNode);
+    const key = readServiceKey(ctx.r, e.key, e.path, e.keyNode);
     const ports = readPortMap(ctx.r, e.value, e.path);
     if (key === null || ports === null) ok = false;
     else out.set(key, ports);
@@ -361,64 +314,4 @@ function readService(ctx: Ctx, node: Node | undefined, path: string): Service | 
   if (subjectAltNames === null || (waypoint === null && f.get('waypoint') !== undefined)) return null;
   const ports = [...portMap].map(([servicePort, targetPort]) => ({ servicePort, targetPort }));
   return { name, namespace, hostname, vips, ports, subjectAltNames, waypoint };
-}
-
-function readPolicy(ctx: Ctx, node: Node | undefined, path: string): Authorization | null {
-  const { r } = ctx;
-  const f = r.fields(node, path, POLICY_KEYS);
-  if (f === null) return null;
-  const name = readName(r, f.get('name'), f.at('name'));
-  const namespace = readNamespace(r, f.get('namespace'), f.at('namespace'));
-  if (name !== null && namespace !== null)
-    ctx.policies.claim(r, policyKey(namespace, name), f.at('name'), f.get('name'), 'policy');
-  const scope = r.oneOf<PolicyScope>(f.get('scope'), f.at('scope'), ['Global', 'Namespace', 'WorkloadSelector']);
-  const action = r.oneOf<PolicyAction>(f.get('action'), f.at('action'), ['Allow', 'Deny']);
-  const dryRun = opt(f, 'dryRun', false, (n, p) => r.boolean(n, p));
-  const rules = readList<Rule>(r, f.get('rules'), f.at('rules'), (rule, rp) =>
-    readList<Clause>(r, rule, rp, (clause, cp) => readList(r, clause, cp, (m, mp) => readMatch(ctx, m, mp))),
-  );
-  if (name === null || namespace === null || scope === null || action === null || dryRun === null || rules === null) {
-    return null;
-  }
-  return { name, namespace, scope, action, dryRun, rules };
-}
-
-function readMatch(ctx: Ctx, node: Node | undefined, path: string): Match | null {
-  const { r } = ctx;
-  const f = r.fields(node, path, { optional: MATCH_KEYS });
-  if (f === null) return null;
-  const strings = (key: 'namespaces' | 'notNamespaces' | 'principals' | 'notPrincipals') => {
-    const principal = key === 'principals' || key === 'notPrincipals';
-    return opt(f, key, [], (n, p) => readList(r, n, p, (i, ip) => readStringMatch(r, i, ip, { principal })));
-  };
-  const cidrs = (key: 'sourceIps' | 'notSourceIps' | 'destinationIps' | 'notDestinationIps') =>
-    opt(f, key, [], (n, p) => readList(r, n, p, (i, ip) => readCidr(r, i, ip)));
-  const ports = (key: 'destinationPorts' | 'notDestinationPorts') =>
-    opt(f, key, [], (n, p) => readList(r, n, p, (i, ip) => readPort(r, i, ip)));
-  const accounts = (key: 'serviceAccounts' | 'notServiceAccounts') =>
-    opt(f, key, [], (n, p) => readList(r, n, p, (i, ip) => readServiceAccountMatch(r, i, ip)));
-  const m = {
-    namespaces: strings('namespaces'),
-    notNamespaces: strings('notNamespaces'),
-    serviceAccounts: accounts('serviceAccounts'),
-    notServiceAccounts: accounts('notServiceAccounts'),
-    principals: strings('principals'),
-    notPrincipals: strings('notPrincipals'),
-    sourceIps: cidrs('sourceIps'),
-    notSourceIps: cidrs('notSourceIps'),
-    destinationIps: cidrs('destinationIps'),
-    notDestinationIps: cidrs('notDestinationIps'),
-    destinationPorts: ports('destinationPorts'),
-    notDestinationPorts: ports('notDestinationPorts'),
-  };
-  for (const key of MATCH_KEYS) if (m[key] === null) return null;
-  return m as Match;
-}
-
-function readServiceAccountMatch(r: ConfigReader, node: Node | undefined, path: string): ServiceAccountMatch | null {
-  const f = r.fields(node, path, { required: ['namespace', 'serviceAccount'] });
-  if (f === null) return null;
-  const namespace = readNamespace(r, f.get('namespace'), f.at('namespace'));
-  const serviceAccount = readName(r, f.get('serviceAccount'), f.at('serviceAccount'));
-  return namespace === null || serviceAccount === null ? null : { namespace, serviceAccount };
 }
