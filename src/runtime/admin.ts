@@ -58,8 +58,10 @@ export function createAdminServer(opts: AdminServerOptions): HttpServer {
           if (wanted === null || !isLogLevel(wanted.toLowerCase())) {
             return json(400, { error: `expected ?level=<${LOG_LEVELS.join('|')}>`, level: logLevel.level });
           }
+          const from = logLevel.level;
           logLevel.setLevel(wanted.toLowerCase() as LogLevel);
-          opts.logger?.info({ level: logLevel.level }, 'log level changed');
+          // Not `level`: that key is the line's own level.
+          opts.logger?.info({ from, to: logLevel.level }, 'log level changed');
           return json(200, { level: logLevel.level });
         },
       },

@@ -1,0 +1,333 @@
+// The ztunnel's Prometheus metrics with Istio's names and labels (reference/ztunnel-anchor.md §7.1,
+// istio/ztunnel:src/proxy/metrics.rs). Each instance owns its own Registry (never the global one), so
+// several ztunnels coexist in one test process. Hot path: labels are resolved once per connection;
+// bytes are added to plain numbers on the recorder and flushed to the counters at close and whenever the
+// registry is scraped, so a chunk costs one addition and long connections still show live byte counts.
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
+import type { Service, Workload } from './store/types.ts';
+
+export const TRAFFIC_LABEL_NAMES = [
+  'reporter',
+  'source_workload',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_cluster',
+  'destination_service',
+  'destination_service_namespace',
+  'destination_service_name',
+  'destination_workload',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_cluster',
+  'request_protocol',
+  'response_flags',
+  'connection_security_policy',
+] as const;
+
+export type TrafficLabelName = (typeof TRAFFIC_LABEL_NAMES)[number];
+export type TrafficLabels = { readonly [K in TrafficLabelName]: string };
+
+/** `source` = the outbound side reports, `destination` = the inbound side (Istio's reporter label). */
+export type Reporter = 'source' | 'destination';
+
+/** Istio's response_flags values; '-' means no failure. */
+export type ResponseFlags =
+  | '-'
+  | 'DENY'
+  | 'CONNECT'
+  | 'TLS_FAILURE'
+  | 'H2_HANDSHAKE_FAILURE'
+  | 'NETWORK_POLICY'
+  | 'IDENTITY_ERROR'
+  | 'CERT_REVOKED';
+
+export const METRIC_NAMES = {
+  opened: 'istio_tcp_connections_opened_total',
+  closed: 'istio_tcp_connections_closed_total',
+  failed: 'istio_tcp_connections_failed_total',
+  sentBytes: 'istio_tcp_sent_bytes_total',
+  receivedBytes: 'istio_tcp_received_bytes_total',
+  build: 'istio_build',
+} as const;
+
+const UNKNOWN = 'unknown';
+
+/** All labels "unknown", request_protocol tcp, response_flags '-' (ztunnel's DefaultedUnknown). */
+export function defaultTrafficLabels(reporter: Reporter): TrafficLabels {
+  const labels = Object.fromEntries(TRAFFIC_LABEL_NAMES.map((n) => [n, UNKNOWN])) as Record<TrafficLabelName, string>;
+  labels.reporter = reporter;
+  labels.request_protocol = 'tcp';
+  labels.response_flags = '-';
+  return labels;
+}
+
+export interface TrafficLabelInput {
+  readonly reporter: Reporter;
+  readonly sourceWorkload?: Workload | null;
+  /** The peer identity proven by mTLS (or, outbound, the identity we present). Never guessed. */
+  readonly sourceIdentity?: SpiffeId | null;
+  readonly destinationWorkload?: Workload | null;
+  readonly destinationService?: Service | null;
+  /** The identity the destination proved (or is expected to prove, outbound). */
+  readonly destinationIdentity?: SpiffeId | null;
+  readonly mtls: boolean;
+}
+
+// Empty strings from config become "unknown": an empty label value is the same as an absent label in
+// Prometheus, which would merge series.
+const orUnknown = (v: string): string => (v === '' ? UNKNOWN : v);
+
+/** Fills Istio's traffic labels from domain objects. Principals come only from the explicit identities. */
+export function trafficLabelsFor(input: TrafficLabelInput): TrafficLabels {
+  const l = defaultTrafficLabels(input.reporter) as Record<TrafficLabelName, string>;
+  const src = input.sourceWorkload;
+  if (src) {
+    l.source_workload = orUnknown(src.workloadName);
+    l.source_canonical_service = orUnknown(src.canonicalName);
+    l.source_canonical_revision = orUnknown(src.canonicalRevision);
+    l.source_workload_namespace = orUnknown(src.namespace);
+    l.source_app = orUnknown(src.canonicalName);
+    l.source_version = orUnknown(src.canonicalRevision);
+    l.source_cluster = orUnknown(src.clusterId);
+  }
+  if (input.sourceIdentity) l.source_principal = formatSpiffeId(input.sourceIdentity);
+  const svc = input.destinationService;
+  if (svc) {
+    l.destination_service = orUnknown(svc.hostname);
+    l.destination_service_namespace = orUnknown(svc.namespace);
+    l.destination_service_name = orUnknown(svc.name);
+  }
+  const dst = input.destinationWorkload;
+  if (dst) {
+    l.destination_workload = orUnknown(dst.workloadName);
+    l.destination_canonical_service = orUnknown(dst.canonicalName);
+    l.destination_canonical_revision = orUnknown(dst.canonicalRevision);
+    l.destination_workload_namespace = orUnknown(dst.namespace);
+    l.destination_app = orUnknown(dst.canonicalName);
+    l.destination_version = orUnknown(dst.canonicalRevision);
+    l.destination_cluster = orUnknown(dst.clusterId);
+  }
+  if (input.destinationIdentity) l.destination_principal = formatSpiffeId(input.destinationIdentity);
+  l.connection_security_policy = input.mtls ? 'mutual_tls' : UNKNOWN;
+  return l;
+}
+
+/** Per-connection handle. Byte methods are the hot path: plain additions, no label lookups. */
+export interface ConnectionRecorder {
+  /** Request direction: bytes from the source toward the destination (istio_tcp_received_bytes_total). */
+  recordSent(bytes: number): void;
+  /** Response direction: bytes from the destination back to the source (istio_tcp_sent_bytes_total). */
+  recordReceived(bytes: number): void;
+  readonly bytesSent: number;
+  readonly bytesReceived: number;
+  /** Counts the close (and the failure if flags ≠ '-'), flushes bytes. Idempotent. */
+  close(responseFlags?: ResponseFlags): void;
+}
+
+/** A sample of an extra collector (e.g. BPF per-CPU counters, summed). */
+export interface CollectorSample {
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly value: number;
+}
+
+export interface ExtraCollector {
+  readonly name: string;
+  readonly help: string;
+  readonly kind: 'counter' | 'gauge';
+  readonly labelNames?: readonly string[];
+  /** Called on every scrape; returns the current absolute values. */
+  collect(): readonly CollectorSample[] | Promise<readonly CollectorSample[]>;
+}
+
+export interface ZtunnelMetricsOptions {
+  /** Value of istio_build{tag}: the Ferry version. */
+  readonly buildTag?: string;
+  /** Node's process_* and nodejs_* metrics in this registry (default true). */
+  readonly processMetrics?: boolean;
+}
+
+/** The counters a recorder writes to, shared by all recorders of one ZtunnelMetrics. */
+interface RecorderSink {
+  readonly closed: Counter<TrafficLabelName>;
+  readonly failed: Counter<TrafficLabelName>;
+  readonly sentBytes: Counter<TrafficLabelName>;
+  readonly receivedBytes: Counter<TrafficLabelName>;
+  readonly live: Set<Recorder>;
+}
+
+class Recorder implements ConnectionRecorder {
+  readonly #sink: RecorderSink;
+  readonly #labels: TrafficLabels;
+  #bytesSent = 0;
+  #bytesReceived = 0;
+  // Bytes counted here but not yet added to the counters.
+  #pendingSent = 0;
+  #pendingReceived = 0;
+  #closed = false;
+
+  constructor(sink: RecorderSink, labels: TrafficLabels) {
+    this.#sink = sink;
+    this.#labels = labels;
+  }
+
+  get bytesSent(): number {
+    return this.#bytesSent;
+  }
+  get bytesReceived(): number {
+    return this.#bytesReceived;
+  }
+
+  recordSent(bytes: number): void {
+    this.#bytesSent += bytes;
+    this.#pendingSent += bytes;
+  }
+
+  recordReceived(bytes: number): void {
+    this.#bytesReceived += bytes;
+    this.#pendingReceived += bytes;
+  }
+
+  /** Moves pending bytes into the counters. Istio's direction: received = request bytes, sent = response. */
+  flush(): void {
+    if (this.#pendingSent > 0) this.#sink.receivedBytes.inc(this.#labels, this.#pendingSent);
+    if (this.#pendingReceived > 0) this.#sink.sentBytes.inc(this.#labels, this.#pendingReceived);
+    this.#pendingSent = 0;
+    this.#pendingReceived = 0;
+  }
+
+  close(responseFlags: ResponseFlags = '-'): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.flush();
+    this.#sink.live.delete(this);
+    // Like ztunnel's record_with_flag: the close (and the failure) carry the final flags; the open and
+    // the byte series keep the flags of the open, '-'.
+    const final =
+      responseFlags === this.#labels.response_flags ? this.#labels : { ...this.#labels, response_flags: responseFlags };
+    this.#sink.closed.inc(final, 1);
+    if (responseFlags !== '-') this.#sink.failed.inc(final, 1);
+  }
+}
+
+export class ZtunnelMetrics {
+  readonly registry = new Registry();
+  readonly #opened: Counter<TrafficLabelName>;
+  readonly #sink: RecorderSink;
+
+  constructor(opts: ZtunnelMetricsOptions = {}) {
+    const registers = [this.registry];
+    const labelNames = TRAFFIC_LABEL_NAMES;
+    // Flush live connections' bytes right before a scrape reads the byte counters.
+    const live = new Set<Recorder>();
+    const flush = (): void => {
+      for (const recorder of live) recorder.flush();
+    };
+    this.#opened = new Counter({
+      name: METRIC_NAMES.opened,
+      help: 'The total number of TCP connections opened',
+      labelNames,
+      registers,
+    });
+    const closed = new Counter({
+      name: METRIC_NAMES.closed,
+      help: 'The total number of TCP connections closed',
+      labelNames,
+      registers,
+    });
+    const failed = new Counter({
+      name: METRIC_NAMES.failed,
+      help: 'The total number of TCP connections that failed to establish (unstable)',
+      labelNames,
+      registers,
+    });
+    const sentBytes = new Counter({
+      name: METRIC_NAMES.sentBytes,
+      help: 'The size of total bytes sent during response in case of a TCP connection',
+      labelNames,
+      registers,
+      collect: flush,
+    });
+    const receivedBytes = new Counter({
+      name: METRIC_NAMES.receivedBytes,
+      help: 'The size of total bytes received during request in case of a TCP connection',
+      labelNames,
+      registers,
+      collect: flush,
+    });
+    this.#sink = { closed, failed, sentBytes, receivedBytes, live };
+    const build = new Gauge({
+      name: METRIC_NAMES.build,
+      help: 'Istio component build info',
+      labelNames: ['component', 'tag'],
+      registers,
+    });
+    build.set({ component: 'ztunnel', tag: opts.buildTag ?? 'unknown' }, 1);
+    if (opts.processMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Counts the open and returns the connection's recorder. Call once the labels are known. */
+  openConnection(labels: TrafficLabels): ConnectionRecorder {
+    // Copy: the caller's object may be reused; the recorder's labels must not change under it.
+    const own = { ...labels };
+    this.#opened.inc(own, 1);
+    // Byte series exist from the open on (at 0), as ztunnel's get_or_create does.
+    this.#sink.sentBytes.inc(own, 0);
+    this.#sink.receivedBytes.inc(own, 0);
+    const recorder = new Recorder(this.#sink, own);
+    this.#sink.live.add(recorder);
+    return recorder;
+  }
+
+  /** Connections opened and not yet closed. */
+  get liveConnections(): number {
+    return this.#sink.live.size;
+  }
+
+  /** Adds a collector read on every scrape (e.g. BPF counters). Names must be unique in this registry. */
+  addCollector(collector: ExtraCollector): void {
+    const common = {
+      name: collector.name,
+      help: collector.help,
+      labelNames: collector.labelNames ?? [],
+      registers: [this.registry],
+    };
+    if (collector.kind === 'gauge') {
+      new Gauge({
+        ...common,
+        async collect() {
+          const samples = await collector.collect();
+          this.reset();
+          for (const s of samples) this.set(s.labels ?? {}, s.value);
+        },
+      });
+    } else {
+      new Counter({
+        ...common,
+        async collect() {
+          // Absolute values from the source: replace, never accumulate across scrapes.
+          const samples = await collector.collect();
+          this.reset();
+          for (const s of samples) this.inc(s.labels ?? {}, s.value);
+        },
+      });
+    }
+  }
+
+  /** Prometheus text of this registry. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
