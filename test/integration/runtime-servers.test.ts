@@ -11,6 +11,7 @@ import { RuntimeError } from '../../src/runtime/errors.ts';
 import type { HttpServer } from '../../src/runtime/http-server.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { createMetricsServer } from '../../src/runtime/metrics-server.ts';
+import { startProcessServers } from '../../src/runtime/process-servers.ts';
 import { createReadinessServer, ReadinessTracker } from '../../src/runtime/readiness.ts';
 import { ZtunnelMetrics } from '../../src/ztunnel/metrics.ts';
 import { parseMetrics } from '../helpers/parse-metrics.ts';
@@ -235,4 +236,52 @@ test('close() ends idle keep-alive connections instead of waiting for them', asy
   const closedSocket = once(sockets[0] as net.Socket, 'close');
   await server.close();
   await closedSocket;
+});
+
+test('process servers: all three listen; quitquitquit drains and readiness turns 503', async (t) => {
+  const logger = createLogger({ component: 'ztunnel', destination: { write() {} } });
+  const drain = new DrainController();
+  const tracker = new ReadinessTracker();
+  const metrics = new ZtunnelMetrics({ processMetrics: false });
+  const servers = await startProcessServers({
+    metricsAddress: LOOPBACK,
+    readinessAddress: LOOPBACK,
+    adminAddress: LOOPBACK,
+    registry: metrics.registry,
+    readiness: tracker,
+    logger,
+    drain,
+    drainDeadlineMs: 1_000,
+    configDump: () => ({ workloads: [] }),
+  });
+  t.after(() => servers.close());
+  assert.equal((await request(servers.readiness, '/healthz/ready')).status, 200);
+  assert.equal((await request(servers.metrics, '/metrics')).status, 200);
+  assert.equal((await request(servers.admin, '/quitquitquit', { method: 'POST' })).status, 200);
+  await drain.drained;
+  const res = await request(servers.readiness, '/healthz/ready');
+  assert.equal(res.status, 503);
+  assert.match(res.body, /draining/);
+});
+
+test('process servers start all or none: a taken port closes the others', async (t) => {
+  const blocker = net.createServer();
+  t.after(() => blocker.close());
+  await once(blocker.listen(0, '127.0.0.1'), 'listening');
+  const taken = blocker.address() as net.AddressInfo;
+  const opts = {
+    metricsAddress: LOOPBACK,
+    readinessAddress: LOOPBACK,
+    adminAddress: { host: '127.0.0.1', port: taken.port },
+    registry: new ZtunnelMetrics({ processMetrics: false }).registry,
+    readiness: new ReadinessTracker(),
+    logger: createLogger({ component: 'c', destination: { write() {} } }),
+    drain: new DrainController(),
+    drainDeadlineMs: 10,
+    configDump: () => ({}),
+  };
+  await assert.rejects(
+    startProcessServers(opts),
+    (err: unknown) => err instanceof RuntimeError && err.code === 'FERRY_RUNTIME_LISTEN_FAILED',
+  );
 });
