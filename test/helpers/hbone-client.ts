@@ -38,6 +38,7 @@ export async function openRawHboneSession(
   await Promise.race([
     once(session, 'remoteSettings'),
     once(session, 'close').then(() => Promise.reject(new Error('session closed before SETTINGS'))),
+    once(socket, 'error'), // a late TLS alert does not reach the session (see HboneConnection.dial)
   ]);
   return session;
 }

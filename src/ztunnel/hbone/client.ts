@@ -82,21 +82,29 @@ export class HboneConnection {
       ...hboneClientTlsOptions(opts.tls, opts.expectedIdentities),
     });
     socket.setNoDelay(true);
-    let socketError: Error | null = null;
-    socket.on('error', (err) => {
-      socketError ??= err;
-    });
     const session = h2connect(`https://${formatIpPort(opts.dst)}`, {
       createConnection: () => socket,
       settings: HBONE_CLIENT_SETTINGS,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
     });
+    let socketError: Error | null = null;
+    // A TLS alert that arrives after 'secureConnect' (TLS 1.3: the server rejecting our certificate) errors
+    // the socket, destroys the session, yet neither emits 'close' (observed on Node 24): watch the socket.
+    const socketFailed = new Promise<never>((_resolve, reject) => {
+      socket.on('error', (err) => {
+        socketError ??= err;
+        session.destroy();
+        reject(err);
+      });
+    });
+    socketFailed.catch(noop);
     session.on('error', onIgnoredError); // surfaces below as the dial's rejection or as 'close'
     const timeout = AbortSignal.timeout(opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS);
     try {
       await Promise.race([
         once(session, 'remoteSettings', { signal: timeout }),
         once(session, 'close', { signal: timeout }).then(() => Promise.reject(new Error('connection closed'))),
+        socketFailed,
       ]);
     } catch (err) {
       session.destroy();
@@ -111,7 +119,9 @@ export class HboneConnection {
     }
     session.setLocalWindowSize(HBONE_CONNECTION_WINDOW_BYTES);
     startKeepalive(session, opts.keepalive ?? DEFAULT_KEEPALIVE);
-    return new HboneConnection(session);
+    const conn = new HboneConnection(session);
+    socket.on('error', () => conn.#retire('closed')); // same Node quirk after setup: never reuse it
+    return conn;
   }
 
   get state(): ConnState {
@@ -130,7 +140,7 @@ export class HboneConnection {
 
   /** True when a new tunnel may be opened here now. */
   get hasCapacity(): boolean {
-    return this.#state === 'ready' && this.#openStreams < this.maxStreams;
+    return this.#state === 'ready' && !this.#session.destroyed && this.#openStreams < this.maxStreams;
   }
 
   /** Evict this connection after it has carried no tunnel for idleTimeoutMs (0 disables). */

@@ -90,6 +90,7 @@ export class HboneServer {
   #trustDomain: string;
   #openStreams = 0;
   #closing: Promise<void> | null = null;
+  #address = { ip: '', port: 0 };
 
   private constructor(opts: HboneServerOptions) {
     this.#opts = opts;
@@ -121,17 +122,21 @@ export class HboneServer {
     const s = new HboneServer(opts);
     s.#server.listen({ host: opts.host, port: opts.port });
     await Promise.race([once(s.#server, 'listening'), once(s.#server, 'error').then(([err]) => Promise.reject(err))]);
+    const a = s.#server.address() as AddressInfo;
+    s.#address = { ip: a.address, port: a.port };
     return s;
   }
 
+  /** The bound address (stays readable after close). */
   get address(): { ip: string; port: number } {
-    const a = this.#server.address() as AddressInfo;
-    return { ip: a.address, port: a.port };
+    return this.#address;
   }
 
   /** Live HTTP/2 sessions and open CONNECT streams (tests, metrics). */
   stats(): { sessions: number; streams: number } {
-    return { sessions: this.#sessions.size, streams: this.#openStreams };
+    let sessions = 0;
+    for (const s of this.#sessions) if (!s.destroyed) sessions++;
+    return { sessions, streams: this.#openStreams };
   }
 
   /** Rotates the served certificate; new handshakes use it, established sessions keep theirs. */
@@ -148,18 +153,20 @@ export class HboneServer {
 
   async #close(opts: HboneCloseOptions): Promise<void> {
     const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    const sessions = [...this.#sessions];
-    const closed = sessions.map((s) => (s.closed && s.destroyed ? Promise.resolve() : once(s, 'close').then(noop)));
+    // A session destroyed by a socket error may never emit 'close' (Node 24); those count as closed.
+    const sessions = [...this.#sessions].filter((s) => !s.destroyed);
+    const allClosed = Promise.all(sessions.map((s) => once(s, 'close').then(noop, noop)));
     if (opts.graceful) {
-      for (const s of sessions) if (!s.closed) s.close(); // GOAWAY; finishes in-flight streams
-      const deadline = setTimeout(destroyAll, opts.deadlineMs ?? DEFAULT_DRAIN_DEADLINE_MS, sessions);
+      for (const s of sessions) if (!s.closed) s.close(); // GOAWAY; in-flight streams finish
+      const { promise: forced, resolve } = Promise.withResolvers<void>();
+      const deadline = setTimeout(forceClose, opts.deadlineMs ?? DEFAULT_DRAIN_DEADLINE_MS, sessions, resolve);
       deadline.unref();
-      await Promise.all(closed);
+      await Promise.race([allClosed, forced]);
       clearTimeout(deadline);
     } else {
       destroyAll(sessions);
-      await Promise.all(closed);
     }
+    this.#sessions.clear();
     await serverClosed;
   }
 
@@ -180,6 +187,7 @@ export class HboneServer {
     this.#identities.set(session, verdict.value);
     this.#sessions.add(session);
     session.once('close', () => this.#sessions.delete(session));
+    session.once('error', () => this.#sessions.delete(session));
     session.setLocalWindowSize(HBONE_CONNECTION_WINDOW_BYTES);
     startKeepalive(session, this.#opts.keepalive ?? DEFAULT_KEEPALIVE);
   }
@@ -301,6 +309,11 @@ function respondAndEnd(stream: ServerHttp2Stream, status: number): void {
 
 function destroyAll(sessions: readonly ServerHttp2Session[]): void {
   for (const s of sessions) if (!s.destroyed) s.destroy();
+}
+
+function forceClose(sessions: readonly ServerHttp2Session[], done: () => void): void {
+  destroyAll(sessions);
+  done();
 }
 
 // Peer-caused errors end that session or stream; Node reports them here after tearing it down.
