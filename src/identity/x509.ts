@@ -13,6 +13,8 @@ export type KeyPair = webcrypto.CryptoKeyPair;
 
 export const EC_P256 = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 export const ECDSA_SHA256 = { name: 'ECDSA', hash: 'SHA-256' } as const;
+/** What an issuer signs with (ECDSA/RSA with a hash), in @peculiar/x509's terms. */
+export type SigningAlgorithm = Parameters<typeof x509.X509CertificateGenerator.create>[0]['signingAlgorithm'];
 
 export async function generateP256KeyPair(): Promise<KeyPair> {
   return (await webcrypto.subtle.generateKey(EC_P256, true, ['sign', 'verify'])) as KeyPair;
@@ -67,6 +69,8 @@ export interface SvidParams {
   readonly issuerKey: CryptoKey;
   readonly notBefore: Date;
   readonly notAfter: Date;
+  /** How the issuer signs; defaults to ECDSA with SHA-256 (a P-256 issuer key). */
+  readonly signingAlgorithm?: SigningAlgorithm;
 }
 
 /**
@@ -80,7 +84,7 @@ export async function createSvid(p: SvidParams): Promise<x509.X509Certificate> {
     issuer: p.issuerCertificate.subject,
     notBefore: p.notBefore,
     notAfter: p.notAfter,
-    signingAlgorithm: ECDSA_SHA256,
+    signingAlgorithm: p.signingAlgorithm ?? ECDSA_SHA256,
     publicKey: p.subjectPublicKey,
     signingKey: p.issuerKey,
     extensions: [
@@ -94,3 +98,64 @@ export async function createSvid(p: SvidParams): Promise<x509.X509Certificate> {
 }
 
 export { x509 };
+
+export interface IntermediateCaParams extends CaCertificateParams {
+  readonly issuerCertificate: x509.X509Certificate;
+  readonly issuerKey: CryptoKey;
+}
+
+/** A signing CA below a root (the shape of Istio's plug-in `ca-cert.pem`): CA, path length 0. */
+export async function createIntermediateCa(p: IntermediateCaParams): Promise<x509.X509Certificate> {
+  return x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: `O=${p.organization}, CN=${p.commonName}`,
+    issuer: p.issuerCertificate.subject,
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    signingAlgorithm: ECDSA_SHA256,
+    publicKey: p.keys.publicKey,
+    signingKey: p.issuerKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(p.keys.publicKey),
+      await x509.AuthorityKeyIdentifierExtension.create(p.issuerCertificate.publicKey),
+    ],
+  });
+}
+
+export interface ServingCertificateParams {
+  readonly subjectPublicKey: CryptoKey;
+  readonly issuerCertificate: x509.X509Certificate;
+  readonly issuerKey: CryptoKey;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+  readonly signingAlgorithm?: SigningAlgorithm;
+}
+
+/** A TLS server certificate for a control-plane endpoint (the CA's own gRPC port): DNS/IP SANs, serverAuth. */
+export async function createServingCertificate(p: ServingCertificateParams): Promise<x509.X509Certificate> {
+  const names = [
+    ...p.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+    ...p.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
+  ];
+  return x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: '',
+    issuer: p.issuerCertificate.subject,
+    notBefore: p.notBefore,
+    notAfter: p.notAfter,
+    signingAlgorithm: p.signingAlgorithm ?? ECDSA_SHA256,
+    publicKey: p.subjectPublicKey,
+    signingKey: p.issuerKey,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension(names, true),
+      await x509.AuthorityKeyIdentifierExtension.create(p.issuerCertificate.publicKey),
+    ],
+  });
+}
