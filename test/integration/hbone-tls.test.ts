@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
-import { formatSpiffeId, type SpiffeId } from '../../src/identity/spiffe-id.ts';
+import { formatSpiffeId, type SpiffeId, spiffeId } from '../../src/identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../../src/identity/workload-certificate.ts';
 import { ProxyError } from '../../src/ztunnel/errors.ts';
 import { HboneClientPool } from '../../src/ztunnel/hbone/pool.ts';
@@ -110,11 +110,8 @@ test('a client without a certificate is refused', async (t) => {
 
 test('a server whose URI SAN is not expected is rejected by the client', async (t) => {
   const { tunnelFrom, fixture } = await setup(t);
-  const err = await tunnelFrom(clientCert, [
-    pki.issueFor.length
-      ? { trustDomain: 'cluster.local', namespace: 'default', serviceAccount: 'not-echo' }
-      : clientCert.identity,
-  ]).then(
+  const notEcho = spiffeId('cluster.local', 'default', 'not-echo');
+  const err = await tunnelFrom(clientCert, [notEcho]).then(
     () => assert.fail('expected rejection'),
     (e: unknown) => e,
   );
