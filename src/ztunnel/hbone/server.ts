@@ -13,13 +13,14 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { type AddressInfo, isIP } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
 import { buildTlsContexts, hboneServerTlsOptions, verifyClientTrustDomain } from '../../identity/tls-context.ts';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
 import { ProxyError } from '../errors.ts';
+import { parseHboneAuthority } from './authority.ts';
 import { type HboneReceivedHeaders, normalizeIp, readConnectHeaders } from './headers.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
 
@@ -40,7 +41,7 @@ const DEFAULT_DRAIN_DEADLINE_MS = 5_000;
 export type HboneRejectStatus = 400 | 401 | 503;
 
 export interface HboneConnectRequest {
-  /** The raw `:authority` (syntax checked: host:port); its meaning is the caller's to decide. */
+  /** The raw `:authority`, already checked by parseHboneAuthority (ip:port or [ipv6]:port). */
   readonly authority: string;
   readonly headers: HboneReceivedHeaders;
   /** The local address the client dialed (the pod IP in Ferry's in-pod model). */
@@ -278,28 +279,9 @@ export function validateConnect(headers: IncomingHttpHeaders): ProxyError | null
     return new ProxyError('FERRY_HBONE_BAD_REQUEST', 'CONNECT must not carry :path, :scheme or :protocol');
   }
   const authority = headers[':authority'];
-  if (typeof authority !== 'string' || !isAuthoritySyntax(authority)) {
-    return new ProxyError('FERRY_HBONE_BAD_AUTHORITY', `bad :authority ${JSON.stringify(authority)}`);
-  }
-  return null;
-}
-
-const HOSTNAME_RE =
-  /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
-
-// Syntax only (ip:port, [ipv6]:port or hostname:port); the inbound path decides what the target means.
-// TODO: switch to parseHboneAuthority from ./authority.ts once it lands.
-function isAuthoritySyntax(authority: string): boolean {
-  const colon = authority.lastIndexOf(':');
-  if (colon <= 0) return false;
-  const portText = authority.slice(colon + 1);
-  if (!/^[0-9]{1,5}$/.test(portText)) return false;
-  const port = Number(portText);
-  if (port < 1 || port > 65535) return false;
-  const host = authority.slice(0, colon);
-  if (host.startsWith('[') && host.endsWith(']')) return isIP(host.slice(1, -1)) === 6;
-  if (isIP(host) === 4) return true;
-  return isIP(host) === 0 && !host.includes(':') && HOSTNAME_RE.test(host) && !/^[0-9.]+$/.test(host);
+  if (typeof authority !== 'string') return new ProxyError('FERRY_HBONE_BAD_AUTHORITY', 'missing :authority');
+  const parsed = parseHboneAuthority(authority);
+  return parsed.ok ? null : parsed.error;
 }
 
 function respondAndEnd(stream: ServerHttp2Stream, status: number): void {
