@@ -5,8 +5,8 @@
 // *who* may ask (that is ca-server.ts's authorizer) and never logs.
 
 import { loadPluginMaterial, type SigningMaterial } from './ca-plugin.ts';
-import { DEFAULT_SVID_TTL_MS, type IssuePolicy, MAX_SVID_TTL_MS, planIssue } from './ca-policy.ts';
-import { parseCsr } from './csr.ts';
+import { DEFAULT_SVID_TTL_MS, type IssuePlan, type IssuePolicy, MAX_SVID_TTL_MS, planIssue } from './ca-policy.ts';
+import { type ParsedCsr, parseCsr } from './csr.ts';
 import { fail, ok, type Result } from './errors.ts';
 import { type SpiffeId, validateTrustDomain } from './spiffe-id.ts';
 import {
@@ -50,8 +50,17 @@ export interface IssuedSvid {
   readonly identity: SpiffeId;
   /** Leaf first, then intermediates, ending with the root. */
   readonly certChainPem: readonly string[];
+  /** Hex serial of the leaf, for logs. */
+  readonly serialNumber: string;
   readonly notBefore: Date;
   readonly notAfter: Date;
+}
+
+/** A request that passed CSR validation and policy: what will be signed. */
+export interface PreparedIssue {
+  readonly identity: SpiffeId;
+  readonly csr: ParsedCsr;
+  readonly plan: IssuePlan;
 }
 
 export interface ServingCertificate {
@@ -114,6 +123,15 @@ export class CertificateAuthority {
 
   /** Validates a CSR against policy and signs it. Refusals are values naming what was wrong. */
   async sign(req: SignRequest): Promise<Result<IssuedSvid>> {
+    const prepared = await this.prepare(req);
+    return prepared.ok ? this.issue(prepared.value) : prepared;
+  }
+
+  /**
+   * The validation half of sign(): parses the CSR and applies the issuing policy without signing, so a
+   * server can authorize the resulting identity before spending the CA key on it.
+   */
+  async prepare(req: SignRequest): Promise<Result<PreparedIssue>> {
     const csr = await parseCsr(req.csrPem);
     if (!csr.ok) return csr;
     const plan = planIssue(
@@ -122,22 +140,29 @@ export class CertificateAuthority {
       this.#now(),
     );
     if (!plan.ok) return plan;
+    return ok({ identity: plan.value.identity, csr: csr.value, plan: plan.value });
+  }
+
+  /** The signing half of sign(), for a request prepare() accepted. */
+  async issue(prepared: PreparedIssue): Promise<Result<IssuedSvid>> {
+    const { plan, csr } = prepared;
     const m = this.#material;
     try {
       const leaf = await createSvid({
-        identity: plan.value.identity,
-        subjectPublicKey: csr.value.publicKey,
+        identity: plan.identity,
+        subjectPublicKey: csr.publicKey,
         issuerCertificate: m.signingCert,
         issuerKey: m.signingKey,
         signingAlgorithm: m.signingAlgorithm,
-        notBefore: plan.value.notBefore,
-        notAfter: plan.value.notAfter,
+        notBefore: plan.notBefore,
+        notAfter: plan.notAfter,
       });
       return ok({
-        identity: plan.value.identity,
+        identity: plan.identity,
         certChainPem: [leaf.toString('pem'), ...m.chainPem],
-        notBefore: plan.value.notBefore,
-        notAfter: plan.value.notAfter,
+        serialNumber: leaf.serialNumber,
+        notBefore: plan.notBefore,
+        notAfter: plan.notAfter,
       });
     } catch (err) {
       return fail(

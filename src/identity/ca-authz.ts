@@ -1,0 +1,80 @@
+// Who may obtain which identity from the CA. DESIGN.md §5.3: "The CA may only issue an identity to the
+// ztunnel of the node that runs a pod with that service account". The node-bound authorizer learns the
+// calling node from its bearer token and asks a callback (supplied by the controller, which knows where pods
+// run) whether that node may hold the identity. Decisions are values; tokens are never logged or echoed.
+import { timingSafeEqual } from 'node:crypto';
+import type * as grpc from '@grpc/grpc-js';
+import { formatSpiffeId, type SpiffeId } from './spiffe-id.ts';
+
+export interface CaAuthzRequest {
+  /** The identity that would be issued (CSR SAN, equal to ImpersonatedIdentity when that was sent). */
+  readonly requested: SpiffeId;
+  readonly metadata: grpc.Metadata;
+  /** The caller's address as gRPC reports it (`ipv4:1.2.3.4:5678`), for logs. */
+  readonly peer: string;
+}
+
+export type CaRefusalCode = 'FERRY_CA_UNAUTHENTICATED' | 'FERRY_CA_IDENTITY_NOT_ON_NODE' | 'FERRY_CA_PERMISSION_DENIED';
+
+export type CaAuthzDecision =
+  | { readonly ok: true; readonly node?: string }
+  | { readonly ok: false; readonly code: CaRefusalCode; readonly reason: string; readonly node?: string };
+
+export interface CaAuthorizer {
+  authorize(req: CaAuthzRequest): CaAuthzDecision | Promise<CaAuthzDecision>;
+}
+
+/** Issues any identity of the trust domain to anyone who can reach the CA: local mode and tests only. */
+export function allowAll(): CaAuthorizer {
+  return { authorize: () => ({ ok: true }) };
+}
+
+export interface NodeBoundOptions {
+  /** Bearer token → node name (e.g. each node's ztunnel service-account token). */
+  readonly tokens: ReadonlyMap<string, string>;
+  /** Whether `node` runs a workload with `identity` (the controller: "a pod with that SA on that node"). */
+  readonly mayHold: (node: string, identity: SpiffeId) => boolean | Promise<boolean>;
+}
+
+/** Binds identities to nodes: a caller gets only identities of workloads running on its own node. */
+export function nodeBoundAuthorizer(opts: NodeBoundOptions): CaAuthorizer {
+  const entries = [...opts.tokens].map(([token, node]) => ({ token: Buffer.from(token), node }));
+  return {
+    async authorize(req) {
+      const token = bearerToken(req.metadata);
+      if (token === null) {
+        return { ok: false, code: 'FERRY_CA_UNAUTHENTICATED', reason: 'no "authorization: Bearer <token>" metadata' };
+      }
+      const node = findNode(entries, token);
+      if (node === null) return { ok: false, code: 'FERRY_CA_UNAUTHENTICATED', reason: 'unknown bearer token' };
+      if (await opts.mayHold(node, req.requested)) return { ok: true, node };
+      return {
+        ok: false,
+        code: 'FERRY_CA_IDENTITY_NOT_ON_NODE',
+        node,
+        reason: `node ${JSON.stringify(node)} runs no workload with identity ${formatSpiffeId(req.requested)}`,
+      };
+    },
+  };
+}
+
+/** The token of an `authorization: Bearer <token>` header, or null. */
+export function bearerToken(metadata: grpc.Metadata): string | null {
+  for (const value of metadata.get('authorization')) {
+    const text = typeof value === 'string' ? value : value.toString('utf8');
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(text);
+    if (match?.[1] !== undefined) return match[1];
+  }
+  return null;
+}
+
+function findNode(entries: readonly { token: Buffer; node: string }[], token: string): string | null {
+  const given = Buffer.from(token);
+  let found: string | null = null;
+  // Compare against every entry in constant time per entry, so timing reveals neither which token nor how
+  // much of it matched.
+  for (const e of entries) {
+    if (e.token.length === given.length && timingSafeEqual(e.token, given)) found = e.node;
+  }
+  return found;
+}

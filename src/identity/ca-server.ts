@@ -1,0 +1,158 @@
+// gRPC front of the CA: istio.v1.auth.IstioCertificateService/CreateCertificate over TLS (DESIGN.md §3 port
+// 15012, §5.3). The serving certificate is issued by the CA itself, so clients verify it with the trust
+// bundle they already hold. Per request: validate CSR + policy (ca.ts), authorize the identity for the
+// caller (ca-authz.ts), sign. Every refusal is a gRPC status whose message starts with the FERRY_CA_* code
+// and names the identity (and node), plus a warn log line. Hostile bytes on the port never reach this code
+// beyond gRPC's own framing, and never stop the server.
+import { isIP } from 'node:net';
+import * as grpc from '@grpc/grpc-js';
+import type { CertificateAuthority } from './ca.ts';
+import type { CaAuthorizer, CaAuthzDecision } from './ca-authz.ts';
+import { loadCaServiceDefinition, MAX_CA_MESSAGE_BYTES, parseCertificateRequest } from './ca-grpc.ts';
+import type { IdentityError, IdentityErrorCode } from './errors.ts';
+import { type IdentityLog, SILENT_LOG } from './log.ts';
+import { formatSpiffeId } from './spiffe-id.ts';
+
+export interface CaServerOptions {
+  readonly ca: CertificateAuthority;
+  readonly authorizer: CaAuthorizer;
+  /** Listen address; default 127.0.0.1. */
+  readonly host?: string;
+  /** Listen port; default 0 (any free port; read `port` afterwards). The controller uses 15012. */
+  readonly port?: number;
+  /** DNS SANs of the serving certificate (e.g. `ferry-controller.ferry-system.svc`); `localhost` always. */
+  readonly dnsNames?: readonly string[];
+  /** IP SANs of the serving certificate; the listen host is added when it is a specific IP. */
+  readonly ipAddresses?: readonly string[];
+  readonly log?: IdentityLog;
+}
+
+export interface CaServer extends AsyncDisposable {
+  readonly host: string;
+  readonly port: number;
+  /** `host:port`, as a gRPC target. */
+  readonly address: string;
+  /** Stops accepting, lets in-flight calls finish. */
+  close(): Promise<void>;
+}
+
+/** Starts the CA's gRPC server; resolves once it listens. */
+export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
+  const host = opts.host ?? '127.0.0.1';
+  const log = opts.log ?? SILENT_LOG;
+  const ipAddresses = [...(opts.ipAddresses ?? [])];
+  if (isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' && !ipAddresses.includes(host)) ipAddresses.push(host);
+  const serving = await opts.ca.issueServingCertificate({
+    dnsNames: ['localhost', ...(opts.dnsNames ?? [])],
+    ipAddresses,
+  });
+  const definition = await loadCaServiceDefinition();
+
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': MAX_CA_MESSAGE_BYTES,
+    'grpc.max_send_message_length': MAX_CA_MESSAGE_BYTES,
+  });
+  server.addService(definition, {
+    CreateCertificate: (
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<{ cert_chain: readonly string[] }>,
+    ) => {
+      createCertificate(call, opts, log).then(
+        (result) => (result.ok ? callback(null, { cert_chain: result.chain }) : callback(result.status)),
+        (err: unknown) => {
+          // Our own invariant broke: a bug. Log with stack; the peer gets a generic INTERNAL.
+          log.error({ err, peer: call.getPeer() }, 'CA request failed unexpectedly');
+          callback({ code: grpc.status.INTERNAL, details: 'internal CA error' });
+        },
+      );
+    },
+  });
+
+  const credentials = grpc.ServerCredentials.createSsl(
+    null, // no client certificates: callers authenticate with bearer tokens (they may not have an SVID yet)
+    [{ private_key: Buffer.from(serving.privateKeyPem), cert_chain: Buffer.from(serving.certChainPem.join('\n')) }],
+    false,
+  );
+  const bindHost = isIP(host) === 6 ? `[${host}]` : host;
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${bindHost}:${opts.port ?? 0}`, credentials, (err, boundPort) =>
+      err === null ? resolve(boundPort) : reject(err),
+    );
+  });
+  log.info({ host, port, trustDomain: opts.ca.trustDomain }, 'CA server listening');
+
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> => {
+    closed ??= new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    return closed;
+  };
+  return { host, port, address: `${bindHost}:${port}`, close, [Symbol.asyncDispose]: close };
+}
+
+type Outcome = { ok: true; chain: readonly string[] } | { ok: false; status: Partial<grpc.StatusObject> };
+
+async function createCertificate(
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  opts: CaServerOptions,
+  log: IdentityLog,
+): Promise<Outcome> {
+  const peer = call.getPeer();
+  const req = parseCertificateRequest(call.request);
+  const prepared = await opts.ca.prepare({
+    csrPem: req.csrPem,
+    impersonatedIdentity: req.impersonatedIdentity,
+    ttlSeconds: req.validitySeconds,
+  });
+  if (!prepared.ok) return refuse(prepared.error, { peer, impersonatedIdentity: req.impersonatedIdentity }, log);
+
+  const identity = formatSpiffeId(prepared.value.identity);
+  const decision: CaAuthzDecision = await opts.authorizer.authorize({
+    requested: prepared.value.identity,
+    metadata: call.metadata,
+    peer,
+  });
+  if (!decision.ok) {
+    const message = `${decision.code}: may not issue ${identity}${decision.node === undefined ? '' : ` to node ${JSON.stringify(decision.node)}`}: ${decision.reason}`;
+    log.warn(
+      { code: decision.code, peer, identity, node: decision.node, reason: decision.reason },
+      'CA request refused',
+    );
+    return { ok: false, status: { code: statusFor(decision.code), details: message } };
+  }
+
+  const issued = await opts.ca.issue(prepared.value);
+  if (!issued.ok) return refuse(issued.error, { peer, identity }, log);
+  log.info(
+    {
+      peer,
+      identity,
+      node: decision.node,
+      serial: issued.value.serialNumber,
+      notAfter: issued.value.notAfter.toISOString(),
+    },
+    'certificate issued',
+  );
+  return { ok: true, chain: issued.value.certChainPem };
+}
+
+function refuse(error: IdentityError, fields: Readonly<Record<string, unknown>>, log: IdentityLog): Outcome {
+  const code = statusFor(error.code);
+  if (code === grpc.status.INTERNAL) log.error({ ...fields, code: error.code, err: error }, 'CA signing failed');
+  else log.warn({ ...fields, code: error.code, reason: error.message }, 'CA request refused');
+  return { ok: false, status: { code, details: `${error.code}: ${error.message}` } };
+}
+
+function statusFor(code: IdentityErrorCode): grpc.status {
+  switch (code) {
+    case 'FERRY_CA_UNAUTHENTICATED':
+      return grpc.status.UNAUTHENTICATED;
+    case 'FERRY_CA_IDENTITY_NOT_ON_NODE':
+    case 'FERRY_CA_PERMISSION_DENIED':
+      return grpc.status.PERMISSION_DENIED;
+    case 'FERRY_CA_SIGNING_FAILED':
+      return grpc.status.INTERNAL;
+    default:
+      // Everything else prepare() returns describes the request itself.
+      return grpc.status.INVALID_ARGUMENT;
+  }
+}
