@@ -4,7 +4,7 @@
 // identity and our key, and the chain links to a root of the bundle. The private key never leaves here
 // except inside the returned WorkloadCertificate. Roots from a file are re-read on every fetch (a rotated
 // root-cert.pem is picked up at the next renewal).
-import { createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
+import { webcrypto, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { encodeCertificateRequest, loadCaServiceDefinition, parseCertificateResponse } from './ca-grpc.ts';
@@ -166,7 +166,7 @@ async function checkResponse(
     );
   }
   const ourSpki = Buffer.from(await webcrypto.subtle.exportKey('spki', publicKey));
-  if (!createPublicKey(leaf.publicKey).export({ type: 'spki', format: 'der' }).equals(ourSpki)) {
+  if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(ourSpki)) {
     throw new IdentityError('FERRY_CA_RESPONSE_INVALID', `CA answered ${id} with a certificate for another key`);
   }
   const roots = rootsPem.map((pem) => new X509Certificate(pem));

@@ -228,7 +228,7 @@ export class CertificateManager {
     const cause =
       err instanceof IdentityError
         ? err
-        : new IdentityError('FERRY_CA_UNREACHABLE', `fetch failed: ${String(err)}`, { cause: err });
+        : new IdentityError('FERRY_CERT_FETCH_FAILED', `fetch failed: ${String(err)}`, { cause: err });
     if (!this.#isCurrent(entry)) throw cause;
     entry.failures++;
     const now = this.#clock.now();
