@@ -2,7 +2,7 @@
 // Istio's plug-in cacerts layout, plus the errors an operator gets for broken plug-in files.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -18,7 +18,9 @@ import {
   createIntermediateCa,
   createSelfSignedRoot,
   generateP256KeyPair,
+  type KeyPair,
   privateKeyToPem,
+  x509,
 } from '../../../src/identity/x509.ts';
 
 const TD = 'cluster.local';
@@ -251,4 +253,53 @@ test('plug-in layout errors name the file and the problem', async (t) => {
     assert.equal(err.code, 'FERRY_CA_PLUGIN_CHAIN_INVALID');
     assert.match(err.message, /^cert-chain\.pem: .*Istio intermediate.* is not signed by the next certificate/);
   });
+});
+
+test('plug-in layout with an RSA intermediate (PKCS#1 key), as Istio sample CAs use', async (t) => {
+  const dir = await tempDir(t);
+  const rsa = {
+    name: 'RSASSA-PKCS1-v1_5',
+    hash: 'SHA-256',
+    modulusLength: 2048,
+    publicExponent: new Uint8Array([1, 0, 1]),
+  };
+  const genRsa = async () => (await webcrypto.subtle.generateKey(rsa, true, ['sign', 'verify'])) as KeyPair;
+  const now = Date.now();
+  const rootKeys = await genRsa();
+  const root = await x509.X509CertificateGenerator.createSelfSigned({
+    name: 'O=cluster.local, CN=RSA root',
+    keys: rootKeys,
+    signingAlgorithm: rsa,
+    notBefore: new Date(now - HOUR_MS),
+    notAfter: new Date(now + 1000 * HOUR_MS),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
+    ],
+  });
+  const interKeys = await genRsa();
+  const inter = await x509.X509CertificateGenerator.create({
+    subject: 'O=cluster.local, CN=RSA intermediate',
+    issuer: root.subject,
+    publicKey: interKeys.publicKey,
+    signingKey: rootKeys.privateKey,
+    signingAlgorithm: rsa,
+    notBefore: new Date(now - HOUR_MS),
+    notAfter: new Date(now + 500 * HOUR_MS),
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
+    ],
+  });
+  const pkcs1 = createPrivateKey(await privateKeyToPem(interKeys.privateKey))
+    .export({ type: 'pkcs1', format: 'pem' })
+    .toString();
+  assert.match(pkcs1, /BEGIN RSA PRIVATE KEY/);
+  await writePlugin(dir, { rootPem: root.toString('pem'), interPem: inter.toString('pem'), interKeyPkcs8: pkcs1 });
+  const ca = await CertificateAuthority.loadPluggedIn(dir, { trustDomain: TD });
+  const res = await ca.sign({ csrPem: (await createCsr(spiffeId(TD, 'prod', 'api'))).csrPem });
+  assert.ok(res.ok);
+  assert.equal(res.value.certChainPem.length, 3);
+  assertChainVerifies(res.value.certChainPem);
+  if (OPENSSL !== undefined) assert.match(await opensslVerify(dir, res.value.certChainPem, ca.trustBundlePem()), /OK/);
 });
