@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Ferry redirector (DESIGN.md §2, §4). One object, five programs:
+ *  - cgroup/connect4, cgroup/connect6 (v4-mapped only): an enrolled pod's TCP connect is rewritten to
+ *    127.0.0.1:15001 inside its own netns, where the ztunnel owns a listener; the original destination is
+ *    stored by socket cookie.
+ *  - sockops: at ACTIVE_ESTABLISHED the original destination is re-keyed by (netns cookie, 4-tuple), the key
+ *    the ztunnel can compute from its accepted socket. The netns cookie is needed because every pod uses
+ *    127.0.0.1, so tuples repeat across pods.
+ *  - sk_lookup (attached per pod netns): inbound plaintext SYNs are assigned to the ztunnel's in-pod 15006
+ *    listener, found in a sockhash keyed by the pod IP that user space fills.
+ * Layouts of every map key/value are mirrored in src/redirect-bpf/layout.ts; change both together.
+ */
+#include <linux/bpf.h>
+#include <linux/types.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+
+#define PORT_OUTBOUND 15001
+#define PORT_INBOUND_PLAINTEXT 15006
+#define PORT_HBONE 15008
+#define PORT_SOCKS5 15080
+
+#define MAX_EXCLUDED_PORTS 16
+#define MAX_CIDRS 8
+// Pod cgroups may have container children: connect checks the caller's cgroup and this many ancestors.
+#define MAX_CGROUP_DEPTH 16
+
+/* Pin a ctx load to its own instruction so clang cannot merge loads into one access at a computed offset,
+ * which the verifier rejects ("dereference of modified ctx ptr"). */
+#define CTX_LOAD(expr)                                                                                       \
+  ({                                                                                                         \
+    __u32 v_ = (expr);                                                                                       \
+    asm volatile("" : "+r"(v_));                                                                             \
+    v_;                                                                                                      \
+  })
+
+#define SOURCE_INPOD_127_0_0_6 0x0600007f /* 127.0.0.6 in network order (little-endian load) */
+
+enum counter_index {
+  CTR_OUTBOUND_REDIRECTED = 0,
+  CTR_OUTBOUND_BYPASSED = 1,
+  CTR_INBOUND_STEERED = 2,
+  CTR_INBOUND_BYPASSED = 3,
+  CTR_LOOKUP_MISSED = 4,
+  CTR_COUNT = 5,
+};
+
+struct pod_info {
+  __u32 pod_ip; /* network order */
+  __u32 flags;  /* reserved */
+};
+
+struct orig_dst {
+  __u32 ip;   /* network order */
+  __u16 port; /* network order */
+  __u16 flags;
+  __u64 cgroup_id;
+};
+
+struct tuple_key {
+  __u64 netns_cookie;
+  __u32 src_ip; /* the client's local address, network order */
+  __u32 dst_ip; /* the rewritten destination, network order */
+  __u16 src_port; /* network order */
+  __u16 dst_port; /* network order */
+  __u32 pad;
+};
+
+struct cidr {
+  __u32 addr; /* network order, already masked */
+  __u32 mask; /* network order */
+};
+
+struct config {
+  __u32 excluded_port_count;
+  __u32 excluded_cidr_count;
+  __u32 probe_cidr_count;
+  __u32 pad;
+  __u16 excluded_ports[MAX_EXCLUDED_PORTS]; /* host order */
+  struct cidr excluded_cidrs[MAX_CIDRS];    /* outbound destinations never redirected */
+  struct cidr probe_cidrs[MAX_CIDRS];       /* inbound sources never steered */
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, struct pod_info);
+} enrolled SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, __u64);
+  __type(value, struct orig_dst);
+} orig_by_cookie SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct tuple_key);
+  __type(value, struct orig_dst);
+} orig_by_tuple SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct config);
+} config SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32); /* pod IP, network order */
+  __type(value, __u64);
+} inbound_listeners SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, CTR_COUNT);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 index) {
+  __u64 *value = bpf_map_lookup_elem(&counters, &index);
+  if (value)
+    *value += 1;
+}
+
+static __always_inline struct config *load_config(void) {
+  __u32 zero = 0;
+  return bpf_map_lookup_elem(&config, &zero);
+}
+
+static __always_inline int is_ztunnel_port(__u16 port_host) {
+  return port_host == PORT_OUTBOUND || port_host == PORT_INBOUND_PLAINTEXT || port_host == PORT_HBONE ||
+         port_host == PORT_SOCKS5;
+}
+
+static __always_inline int is_excluded_port(const struct config *cfg, __u16 port_host) {
+#pragma unroll
+  for (int i = 0; i < MAX_EXCLUDED_PORTS; i++) {
+    if (i >= cfg->excluded_port_count)
+      break;
+    if (cfg->excluded_ports[i] == port_host)
+      return 1;
+  }
+  return 0;
+}
+
+static __always_inline int in_cidrs(const struct cidr *cidrs, __u32 n, __u32 ip) {
+#pragma unroll
+  for (int i = 0; i < MAX_CIDRS; i++) {
+    if (i >= n)
+      break;
+    if ((ip & cidrs[i].mask) == cidrs[i].addr)
+      return 1;
+  }
+  return 0;
+}
+
+static __always_inline int is_loopback_or_any(__u32 ip) {
+  __u32 host = bpf_ntohl(ip);
+  return (host >> 24) == 127 || host == 0;
+}
+
+/* The pod record of the calling task: its own cgroup or the nearest enrolled ancestor. */
+static __always_inline struct pod_info *current_pod(__u64 *cgroup_id) {
+  __u64 id = bpf_get_current_cgroup_id();
+  struct pod_info *pod = bpf_map_lookup_elem(&enrolled, &id);
+  if (pod) {
+    *cgroup_id = id;
+    return pod;
+  }
+#pragma unroll
+  for (int level = MAX_CGROUP_DEPTH - 1; level >= 0; level--) {
+    id = bpf_get_current_ancestor_cgroup_id(level);
+    if (id == 0)
+      continue;
+    pod = bpf_map_lookup_elem(&enrolled, &id);
+    if (pod) {
+      *cgroup_id = id;
+      return pod;
+    }
+  }
+  return 0;
+}
+
+/* Shared decision for connect4/connect6: 1 = redirect (orig stored), 0 = leave alone. */
+static __always_inline int capture(void *ctx, __u32 dst_ip, __u16 dst_port_net) {
+  __u64 cgroup_id = 0;
+  struct pod_info *pod = current_pod(&cgroup_id);
+  if (!pod)
+    return 0; /* not a mesh pod: not even counted */
+  struct config *cfg = load_config();
+  __u16 port = bpf_ntohs(dst_port_net);
+  if (!cfg || is_loopback_or_any(dst_ip) || dst_ip == pod->pod_ip || is_ztunnel_port(port) ||
+      is_excluded_port(cfg, port) || in_cidrs(cfg->excluded_cidrs, cfg->excluded_cidr_count, dst_ip)) {
+    count(CTR_OUTBOUND_BYPASSED);
+    return 0;
+  }
+  struct orig_dst orig = {.ip = dst_ip, .port = dst_port_net, .flags = 0, .cgroup_id = cgroup_id};
+  __u64 cookie = bpf_get_socket_cookie(ctx);
+  if (bpf_map_update_elem(&orig_by_cookie, &cookie, &orig, BPF_ANY) != 0) {
+    count(CTR_OUTBOUND_BYPASSED);
+    return 0;
+  }
+  count(CTR_OUTBOUND_REDIRECTED);
+  return 1;
+}
+
+SEC("cgroup/connect4")
+int ferry_connect4(struct bpf_sock_addr *ctx) {
+  if (ctx->protocol != IPPROTO_TCP)
+    return 1;
+  if (capture(ctx, ctx->user_ip4, (__u16)ctx->user_port)) {
+    ctx->user_ip4 = bpf_htonl(0x7f000001);
+    ctx->user_port = bpf_htons(PORT_OUTBOUND);
+  }
+  return 1;
+}
+
+SEC("cgroup/connect6")
+int ferry_connect6(struct bpf_sock_addr *ctx) {
+  if (ctx->protocol != IPPROTO_TCP)
+    return 1;
+  /* Only v4-mapped destinations (::ffff:a.b.c.d); native IPv6 is not in v1. */
+  if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
+    return 1;
+  if (capture(ctx, ctx->user_ip6[3], (__u16)ctx->user_port)) {
+    ctx->user_ip6[3] = bpf_htonl(0x7f000001);
+    ctx->user_port = bpf_htons(PORT_OUTBOUND);
+  }
+  return 1;
+}
+
+SEC("sockops")
+int ferry_sockops(struct bpf_sock_ops *skops) {
+  if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+    return 1;
+  __u64 cookie = bpf_get_socket_cookie(skops);
+  struct orig_dst *orig = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
+  if (!orig)
+    return 1;
+  struct tuple_key key = {};
+  key.netns_cookie = bpf_get_netns_cookie(skops);
+  /* Read every field unconditionally (see CTX_LOAD). For an AF_INET6 socket connected to a v4-mapped address
+   * the embedded IPv4 words are the ones that matter. */
+  __u32 family = CTX_LOAD(skops->family);
+  __u32 local4 = CTX_LOAD(skops->local_ip4);
+  __u32 remote4 = CTX_LOAD(skops->remote_ip4);
+  __u32 local6 = CTX_LOAD(skops->local_ip6[3]);
+  __u32 remote6 = CTX_LOAD(skops->remote_ip6[3]);
+  key.src_ip = family == AF_INET ? local4 : local6;
+  key.dst_ip = family == AF_INET ? remote4 : remote6;
+  key.src_port = bpf_htons((__u16)skops->local_port); /* local_port is host order */
+  key.dst_port = (__u16)(skops->remote_port >> 16);   /* remote_port is network order in the high half */
+  struct orig_dst copy = *orig;
+  bpf_map_update_elem(&orig_by_tuple, &key, &copy, BPF_ANY);
+  bpf_map_delete_elem(&orig_by_cookie, &cookie);
+  return 1;
+}
+
+SEC("sk_lookup")
+int ferry_sk_lookup(struct bpf_sk_lookup *ctx) {
+  if (ctx->protocol != IPPROTO_TCP || ctx->family != AF_INET)
+    return SK_PASS;
+  __u32 local_ip = ctx->local_ip4;
+  __u32 remote_ip = ctx->remote_ip4;
+  __u16 port = (__u16)ctx->local_port;
+  if (is_loopback_or_any(local_ip))
+    return SK_PASS; /* in-pod loopback traffic is the app's own business */
+  struct config *cfg = load_config();
+  if (!cfg || is_ztunnel_port(port) || is_excluded_port(cfg, port) || remote_ip == SOURCE_INPOD_127_0_0_6 ||
+      remote_ip == local_ip || in_cidrs(cfg->probe_cidrs, cfg->probe_cidr_count, remote_ip)) {
+    count(CTR_INBOUND_BYPASSED);
+    return SK_PASS;
+  }
+  struct bpf_sock *sk = bpf_map_lookup_elem(&inbound_listeners, &local_ip);
+  if (!sk) {
+    count(CTR_LOOKUP_MISSED);
+    return SK_PASS;
+  }
+  long err = bpf_sk_assign(ctx, sk, 0);
+  bpf_sk_release(sk);
+  count(err == 0 ? CTR_INBOUND_STEERED : CTR_LOOKUP_MISSED);
+  return SK_PASS;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

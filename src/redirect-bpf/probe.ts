@@ -1,0 +1,141 @@
+// Feature probing (DESIGN.md §4): can this machine run the redirector, and if not, what should the operator
+// do? Each check is a value, so `ferry doctor` can print them all; `assertRedirectorSupported` throws the
+// first failure as a BpfError.
+import { readFileSync, statfsSync } from 'node:fs';
+import { release } from 'node:os';
+import { dirname } from 'node:path';
+import { BpfError, type BpfErrorCode, describeErrno } from './errors.ts';
+import { ffi } from './ffi.ts';
+
+/** Oldest kernel with everything we use: sk_lookup (5.9), netns cookie in sockops and SO_NETNS_COOKIE (5.14/5.15). */
+export const MIN_KERNEL: readonly [number, number] = [5, 15];
+const BPF_FS_MAGIC = 0xcafe4a11;
+const PROG_TYPES: readonly { type: number; name: string }[] = [
+  { type: 13, name: 'sock_ops' },
+  { type: 18, name: 'cgroup_sock_addr' },
+  { type: 30, name: 'sk_lookup' },
+];
+
+export type FeatureCheck =
+  | { readonly name: string; readonly ok: true; readonly detail: string }
+  | { readonly name: string; readonly ok: false; readonly code: BpfErrorCode; readonly detail: string };
+
+export interface FeatureReport {
+  readonly ok: boolean;
+  readonly checks: readonly FeatureCheck[];
+  /** Where cgroup2 is mounted (/sys/fs/cgroup, or /sys/fs/cgroup/unified on hybrid hosts), if anywhere. */
+  readonly cgroup2Mount: string | null;
+}
+
+/** Parses "6.18.44-foo" → [6, 18]; null when unreadable. */
+export function parseKernelVersion(text: string): readonly [number, number] | null {
+  const m = /^(\d+)\.(\d+)/.exec(text);
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/** First cgroup2 mount point in a /proc/self/mounts text. */
+export function findCgroup2Mount(mounts: string): string | null {
+  for (const line of mounts.split('\n')) {
+    const fields = line.split(' ');
+    if (fields[2] === 'cgroup2' && fields[1] !== undefined && !fields[1].startsWith('/host')) return fields[1];
+  }
+  return null;
+}
+
+export function cgroup2MountPoint(): string | null {
+  return findCgroup2Mount(readFileSync('/proc/self/mounts', 'utf8'));
+}
+
+export function probeFeatures(opts: { pinRoot?: string } = {}): FeatureReport {
+  const checks: FeatureCheck[] = [];
+  const kernelText = release();
+  const kernel = parseKernelVersion(kernelText);
+  if (kernel !== null && compare(kernel, MIN_KERNEL) >= 0) {
+    checks.push({ name: 'kernel', ok: true, detail: kernelText });
+  } else {
+    checks.push({
+      name: 'kernel',
+      ok: false,
+      code: 'FERRY_BPF_KERNEL_TOO_OLD',
+      detail: `kernel ${kernelText} is older than ${MIN_KERNEL.join('.')}; upgrade the node kernel`,
+    });
+  }
+
+  const cgroup2Mount = cgroup2MountPoint();
+  checks.push(
+    cgroup2Mount !== null
+      ? { name: 'cgroup2', ok: true, detail: cgroup2Mount }
+      : {
+          name: 'cgroup2',
+          ok: false,
+          code: 'FERRY_BPF_CGROUP2_MISSING',
+          detail:
+            'no cgroup2 mount (checked /proc/self/mounts); boot with systemd.unified_cgroup_hierarchy=1 or mount -t cgroup2 none /sys/fs/cgroup/unified',
+        },
+  );
+
+  const bpffsDir = dirname(opts.pinRoot ?? '/sys/fs/bpf/ferry');
+  checks.push(
+    isBpffs(bpffsDir)
+      ? { name: 'bpffs', ok: true, detail: bpffsDir }
+      : {
+          name: 'bpffs',
+          ok: false,
+          code: 'FERRY_BPF_BPFFS_MISSING',
+          detail: `${bpffsDir} is not a bpf filesystem; run: mount -t bpf bpf ${bpffsDir}`,
+        },
+  );
+
+  checks.push(...probeProgramTypes());
+  return { ok: checks.every((c) => c.ok), checks, cgroup2Mount };
+}
+
+function probeProgramTypes(): FeatureCheck[] {
+  let bpf: ReturnType<typeof ffi>['bpf'];
+  try {
+    bpf = ffi().bpf;
+  } catch (err) {
+    const detail = err instanceof Error ? err.message : String(err);
+    return [{ name: 'libbpf', ok: false, code: 'FERRY_BPF_LIBBPF_UNAVAILABLE', detail }];
+  }
+  const out: FeatureCheck[] = [];
+  for (const { type, name } of PROG_TYPES) {
+    const rc = bpf.probeProgType(type, null);
+    if (rc === 1) {
+      out.push({ name: `prog:${name}`, ok: true, detail: 'supported' });
+    } else if (rc === -1 || rc === -13) {
+      out.push({
+        name: `prog:${name}`,
+        ok: false,
+        code: 'FERRY_BPF_NOT_PERMITTED',
+        detail: `bpf() refused (${describeErrno(rc)}); run as root or with CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN`,
+      });
+    } else {
+      out.push({
+        name: `prog:${name}`,
+        ok: false,
+        code: 'FERRY_BPF_PROG_TYPE_UNSUPPORTED',
+        detail: `kernel cannot load ${name} programs (${rc < 0 ? describeErrno(rc) : 'not supported'})`,
+      });
+    }
+  }
+  return out;
+}
+
+export function assertRedirectorSupported(report: FeatureReport): void {
+  for (const check of report.checks) {
+    if (!check.ok) throw new BpfError(check.code, `${check.name}: ${check.detail}`);
+  }
+}
+
+function isBpffs(dir: string): boolean {
+  try {
+    return statfsSync(dir).type === BPF_FS_MAGIC;
+  } catch {
+    return false;
+  }
+}
+
+function compare(a: readonly [number, number], b: readonly [number, number]): number {
+  return a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1];
+}

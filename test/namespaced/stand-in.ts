@@ -1,0 +1,93 @@
+// Stand-ins for namespaced tests: a tiny "ztunnel" serving an enrolled pod's listener fds, which answers
+// each connection with one JSON line saying which listener took it and what the redirector told it, and a
+// plain "app" server inside a pod. Both run in the test process; their sockets live in the pod netns.
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { PodEnrollment } from '../../src/redirect-bpf/enroll.ts';
+import type { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
+import { closeFd, createListenerFd, inNetns, openNetns } from '../../src/redirect-bpf/netns.ts';
+import type { Pod } from '../helpers/topology.ts';
+
+export type Reply =
+  | { via: 'ztunnel-outbound'; pod: string; orig: string | null }
+  | { via: 'ztunnel-inbound'; pod: string; local: string; remote: string }
+  | { via: 'ztunnel-hbone'; pod: string }
+  | { via: 'app'; pod: string; local: string; remote: string };
+
+/** Serves a listening fd; every connection gets `answer(socket)` as one JSON line, then EOF. */
+export async function serveFd(fd: number, answer: (socket: Socket) => Reply): Promise<Server> {
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined); // a client that resets is not a test failure here
+    socket.resume(); // discard the request: reading is what lets us see the client's FIN and close
+    socket.end(`${JSON.stringify(answer(socket))}\n`);
+  });
+  server.listen({ fd });
+  await once(server, 'listening');
+  return server;
+}
+
+export async function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** The stand-in ztunnel for one enrolled pod; its three servers are deferred onto `stack`. */
+export async function serveEnrollment(
+  redirector: BpfRedirector,
+  pod: Pod,
+  enrollment: PodEnrollment,
+  stack: AsyncDisposableStack,
+): Promise<{ outbound: Server; inbound: Server; hbone: Server }> {
+  const fds = enrollment.listeners;
+  const outbound = await serveFd(fds.outbound, (socket) => {
+    const orig = redirector.lookupOriginalDestination(socket, { netnsCookie: enrollment.netnsCookie });
+    return { via: 'ztunnel-outbound', pod: pod.name, orig: orig ? `${orig.address}:${orig.port}` : null };
+  });
+  stack.defer(() => closeServer(outbound));
+  const inbound = await serveFd(fds.inboundPlaintext, (socket) => ({
+    via: 'ztunnel-inbound',
+    pod: pod.name,
+    local: `${socket.localAddress}:${socket.localPort}`,
+    remote: `${socket.remoteAddress}`,
+  }));
+  stack.defer(() => closeServer(inbound));
+  const hbone = await serveFd(fds.hbone, () => ({ via: 'ztunnel-hbone', pod: pod.name }));
+  stack.defer(() => closeServer(hbone));
+  return { outbound, inbound, hbone };
+}
+
+/** A plain app listener inside the pod (created there with the setns sandwich). */
+export async function serveApp(pod: Pod, address: string, port: number, stack: AsyncDisposableStack): Promise<Server> {
+  const netnsFd = openNetns(pod.netnsPath);
+  let fd: number;
+  try {
+    fd = inNetns(netnsFd, () => createListenerFd({ address, port }));
+  } finally {
+    closeFd(netnsFd);
+  }
+  const server = await serveFd(fd, (socket) => ({
+    via: 'app',
+    pod: pod.name,
+    local: `${socket.localAddress}:${socket.localPort}`,
+    remote: `${socket.remoteAddress}`,
+  }));
+  stack.defer(() => closeServer(server));
+  return server;
+}
+
+const CLIENT = new URL('./fixtures/tcp-client.ts', import.meta.url).pathname;
+
+export type ClientResult = { ok: true; reply: Reply } | { ok: false; code: string };
+
+/** Runs the fixture client inside `pod` (its cgroup + netns) against host:port. */
+export async function connectFromPod(pod: Pod, host: string, port: number): Promise<ClientResult> {
+  const res = await pod.run(process.execPath, [CLIENT, host, String(port)]);
+  const line = res.stdout.trim().split('\n').pop() ?? '';
+  if (line === '') throw new Error(`client in ${pod.name} printed nothing (exit ${res.code}): ${res.stderr}`);
+  const parsed: unknown = JSON.parse(line);
+  if (typeof parsed !== 'object' || parsed === null || !('ok' in parsed)) throw new Error(`bad client output ${line}`);
+  if (parsed.ok === true && 'reply' in parsed && typeof parsed.reply === 'string') {
+    return { ok: true, reply: JSON.parse(parsed.reply) as Reply };
+  }
+  return { ok: false, code: 'code' in parsed ? String(parsed.code) : 'unknown' };
+}
