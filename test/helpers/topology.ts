@@ -2,7 +2,7 @@
 // nothing is added to the host netns), pods = netns + veth on that bridge + a cgroup2 dir under the
 // topology's cgroup subtree (where the redirector attaches). Names are `ferrytest-<pid>-<name>…` so the
 // suite-start sweep removes leftovers of dead runs. Teardown is LIFO, also when the test failed.
-import { spawn } from 'node:child_process';
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -22,6 +22,8 @@ export interface Pod {
   readonly cgroupPath: string;
   /** Runs a command in the pod: joins its cgroup first, then enters its netns (DESIGN.md §4 (b)). */
   run(cmd: string, args: readonly string[]): Promise<RunResult>;
+  /** Like run(), for a long-lived process the test drives over stdio (killed with the pod's cgroup). */
+  spawn(cmd: string, args: readonly string[]): ChildProcessWithoutNullStreams;
 }
 
 export class Topology implements AsyncDisposable {
@@ -95,6 +97,7 @@ export class Topology implements AsyncDisposable {
       netnsPath,
       cgroupPath,
       run: (cmd, args) => runInPod(cgroupPath, netnsPath, cmd, args),
+      spawn: (cmd, args) => spawnInPod(cgroupPath, netnsPath, cmd, args),
     };
     this.#pods.set(name, pod);
     return pod;
@@ -108,15 +111,25 @@ export class Topology implements AsyncDisposable {
 // Join the cgroup first, then the netns: `ip netns exec` would remount /sys and hide the cgroup2 mount.
 const IN_POD_SCRIPT = 'echo $$ > "$1" || exit 97; ns="$2"; shift 2; exec nsenter --net="$ns" "$@"';
 
+function spawnInPod(
+  cgroupPath: string,
+  netnsPath: string,
+  cmd: string,
+  args: readonly string[],
+): ChildProcessWithoutNullStreams {
+  return spawn('sh', ['-c', IN_POD_SCRIPT, 'sh', join(cgroupPath, 'cgroup.procs'), netnsPath, cmd, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+}
+
 async function runInPod(
   cgroupPath: string,
   netnsPath: string,
   cmd: string,
   args: readonly string[],
 ): Promise<RunResult> {
-  const child = spawn('sh', ['-c', IN_POD_SCRIPT, 'sh', join(cgroupPath, 'cgroup.procs'), netnsPath, cmd, ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawnInPod(cgroupPath, netnsPath, cmd, args);
+  child.stdin.end();
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {

@@ -2,10 +2,10 @@
 // each connection with one JSON line saying which listener took it and what the redirector told it, and a
 // plain "app" server inside a pod. Both run in the test process; their sockets live in the pod netns.
 import { once } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, Socket } from 'node:net';
 import type { PodEnrollment } from '../../src/redirect-bpf/enroll.ts';
 import type { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
-import { closeFd, createListenerFd, inNetns, openNetns } from '../../src/redirect-bpf/netns.ts';
+import { closeFd, createBoundSocketFd, createListenerFd, inNetns, openNetns } from '../../src/redirect-bpf/netns.ts';
 import type { Pod } from '../helpers/topology.ts';
 
 export type Reply =
@@ -90,4 +90,34 @@ export async function connectFromPod(pod: Pod, host: string, port: number): Prom
     return { ok: true, reply: JSON.parse(parsed.reply) as Reply };
   }
   return { ok: false, code: 'code' in parsed ? String(parsed.code) : 'unknown' };
+}
+
+/**
+ * Connects from inside a pod netns, bound to `source` (e.g. 127.0.0.6, the ztunnel's inbound source), as
+ * the ztunnel does: socket made with the setns sandwich, then connected by Node. Resolves the reply.
+ */
+export async function connectInNetns(pod: Pod, source: string, host: string, port: number): Promise<ClientResult> {
+  const netnsFd = openNetns(pod.netnsPath);
+  let fd: number;
+  try {
+    fd = inNetns(netnsFd, () => createBoundSocketFd({ address: source, port: 0 }));
+  } finally {
+    closeFd(netnsFd);
+  }
+  const socket = new Socket({ fd, readable: true, writable: true });
+  socket.setEncoding('utf8');
+  let reply = '';
+  socket.on('data', (chunk: string) => {
+    reply += chunk;
+  });
+  socket.connect(port, host, () => socket.write('hello\n'));
+  try {
+    await once(socket, 'end');
+    return { ok: true, reply: JSON.parse(reply) as Reply };
+  } catch (err) {
+    const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : String(err);
+    return { ok: false, code };
+  } finally {
+    socket.destroy();
+  }
 }
