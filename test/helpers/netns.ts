@@ -105,3 +105,9 @@ export async function sweepTestLeftovers(): Promise<void> {
 export function cgroupProcs(dir: string): number[] {
   return readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
 }
+
+/** Names of netns, cgroup dirs and pin roots this process still owns (should be none after teardown). */
+export function leftoversOfThisProcess(): string[] {
+  const pins = existsSync(BPFFS_ROOT) ? readdirSync(BPFFS_ROOT) : [];
+  return ownedBy(process.pid, [...listNetns(), ...readdirSync(cgroup2Root()), ...pins]);
+}

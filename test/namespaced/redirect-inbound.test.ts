@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
-import { sweepTestLeftovers } from '../helpers/netns.ts';
+import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
 import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
 import { Topology } from '../helpers/topology.ts';
 import { connectFromPod, connectInNetns, serveApp, serveEnrollment } from './stand-in.ts';
@@ -84,4 +84,8 @@ privilegedTest('enrolled pod: plaintext inbound goes to the 15006 listener, exem
     const res = await connectFromPod(client, server.ip, 8080);
     assert.equal(res.ok && res.reply.via, 'app');
   });
+});
+
+privilegedTest('leaves no netns, cgroup or pin behind', async () => {
+  assert.deepEqual(leftoversOfThisProcess(), []);
 });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
-import { sweepTestLeftovers } from '../helpers/netns.ts';
+import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
 import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
 import { Topology } from '../helpers/topology.ts';
 import { connectFromPod, serveApp, serveEnrollment } from './stand-in.ts';
@@ -72,4 +72,8 @@ privilegedTest('enrolled pod: connects are captured, loopback/own IP/ztunnel por
     assert.equal(counters.outboundRedirected, 3n);
     assert.equal(counters.outboundBypassed, 3n);
   });
+});
+
+privilegedTest('leaves no netns, cgroup or pin behind', async () => {
+  assert.deepEqual(leftoversOfThisProcess(), []);
 });

@@ -3,6 +3,7 @@
 // plain "app" server inside a pod. Both run in the test process; their sockets live in the pod netns.
 import { once } from 'node:events';
 import { createServer, type Server, Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import type { PodEnrollment } from '../../src/redirect-bpf/enroll.ts';
 import type { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
 import { closeFd, createBoundSocketFd, createListenerFd, inNetns, openNetns } from '../../src/redirect-bpf/netns.ts';
@@ -120,4 +121,64 @@ export async function connectInNetns(pod: Pod, source: string, host: string, por
   } finally {
     socket.destroy();
   }
+}
+
+const SESSION = new URL('./fixtures/tcp-session.ts', import.meta.url).pathname;
+
+export interface Session {
+  /** Next line the peer sent (resolves in order). */
+  nextLine(): Promise<string>;
+  send(line: string): void;
+  close(): Promise<void>;
+}
+
+/** Starts the session fixture in `pod` and waits until it is connected. */
+export async function openSession(pod: Pod, host: string, port: number): Promise<Session> {
+  const child = pod.spawn(process.execPath, [SESSION, host, String(port)]);
+  const events = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const exited = once(child, 'close');
+  const next = async (): Promise<{ event: string; line?: string; code?: string }> => {
+    const { value, done } = await events.next();
+    if (done === true) throw new Error('session fixture exited');
+    return JSON.parse(String(value)) as { event: string; line?: string; code?: string };
+  };
+  const first = await next();
+  if (first.event !== 'connected') throw new Error(`session did not connect: ${JSON.stringify(first)}`);
+  return {
+    async nextLine() {
+      const ev = await next();
+      if (ev.event !== 'line' || ev.line === undefined) throw new Error(`expected a line, got ${JSON.stringify(ev)}`);
+      return ev.line;
+    },
+    send(line) {
+      child.stdin.write(`${line}\n`);
+    },
+    async close() {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/** The lifecycle stand-in for 15001: first line = the original destination as JSON, then echo. */
+export async function serveOutboundEcho(
+  redirector: BpfRedirector,
+  pod: Pod,
+  enrollment: PodEnrollment,
+  stack: AsyncDisposableStack,
+): Promise<Server> {
+  const server = createServer((socket) => {
+    socket.on('error', () => undefined);
+    const orig = redirector.lookupOriginalDestination(socket, { netnsCookie: enrollment.netnsCookie });
+    const reply: Reply = { via: 'ztunnel-outbound', pod: pod.name, orig: orig ? `${orig.address}:${orig.port}` : null };
+    socket.write(`${JSON.stringify(reply)}\n`);
+    socket.pipe(socket);
+  });
+  server.listen({ fd: enrollment.listeners.outbound });
+  await once(server, 'listening');
+  stack.defer(async () => {
+    if (server.listening) server.close();
+    // connections left open by a failed test are dropped, not awaited
+  });
+  return server;
 }
