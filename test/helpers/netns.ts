@@ -90,11 +90,12 @@ async function waitUnpopulated(dir: string): Promise<void> {
 /** Removes netns, cgroups and pin roots left by test processes that are gone. */
 export async function sweepTestLeftovers(): Promise<void> {
   for (const pinRoot of existsSync(BPFFS_ROOT) ? readdirSync(BPFFS_ROOT) : []) {
-    if (isStale(pinRoot)) uninstallPins(join(BPFFS_ROOT, pinRoot));
+    if (isStale(pinRoot)) uninstallPins(join(BPFFS_ROOT, pinRoot)); // force: a concurrent sweeper is fine
   }
   const cgRoot = cgroup2Root();
   for (const dir of readdirSync(cgRoot)) {
-    if (isStale(dir)) await removeCgroupTree(join(cgRoot, dir));
+    // Another test file may be sweeping the same leftovers right now: losing that race is fine.
+    if (isStale(dir)) await removeCgroupTree(join(cgRoot, dir)).catch(() => undefined);
   }
   for (const ns of listNetns()) {
     if (isStale(ns)) await run('ip', ['netns', 'delete', ns]).catch(() => undefined);

@@ -42,6 +42,11 @@ export async function serveEnrollment(
   const fds = enrollment.listeners;
   const outbound = await serveFd(fds.outbound, (socket) => {
     const orig = redirector.lookupOriginalDestination(socket, { netnsCookie: enrollment.netnsCookie });
+    // The same lookup with the cookie read from the accepted socket's own fd must agree.
+    const viaFd = redirector.lookupOriginalDestination(socket);
+    if (viaFd?.address !== orig?.address || viaFd?.port !== orig?.port) {
+      return { via: 'ztunnel-outbound', pod: pod.name, orig: 'MISMATCH between netns cookie sources' };
+    }
     return { via: 'ztunnel-outbound', pod: pod.name, orig: orig ? `${orig.address}:${orig.port}` : null };
   });
   stack.defer(() => closeServer(outbound));
