@@ -14,6 +14,11 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+export interface RunOptions {
+  /** Run in a child cgroup of the pod (a container), created on first use. */
+  readonly container?: string;
+}
+
 export interface Pod {
   readonly name: string;
   readonly ip: string;
@@ -21,7 +26,7 @@ export interface Pod {
   readonly netnsPath: string;
   readonly cgroupPath: string;
   /** Runs a command in the pod: joins its cgroup first, then enters its netns (DESIGN.md §4 (b)). */
-  run(cmd: string, args: readonly string[]): Promise<RunResult>;
+  run(cmd: string, args: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Like run(), for a long-lived process the test drives over stdio (killed with the pod's cgroup). */
   spawn(cmd: string, args: readonly string[]): ChildProcessWithoutNullStreams;
 }
@@ -96,7 +101,7 @@ export class Topology implements AsyncDisposable {
       netnsName,
       netnsPath,
       cgroupPath,
-      run: (cmd, args) => runInPod(cgroupPath, netnsPath, cmd, args),
+      run: (cmd, args, opts) => runInPod(containerCgroup(cgroupPath, opts?.container), netnsPath, cmd, args),
       spawn: (cmd, args) => spawnInPod(cgroupPath, netnsPath, cmd, args),
     };
     this.#pods.set(name, pod);
@@ -106,6 +111,14 @@ export class Topology implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.#stack.disposeAsync();
   }
+}
+
+function containerCgroup(podCgroup: string, container: string | undefined): string {
+  if (container === undefined) return podCgroup;
+  if (!/^[a-z0-9-]+$/.test(container)) throw new Error(`bad container name ${container}`);
+  const dir = join(podCgroup, container);
+  mkdirSync(dir, { recursive: true }); // removed with the pod's cgroup tree
+  return dir;
 }
 
 // Join the cgroup first, then the netns: `ip netns exec` would remount /sys and hide the cgroup2 mount.

@@ -46,6 +46,11 @@ privilegedTest('enrolled pod: connects are captured, loopback/own IP/ztunnel por
     assert.deepEqual(res, { ok: true, reply: { via: 'ztunnel-outbound', pod: 'client', orig: `${server.ip}:8080` } });
   });
 
+  await t.test('a process in a container cgroup below the pod cgroup is captured', async () => {
+    const res = await connectFromPod(client, server.ip, 8080, { container: 'app' });
+    assert.deepEqual(res, { ok: true, reply: { via: 'ztunnel-outbound', pod: 'client', orig: `${server.ip}:8080` } });
+  });
+
   await t.test('loopback is not captured', async () => {
     const res = await connectFromPod(client, '127.0.0.1', 9090);
     assert.equal(res.ok && res.reply.via, 'app');
@@ -69,7 +74,7 @@ privilegedTest('enrolled pod: connects are captured, loopback/own IP/ztunnel por
 
   await t.test('counters show redirected and bypassed connects', () => {
     const counters = redirector.readCounters();
-    assert.equal(counters.outboundRedirected, 3n);
+    assert.equal(counters.outboundRedirected, 4n);
     assert.equal(counters.outboundBypassed, 3n);
   });
 });

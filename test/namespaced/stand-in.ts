@@ -86,8 +86,13 @@ const CLIENT = new URL('./fixtures/tcp-client.ts', import.meta.url).pathname;
 export type ClientResult = { ok: true; reply: Reply } | { ok: false; code: string };
 
 /** Runs the fixture client inside `pod` (its cgroup + netns) against host:port. */
-export async function connectFromPod(pod: Pod, host: string, port: number): Promise<ClientResult> {
-  const res = await pod.run(process.execPath, [CLIENT, host, String(port)]);
+export async function connectFromPod(
+  pod: Pod,
+  host: string,
+  port: number,
+  opts: { container?: string } = {},
+): Promise<ClientResult> {
+  const res = await pod.run(process.execPath, [CLIENT, host, String(port)], opts);
   const line = res.stdout.trim().split('\n').pop() ?? '';
   if (line === '') throw new Error(`client in ${pod.name} printed nothing (exit ${res.code}): ${res.stderr}`);
   const parsed: unknown = JSON.parse(line);
