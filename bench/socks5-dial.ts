@@ -44,6 +44,8 @@ export function dialViaSocks5(opts: Socks5DialOptions): Promise<net.Socket> {
           fail(Object.assign(new Error(`socks5: connect failed, REP ${rep}`), { rep }));
           return;
         }
+        // Back to paused mode before our listener goes, or bytes arriving now would be dropped.
+        socket.pause();
         socket.off('data', onData);
         socket.off('error', fail);
         const rest = buf.subarray(10);

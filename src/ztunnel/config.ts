@@ -134,7 +134,10 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
     hbonePort: positiveInt(flags['hbone-port'] ?? env.FERRY_HBONE_PORT ?? '15008', '--hbone-port'),
     plaintextInbound,
     inboundSourceAddress: env.FERRY_INBOUND_SOURCE_ADDRESS ?? '127.0.0.6',
-    drainDeadlineMs: positiveInt(flags['drain-deadline-ms'] ?? env.FERRY_DRAIN_DEADLINE_MS ?? '5000', '--drain-deadline-ms'),
+    drainDeadlineMs: positiveInt(
+      flags['drain-deadline-ms'] ?? env.FERRY_DRAIN_DEADLINE_MS ?? '5000',
+      '--drain-deadline-ms',
+    ),
     poolIdleTimeoutMs: positiveInt(env.FERRY_POOL_IDLE_TIMEOUT_MS ?? '300000', 'FERRY_POOL_IDLE_TIMEOUT_MS'),
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
   };

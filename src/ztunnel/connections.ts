@@ -40,7 +40,10 @@ export class ConnectionTracker {
       const destination = view.workloadByUid(entry.destination.uid) ?? entry.destination;
       const verdict = evaluate(view.policiesFor(destination), entry.conn);
       if (verdict.kind === 'deny') {
-        const why = verdict.code === 'FERRY_AUTHZ_DENIED' ? `explicitly denied by: ${verdict.policy}` : 'allow policies exist, but none allowed';
+        const why =
+          verdict.code === 'FERRY_AUTHZ_DENIED'
+            ? `explicitly denied by: ${verdict.policy}`
+            : 'allow policies exist, but none allowed';
         entry.abort(new ProxyError('FERRY_AUTHZ_LATE_REJECTION', `connection closed due to policy change: ${why}`));
         this.#live.delete(entry);
         closed++;

@@ -1,0 +1,79 @@
+// Plaintext inbound (the 15006 semantics, reference/ztunnel-anchor.md §1.9): a connection that reached a
+// local workload without HBONE. Authorization runs with no peer identity, so STRICT mTLS (a DENY of
+// connections without a principal) refuses it. Entry point for the BPF sk_lookup listener and, on loopback,
+// for the configured plaintext forwards.
+import type { Socket } from 'node:net';
+import { evaluateAuthz } from './authz/evaluate.ts';
+import { ProxyError } from './errors.ts';
+import { formatAuthority } from './hbone/authority.ts';
+import { asProxyError } from './inbound.ts';
+import { planInboundPassthrough } from './inbound-plan.ts';
+import type { ProxyContext } from './proxy-context.ts';
+import { splice } from './splice.ts';
+import type { IpPort } from './store/ip-addr.ts';
+import { dialTcp } from './upstream.ts';
+
+/** Serves one accepted plaintext socket addressed to `originalDst`. Never throws. */
+export async function servePlaintextInbound(ctx: ProxyContext, socket: Socket, originalDst: IpPort): Promise<void> {
+  socket.on('error', ignore);
+  const peerIp = socket.remoteAddress ?? '';
+  const view = ctx.store.view;
+  const result = ctx.accessLog.startConnection({
+    direction: 'inbound',
+    srcAddr: formatAuthority(peerIp, socket.remotePort ?? 0),
+    source: view.workloadByAddress(ctx.network, peerIp) ?? null,
+    sourceIdentity: null,
+    mtls: false,
+  });
+  if (ctx.drain.signal.aborted) {
+    socket.resetAndDestroy();
+    result.fail(new ProxyError('FERRY_DRAINING', 'ztunnel is draining'));
+    return;
+  }
+  const plan = planInboundPassthrough({ dst: originalDst, peerIp }, view, {
+    selfPorts: ctx.selfPorts,
+    evaluate: evaluateAuthz,
+    network: ctx.network,
+    localNode: ctx.node,
+  });
+  result.setDestination({
+    addr: formatAuthority(originalDst.ip, originalDst.port),
+    workload: plan.destination,
+  });
+  if (plan.kind === 'reject') {
+    // A reset, not a silent close: the client learns at once that it was refused (never a hang).
+    socket.resetAndDestroy();
+    const policy =
+      plan.verdict?.kind === 'deny' && plan.verdict.code === 'FERRY_AUTHZ_DENIED' ? plan.verdict.policy : undefined;
+    result.fail(plan.error, policy === undefined ? {} : { policy });
+    return;
+  }
+  using _work = ctx.drain.track();
+  const lateRejection = new AbortController();
+  using _tracked = ctx.connections.track({
+    conn: plan.conn,
+    destination: plan.destination,
+    abort: (error) => lateRejection.abort(error),
+  });
+  let upstream: Socket;
+  try {
+    upstream = await dialTcp(plan.upstream, {
+      localAddress: ctx.inboundSourceAddress,
+      timeoutMs: ctx.upstreamConnectTimeoutMs,
+      signal: AbortSignal.any([lateRejection.signal, ctx.drain.forceSignal]),
+    });
+  } catch (err) {
+    socket.resetAndDestroy();
+    result.fail(asProxyError(err, lateRejection.signal, ctx.drain.forceSignal));
+    return;
+  }
+  const spliced = await splice(socket, upstream, {
+    signal: AbortSignal.any([lateRejection.signal, ctx.drain.forceSignal]),
+  });
+  const totals = { bytesSent: spliced.bytesSent, bytesReceived: spliced.bytesReceived };
+  const reason = lateRejection.signal.aborted ? lateRejection.signal.reason : spliced.error;
+  if (reason === undefined) result.finish(totals);
+  else result.fail(asProxyError(reason, lateRejection.signal, ctx.drain.forceSignal), {}, totals);
+}
+
+function ignore(): void {}
