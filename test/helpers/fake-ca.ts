@@ -8,8 +8,8 @@ import type {
   CertificateManager,
   CertificateSource,
 } from '../../src/identity/cert-manager.ts';
-import { createCsr } from '../../src/identity/csr.ts';
 import { IdentityError } from '../../src/identity/errors.ts';
+import { LocalCaSource } from '../../src/identity/local-ca-source.ts';
 import type { SpiffeId } from '../../src/identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../../src/identity/workload-certificate.ts';
 
@@ -79,11 +79,11 @@ export class InProcessCaSource implements CertificateSource {
   readonly ca: CertificateAuthority;
   down = false;
   fetches = 0;
-  #ttlSeconds: number;
+  readonly #source: LocalCaSource;
 
   private constructor(ca: CertificateAuthority, ttlSeconds: number) {
     this.ca = ca;
-    this.#ttlSeconds = ttlSeconds;
+    this.#source = new LocalCaSource(ca, ttlSeconds);
   }
 
   static async create(opts: InProcessCaOptions): Promise<InProcessCaSource> {
@@ -115,18 +115,7 @@ export class InProcessCaSource implements CertificateSource {
   async #issue(identity: SpiffeId): Promise<WorkloadCertificate> {
     this.fetches++;
     if (this.down) throw new IdentityError('FERRY_CA_UNREACHABLE', 'in-process CA is down');
-    const csr = await createCsr(identity);
-    const res = await this.ca.sign({ csrPem: csr.csrPem, ttlSeconds: this.#ttlSeconds });
-    if (!res.ok) throw res.error;
-    const roots = this.ca.trustBundlePem();
-    return {
-      identity,
-      privateKeyPem: csr.privateKeyPem,
-      certChainPem: res.value.certChainPem.filter((p) => !roots.includes(p)),
-      rootsPem: roots,
-      notBefore: res.value.notBefore,
-      notAfter: res.value.notAfter,
-    };
+    return this.#source.fetch(identity);
   }
 }
 

@@ -1,0 +1,52 @@
+// `ferry`: one binary, subcommands. Each subcommand lives in its own module and is loaded on demand so
+// `ferry --help` stays fast and a subcommand's dependencies load only when used.
+
+interface Subcommand {
+  readonly summary: string;
+  readonly load: () => Promise<{ run(argv: readonly string[]): Promise<number> }>;
+}
+
+const SUBCOMMANDS: Record<string, Subcommand> = {
+  ztunnel: { summary: 'run a node proxy (L4, HBONE mTLS, authorization)', load: () => import('./ztunnel-command.ts') },
+  ca: { summary: 'run the SPIFFE CA (gRPC IstioCertificateService)', load: () => import('./ca-command.ts') },
+  demo: { summary: 'two ztunnels on loopback: mTLS, load balancing, passthrough', load: () => import('./demo.ts') },
+  version: { summary: 'print the version', load: async () => ({ run: printVersion }) },
+};
+
+async function printVersion(): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  process.stdout.write(`ferry ${pkg.version} (node ${process.version})\n`);
+  return 0;
+}
+
+function usage(): string {
+  const lines = Object.entries(SUBCOMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
+  return `usage: ferry <command> [options]\n\ncommands:\n${lines.join('\n')}\n\nferry <command> --help for its options\n`;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const sub = SUBCOMMANDS[name];
+  if (sub === undefined) {
+    process.stderr.write(`ferry: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
+    return 2;
+  }
+  const mod = await sub.load();
+  return mod.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as { code?: string; message?: string };
+    process.stderr.write(`ferry: ${e.code !== undefined ? `${e.code}: ` : ''}${e.message ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

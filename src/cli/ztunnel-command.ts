@@ -1,0 +1,72 @@
+// `ferry ztunnel`: runs one node proxy until SIGTERM/SIGINT (graceful drain) or /quitquitquit; SIGHUP
+// re-reads the config file (a bad file is rejected and the running config stays).
+import { parseArgs } from 'node:util';
+import { createLogger } from '../runtime/logger.ts';
+import { installSignalHandlers } from '../runtime/signals.ts';
+import { startZtunnel } from '../ztunnel/app.ts';
+import { createZtunnelCertificates } from '../ztunnel/certificates.ts';
+import { loadZtunnelConfig } from '../ztunnel/config.ts';
+
+const HELP = `usage: ferry ztunnel --config <mesh.yaml> [options]
+
+  --config <file>             static mesh config (Istio ztunnel LOCAL_XDS_PATH shape)   [FERRY_LOCAL_XDS_PATH]
+  --node <name>               this node's name: its workloads are served here          [FERRY_NODE_NAME]
+  --trust-domain <td>         default cluster.local                                     [FERRY_TRUST_DOMAIN]
+  --ca-address <host:port>    gRPC CA (IstioCertificateService); omit for an in-process CA [FERRY_CA_ADDRESS]
+  --ca-root <file>            CA root certificate (PEM) to verify the CA server         [FERRY_CA_ROOT]
+  --ca-token <token>          bearer token presented to the CA                          [FERRY_CA_TOKEN]
+  --in-process-ca             sign certificates in this process (single node, tests)
+  --ca-dir <dir>              with --in-process-ca: Istio cacerts layout to load
+  --admin <host:port>         default 127.0.0.1:15000
+  --metrics <host:port>       default 0.0.0.0:15020
+  --readiness <host:port>     default 0.0.0.0:15021
+  --socks5 <host:port>        enable the SOCKS5 outbound entry (e.g. 127.0.0.1:15080)
+  --hbone-port <port>         default 15008
+  --plaintext-inbound <l>=<d> plaintext listener l treated as addressed to d (loopback stand-in for 15006); repeatable
+  --drain-deadline-ms <ms>    default 5000
+  --log-level <level>         error|warn|info|debug
+`;
+
+export async function run(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      config: { type: 'string' },
+      node: { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'cluster-id': { type: 'string' },
+      'ca-address': { type: 'string' },
+      'ca-root': { type: 'string' },
+      'ca-token': { type: 'string' },
+      'in-process-ca': { type: 'boolean' },
+      'ca-dir': { type: 'string' },
+      admin: { type: 'string' },
+      metrics: { type: 'string' },
+      readiness: { type: 'string' },
+      socks5: { type: 'string' },
+      'hbone-port': { type: 'string' },
+      'plaintext-inbound': { type: 'string', multiple: true },
+      'drain-deadline-ms': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const config = loadZtunnelConfig(values, process.env);
+  const bootLog = createLogger({ component: 'ztunnel' });
+  const certificates = await createZtunnelCertificates(config.ca, config.trustDomain, bootLog);
+  const zt = await startZtunnel(config, { certificates });
+  using _signals = installSignalHandlers({
+    drain: zt.drain,
+    drainDeadlineMs: config.drainDeadlineMs,
+    logger: zt.logger,
+    reload: () => {
+      void zt.reload();
+    },
+  });
+  const outcome = await zt.stopped;
+  return outcome.forced && outcome.remaining > 0 ? 1 : 0;
+}

@@ -1,0 +1,57 @@
+// Builds the ztunnel's certificate manager from its CA configuration: the gRPC CA client (Istio's
+// CreateCertificate, impersonating local workloads' identities) or an in-process CA for single-node use.
+// Adapts the identity area's CertificateManager to what the ztunnel needs (ManagedCertificates).
+
+import { CertificateAuthority } from '../identity/ca.ts';
+import { CaClient } from '../identity/ca-client.ts';
+import { CertificateManager, type CertificateSource } from '../identity/cert-manager.ts';
+import { LocalCaSource } from '../identity/local-ca-source.ts';
+import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { ManagedCertificates } from './app.ts';
+import { type CaConfig, formatHostPort } from './config.ts';
+
+/** Wraps a CertificateManager so the ztunnel sees rotations as plain callbacks. */
+export function managedCertificates(manager: CertificateManager, onClose: () => void = () => {}): ManagedCertificates {
+  return {
+    getCertificate: (id) => manager.getCertificate(id),
+    setLocalIdentities: (ids) => manager.setLocalIdentities(ids),
+    onRotate(listener: (cert: WorkloadCertificate) => void) {
+      return manager.onEvent((e) => {
+        if (e.kind === 'rotated') listener(e.certificate);
+      });
+    },
+    snapshot: () => manager.snapshot(),
+    close() {
+      manager.close();
+      onClose();
+    },
+  };
+}
+
+export async function createZtunnelCertificates(
+  ca: CaConfig,
+  trustDomain: string,
+  logger: Logger,
+): Promise<ManagedCertificates> {
+  const log = logger.child({ scope: 'identity' });
+  let source: CertificateSource;
+  let onClose = (): void => {};
+  if (ca.kind === 'grpc') {
+    const client = await CaClient.create({
+      address: formatHostPort(ca.address),
+      roots: { file: ca.rootCertPath },
+      ...(ca.token === null ? {} : { token: ca.token }),
+      impersonate: true,
+    });
+    source = client;
+    onClose = () => client.close();
+  } else {
+    const authority =
+      ca.caDir === null
+        ? await CertificateAuthority.generate({ trustDomain })
+        : await CertificateAuthority.loadPluggedIn(ca.caDir, { trustDomain });
+    source = new LocalCaSource(authority);
+  }
+  return managedCertificates(new CertificateManager({ source, log }), onClose);
+}
