@@ -138,7 +138,10 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
       flags['drain-deadline-ms'] ?? env.FERRY_DRAIN_DEADLINE_MS ?? '5000',
       '--drain-deadline-ms',
     ),
-    poolIdleTimeoutMs: positiveInt(env.FERRY_POOL_IDLE_TIMEOUT_MS ?? '300000', 'FERRY_POOL_IDLE_TIMEOUT_MS'),
+    poolIdleTimeoutMs: positiveInt(
+      env.FERRY_POOL_IDLE_TIMEOUT_MS ?? '300000',
+      'the FERRY_POOL_IDLE_TIMEOUT_MS variable',
+    ),
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
   };
 }
