@@ -3,8 +3,8 @@
 // match = AND of its non-empty fields, values within a field OR, not_* fields must match none of their values.
 // Pure: no I/O, clock or logger; the only inputs are the policy and the connection.
 import { principalOf } from '../../identity/spiffe-id.ts';
+import { ipInCidr } from '../store/ip-addr.ts';
 import type { Authorization, Clause, Match, Rule, ServiceAccountMatch, StringMatch } from '../store/types.ts';
-import { ipInCidr } from './ip.ts';
 import type { AuthzConnection } from './types.ts';
 
 /** What a Match compares against, derived once per connection. */

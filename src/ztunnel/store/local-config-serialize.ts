@@ -1,7 +1,7 @@
 // MeshConfig → plain JSON-able object in the static config file's own shape (camelCase keys, StringMatch as
 // `{exact: x}` / `{presence: {}}`, CIDRs as "ip/len", VIPs as "network/ip"). For /config_dump; feeding the
 // output back to parseLocalConfig yields an equal MeshConfig.
-import { formatCidr } from '../authz/ip.ts';
+import { formatCidr } from './ip-addr.ts';
 import type {
   Authorization,
   GatewayAddress,

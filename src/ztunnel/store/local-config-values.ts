@@ -1,7 +1,7 @@
 // Leaf values of the static config format: names, IPs and `network/ip` addresses, CIDRs, port maps,
 // StringMatch forms and waypoint addresses. Each reader records its own error and returns null.
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
-import { canonicalIp, parseCidr } from '../authz/ip.ts';
+import { canonicalIp, parseCidr } from './ip-addr.ts';
 import type { ConfigReader } from './local-config-reader.ts';
 import type { Cidr, GatewayAddress, NetworkAddress, PortMap, StringMatch } from './types.ts';
 

@@ -1,7 +1,7 @@
 // IP parsing, canonical printing and CIDR containment used by authz and the config parsers.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { canonicalIp, ipInCidr, parseCidr, parseIp } from '../../../src/ztunnel/authz/ip.ts';
+import { canonicalIp, ipInCidr, parseCidr, parseIp } from '../../../src/ztunnel/store/ip-addr.ts';
 
 test('canonicalIp accepts IPv4 and IPv6 and prints the RFC 5952 form', () => {
   const cases: [string, string][] = [
