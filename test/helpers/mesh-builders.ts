@@ -1,5 +1,6 @@
 // Fixture builders for mesh state (in the spirit of ztunnel's workload_builder / new_proxy_state): a workload,
 // service or policy from a name plus only the fields a test cares about, and a MeshView from those lists.
+import { EMPTY_MATCH } from '../../src/ztunnel/authz/match.ts';
 import { buildMeshView, type MeshView } from '../../src/ztunnel/store/mesh-view.ts';
 import type {
   Authorization,
@@ -85,21 +86,7 @@ export function policy(name: string, overrides: Partial<Authorization> = {}): Au
 
 /** A Match with only the given fields set. */
 export function match(fields: Partial<Match>): Match {
-  return {
-    namespaces: [],
-    notNamespaces: [],
-    serviceAccounts: [],
-    notServiceAccounts: [],
-    principals: [],
-    notPrincipals: [],
-    sourceIps: [],
-    notSourceIps: [],
-    destinationIps: [],
-    notDestinationIps: [],
-    destinationPorts: [],
-    notDestinationPorts: [],
-    ...fields,
-  };
+  return { ...EMPTY_MATCH, ...fields };
 }
 
 export function waypointByAddress(ip: string, port = 15008): GatewayAddress {
