@@ -78,6 +78,30 @@ export interface SvidParams {
  * RFC 5280 §4.2.1.6), server and client auth, not a CA.
  */
 export async function createSvid(p: SvidParams): Promise<x509.X509Certificate> {
+  return createLeaf(p, {
+    keyUsage: x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+    extendedKeyUsage: [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth],
+    names: [{ type: 'url', value: formatSpiffeId(p.identity) }],
+  });
+}
+
+interface LeafParams {
+  readonly subjectPublicKey: CryptoKey;
+  readonly issuerCertificate: x509.X509Certificate;
+  readonly issuerKey: CryptoKey;
+  readonly notBefore: Date;
+  readonly notAfter: Date;
+  readonly signingAlgorithm?: SigningAlgorithm;
+}
+
+interface LeafUsage {
+  readonly keyUsage: number;
+  readonly extendedKeyUsage: readonly string[];
+  readonly names: x509.JsonGeneralNames;
+}
+
+/** An end-entity certificate with an empty subject: its names live in a critical SAN (RFC 5280 §4.2.1.6). */
+async function createLeaf(p: LeafParams, usage: LeafUsage): Promise<x509.X509Certificate> {
   return x509.X509CertificateGenerator.create({
     serialNumber: randomSerial(),
     subject: '',
@@ -89,9 +113,9 @@ export async function createSvid(p: SvidParams): Promise<x509.X509Certificate> {
     signingKey: p.issuerKey,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: formatSpiffeId(p.identity) }], true),
+      new x509.KeyUsagesExtension(usage.keyUsage, true),
+      new x509.ExtendedKeyUsageExtension([...usage.extendedKeyUsage]),
+      new x509.SubjectAlternativeNameExtension(usage.names, true),
       await x509.AuthorityKeyIdentifierExtension.create(p.issuerCertificate.publicKey),
     ],
   });
@@ -137,25 +161,12 @@ export interface ServingCertificateParams {
 
 /** A TLS server certificate for a control-plane endpoint (the CA's own gRPC port): DNS/IP SANs, serverAuth. */
 export async function createServingCertificate(p: ServingCertificateParams): Promise<x509.X509Certificate> {
-  const names = [
-    ...p.dnsNames.map((value) => ({ type: 'dns' as const, value })),
-    ...p.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
-  ];
-  return x509.X509CertificateGenerator.create({
-    serialNumber: randomSerial(),
-    subject: '',
-    issuer: p.issuerCertificate.subject,
-    notBefore: p.notBefore,
-    notAfter: p.notAfter,
-    signingAlgorithm: p.signingAlgorithm ?? ECDSA_SHA256,
-    publicKey: p.subjectPublicKey,
-    signingKey: p.issuerKey,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension(names, true),
-      await x509.AuthorityKeyIdentifierExtension.create(p.issuerCertificate.publicKey),
+  return createLeaf(p, {
+    keyUsage: x509.KeyUsageFlags.digitalSignature,
+    extendedKeyUsage: [x509.ExtendedKeyUsage.serverAuth],
+    names: [
+      ...p.dnsNames.map((value) => ({ type: 'dns' as const, value })),
+      ...p.ipAddresses.map((value) => ({ type: 'ip' as const, value })),
     ],
   });
 }
