@@ -14,7 +14,7 @@ export interface ListenAddress {
   readonly port: number;
 }
 
-export type HttpMethod = 'GET' | 'POST' | 'HEAD';
+export type HttpMethod = 'GET' | 'POST' | 'HEAD' | 'DELETE';
 
 /** What a handler returns; the server writes it. */
 export interface HttpReply {
@@ -29,6 +29,8 @@ export interface HttpRequestInfo {
   readonly path: string;
   readonly query: URLSearchParams;
   readonly headers: http.IncomingHttpHeaders;
+  /** The request body (UTF-8), read only for routes that set maxBodyBytes. */
+  readonly body?: string;
 }
 
 export type RouteHandler = (req: HttpRequestInfo) => HttpReply | Promise<HttpReply>;
@@ -40,6 +42,10 @@ export interface Route {
   readonly description?: string;
   /** Runs after the reply was fully written (e.g. /quitquitquit starts the drain only then). */
   readonly afterReply?: (req: HttpRequestInfo) => void;
+  /** Also serve every path below `path` (which then ends with '/'), e.g. `/pods/<uid>`. */
+  readonly prefix?: boolean;
+  /** Read the body up to this size into `body` (413 above it); without it bodies are discarded. */
+  readonly maxBodyBytes?: number;
 }
 
 export interface HttpServerOptions {
@@ -145,17 +151,31 @@ export class HttpServer {
     await this.close();
   }
 
+  #prefixRoute(path: string): Route | undefined {
+    for (const r of this.#routes.values()) {
+      if (r.prefix === true && path.startsWith(r.path) && path.length > r.path.length) return r;
+    }
+    return undefined;
+  }
+
   async #serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    // Bodies are never read: drain them so keep-alive connections stay usable.
-    req.resume();
     const url = new URL(req.url ?? '/', 'http://localhost');
+    const route = this.#routes.get(url.pathname) ?? this.#prefixRoute(url.pathname);
+    let body: string | undefined;
+    if (route?.maxBodyBytes === undefined) {
+      // Bodies are not read: drain them so keep-alive connections stay usable.
+      req.resume();
+    } else {
+      body = await readBody(req, route.maxBodyBytes);
+      if (body === undefined) return write(res, { status: 413, body: 'request body too large\n' });
+    }
     const info: HttpRequestInfo = {
       method: req.method ?? 'GET',
       path: url.pathname,
       query: url.searchParams,
       headers: req.headers,
+      ...(body === undefined ? {} : { body }),
     };
-    const route = this.#routes.get(url.pathname);
     if (route === undefined) return write(res, { status: 404, body: `not found: ${url.pathname}\n` });
     const method = info.method === 'HEAD' && route.methods.HEAD === undefined ? 'GET' : info.method;
     const handler = route.methods[method as HttpMethod];
@@ -176,6 +196,21 @@ export class HttpServer {
     }
     write(res, reply); // node:http sends no body for HEAD, but keeps the GET content-length
   }
+}
+
+/** The body as UTF-8, or undefined once it exceeds maxBytes (the rest is drained). */
+function readBody(req: http.IncomingMessage, maxBytes: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= maxBytes) chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(size > maxBytes ? undefined : Buffer.concat(chunks).toString('utf8')));
+    req.once('error', () => resolve(undefined));
+  });
 }
 
 function write(res: http.ServerResponse, reply: HttpReply): void {

@@ -1,17 +1,18 @@
 // Wires one ztunnel process together (ztunnel's app.rs): config source → store → certificates → HBONE
-// listeners of local workloads, outbound entries (SOCKS5, plaintext forwards), telemetry and process
-// servers; and tears it down in drain order. Signals are installed by the CLI, not here, so tests can run
+// listeners of local workloads (loopback mode) or in-pod listeners of enrolled pods (BPF redirector mode),
+// outbound entries (SOCKS5, plaintext forwards), telemetry and process servers; and tears it down in drain
+// order. Signals are installed by the CLI, not here, so tests can run
 // several ztunnels in one process.
 import net from 'node:net';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import { BpfRedirector } from '../redirect-bpf/loader.ts';
 import type { DrainOutcome } from '../runtime/drain.ts';
 import { DrainController } from '../runtime/drain.ts';
 import type { ListenAddress } from '../runtime/http-server.ts';
 import { createLogger, type LogDestination, parseLogLevel, type RootLogger } from '../runtime/logger.ts';
 import { type ProcessServers, startProcessServers } from '../runtime/process-servers.ts';
 import { ReadinessTracker } from '../runtime/readiness.ts';
-import type { ConnectionResult } from './access-log.ts';
 import { AccessLog } from './access-log.ts';
 import { evaluateAuthz } from './authz/evaluate.ts';
 import { ConfigError, ZTUNNEL_PORTS, type ZtunnelConfig } from './config.ts';
@@ -19,12 +20,15 @@ import { ConfigFileSource, type LoadOutcome } from './config-file-source.ts';
 import { ConnectionTracker } from './connections.ts';
 import { ProxyError } from './errors.ts';
 import { HboneClientPool } from './hbone/pool.ts';
+import { type EnrolledPod, InPodManager, type PodEnrollRequest, type PodRedirector } from './in-pod.ts';
+import { InPodError } from './in-pod-errors.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { ZtunnelMetrics } from './metrics.ts';
-import { openOutbound, resolveSourceWorkload } from './outbound.ts';
+import { startSocks5 } from './outbound-entry.ts';
+import { podRoutes } from './pods-api.ts';
 import type { CertificateProvider, ProxyContext } from './proxy-context.ts';
-import type { Socks5ConnectRequest } from './socks5.ts';
-import { SOCKS5_REP, Socks5Server, socks5RepForError } from './socks5.ts';
+import { registerRedirectMetrics } from './redirect-metrics.ts';
+import { hostSocketFactory } from './socket-factory.ts';
 import { MeshStore } from './store/mesh-store.ts';
 import { workloadIdentity } from './store/mesh-view.ts';
 import { WorkloadListeners } from './workload-listeners.ts';
@@ -43,6 +47,11 @@ export interface ZtunnelDeps {
   readonly certificates: ManagedCertificates;
   /** Where JSON log lines go (default stdout). */
   readonly logDestination?: LogDestination;
+  /**
+   * In-pod mode with this redirector (tests inject one; the caller keeps ownership). Without it, config
+   * `redirect: bpf` opens the pinned BPF redirector, which this ztunnel then closes (pins stay).
+   */
+  readonly redirector?: PodRedirector;
 }
 
 export interface Ztunnel {
@@ -58,6 +67,11 @@ export interface Ztunnel {
     readonly socks5: ListenAddress | null;
     readonly plaintextInbound: readonly ListenAddress[];
   };
+  /** In-pod mode: enrolls a pod of this node by its workload uid. Throws InPodError (FERRY_INPOD_*). */
+  enrollPod(request: PodEnrollRequest): Promise<EnrolledPod>;
+  /** Stops capturing a pod (its open connections continue); false when it was not enrolled. */
+  unenrollPod(uid: string): Promise<boolean>;
+  pods(): EnrolledPod[];
   /** Re-reads the config file (SIGHUP). */
   reload(): Promise<LoadOutcome>;
   /** Graceful drain with the configured deadline (or the one given); resolves when everything is closed. */
@@ -88,6 +102,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   const certificates = deps.certificates;
   const pool = new HboneClientPool({ idleTimeoutMs: config.poolIdleTimeoutMs });
   const connections = new ConnectionTracker();
+  let inPod: InPodManager | null = null;
   const ctx: ProxyContext = {
     node: config.node,
     network: '',
@@ -109,16 +124,38 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     hbonePort: config.hbonePort,
     upstreamConnectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS,
     drainDeadlineMs: config.drainDeadlineMs,
+    sockets: { forWorkload: (w) => inPod?.socketsFor(w) ?? hostSocketFactory },
   };
-  const listeners = new WorkloadListeners(ctx);
+  const redirectMode = config.redirect ?? { kind: 'none' };
+  const inPodMode = deps.redirector !== undefined || redirectMode.kind === 'bpf';
+  // In-pod mode: pods' HBONE listeners live in their netns; nothing binds pod IPs on the host.
+  const listeners = new WorkloadListeners(ctx, { hostListeners: !inPodMode });
   const cleanup: Array<() => Promise<void> | void> = [];
   try {
+    if (inPodMode) {
+      let redirector = deps.redirector;
+      if (redirector === undefined && redirectMode.kind === 'bpf') {
+        const opened = await BpfRedirector.open({ cgroupPath: redirectMode.cgroupRoot, pinRoot: redirectMode.pinRoot });
+        cleanup.push(() => opened.close()); // releases our handles; the pinned datapath stays
+        redirector = opened;
+      }
+      if (redirector !== undefined) {
+        inPod = new InPodManager(ctx, {
+          redirector,
+          statePath: redirectMode.kind === 'bpf' ? redirectMode.statePath : null,
+        });
+        registerRedirectMetrics(metrics, redirector, () => inPod?.list().length ?? 0);
+      }
+    }
     const first = await source.load();
     if (!first.ok) {
       throw new ConfigError(`config ${config.configPath} rejected:\n  ${first.errors.join('\n  ')}`);
     }
     configBlock.unblock();
-    const rotation = certificates.onRotate((cert) => listeners.updateCertificate(cert));
+    const rotation = certificates.onRotate((cert) => {
+      listeners.updateCertificate(cert);
+      inPod?.updateCertificate(cert);
+    });
     cleanup.push(() => rotation[Symbol.dispose]());
     const applyView = async (): Promise<void> => {
       const view = store.view;
@@ -133,6 +170,8 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     });
     cleanup.push(() => subscription[Symbol.dispose]());
     await applyView();
+    // After a restart: serve the pods enrolled before, and unpin the ones that are gone.
+    if (inPod !== null) await inPod.restore();
     listenersBlock.unblock();
 
     const socks5 = config.socks5Address === null ? null : await startSocks5(ctx, config.socks5Address);
@@ -164,15 +203,33 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
         listeners: listeners.status(),
         pool: pool.stats(),
         liveInboundConnections: connections.size,
+        pods: inPod?.list() ?? null,
+      }),
+      extraAdminRoutes: podRoutes({
+        enrollPod: (req) => enrollPod(req),
+        unenrollPod: (uid) => unenrollPod(uid),
+        pods: () => inPod?.list() ?? [],
       }),
     });
+    function enrollPod(req: unknown): Promise<EnrolledPod> {
+      if (inPod === null) return Promise.reject(disabled());
+      return inPod.enroll(req);
+    }
+    function unenrollPod(uid: string): Promise<boolean> {
+      if (inPod === null) return Promise.reject(disabled());
+      return inPod.unenroll(uid);
+    }
     const stopped = drainSequence();
     async function drainSequence(): Promise<DrainOutcome> {
       if (!drain.signal.aborted) await new Promise((r) => drain.signal.addEventListener('abort', r, { once: true }));
       log.info({ deadlineMs: config.drainDeadlineMs }, 'draining');
       // Stop accepting first; then let tunnels finish until the deadline; then close what is left.
       await Promise.allSettled([socks5?.close(), ...forwards.map(closeServer)]);
-      await Promise.allSettled([listeners.close(true, config.drainDeadlineMs), pool.close(config.drainDeadlineMs)]);
+      await Promise.allSettled([
+        listeners.close(true, config.drainDeadlineMs),
+        inPod?.close(true, config.drainDeadlineMs),
+        pool.close(config.drainDeadlineMs),
+      ]);
       const outcome = await drain.drained;
       connections.abortAll(new ProxyError('FERRY_DRAINING', 'ztunnel stopped'));
       pool.destroy();
@@ -208,6 +265,9 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
           return { host: a.address, port: a.port };
         }),
       },
+      enrollPod,
+      unenrollPod,
+      pods: () => inPod?.list() ?? [],
       reload: () => source.load(),
       shutdown: (deadlineMs = config.drainDeadlineMs) => {
         void drain.trigger({ deadlineMs });
@@ -218,52 +278,18 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   } catch (err) {
     for (const c of cleanup.reverse()) await c();
     await listeners.close(false, 0);
+    await inPod?.close(false, 0);
     pool.destroy();
     certificates.close();
     throw err;
   }
 }
 
-async function startSocks5(ctx: ProxyContext, address: { host: string; port: number }) {
-  const results = new WeakMap<Socks5ConnectRequest, ConnectionResult>();
-  const server = await Socks5Server.listen({
-    host: address.host,
-    port: address.port,
-    onConnect: async (req) => {
-      const source = resolveSourceWorkload(ctx, req.srcIp);
-      if (source === undefined) {
-        ctx.logger.warn({ code: 'FERRY_UNKNOWN_SOURCE', src: req.srcIp }, 'SOCKS5 client is no local workload');
-        return { ok: false, rep: SOCKS5_REP.notAllowed };
-      }
-      const opened = await openOutbound(ctx, source, {
-        src: { ip: req.srcIp, port: req.clientSocket.remotePort ?? 0 },
-        dst: req.dst,
-        signal: req.signal,
-      });
-      if (!opened.ok) {
-        opened.result.fail(opened.error);
-        return { ok: false, rep: socks5RepForError(opened.error) };
-      }
-      results.set(req, opened.result);
-      return { ok: true, upstream: opened.upstream };
-    },
-    onClosed: (req, spliced) => {
-      const result = results.get(req);
-      if (result === undefined) return;
-      // The client socket is spliced: what it sent went to the destination.
-      const totals = { bytesSent: spliced.bytesSent, bytesReceived: spliced.bytesReceived };
-      if (spliced.error === undefined) result.finish(totals);
-      else
-        result.fail(
-          new ProxyError('FERRY_UPSTREAM_CONNECT_FAILED', spliced.error.message, { cause: spliced.error }),
-          {},
-          totals,
-        );
-    },
-    onClientError: (error, srcIp) =>
-      ctx.logger.warn({ code: error.code, src: srcIp, error: error.message }, 'SOCKS5 client refused'),
-  });
-  return server;
+function disabled(): InPodError {
+  return new InPodError(
+    'FERRY_INPOD_DISABLED',
+    'this ztunnel runs without a redirector (start it with --redirect bpf)',
+  );
 }
 
 function listenPlaintext(

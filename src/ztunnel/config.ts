@@ -20,6 +20,19 @@ export type CaConfig =
   /** An in-process CA (tests and single-node use; Istio's FAKE_CA). Its root is written to rootCertOut. */
   | { readonly kind: 'in-process'; readonly caDir: string | null };
 
+/** How enrolled pods' traffic reaches this ztunnel. */
+export type RedirectMode =
+  | { readonly kind: 'none' }
+  | {
+      readonly kind: 'bpf';
+      /** cgroup2 directory holding this node's pods (the redirector attaches there). */
+      readonly cgroupRoot: string;
+      /** bpffs directory for pinned maps and links (default /sys/fs/bpf/ferry). */
+      readonly pinRoot: string;
+      /** Where enrollments are persisted across restarts; null: not persisted. */
+      readonly statePath: string | null;
+    };
+
 export interface ZtunnelConfig {
   readonly node: string;
   readonly trustDomain: string;
@@ -38,6 +51,8 @@ export interface ZtunnelConfig {
   readonly drainDeadlineMs: number;
   readonly poolIdleTimeoutMs: number;
   readonly logLevel: string;
+  /** In-pod mode through the BPF redirector, or none (loopback listeners only). Absent = none. */
+  readonly redirect?: RedirectMode;
 }
 
 export const ZTUNNEL_PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008, socks5: 15080 } as const;
@@ -81,6 +96,10 @@ export interface ZtunnelFlags {
   readonly 'plaintext-inbound'?: readonly string[];
   readonly 'drain-deadline-ms'?: string;
   readonly 'log-level'?: string;
+  readonly redirect?: string;
+  readonly 'cgroup-root'?: string;
+  readonly 'pin-root'?: string;
+  readonly 'redirect-state'?: string;
 }
 
 function positiveInt(text: string, what: string): number {
@@ -143,5 +162,22 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
       'the FERRY_POOL_IDLE_TIMEOUT_MS variable',
     ),
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
+    redirect: parseRedirect(flags, env, flags.node ?? env.FERRY_NODE_NAME ?? 'local'),
   };
+}
+
+const DEFAULT_PIN_ROOT = '/sys/fs/bpf/ferry';
+
+function parseRedirect(flags: ZtunnelFlags, env: NodeJS.ProcessEnv, node: string): RedirectMode {
+  const mode = flags.redirect ?? env.FERRY_REDIRECT ?? 'none';
+  if (mode === 'none') return { kind: 'none' };
+  if (mode !== 'bpf') throw new ConfigError(`--redirect: expected none or bpf, got ${JSON.stringify(mode)}`);
+  const cgroupRoot = flags['cgroup-root'] ?? env.FERRY_CGROUP_ROOT;
+  if (cgroupRoot === undefined || !cgroupRoot.startsWith('/')) {
+    throw new ConfigError('--cgroup-root <absolute cgroup2 dir> is required with --redirect bpf');
+  }
+  const pinRoot = flags['pin-root'] ?? env.FERRY_PIN_ROOT ?? DEFAULT_PIN_ROOT;
+  if (!pinRoot.startsWith('/')) throw new ConfigError(`--pin-root: expected an absolute path, got ${pinRoot}`);
+  const state = flags['redirect-state'] ?? env.FERRY_REDIRECT_STATE ?? `/run/ferry/ztunnel-${node}-pods.json`;
+  return { kind: 'bpf', cgroupRoot, pinRoot, statePath: state === '' ? null : state };
 }

@@ -59,6 +59,7 @@ export async function servePlaintextInbound(ctx: ProxyContext, socket: Socket, o
   try {
     upstream = await dialTcp(plan.upstream, {
       localAddress: ctx.inboundSourceAddress,
+      sockets: ctx.sockets.forWorkload(plan.destination),
       timeoutMs: ctx.upstreamConnectTimeoutMs,
       signal: AbortSignal.any([lateRejection.signal, ctx.drain.forceSignal]),
     });

@@ -70,6 +70,7 @@ export async function serveHboneConnect(
   try {
     upstream = await dialTcp(plan.upstream, {
       localAddress: ctx.inboundSourceAddress,
+      sockets: ctx.sockets.forWorkload(destination),
       timeoutMs: ctx.upstreamConnectTimeoutMs,
       signal: AbortSignal.any([tunnel.signal, lateRejection.signal, ctx.drain.forceSignal]),
     });

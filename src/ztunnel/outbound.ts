@@ -56,6 +56,8 @@ export async function openOutbound(
   if (ctx.drain.signal.aborted)
     return { ok: false, error: new ProxyError('FERRY_DRAINING', 'ztunnel is draining'), result };
   const signal = AbortSignal.any([req.signal, ctx.drain.forceSignal]);
+  // Sockets leave from the source pod (its netns when enrolled), so peers see the pod's IP.
+  const sockets = ctx.sockets.forWorkload(source);
   try {
     if (plan.kind === 'hbone') {
       const cert = await ctx.certificates.getCertificate(plan.sourceIdentity).catch((cause: unknown) => {
@@ -75,10 +77,15 @@ export async function openOutbound(
           ...(plan.intendedService === null ? {} : { forwardedHost: plan.intendedService.hostname }),
         },
         signal,
+        socketFactory: sockets,
       });
       return { ok: true, upstream, result };
     }
-    const upstream = await dialTcp(plan.actualDestination, { timeoutMs: ctx.upstreamConnectTimeoutMs, signal });
+    const upstream = await dialTcp(plan.actualDestination, {
+      timeoutMs: ctx.upstreamConnectTimeoutMs,
+      signal,
+      sockets,
+    });
     return { ok: true, upstream, result };
   } catch (err) {
     const error =

@@ -1,26 +1,36 @@
 // Plain TCP dials to an upstream (the local app, or a passthrough destination), bounded by a timeout and
 // cancellable. Resolves with a connected socket; rejects with FERRY_UPSTREAM_CONNECT_FAILED naming the target.
-import net from 'node:net';
+// The socket comes from a SocketFactory: the host's by default, a pod's netns for enrolled pods.
+import type net from 'node:net';
 import { ProxyError } from './errors.ts';
 import { formatAuthority } from './hbone/authority.ts';
+import type { SocketFactory } from './proxy-context.ts';
+import { hostSocketFactory } from './socket-factory.ts';
 import type { IpPort } from './store/ip-addr.ts';
 
 export interface DialOptions {
   readonly localAddress?: string;
   readonly timeoutMs: number;
   readonly signal?: AbortSignal;
+  /** Where the socket is created (default: the host netns). */
+  readonly sockets?: SocketFactory;
 }
 
 export function dialTcp(target: IpPort, opts: DialOptions): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
     const where = formatAuthority(target.ip, target.port);
-    const socket = net.connect({
-      host: target.ip,
-      port: target.port,
-      localAddress: opts.localAddress,
-      allowHalfOpen: true,
-      noDelay: true,
-    });
+    let socket: net.Socket;
+    try {
+      socket = (opts.sockets ?? hostSocketFactory).connect(
+        target,
+        opts.localAddress === undefined ? {} : { localAddress: opts.localAddress },
+      );
+    } catch (cause) {
+      reject(
+        new ProxyError('FERRY_UPSTREAM_CONNECT_FAILED', `connect to ${where} failed: ${describe(cause)}`, { cause }),
+      );
+      return;
+    }
     const fail = (cause: unknown): void => {
       cleanup();
       socket.destroy();

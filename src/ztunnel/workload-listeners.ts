@@ -31,9 +31,12 @@ export class WorkloadListeners {
   readonly #byIp = new Map<string, Listener>();
   #queue: Promise<void> = Promise.resolve();
   #closed = false;
+  readonly #hostListeners: boolean;
 
-  constructor(ctx: ProxyContext) {
+  /** hostListeners false (in-pod mode): bind nothing; enrolled pods get their listeners in their netns. */
+  constructor(ctx: ProxyContext, opts: { hostListeners?: boolean } = {}) {
     this.#ctx = ctx;
+    this.#hostListeners = opts.hostListeners ?? true;
     this.#logger = ctx.logger.child({ scope: 'listeners' });
   }
 
@@ -75,7 +78,8 @@ export class WorkloadListeners {
   async #reconcile(view: MeshView): Promise<void> {
     if (this.#closed) return;
     const desired = new Map<string, Workload>();
-    for (const w of WorkloadListeners.localWorkloads(view, this.#ctx.node)) {
+    const local = this.#hostListeners ? WorkloadListeners.localWorkloads(view, this.#ctx.node) : [];
+    for (const w of local) {
       for (const ip of w.addresses) desired.set(ip, w);
     }
     const stops: Promise<void>[] = [];

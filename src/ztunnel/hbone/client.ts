@@ -17,6 +17,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
 import { type HboneTlsContexts, hboneClientTlsOptions } from '../../identity/tls-context.ts';
 import { ProxyError } from '../errors.ts';
+import type { SocketFactory } from '../proxy-context.ts';
 import { formatIpPort, type IpPort } from './headers.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
 import { HBONE_CONNECTION_WINDOW_BYTES } from './server.ts';
@@ -52,6 +53,8 @@ export interface HboneDialOptions {
   readonly dst: IpPort;
   readonly keepalive?: KeepaliveOptions;
   readonly connectTimeoutMs?: number;
+  /** Creates the TCP socket (e.g. inside the source pod's netns); default: TLS dials from the host. */
+  readonly socketFactory?: SocketFactory;
 }
 
 type ConnState = 'ready' | 'draining' | 'closed';
@@ -75,12 +78,16 @@ export class HboneConnection {
 
   /** Opens TCP + TLS + HTTP/2 and waits for the server's SETTINGS. */
   static async dial(opts: HboneDialOptions): Promise<HboneConnection> {
-    const socket = tlsConnect({
-      host: opts.dst.ip,
-      port: opts.dst.port,
-      ...(opts.sourceIp === undefined ? {} : { localAddress: opts.sourceIp }),
-      ...hboneClientTlsOptions(opts.tls, opts.expectedIdentities),
-    });
+    const tlsOptions = hboneClientTlsOptions(opts.tls, opts.expectedIdentities);
+    const socket =
+      opts.socketFactory === undefined
+        ? tlsConnect({
+            host: opts.dst.ip,
+            port: opts.dst.port,
+            ...(opts.sourceIp === undefined ? {} : { localAddress: opts.sourceIp }),
+            ...tlsOptions,
+          })
+        : tlsConnect({ socket: rawSocket(opts.socketFactory, opts), ...tlsOptions });
     socket.setNoDelay(true);
     const session = h2connect(`https://${formatIpPort(opts.dst)}`, {
       createConnection: () => socket,
@@ -216,6 +223,19 @@ export class HboneConnection {
     }
     // A draining connection with nothing in flight has no reason to stay open.
     if (this.#openStreams === 0 && !this.#session.closed) this.#session.close();
+  }
+}
+
+/** The factory's TCP socket; a synchronous failure becomes the dial's rejection. */
+function rawSocket(factory: SocketFactory, opts: HboneDialOptions) {
+  try {
+    return factory.connect(opts.dst, opts.sourceIp === undefined ? {} : { localAddress: opts.sourceIp });
+  } catch (cause) {
+    throw new ProxyError(
+      'FERRY_HBONE_HANDSHAKE_FAILED',
+      `cannot create a socket to ${formatIpPort(opts.dst)}: ${(cause as Error).message ?? String(cause)}`,
+      { cause },
+    );
   }
 }
 

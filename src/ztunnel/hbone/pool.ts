@@ -9,6 +9,7 @@ import { formatSpiffeId, type SpiffeId } from '../../identity/spiffe-id.ts';
 import { buildTlsContexts, type HboneTlsContexts } from '../../identity/tls-context.ts';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
 import { ProxyError } from '../errors.ts';
+import type { SocketFactory } from '../proxy-context.ts';
 import { HboneConnection } from './client.ts';
 import { buildConnectHeaders, formatIpPort, type HboneRequestHeaders, type IpPort } from './headers.ts';
 import type { KeepaliveOptions } from './keepalive.ts';
@@ -27,6 +28,11 @@ export interface HboneConnectOptions {
   readonly authority: string;
   readonly headers?: HboneRequestHeaders;
   readonly signal?: AbortSignal;
+  /**
+   * Creates the TCP socket of a new connection (the source pod's netns in in-pod mode). Not part of the
+   * key: the source IP already pins a connection to one pod.
+   */
+  readonly socketFactory?: SocketFactory;
 }
 
 export interface HboneClientPoolOptions {
@@ -122,6 +128,7 @@ export class HboneClientPool {
         expectedIdentities: o.expectedIdentities,
         dst: o.dst,
         ...(o.sourceIp === undefined ? {} : { sourceIp: o.sourceIp }),
+        ...(o.socketFactory === undefined ? {} : { socketFactory: o.socketFactory }),
         ...(this.#opts.keepalive === undefined ? {} : { keepalive: this.#opts.keepalive }),
         ...(this.#opts.connectTimeoutMs === undefined ? {} : { connectTimeoutMs: this.#opts.connectTimeoutMs }),
       });

@@ -67,10 +67,21 @@ export interface HboneServerEvent {
   readonly peer: { readonly ip: string | undefined; readonly port: number | undefined };
 }
 
-export interface HboneServerOptions {
-  readonly host: string;
-  /** 0 picks a free port (tests). */
-  readonly port: number;
+/** Where to listen: an address, or an already listening socket fd (an in-pod listener, DESIGN.md §4). */
+export type HboneListenTarget =
+  | {
+      readonly host: string;
+      /** 0 picks a free port (tests). */
+      readonly port: number;
+    }
+  | {
+      /** A listening TCP socket; the server owns it from now on (closing the server closes it). */
+      readonly fd: number;
+    };
+
+export type HboneServerOptions = HboneListenTarget & HboneServerCommonOptions;
+
+export interface HboneServerCommonOptions {
   readonly certificate: WorkloadCertificate;
   readonly onConnect: (request: HboneConnectRequest, tunnel: HboneTunnel) => void | Promise<void>;
   readonly onPeerError?: (event: HboneServerEvent) => void;
@@ -121,7 +132,7 @@ export class HboneServer {
   /** Starts listening; resolves once the port is bound. */
   static async listen(opts: HboneServerOptions): Promise<HboneServer> {
     const s = new HboneServer(opts);
-    s.#server.listen({ host: opts.host, port: opts.port });
+    s.#server.listen('fd' in opts ? { fd: opts.fd } : { host: opts.host, port: opts.port });
     await Promise.race([once(s.#server, 'listening'), once(s.#server, 'error').then(([err]) => Promise.reject(err))]);
     const a = s.#server.address() as AddressInfo;
     s.#address = { ip: a.address, port: a.port };
