@@ -71,6 +71,7 @@ async function runLatency(): Promise<void> {
     socket.on('error', () => {
       errors++;
     });
+    socket.resume(); // a SOCKS5-dialed socket comes back explicitly paused
     conns.push(c);
   }
   function send(c: Conn): void {
@@ -119,6 +120,7 @@ async function runThroughput(bytes: number): Promise<void> {
     });
     socket.on('end', () => resolve(answer.trim()));
     socket.on('error', reject);
+    socket.resume(); // a SOCKS5-dialed socket comes back explicitly paused
   });
   let sent = 0;
   while (sent < bytes) {

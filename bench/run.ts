@@ -1,0 +1,45 @@
+// `npm run bench -- <name>`: benchmark dispatcher. Each benchmark lives in its own module and is loaded on
+// demand (l4 now; redirect and waypoint can be added here). SIGINT/SIGTERM end the run; children are
+// killed on exit by the spawning helpers (bench/children.ts, src/cli/child-process.ts).
+
+interface Bench {
+  readonly summary: string;
+  readonly run: () => Promise<number>;
+}
+
+const BENCHES: Record<string, Bench> = {
+  l4: {
+    summary: 'direct vs two ztunnels over HBONE: added latency, CPU, RSS, throughput',
+    run: async () => (await import('./l4.ts')).runL4(),
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(BENCHES).map(([name, b]) => `  ${name.padEnd(10)} ${b.summary}`);
+  return `usage: npm run bench -- <name>\n\nbenchmarks:\n${lines.join('\n')}\n`;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stderr.write(`bench: ${signal}, stopping\n`);
+    // The 'exit' hooks of the spawning helpers kill every child.
+    process.exit(130);
+  });
+}
+
+const [name] = process.argv.slice(2);
+const bench = name === undefined ? undefined : BENCHES[name];
+if (bench === undefined) {
+  process.stderr.write(name === undefined ? usage() : `bench: unknown benchmark ${JSON.stringify(name)}\n\n${usage()}`);
+  process.exitCode = 2;
+} else {
+  bench.run().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`bench ${name}: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}
