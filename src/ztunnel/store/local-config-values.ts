@@ -14,6 +14,16 @@ const NAMESPACE_RE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
 // Object names, hostnames, service accounts: no whitespace, no '/' (it separates key parts), no control chars.
 const NAME_RE = /^[^\s/\p{Cc}]{1,253}$/u;
 
+/** Same rules as the readers below, for other wire forms (the xDS client's proto conversion). */
+export function isNamespace(text: string): boolean {
+  return NAMESPACE_RE.test(text);
+}
+
+/** A non-empty name without whitespace, '/' or control characters. */
+export function isName(text: string): boolean {
+  return NAME_RE.test(text);
+}
+
 export function readNamespace(r: ConfigReader, node: Node | undefined, path: string): string | null {
   const s = r.string(node, path);
   if (s === null) return null;
