@@ -1,0 +1,265 @@
+// The manifest source (local mode, DESIGN.md §7): Kubernetes YAML files or directories, multi-document,
+// `kind: List` expanded, each object validated on its own. A bad document or object is reported (file, line,
+// Kind/ns/name, field) and excluded; everything else applies. `apply`/`delete` back `ferry apply/delete -f`
+// while running. Owns the current object set; translation never sees files. Reads files, nothing else.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { extname, join } from 'node:path';
+import { LineCounter, parseAllDocuments } from 'yaml';
+import { parseK8sObject } from './k8s-parse.ts';
+import { isObj, get as own } from './k8s-reader.ts';
+import {
+  buildClusterState,
+  type ClusterState,
+  type Diagnostic,
+  type K8sObject,
+  type MeshSource,
+  refOf,
+} from './types.ts';
+
+export const MAX_MANIFEST_BYTES = 8 * 1024 * 1024; // a manifest is config, not data
+const MAX_ALIASES = 100; // "billion laughs" guard for YAML anchors
+const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
+
+export interface ParseManifestOptions {
+  readonly defaultNamespace: string;
+  /** Sequence number of the first object in this text; later ones count up. */
+  readonly firstSequence: number;
+}
+
+export interface ParsedManifest {
+  readonly objects: readonly K8sObject[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+function diag(file: string, line: number | null, code: Diagnostic['code'], message: string): Diagnostic {
+  return { severity: 'error', code, object: '', field: '', message, file, line };
+}
+
+/** Parses one manifest file's text (multi-document YAML or JSON). Pure; never throws. */
+export function parseManifestText(text: string, file: string, opts: ParseManifestOptions): ParsedManifest {
+  const objects: K8sObject[] = [];
+  const diagnostics: Diagnostic[] = [];
+  if (text.length > MAX_MANIFEST_BYTES) {
+    return {
+      objects,
+      diagnostics: [diag(file, null, 'FERRY_MANIFEST_READ_FAILED', `larger than ${MAX_MANIFEST_BYTES} bytes`)],
+    };
+  }
+  const lines = new LineCounter();
+  let sequence = opts.firstSequence;
+  for (const doc of parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })) {
+    const line = lines.linePos(doc.range[0]).line;
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const at = lines.linePos(e.pos[0]).line;
+        diagnostics.push(
+          diag(file, at, 'FERRY_MANIFEST_YAML_SYNTAX', `YAML syntax error: ${e.message.split('\n')[0]}`),
+        );
+      }
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIASES });
+    } catch (err) {
+      diagnostics.push(diag(file, line, 'FERRY_MANIFEST_YAML_SYNTAX', `YAML error: ${(err as Error).message}`));
+      continue;
+    }
+    if (value === null || value === undefined) continue; // empty document ("---" at the end)
+    // kubectl's `kind: List` wraps objects in `items`.
+    const items =
+      isObj(value) && own(value, 'kind') === 'List' && Array.isArray(own(value, 'items'))
+        ? (own(value, 'items') as unknown[])
+        : [value];
+    for (const item of items) {
+      const parsed = parseK8sObject(item, {
+        origin: { file, line },
+        sequence: sequence++,
+        defaultNamespace: opts.defaultNamespace,
+      });
+      diagnostics.push(...parsed.diagnostics);
+      if (parsed.object !== null) objects.push(parsed.object);
+    }
+  }
+  return { objects, diagnostics };
+}
+
+/** Expands files and directories (non-recursive, *.yaml|*.yml|*.json, sorted) into file paths. */
+async function manifestFiles(paths: readonly string[], diagnostics: Diagnostic[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const path of paths) {
+    try {
+      if ((await stat(path)).isDirectory()) {
+        const names = (await readdir(path)).filter((n) => MANIFEST_EXTENSIONS.has(extname(n))).sort();
+        files.push(...names.map((n) => join(path, n)));
+      } else {
+        files.push(path);
+      }
+    } catch (err) {
+      diagnostics.push(
+        diag(
+          path,
+          null,
+          'FERRY_MANIFEST_READ_FAILED',
+          `cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        ),
+      );
+    }
+  }
+  return files;
+}
+
+export interface ManifestSourceOptions {
+  /** Files and directories read at start. */
+  readonly paths: readonly string[];
+  readonly defaultNamespace?: string;
+  /** Receives every batch of diagnostics: the initial load, each apply and delete. */
+  readonly onDiagnostics?: (diagnostics: readonly Diagnostic[]) => void;
+}
+
+export interface ChangeResult {
+  /** `Kind/ns/name` of the objects created, updated or deleted. */
+  readonly changed: readonly string[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** Objects from manifest files, changed by apply/delete; every change calls the start() callback. */
+export class ManifestSource implements MeshSource {
+  readonly #paths: readonly string[];
+  readonly #defaultNamespace: string;
+  readonly #onDiagnostics: (diagnostics: readonly Diagnostic[]) => void;
+  readonly #objects = new Map<string, K8sObject>();
+  #sequence = 0;
+  #onChange: ((state: ClusterState) => void) | null = null;
+  #closed = false;
+  // apply/delete run one at a time so two `ferry apply` calls never interleave their reads and merges.
+  #queue: Promise<unknown> = Promise.resolve();
+
+  constructor(opts: ManifestSourceOptions) {
+    this.#paths = [...opts.paths];
+    this.#defaultNamespace = opts.defaultNamespace ?? 'default';
+    this.#onDiagnostics = opts.onDiagnostics ?? (() => {});
+  }
+
+  async start(onChange: (state: ClusterState) => void): Promise<void> {
+    if (this.#closed) throw new TypeError('ManifestSource is closed');
+    if (this.#onChange !== null) throw new TypeError('ManifestSource already started');
+    await this.#serial(() => this.#apply(this.#paths));
+    this.#onChange = onChange;
+    onChange(this.state());
+  }
+
+  /** Creates or replaces the objects in these files (`ferry apply -f`). */
+  apply(paths: readonly string[]): Promise<ChangeResult> {
+    return this.#serial(() => this.#apply(paths));
+  }
+
+  /** Removes the objects named in these files (`ferry delete -f`). */
+  delete(paths: readonly string[]): Promise<ChangeResult> {
+    return this.#serial(() => this.#delete(paths));
+  }
+
+  state(): ClusterState {
+    return buildClusterState(this.#objects.values());
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#onChange = null;
+    await this.#queue.catch(() => {});
+  }
+
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#queue.then(() => {
+      if (this.#closed) throw new TypeError('ManifestSource is closed');
+      return fn();
+    });
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async #read(paths: readonly string[]): Promise<{ objects: K8sObject[]; diagnostics: Diagnostic[] }> {
+    const diagnostics: Diagnostic[] = [];
+    const objects: K8sObject[] = [];
+    const firstSeen = new Map<string, K8sObject>();
+    for (const file of await manifestFiles(paths, diagnostics)) {
+      let text: string;
+      try {
+        const info = await stat(file);
+        if (info.size > MAX_MANIFEST_BYTES)
+          throw Object.assign(new Error(`larger than ${MAX_MANIFEST_BYTES} bytes`), { code: 'EFBIG' });
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        diagnostics.push(diag(file, null, 'FERRY_MANIFEST_READ_FAILED', `cannot read: ${(err as Error).message}`));
+        continue;
+      }
+      const parsed = parseManifestText(text, file, {
+        defaultNamespace: this.#defaultNamespace,
+        firstSequence: this.#sequence,
+      });
+      this.#sequence += parsed.objects.length + parsed.diagnostics.length + 1;
+      diagnostics.push(...parsed.diagnostics);
+      for (const o of parsed.objects) {
+        const ref = refOf(o);
+        const first = firstSeen.get(ref);
+        if (first === undefined) {
+          firstSeen.set(ref, o);
+          objects.push(o);
+        } else {
+          // The first definition stays: a later duplicate is far more often a copy-paste slip than an edit.
+          const where = `${first.origin.file}${first.origin.line === null ? '' : `:${first.origin.line}`}`;
+          diagnostics.push({
+            severity: 'error',
+            code: 'FERRY_MANIFEST_DUPLICATE',
+            object: ref,
+            field: 'metadata.name',
+            message: `duplicate name: already defined at ${where}`,
+            file: o.origin.file,
+            line: o.origin.line,
+          });
+        }
+      }
+    }
+    return { objects, diagnostics };
+  }
+
+  async #apply(paths: readonly string[]): Promise<ChangeResult> {
+    const { objects, diagnostics } = await this.#read(paths);
+    const changed: string[] = [];
+    for (const o of objects) {
+      const ref = refOf(o);
+      const old = this.#objects.get(ref);
+      // An update keeps the object's age: "oldest wins" must not flip because a policy was re-applied.
+      const next = old === undefined ? o : { ...o, metadata: { ...o.metadata, sequence: old.metadata.sequence } };
+      this.#objects.set(ref, next as K8sObject);
+      changed.push(ref);
+    }
+    return this.#finish(changed, diagnostics);
+  }
+
+  async #delete(paths: readonly string[]): Promise<ChangeResult> {
+    const { objects, diagnostics } = await this.#read(paths);
+    const changed: string[] = [];
+    for (const o of objects) {
+      const ref = refOf(o);
+      if (this.#objects.delete(ref)) changed.push(ref);
+      else
+        diagnostics.push({
+          severity: 'warning',
+          code: 'FERRY_MANIFEST_NOT_FOUND',
+          object: ref,
+          field: '',
+          message: 'not found: nothing to delete',
+          file: o.origin.file,
+          line: o.origin.line,
+        });
+    }
+    return this.#finish(changed, diagnostics);
+  }
+
+  #finish(changed: string[], diagnostics: Diagnostic[]): ChangeResult {
+    if (diagnostics.length > 0) this.#onDiagnostics(diagnostics);
+    if (changed.length > 0 && this.#onChange !== null) this.#onChange(this.state());
+    return { changed, diagnostics };
+  }
+}

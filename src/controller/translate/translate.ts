@@ -1,0 +1,136 @@
+// ClusterState → MeshConfig (+ waypoints to run, + diagnostics): the one entry point of translation, shared
+// by every source (DESIGN.md §5.2, §6). Pure and total: never throws on cluster content, never lets one bad
+// object disturb the others, deterministic output order (workloads by ns/name, services by ns/name,
+// policies by ns/name) so that pushes and golden files diff cleanly.
+import type { Authorization, MeshConfig, Service, Workload } from '../../ztunnel/store/types.ts';
+import { policyKey } from '../../ztunnel/store/types.ts';
+import type { ClusterState, K8sObject, Labels, ServiceObject } from '../sources/types.ts';
+import { convertAuthorizationPolicy } from './authorization-policy.ts';
+import { PeerAuthenticationIndex } from './peer-authentication.ts';
+import { expandPods } from './pods.ts';
+import { translateService } from './services.ts';
+import {
+  DEFAULT_TRANSLATE_SETTINGS,
+  Diagnostics,
+  type Placement,
+  type PodInstance,
+  type ServiceVips,
+  type TranslateResult,
+  type TranslateSettings,
+} from './types.ts';
+import { WaypointIndex } from './waypoints.ts';
+import { type SelectorPolicy, translateWorkload } from './workloads.ts';
+
+export interface TranslateInputs {
+  /** `<ns>/<pod>` → {ip, node}; see expandPods for the pod names. */
+  readonly placement: Placement;
+  /** `<ns>/<service>` → ClusterIP. */
+  readonly vips: ServiceVips;
+}
+
+const EMPTY_LABELS: Labels = new Map();
+// Namespaces every cluster has; objects may live there without a Namespace manifest.
+const BUILTIN_NAMESPACES = ['default', 'kube-system', 'kube-public'];
+
+const byKey = <T extends { namespace: string; name: string }>(a: T, b: T): number => {
+  const ka = `${a.namespace}/${a.name}`;
+  const kb = `${b.namespace}/${b.name}`;
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+};
+
+export function translateCluster(
+  state: ClusterState,
+  inputs: TranslateInputs,
+  overrides: Partial<TranslateSettings> = {},
+): TranslateResult {
+  const settings: TranslateSettings = { ...DEFAULT_TRANSLATE_SETTINGS, ...overrides };
+  const diags = new Diagnostics();
+  const nsLabels = new Map<string, Labels>(state.namespaces.map((n) => [n.metadata.name, n.metadata.labels]));
+  const known = new Set([...nsLabels.keys(), ...BUILTIN_NAMESPACES, settings.rootNamespace]);
+  const checkNamespace = (o: K8sObject) => {
+    if (o.kind !== 'Namespace' && !known.has(o.metadata.namespace)) {
+      diags.warn(
+        o,
+        'FERRY_TRANSLATE_UNRESOLVED',
+        'metadata.namespace',
+        `Namespace ${o.metadata.namespace} is not declared; treated as existing, without labels`,
+      );
+    }
+  };
+  const namespaceLabels = (ns: string) => nsLabels.get(ns) ?? EMPTY_LABELS;
+
+  const waypoints = new WaypointIndex(state.gateways, settings, diags);
+  const mtls = new PeerAuthenticationIndex(state.peerAuthentications, settings, diags);
+
+  // Authorization policies first: workloads reference the selector ones that were actually emitted.
+  const policies: Authorization[] = [];
+  const selectorPolicies: SelectorPolicy[] = [];
+  for (const ap of state.authorizationPolicies) {
+    checkNamespace(ap);
+    const converted = convertAuthorizationPolicy(ap, settings, diags);
+    if (converted === null) continue;
+    policies.push(converted);
+    if (ap.spec.selector !== null) {
+      selectorPolicies.push({
+        key: policyKey(ap.metadata.namespace, ap.metadata.name),
+        namespace: ap.metadata.namespace,
+        selector: ap.spec.selector,
+      });
+    }
+  }
+
+  const services: Service[] = [];
+  const servicesByNs = new Map<string, ServiceObject[]>();
+  for (const svc of state.services) {
+    checkNamespace(svc);
+    const out = translateService(svc, inputs.vips, namespaceLabels(svc.metadata.namespace), waypoints, settings, diags);
+    if (out === null) continue;
+    services.push(out);
+    const list = servicesByNs.get(svc.metadata.namespace) ?? [];
+    list.push(svc);
+    servicesByNs.set(svc.metadata.namespace, list);
+  }
+
+  const serviceAccounts = new Set(state.serviceAccounts.map((sa) => `${sa.metadata.namespace}/${sa.metadata.name}`));
+  const workloads: Workload[] = [];
+  for (const pod of expandPods(state, diags)) {
+    checkNamespace(pod.source);
+    const sa = pod.spec.serviceAccountName;
+    if (sa !== null && sa !== 'default' && !serviceAccounts.has(`${pod.namespace}/${sa}`)) {
+      const field =
+        pod.owner.kind === 'Deployment' ? 'spec.template.spec.serviceAccountName' : 'spec.serviceAccountName';
+      diags.warn(
+        pod.source,
+        'FERRY_TRANSLATE_UNRESOLVED',
+        field,
+        `ServiceAccount ${pod.namespace}/${sa} is not declared`,
+      );
+    }
+    const w = translateWorkload(pod, {
+      settings,
+      placement: inputs.placement,
+      namespaceLabels,
+      servicesIn: (ns) => servicesByNs.get(ns) ?? [],
+      selectorPolicies,
+      mtls,
+      waypoints,
+      diags,
+    });
+    if (w !== null) workloads.push(w);
+  }
+  for (const o of [...state.serviceAccounts, ...state.peerAuthentications, ...state.gateways, ...state.httpRoutes])
+    checkNamespace(o);
+
+  policies.push(...mtls.policies());
+  const config: MeshConfig = {
+    workloads: workloads.sort(byKey),
+    services: services.sort(byKey),
+    policies: policies.sort(byKey),
+  };
+  return { config, waypoints: waypoints.specs(), diagnostics: diags.list };
+}
+
+/** The pods the orchestrator must place (Pods, and `<deployment>-<i>` replicas), sorted by `<ns>/<name>`. */
+export function listPods(state: ClusterState): PodInstance[] {
+  return expandPods(state, new Diagnostics());
+}

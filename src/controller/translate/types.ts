@@ -1,0 +1,94 @@
+// Inputs and outputs of the translation ClusterState → MeshConfig (DESIGN.md §5.2, §6): cluster settings,
+// the orchestrator's placement of pods (IP, node) and VIP allocation, the waypoints to run, and the
+// Diagnostics collector every translator reports through. Types plus one small collector; no I/O.
+
+import type { MeshConfig } from '../../ztunnel/store/types.ts';
+import type { Diagnostic, DiagnosticCode, K8sObject, Labels, PodSpec } from '../sources/types.ts';
+import { refOf } from '../sources/types.ts';
+
+export interface TranslateSettings {
+  readonly trustDomain: string;
+  /** Istio's root namespace: mesh-wide policies live here. */
+  readonly rootNamespace: string;
+  readonly clusterId: string;
+  /** DNS suffix of Service hostnames: `<svc>.<ns>.svc.<clusterDomain>`. */
+  readonly clusterDomain: string;
+}
+
+export const DEFAULT_TRANSLATE_SETTINGS: TranslateSettings = {
+  trustDomain: 'cluster.local',
+  rootNamespace: 'istio-system',
+  clusterId: 'Kubernetes',
+  clusterDomain: 'cluster.local',
+};
+
+/** Where the orchestrator put a pod. */
+export interface PodPlacement {
+  readonly ip: string;
+  readonly node: string;
+}
+
+/** Pod key `<ns>/<pod name>` → placement. Pods without one are not running yet and get no Workload. */
+export type Placement = ReadonlyMap<string, PodPlacement>;
+/** Service key `<ns>/<service name>` → allocated ClusterIP. */
+export type ServiceVips = ReadonlyMap<string, string>;
+
+export type WaypointFor = 'service' | 'workload' | 'all' | 'none';
+
+/** A Gateway of class ferry-waypoint the orchestrator must run as a waypoint pod. */
+export interface WaypointSpec {
+  readonly name: string;
+  readonly namespace: string;
+  /** Label istio.io/waypoint-for; `service` when absent. */
+  readonly for: WaypointFor;
+}
+
+export interface TranslateResult {
+  readonly config: MeshConfig;
+  readonly waypoints: readonly WaypointSpec[];
+  readonly diagnostics: readonly Diagnostic[];
+}
+
+/** A pod to run: a Pod object, or one replica of a Deployment (named `<deployment>-<index>`). */
+export interface PodInstance {
+  /** `<ns>/<name>`: the Placement key. */
+  readonly key: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly labels: Labels;
+  readonly annotations: Labels;
+  readonly spec: PodSpec;
+  readonly owner: { readonly kind: 'Pod' | 'Deployment'; readonly name: string };
+  /** The object diagnostics about this pod are reported against. */
+  readonly source: K8sObject;
+}
+
+/** Collects diagnostics against objects, with the object's file and line. */
+export class Diagnostics {
+  readonly list: Diagnostic[] = [];
+  readonly #seen = new Set<string>();
+
+  error(obj: K8sObject, code: DiagnosticCode, field: string, message: string): void {
+    this.#push('error', obj, code, field, message);
+  }
+
+  warn(obj: K8sObject, code: DiagnosticCode, field: string, message: string): void {
+    this.#push('warning', obj, code, field, message);
+  }
+
+  #push(severity: Diagnostic['severity'], obj: K8sObject, code: DiagnosticCode, field: string, message: string): void {
+    // The same finding about a Deployment would otherwise repeat once per replica.
+    const id = `${refOf(obj)}|${field}|${message}`;
+    if (this.#seen.has(id)) return;
+    this.#seen.add(id);
+    this.list.push({
+      severity,
+      code,
+      object: refOf(obj),
+      field,
+      message,
+      file: obj.origin.file,
+      line: obj.origin.line,
+    });
+  }
+}

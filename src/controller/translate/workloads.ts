@@ -1,0 +1,145 @@
+// One pod → one mesh Workload (reference/ztunnel-anchor.md §5.3, DESIGN.md §6): uid
+// `<cluster>//Pod/<ns>/<name>`, placement (IP, node), identity (trust domain, service account), HBONE when
+// enrolled, telemetry names, the services it backs (service port → target port, named ports resolved against
+// the pod's containers), its waypoint and the selector/mTLS policies it references. Pure.
+
+import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
+import type { PolicyKey, PortMap, ServiceKey, TunnelProtocol, Workload } from '../../ztunnel/store/types.ts';
+import { serviceKey } from '../../ztunnel/store/types.ts';
+import { matchesLabels } from '../sources/label-match.ts';
+import type { Labels, ServiceObject } from '../sources/types.ts';
+import type { PeerAuthenticationIndex } from './peer-authentication.ts';
+import { serviceHostname } from './services.ts';
+import type { Diagnostics, Placement, PodInstance, TranslateSettings } from './types.ts';
+import type { WaypointIndex } from './waypoints.ts';
+
+export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
+export const SIDECAR_STATUS_ANNOTATION = 'sidecar.istio.io/status';
+export const SIDECAR_CONTAINER = 'istio-proxy';
+const CANONICAL_NAME_LABELS = ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app'];
+const CANONICAL_REVISION_LABELS = ['service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version'];
+
+/** A WorkloadSelector policy ztunnel will receive, with what it selects. */
+export interface SelectorPolicy {
+  readonly key: PolicyKey;
+  readonly namespace: string;
+  readonly selector: Labels;
+}
+
+export interface WorkloadContext {
+  readonly settings: TranslateSettings;
+  readonly placement: Placement;
+  readonly namespaceLabels: (namespace: string) => Labels;
+  /** Services that could select pods of a namespace (same namespace). */
+  readonly servicesIn: (namespace: string) => readonly ServiceObject[];
+  readonly selectorPolicies: readonly SelectorPolicy[];
+  readonly mtls: PeerAuthenticationIndex;
+  readonly waypoints: WaypointIndex;
+  readonly diags: Diagnostics;
+}
+
+/**
+ * HBONE when enrolled: pod label ambient, or namespace label ambient and the pod not labelled `none`. A pod
+ * with an injected sidecar is never enrolled: the sidecar already does mTLS and would be tunnelled twice.
+ */
+export function tunnelProtocol(
+  pod: Pick<PodInstance, 'labels' | 'annotations' | 'spec'>,
+  nsLabels: Labels,
+): TunnelProtocol {
+  if (pod.annotations.has(SIDECAR_STATUS_ANNOTATION)) return 'TCP';
+  if (pod.spec.containers.some((c) => c.name === SIDECAR_CONTAINER)) return 'TCP';
+  const own = pod.labels.get(DATAPLANE_MODE_LABEL);
+  if (own !== undefined) return own === 'ambient' ? 'HBONE' : 'TCP';
+  return nsLabels.get(DATAPLANE_MODE_LABEL) === 'ambient' ? 'HBONE' : 'TCP';
+}
+
+function firstLabel(labels: Labels, keys: readonly string[]): string | undefined {
+  for (const k of keys) {
+    const v = labels.get(k);
+    if (v !== undefined && v !== '') return v;
+  }
+  return undefined;
+}
+
+/** The pod's entry for each selecting Service: service port → target port (named ports resolved here). */
+function backedServices(pod: PodInstance, ctx: WorkloadContext): Map<ServiceKey, PortMap> {
+  const out = new Map<ServiceKey, PortMap>();
+  for (const svc of ctx.servicesIn(pod.namespace)) {
+    const sel = svc.spec.selector;
+    if (sel === null || sel.size === 0 || svc.spec.type === 'ExternalName' || !matchesLabels(sel, pod.labels)) continue;
+    const ports = new Map<number, number>();
+    svc.spec.ports.forEach((p, i) => {
+      if (p.protocol !== 'TCP') return;
+      if (typeof p.targetPort === 'number') {
+        ports.set(p.port, p.targetPort);
+        return;
+      }
+      const name = p.targetPort;
+      const found = pod.spec.containers.flatMap((c) => c.ports).find((cp) => cp.name === name && cp.protocol === 'TCP');
+      if (found === undefined) {
+        const who = pod.owner.kind === 'Deployment' ? `pods of Deployment ${pod.owner.name}` : `pod ${pod.name}`;
+        ctx.diags.warn(
+          svc,
+          'FERRY_TRANSLATE_UNRESOLVED',
+          `spec.ports[${i}].targetPort`,
+          `named port ${JSON.stringify(name)} is not a TCP containerPort of ${who}; port ${p.port} skipped for them`,
+        );
+        return;
+      }
+      ports.set(p.port, found.containerPort);
+    });
+    out.set(
+      serviceKey(svc.metadata.namespace, serviceHostname(svc.metadata.name, svc.metadata.namespace, ctx.settings)),
+      ports,
+    );
+  }
+  return out;
+}
+
+/** The Workload of a placed pod, or null (not placed yet, or a bad placement). */
+export function translateWorkload(pod: PodInstance, ctx: WorkloadContext): Workload | null {
+  const placed = ctx.placement.get(pod.key);
+  if (placed === undefined) return null; // not scheduled: no address to serve yet
+  const ip = canonicalIp(placed.ip);
+  if (ip === null) {
+    ctx.diags.error(
+      pod.source,
+      'FERRY_TRANSLATE_UNRESOLVED',
+      '',
+      `placement of pod ${pod.name} has no valid IP (${JSON.stringify(placed.ip)})`,
+    );
+    return null;
+  }
+  const nsLabels = ctx.namespaceLabels(pod.namespace);
+  const workloadName = pod.owner.name;
+  const policies: PolicyKey[] = ctx.selectorPolicies
+    // Selector policies of the root namespace apply in every namespace (Istio's root-namespace rule).
+    .filter(
+      (p) =>
+        (p.namespace === pod.namespace || p.namespace === ctx.settings.rootNamespace) &&
+        matchesLabels(p.selector, pod.labels),
+    )
+    .map((p) => p.key);
+  policies.push(...ctx.mtls.policiesFor(pod.namespace, pod.labels).keys);
+  return {
+    uid: `${ctx.settings.clusterId}//Pod/${pod.namespace}/${pod.name}`,
+    name: pod.name,
+    namespace: pod.namespace,
+    addresses: [ip],
+    network: '',
+    protocol: tunnelProtocol(pod, nsLabels),
+    trustDomain: ctx.settings.trustDomain,
+    serviceAccount: pod.spec.serviceAccountName ?? 'default',
+    node: placed.node,
+    waypoint: ctx.waypoints.forWorkload(pod.source, pod.namespace, pod.labels, nsLabels),
+    workloadName,
+    workloadType: pod.owner.kind === 'Deployment' ? 'deployment' : 'pod',
+    canonicalName: firstLabel(pod.labels, CANONICAL_NAME_LABELS) ?? workloadName,
+    canonicalRevision: firstLabel(pod.labels, CANONICAL_REVISION_LABELS) ?? 'latest',
+    clusterId: ctx.settings.clusterId,
+    status: 'Healthy',
+    capacity: 1,
+    authorizationPolicies: [...new Set(policies)],
+    services: backedServices(pod, ctx),
+  };
+}
