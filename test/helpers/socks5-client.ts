@@ -30,7 +30,14 @@ export function socks5Connect(opts: Socks5ConnectOptions): Promise<Socks5Outcome
       allowHalfOpen: true,
       noDelay: true,
     });
-    const closed = new Promise<void>((r) => socket.once('close', () => r()));
+    // Closed = the proxy sent FIN (we answer with ours) or the socket is gone.
+    const closed = new Promise<void>((r) => {
+      socket.once('end', () => {
+        socket.end();
+        r();
+      });
+      socket.once('close', () => r());
+    });
     let buf = Buffer.alloc(0);
     let phase: 'greeting' | 'reply' = 'greeting';
     const refused = (rep: number | null): void => {
@@ -43,19 +50,25 @@ export function socks5Connect(opts: Socks5ConnectOptions): Promise<Socks5Outcome
       cleanup();
       reject(err);
     };
-    const onClose = (): void => refused(buf.length >= 2 ? (buf[1] ?? null) : null);
+    const onClose = (): void => refused(phase === 'reply' && buf.length >= 2 ? (buf[1] ?? null) : null);
     const onData = (chunk: Buffer): void => {
       buf = Buffer.concat([buf, chunk]);
       if (phase === 'greeting') {
         if (buf.length < 2) return;
-        if (buf[0] !== 5 || buf[1] !== 0) return refused(null);
+        if (buf[0] !== 5 || buf[1] !== 0) {
+          refused(null);
+          return;
+        }
         buf = buf.subarray(2);
         phase = 'reply';
         const octets = opts.target.host.split('.').map(Number);
         socket.write(Buffer.from([5, 1, 0, 1, ...octets, opts.target.port >> 8, opts.target.port & 0xff]));
       }
       if (buf.length < 10) return;
-      if (buf[1] !== 0) return refused(buf[1] ?? null);
+      if (buf[1] !== 0) {
+        refused(buf[1] ?? null);
+        return;
+      }
       cleanup();
       socket.pause();
       const rest = buf.subarray(10);
