@@ -30,18 +30,19 @@ export function socks5Connect(opts: Socks5ConnectOptions): Promise<Socks5Outcome
       allowHalfOpen: true,
       noDelay: true,
     });
-    // Closed = the proxy sent FIN (we answer with ours) or the socket is gone.
-    const closed = new Promise<void>((r) => {
-      socket.once('end', () => {
-        socket.end();
-        r();
-      });
-      socket.once('close', () => r());
-    });
     let buf = Buffer.alloc(0);
     let phase: 'greeting' | 'reply' = 'greeting';
     const refused = (rep: number | null): void => {
       cleanup();
+      // Closed = the proxy sent FIN (we answer with ours) or the socket is gone.
+      const closed = new Promise<void>((r) => {
+        if (socket.closed) r();
+        socket.once('end', () => {
+          socket.end();
+          r();
+        });
+        socket.once('close', () => r());
+      });
       socket.on('error', () => {});
       socket.resume(); // drain whatever follows so 'close' can fire
       resolve({ ok: false, rep, closed });
