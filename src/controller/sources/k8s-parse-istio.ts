@@ -84,7 +84,8 @@ function entries<K extends string>(
     const o = r.map(get(entry, body), `${at}.${body}`);
     if (o === null) return;
     const fields = stringFields(r, o, `${at}.${body}`, keys);
-    if (Object.values<readonly string[]>(fields).every((list) => list.length === 0)) {
+    const unknownKeys = Object.keys(o).some((k) => !(keys as readonly string[]).includes(k)); // already reported
+    if (!unknownKeys && Object.values<readonly string[]>(fields).every((list) => list.length === 0)) {
       r.fail('FERRY_MANIFEST_INVALID_FIELD', `${at}.${body}`, `${body} must not be empty`);
       return;
     }
