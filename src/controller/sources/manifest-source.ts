@@ -48,7 +48,7 @@ export function parseManifestText(text: string, file: string, opts: ParseManifes
   const lines = new LineCounter();
   let sequence = opts.firstSequence;
   for (const doc of parseAllDocuments(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false })) {
-    const line = lines.linePos(doc.range[0]).line;
+    const line = lines.linePos(doc.contents?.range?.[0] ?? doc.range[0]).line; // the object, not its '---'
     if (doc.errors.length > 0) {
       for (const e of doc.errors) {
         const at = lines.linePos(e.pos[0]).line;

@@ -167,9 +167,10 @@ for (const c of cases) {
 
 test('authz: `{}` denies every connection, `rules: [{}]` allows every one (evaluated)', () => {
   const conn = {
-    src: { ip: '10.0.0.9', port: 1234 },
-    dst: { ip: '10.0.0.1', port: 8080 },
     srcIdentity: spiffeId('cluster.local', 'a', 'b'),
+    srcIp: '10.0.0.9',
+    dstIp: '10.0.0.1',
+    dstPort: 8080,
   };
   assert.equal(evaluateAuthz([one('{}')], conn).kind, 'deny');
   assert.equal(evaluateAuthz([one('{rules: [{}]}')], conn).kind, 'allow');
