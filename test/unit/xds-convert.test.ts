@@ -24,6 +24,7 @@ import {
   loadXdsProtos,
 } from '../../src/ztunnel/xds-proto.ts';
 import { workload } from '../helpers/mesh-builders.ts';
+import { sortedConfig } from '../helpers/xds-events.ts';
 
 const protos = await loadXdsProtos();
 const FIXTURE = new URL('../fixtures/local-config/mesh.yaml', import.meta.url);
@@ -32,19 +33,6 @@ async function fixtureMesh(): Promise<MeshConfig> {
   const parsed = parseLocalConfig(await readFile(FIXTURE, 'utf8'), 'mesh.yaml');
   assert.ok(parsed.ok, 'fixture parses');
   return parsed.config;
-}
-
-/** The same config in resource-name order, as the xDS client builds it. */
-export function sortedConfig(c: MeshConfig): MeshConfig {
-  const by =
-    <T>(key: (t: T) => string) =>
-    (a: T, b: T) =>
-      key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0;
-  return {
-    workloads: [...c.workloads].sort(by((w) => w.uid)),
-    services: [...c.services].sort(by((s) => `${s.namespace}/${s.hostname}`)),
-    policies: [...c.policies].sort(by((p) => `${p.namespace}/${p.name}`)),
-  };
 }
 
 test('golden: Workload field numbers match istio.workload (uid 20, addresses 3, tunnel_protocol 5, ...)', () => {

@@ -1,0 +1,334 @@
+// The ztunnel's delta xDS client (DESIGN.md §5.2, §9): one DeltaAggregatedResources stream to the
+// controller, wildcard subscriptions to Address and Authorization, each response converted whole
+// (xds-client-state.ts) then applied with one MeshStore.replace and ACKed; a bad resource NACKs the
+// response and changes nothing. Reconnects with exponential backoff and initial_resource_versions; while
+// the controller is away the store keeps the last good config. Readiness waits on whenSynced().
+import * as grpc from '@grpc/grpc-js';
+import { type Logger, silentLogger } from '../runtime/logger.ts';
+import type { MeshStore } from './store/mesh-store.ts';
+import {
+  type ApplyOutcome,
+  applyDeltaResponse,
+  EMPTY_HELD_STATE,
+  heldVersions,
+  meshConfigOf,
+  type XdsHeldState,
+} from './xds-client-state.ts';
+import {
+  DELTA_ADS_PATH,
+  decodeMessage,
+  encodeMessage,
+  isXdsTypeUrl,
+  loadXdsProtos,
+  NACK_STATUS_CODE,
+  type WireDeltaRequest,
+  XDS_TYPE_URLS,
+  type XdsProtos,
+  type XdsTypeUrl,
+} from './xds-proto.ts';
+
+/** A full mesh snapshot can be large (tens of thousands of workloads); bound it well above that. */
+export const MAX_XDS_RESPONSE_BYTES = 256 * 1024 * 1024;
+const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 15_000 };
+// Detects a controller that vanished without closing the connection (no FIN: node lost, partition).
+const KEEPALIVE_MS = 30_000;
+
+export interface XdsClientOptions {
+  /** Controller address `host:port` (IPv6 as `[::1]:15012`). */
+  readonly address: string;
+  /** PEM root(s) to verify the controller's certificate; null = plaintext (tests, local mode). */
+  readonly tls: { readonly rootCertPem: string; readonly serverName?: string } | null;
+  /** Node.id; Istio's form is `ztunnel~<ip>~<pod>.<ns>~<ns>.svc.cluster.local`, Ferry's `ztunnel~<ip>~<node>`. */
+  readonly nodeId: string;
+  /** Sent as Node.metadata NODE_NAME. */
+  readonly nodeName: string;
+  readonly clusterId?: string;
+  readonly store: MeshStore;
+  readonly log?: Logger;
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Called after each response was handled (applied and ACKed, or NACKed). */
+  readonly onResponse?: (event: XdsResponseEvent) => void;
+}
+
+export type XdsResponseEvent =
+  | {
+      readonly accepted: true;
+      readonly typeUrl: XdsTypeUrl;
+      readonly nonce: string;
+      readonly updated: readonly string[];
+      readonly removed: readonly string[];
+      readonly meshVersion: number;
+    }
+  | { readonly accepted: false; readonly typeUrl: string; readonly nonce: string; readonly error: string };
+
+type Stream = grpc.ClientDuplexStream<WireDeltaRequest, unknown>;
+
+/** Connection lifecycle; one transition at a time, stale streams ignored by identity. */
+type ConnState =
+  | { readonly phase: 'idle' }
+  | { readonly phase: 'connecting'; readonly stream: Stream; readonly since: number }
+  | { readonly phase: 'connected'; readonly stream: Stream; readonly since: number }
+  | { readonly phase: 'backoff'; readonly timer: NodeJS.Timeout; readonly delayMs: number }
+  | { readonly phase: 'closed' };
+
+export interface XdsTypeStatus {
+  readonly typeUrl: XdsTypeUrl;
+  readonly resources: number;
+  readonly synced: boolean;
+  readonly lastAcceptedNonce: string | null;
+  readonly lastAcceptedAt: string | null;
+  readonly lastRejected: { readonly nonce: string; readonly error: string; readonly at: string } | null;
+}
+
+export interface XdsClientStatus {
+  readonly address: string;
+  readonly nodeId: string;
+  readonly phase: ConnState['phase'];
+  readonly connectedSince: string | null;
+  readonly streams: number;
+  readonly lastError: string | null;
+  readonly synced: boolean;
+  readonly types: readonly XdsTypeStatus[];
+}
+
+interface TypeBook {
+  synced: boolean;
+  lastAcceptedNonce: string | null;
+  lastAcceptedAt: Date | null;
+  lastRejected: { nonce: string; error: string; at: Date } | null;
+}
+
+export class XdsClient implements AsyncDisposable {
+  readonly #opts: XdsClientOptions;
+  readonly #log: Logger;
+  readonly #backoff: { initialMs: number; maxMs: number };
+  readonly #synced = Promise.withResolvers<void>();
+  readonly #books = new Map<XdsTypeUrl, TypeBook>();
+  #protos: XdsProtos | null = null;
+  #grpc: grpc.Client | null = null;
+  #state: ConnState = { phase: 'idle' };
+  #held: XdsHeldState = EMPTY_HELD_STATE;
+  #nextDelayMs: number;
+  #streams = 0;
+  #lastError: string | null = null;
+
+  constructor(opts: XdsClientOptions) {
+    this.#opts = opts;
+    this.#log = (opts.log ?? silentLogger).child({ scope: 'xds', xds: opts.address });
+    this.#backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+    this.#nextDelayMs = this.#backoff.initialMs;
+    for (const t of XDS_TYPE_URLS) {
+      this.#books.set(t, { synced: false, lastAcceptedNonce: null, lastAcceptedAt: null, lastRejected: null });
+    }
+    this.#synced.promise.catch(() => {}); // rejected only by close(); callers of whenSynced see it
+  }
+
+  /** Loads the protos and opens the first stream; does not wait for config (see whenSynced). */
+  async start(): Promise<void> {
+    if (this.#state.phase !== 'idle') throw new Error('XdsClient.start called twice');
+    const protos = await loadXdsProtos();
+    if (this.#state.phase !== 'idle') return; // closed while loading
+    this.#protos = protos;
+    const credentials =
+      this.#opts.tls === null
+        ? grpc.credentials.createInsecure()
+        : grpc.credentials.createSsl(Buffer.from(this.#opts.tls.rootCertPem));
+    const options: grpc.ChannelOptions = {
+      'grpc.max_receive_message_length': MAX_XDS_RESPONSE_BYTES,
+      'grpc.keepalive_time_ms': KEEPALIVE_MS,
+      'grpc.keepalive_timeout_ms': 10_000,
+      // We do our own backoff per stream; keep the channel's reconnect quick so a new stream can go out.
+      'grpc.initial_reconnect_backoff_ms': this.#backoff.initialMs,
+      'grpc.max_reconnect_backoff_ms': this.#backoff.maxMs,
+    };
+    if (this.#opts.tls?.serverName !== undefined) options['grpc.ssl_target_name_override'] = this.#opts.tls.serverName;
+    this.#grpc = new grpc.Client(this.#opts.address, credentials, options);
+    this.#open();
+  }
+
+  /** Resolves once each type has had one accepted (ACKed) response; rejects if closed first or on abort. */
+  whenSynced(signal?: AbortSignal): Promise<void> {
+    if (signal === undefined) return this.#synced.promise;
+    signal.throwIfAborted();
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#synced.promise.then(
+        () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        (err: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  get synced(): boolean {
+    return [...this.#books.values()].every((b) => b.synced);
+  }
+
+  /** For the admin /config_dump. */
+  status(): XdsClientStatus {
+    const s = this.#state;
+    return {
+      address: this.#opts.address,
+      nodeId: this.#opts.nodeId,
+      phase: s.phase,
+      connectedSince: s.phase === 'connected' ? new Date(s.since).toISOString() : null,
+      streams: this.#streams,
+      lastError: this.#lastError,
+      synced: this.synced,
+      types: [...this.#books].map(([typeUrl, b]) => ({
+        typeUrl,
+        resources: Object.keys(heldVersions(this.#held, typeUrl)).length,
+        synced: b.synced,
+        lastAcceptedNonce: b.lastAcceptedNonce,
+        lastAcceptedAt: b.lastAcceptedAt?.toISOString() ?? null,
+        lastRejected: b.lastRejected === null ? null : { ...b.lastRejected, at: b.lastRejected.at.toISOString() },
+      })),
+    };
+  }
+
+  /** Stops: cancels the stream and any pending reconnect. The store keeps the last config. */
+  async close(): Promise<void> {
+    const s = this.#state;
+    if (s.phase === 'closed') return;
+    this.#state = { phase: 'closed' };
+    if (s.phase === 'backoff') clearTimeout(s.timer);
+    if (s.phase === 'connecting' || s.phase === 'connected') s.stream.cancel();
+    this.#grpc?.close();
+    if (!this.synced) this.#synced.reject(new Error('xDS client closed before the first sync'));
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #open(): void {
+    const protos = this.#protos;
+    const client = this.#grpc;
+    if (protos === null || client === null) return;
+    const method = protos.service.DeltaAggregatedResources;
+    if (method === undefined) throw new Error('DeltaAggregatedResources missing from the service definition');
+    const stream: Stream = client.makeBidiStreamRequest(
+      DELTA_ADS_PATH,
+      (value: WireDeltaRequest) => encodeMessage(protos.request, value),
+      (bytes: Buffer) => decodeMessage(protos.response, bytes),
+    );
+    this.#streams++;
+    this.#state = { phase: 'connecting', stream, since: Date.now() };
+    stream.on('data', (response: unknown) => this.#onResponse(stream, response));
+    stream.on('error', () => {}); // the 'status' event below carries the outcome; this keeps errors from throwing
+    stream.on('status', (status: grpc.StatusObject) => this.#onStreamEnd(stream, status));
+    const node = {
+      id: this.#opts.nodeId,
+      cluster: this.#opts.clusterId ?? '',
+      metadata: { fields: { NODE_NAME: { stringValue: this.#opts.nodeName } } },
+      user_agent_name: 'ferry-ztunnel',
+    };
+    for (const typeUrl of XDS_TYPE_URLS) {
+      // Wildcard: an empty subscribe list on the first request of a type (Envoy delta xDS).
+      stream.write({ node, type_url: typeUrl, initial_resource_versions: heldVersions(this.#held, typeUrl) });
+    }
+  }
+
+  #current(stream: Stream): boolean {
+    const s = this.#state;
+    return (s.phase === 'connecting' || s.phase === 'connected') && s.stream === stream;
+  }
+
+  #onResponse(stream: Stream, response: unknown): void {
+    if (!this.#current(stream) || this.#protos === null) return;
+    if (this.#state.phase === 'connecting') {
+      this.#state = { phase: 'connected', stream, since: Date.now() };
+      this.#log.info({ streams: this.#streams }, 'xDS stream connected');
+    }
+    const outcome = applyDeltaResponse(this.#protos, this.#held, response);
+    if (!outcome.ok) {
+      this.#reject(stream, outcome);
+      return;
+    }
+    // Apply first, ACK after: the controller's ACK means "this ztunnel serves it".
+    this.#held = outcome.state;
+    let meshVersion = this.#opts.store.view.version;
+    try {
+      const view = this.#opts.store.replace(meshConfigOf(outcome.state));
+      meshVersion = view.version;
+      for (const warning of view.warnings) this.#log.debug({ typeUrl: outcome.typeUrl }, warning);
+    } catch (err) {
+      // MeshStore throws only after the new view is in place (a change listener failed): still applied.
+      this.#log.error({ err: String(err), typeUrl: outcome.typeUrl }, 'mesh change listener failed');
+      meshVersion = this.#opts.store.view.version;
+    }
+    stream.write({ type_url: outcome.typeUrl, response_nonce: outcome.nonce });
+    this.#nextDelayMs = this.#backoff.initialMs; // a working stream resets the backoff
+    const book = this.#books.get(outcome.typeUrl);
+    if (book !== undefined) {
+      book.synced = true;
+      book.lastAcceptedNonce = outcome.nonce;
+      book.lastAcceptedAt = new Date();
+    }
+    if (this.synced) this.#synced.resolve();
+    this.#log.debug(
+      {
+        typeUrl: outcome.typeUrl,
+        nonce: outcome.nonce,
+        updated: outcome.updated.length,
+        removed: outcome.removed.length,
+      },
+      'xDS response applied',
+    );
+    this.#opts.onResponse?.({
+      accepted: true,
+      typeUrl: outcome.typeUrl,
+      nonce: outcome.nonce,
+      updated: outcome.updated,
+      removed: outcome.removed,
+      meshVersion,
+    });
+  }
+
+  #reject(stream: Stream, outcome: Extract<ApplyOutcome, { ok: false }>): void {
+    const { error } = outcome;
+    this.#log.warn(
+      {
+        code: error.code,
+        typeUrl: outcome.typeUrl,
+        nonce: outcome.nonce,
+        resource: error.resource,
+        field: error.field,
+      },
+      `xDS resource rejected; keeping the last good config: ${error.message}`,
+    );
+    stream.write({
+      type_url: outcome.typeUrl,
+      response_nonce: outcome.nonce,
+      error_detail: { code: NACK_STATUS_CODE, message: `${error.code}: ${error.message}` },
+    });
+    const book = isXdsTypeUrl(outcome.typeUrl) ? this.#books.get(outcome.typeUrl) : undefined;
+    if (book !== undefined) book.lastRejected = { nonce: outcome.nonce, error: error.message, at: new Date() };
+    this.#opts.onResponse?.({ accepted: false, typeUrl: outcome.typeUrl, nonce: outcome.nonce, error: error.message });
+  }
+
+  #onStreamEnd(stream: Stream, status: grpc.StatusObject): void {
+    if (!this.#current(stream)) return; // a stale stream, or closed
+    const delayMs = Math.round(this.#nextDelayMs * (0.8 + Math.random() * 0.4)); // jitter: spread reconnects
+    this.#nextDelayMs = Math.min(this.#nextDelayMs * 2, this.#backoff.maxMs);
+    this.#lastError = `${grpc.status[status.code] ?? status.code}: ${status.details}`;
+    this.#log.warn(
+      { code: 'FERRY_XDS_STREAM_FAILED', grpcStatus: status.code, details: status.details, delayMs },
+      'xDS stream ended; keeping the last config and reconnecting',
+    );
+    const timer = setTimeout(() => this.#reconnect(), delayMs);
+    timer.unref();
+    this.#state = { phase: 'backoff', timer, delayMs };
+  }
+
+  #reconnect(): void {
+    if (this.#state.phase !== 'backoff') return;
+    this.#open();
+  }
+}
