@@ -10,6 +10,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   ztunnel: { summary: 'run a node proxy (L4, HBONE mTLS, authorization)', load: () => import('./ztunnel-command.ts') },
   ca: { summary: 'run the SPIFFE CA (gRPC IstioCertificateService)', load: () => import('./ca-command.ts') },
   demo: { summary: 'two ztunnels on loopback: mTLS, load balancing, passthrough', load: () => import('./demo.ts') },
+  up: { summary: 'create the local cluster (pods as netns + cgroups)', load: () => import('./up-command.ts') },
+  down: { summary: 'remove the local cluster, also after a crash', load: () => import('./down-command.ts') },
+  exec: { summary: 'run a command inside a pod of the local cluster', load: () => import('./exec-command.ts') },
+  testapp: { summary: 'built-in test apps: http-echo, tcp-echo, curl', load: () => import('./testapp-command.ts') },
   version: { summary: 'print the version', load: async () => ({ run: printVersion }) },
 };
 
