@@ -34,7 +34,7 @@ export class ServiceVipAllocator {
   /** The VIP of `key` (`ns/name`): the one it already has, else the lowest free one. */
   allocate(key: string): string {
     const existing = this.#byKey.get(key);
-    if (existing !== undefined) return format(existing);
+    if (existing !== undefined) return format(this.#base + existing);
     for (let i = 0; i < this.#size - 2; i++) {
       const offset = ((this.#next - 1 + i) % (this.#size - 2)) + 1; // skip network and broadcast
       if (!this.#taken.has(offset)) {
