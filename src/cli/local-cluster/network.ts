@@ -2,7 +2,7 @@
 // never touched), and per pod a netns with a veth `eth0` on that bridge. All pods share one /16 (node n
 // owns <a.b>.n.0/24), so pods on different nodes reach each other on-link: no routing or rp_filter changes.
 // Service VIPs (10.96.0.0/16) are `unreachable` inside each pod, so a non-mesh client calling a VIP fails at
-// once (non-mesh clients use pod IPs; docs/operations.md). Other off-net destinations go to the gateway
+// once (non-mesh clients use pod IPs). Other off-net destinations go to the gateway
 // <a.b>.255.254 in the bridge netns, whose only route is `unreachable default`: an ICMP error, never a hang
 // (forwarding is on there only so the kernel sends that ICMP). Objects are journaled first (state.ts).
 import { mkdirSync } from 'node:fs';

@@ -1,8 +1,8 @@
 // Service VIP allocation from the service CIDR (10.96.0.0/16). The controller asks for a VIP per Service
 // (`ns/name`) and gets the same one back while the Service exists. VIPs are never routed by the kernel:
-// enrolled pods' connects are redirected to their ztunnel before routing (DESIGN.md §2); an unenrolled
-// pod's SYN to a VIP leaves through its default route and the bridge answers "no route to host" at once,
-// so non-mesh clients must use pod IPs (documented in docs/operations.md, "Local cluster").
+// enrolled pods' connects are redirected to their ztunnel before routing (DESIGN.md §2); in an unenrolled
+// pod the service CIDR is an `unreachable` route (network.ts), so connect() fails at once with
+// EHOSTUNREACH: non-mesh clients must use pod IPs.
 import { ClusterError } from './errors.ts';
 import { SERVICE_CIDR } from './layout.ts';
 
