@@ -6,12 +6,10 @@ import type { Socket } from 'node:net';
 import { evaluateAuthz } from './authz/evaluate.ts';
 import { ProxyError } from './errors.ts';
 import { formatAuthority } from './hbone/authority.ts';
-import { asProxyError } from './inbound.ts';
+import { denyingPolicy, forwardToApp, logDryRun } from './inbound-forward.ts';
 import { planInboundPassthrough } from './inbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';
-import { splice } from './splice.ts';
 import type { IpPort } from './store/ip-addr.ts';
-import { dialTcp } from './upstream.ts';
 
 /** Serves one accepted plaintext socket addressed to `originalDst`. Never throws. */
 export async function servePlaintextInbound(ctx: ProxyContext, socket: Socket, originalDst: IpPort): Promise<void> {
@@ -36,6 +34,12 @@ export async function servePlaintextInbound(ctx: ProxyContext, socket: Socket, o
     network: ctx.network,
     localNode: ctx.node,
   });
+  logDryRun(
+    ctx,
+    plan.verdict,
+    formatAuthority(peerIp, socket.remotePort ?? 0),
+    formatAuthority(originalDst.ip, originalDst.port),
+  );
   result.setDestination({
     addr: formatAuthority(originalDst.ip, originalDst.port),
     workload: plan.destination,
@@ -43,38 +47,13 @@ export async function servePlaintextInbound(ctx: ProxyContext, socket: Socket, o
   if (plan.kind === 'reject') {
     // A reset, not a silent close: the client learns at once that it was refused (never a hang).
     socket.resetAndDestroy();
-    const policy =
-      plan.verdict?.kind === 'deny' && plan.verdict.code === 'FERRY_AUTHZ_DENIED' ? plan.verdict.policy : undefined;
-    result.fail(plan.error, policy === undefined ? {} : { policy });
+    result.fail(plan.error, denyingPolicy(plan.verdict));
     return;
   }
-  using _work = ctx.drain.track();
-  const lateRejection = new AbortController();
-  using _tracked = ctx.connections.track({
-    conn: plan.conn,
-    destination: plan.destination,
-    abort: (error) => lateRejection.abort(error),
+  await forwardToApp(ctx, plan, result, {
+    refuse: () => socket.resetAndDestroy(),
+    accept: () => socket,
   });
-  let upstream: Socket;
-  try {
-    upstream = await dialTcp(plan.upstream, {
-      localAddress: ctx.inboundSourceAddress,
-      sockets: ctx.sockets.forWorkload(plan.destination),
-      timeoutMs: ctx.upstreamConnectTimeoutMs,
-      signal: AbortSignal.any([lateRejection.signal, ctx.drain.forceSignal]),
-    });
-  } catch (err) {
-    socket.resetAndDestroy();
-    result.fail(asProxyError(err, lateRejection.signal, ctx.drain.forceSignal));
-    return;
-  }
-  const spliced = await splice(socket, upstream, {
-    signal: AbortSignal.any([lateRejection.signal, ctx.drain.forceSignal]),
-  });
-  const totals = { bytesSent: spliced.bytesSent, bytesReceived: spliced.bytesReceived };
-  const reason = lateRejection.signal.aborted ? lateRejection.signal.reason : spliced.error;
-  if (reason === undefined) result.finish(totals);
-  else result.fail(asProxyError(reason, lateRejection.signal, ctx.drain.forceSignal), {}, totals);
 }
 
 function ignore(): void {}
