@@ -7,9 +7,11 @@ import { startZtunnel } from '../ztunnel/app.ts';
 import { createZtunnelCertificates } from '../ztunnel/certificates.ts';
 import { loadZtunnelConfig } from '../ztunnel/config.ts';
 
-const HELP = `usage: ferry ztunnel --config <mesh.yaml> [options]
+const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:port>) [options]
 
   --config <file>             static mesh config (Istio ztunnel LOCAL_XDS_PATH shape)   [FERRY_LOCAL_XDS_PATH]
+  --xds-address <host:port>   get config from the controller over delta xDS instead     [FERRY_XDS_ADDRESS]
+  --xds-root <file>           root certificate for the xDS server (TLS); omit for plaintext [FERRY_XDS_ROOT]
   --node <name>               this node's name: its workloads are served here          [FERRY_NODE_NAME]
   --trust-domain <td>         default cluster.local                                     [FERRY_TRUST_DOMAIN]
   --ca-address <host:port>    gRPC CA (IstioCertificateService); omit for an in-process CA [FERRY_CA_ADDRESS]
@@ -47,6 +49,8 @@ export async function run(argv: readonly string[]): Promise<number> {
       socks5: { type: 'string' },
       'hbone-port': { type: 'string' },
       'plaintext-inbound': { type: 'string', multiple: true },
+      'xds-address': { type: 'string' },
+      'xds-root': { type: 'string' },
       'drain-deadline-ms': { type: 'string' },
       'log-level': { type: 'string' },
     },

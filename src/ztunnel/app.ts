@@ -10,6 +10,7 @@ import { BpfRedirector } from '../redirect-bpf/loader.ts';
 import type { DrainOutcome } from '../runtime/drain.ts';
 import { DrainController } from '../runtime/drain.ts';
 import type { ListenAddress } from '../runtime/http-server.ts';
+import type { Logger } from '../runtime/logger.ts';
 import { createLogger, type LogDestination, parseLogLevel, type RootLogger } from '../runtime/logger.ts';
 import { type ProcessServers, startProcessServers } from '../runtime/process-servers.ts';
 import { ReadinessTracker } from '../runtime/readiness.ts';
@@ -17,6 +18,7 @@ import { AccessLog } from './access-log.ts';
 import { evaluateAuthz } from './authz/evaluate.ts';
 import { ConfigError, ZTUNNEL_PORTS, type ZtunnelConfig } from './config.ts';
 import { ConfigFileSource, type LoadOutcome } from './config-file-source.ts';
+import { ConfigXdsSource } from './config-xds-source.ts';
 import { ConnectionTracker } from './connections.ts';
 import { ProxyError } from './errors.ts';
 import { HboneClientPool } from './hbone/pool.ts';
@@ -29,6 +31,7 @@ import { podRoutes } from './pods-api.ts';
 import type { CertificateProvider, ProxyContext } from './proxy-context.ts';
 import { registerRedirectMetrics } from './redirect-metrics.ts';
 import { hostSocketFactory } from './socket-factory.ts';
+import type { MeshStore as MeshStoreType } from './store/mesh-store.ts';
 import { MeshStore } from './store/mesh-store.ts';
 import { workloadIdentity } from './store/mesh-view.ts';
 import { WorkloadListeners } from './workload-listeners.ts';
@@ -98,7 +101,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   const store = new MeshStore({
     onListenerError: (err) => log.error({ error: String(err) }, 'config listener failed'),
   });
-  const source = new ConfigFileSource(config.configPath, store, log);
+  const source = createConfigSource(config, store, log);
   const certificates = deps.certificates;
   const pool = new HboneClientPool({ idleTimeoutMs: config.poolIdleTimeoutMs });
   const connections = new ConnectionTracker();
@@ -147,9 +150,11 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
         registerRedirectMetrics(metrics, redirector, () => inPod?.list().length ?? 0);
       }
     }
-    const first = await source.load();
+    if (source instanceof ConfigXdsSource) cleanup.push(() => source.close());
+    // xDS: readiness waits for the first ACKed push of each type; a drain during the wait aborts it.
+    const first = source instanceof ConfigXdsSource ? await source.load(drain.signal) : await source.load();
     if (!first.ok) {
-      throw new ConfigError(`config ${config.configPath} rejected:\n  ${first.errors.join('\n  ')}`);
+      throw new ConfigError(`config from ${describeSource(config)} rejected:\n  ${first.errors.join('\n  ')}`);
     }
     configBlock.unblock();
     const rotation = certificates.onRotate((cert) => {
@@ -197,7 +202,8 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
       drainDeadlineMs: config.drainDeadlineMs,
       configDump: () => ({
         node: config.node,
-        configFile: config.configPath,
+        configSource: describeSource(config),
+        xds: source instanceof ConfigXdsSource ? source.status() : null,
         ...store.view.dump(),
         certificates: certificates.snapshot(),
         listeners: listeners.status(),
@@ -313,4 +319,24 @@ function listenPlaintext(
 
 function closeServer(server: net.Server): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** The static file, or the controller over delta xDS (which then pushes changes; reload is a no-op). */
+function createConfigSource(
+  config: ZtunnelConfig,
+  store: MeshStoreType,
+  log: Logger,
+): ConfigFileSource | ConfigXdsSource {
+  const c = config.configSource;
+  if (c.kind === 'file') return new ConfigFileSource(c.path, store, log);
+  return new ConfigXdsSource(
+    { address: c.address, rootPath: c.rootPath, ip: '127.0.0.1', node: config.node, clusterId: config.clusterId },
+    store,
+    log,
+  );
+}
+
+function describeSource(config: ZtunnelConfig): string {
+  const c = config.configSource;
+  return c.kind === 'file' ? c.path : `xds://${c.address}`;
 }

@@ -15,6 +15,10 @@ export interface PlaintextInboundForward {
   readonly originalDestination: HostPort;
 }
 
+export type ConfigSourceConfig =
+  | { readonly kind: 'file'; readonly path: string }
+  | { readonly kind: 'xds'; readonly address: string; readonly rootPath: string | null };
+
 export type CaConfig =
   | { readonly kind: 'grpc'; readonly address: HostPort; readonly rootCertPath: string; readonly token: string | null }
   /** An in-process CA (tests and single-node use; Istio's FAKE_CA). Its root is written to rootCertOut. */
@@ -37,7 +41,8 @@ export interface ZtunnelConfig {
   readonly node: string;
   readonly trustDomain: string;
   readonly clusterId: string;
-  readonly configPath: string;
+  /** Where the mesh config comes from: a static file (Istio's LOCAL_XDS_PATH shape) or the controller. */
+  readonly configSource: ConfigSourceConfig;
   readonly ca: CaConfig;
   readonly adminAddress: HostPort;
   readonly metricsAddress: HostPort;
@@ -80,6 +85,8 @@ export function formatHostPort(hp: HostPort): string {
 
 export interface ZtunnelFlags {
   readonly config?: string;
+  readonly 'xds-address'?: string;
+  readonly 'xds-root'?: string;
   readonly node?: string;
   readonly 'trust-domain'?: string;
   readonly 'cluster-id'?: string;
@@ -111,7 +118,19 @@ function positiveInt(text: string, what: string): number {
 /** Builds the config from flags, falling back to FERRY_* variables of `env`. Throws ConfigError. */
 export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): ZtunnelConfig {
   const configPath = flags.config ?? env.FERRY_LOCAL_XDS_PATH;
-  if (configPath === undefined) throw new ConfigError('--config (or FERRY_LOCAL_XDS_PATH) is required');
+  const xdsAddress = flags['xds-address'] ?? env.FERRY_XDS_ADDRESS;
+  if (configPath !== undefined && xdsAddress !== undefined) {
+    throw new ConfigError('--config and --xds-address are exclusive: config comes from a file or from the controller');
+  }
+  let configSource: ConfigSourceConfig;
+  if (xdsAddress !== undefined) {
+    parseHostPort(xdsAddress, '--xds-address');
+    configSource = { kind: 'xds', address: xdsAddress, rootPath: flags['xds-root'] ?? env.FERRY_XDS_ROOT ?? null };
+  } else if (configPath !== undefined) {
+    configSource = { kind: 'file', path: configPath };
+  } else {
+    throw new ConfigError('one of --config <file> or --xds-address <host:port> is required');
+  }
   const trustDomain = flags['trust-domain'] ?? env.FERRY_TRUST_DOMAIN ?? 'cluster.local';
   const tdError = validateTrustDomain(trustDomain);
   if (tdError !== null) throw new ConfigError(`--trust-domain: ${tdError}`);
@@ -144,7 +163,7 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
     node: flags.node ?? env.FERRY_NODE_NAME ?? 'local',
     trustDomain,
     clusterId: flags['cluster-id'] ?? env.FERRY_CLUSTER_ID ?? 'Kubernetes',
-    configPath,
+    configSource,
     ca,
     adminAddress: parseHostPort(flags.admin ?? env.FERRY_ADMIN_ADDRESS ?? '127.0.0.1:15000', '--admin'),
     metricsAddress: parseHostPort(flags.metrics ?? env.FERRY_METRICS_ADDRESS ?? '0.0.0.0:15020', '--metrics'),

@@ -101,7 +101,9 @@ export async function writeTempConfig(yaml: string): Promise<string> {
 
 export interface TestZtunnelOptions {
   readonly node: string;
-  readonly configPath: string;
+  /** Static config file; or `xdsAddress` to take config from an xDS server. */
+  readonly configPath?: string;
+  readonly xdsAddress?: string;
   readonly certificates: ManagedCertificates;
   readonly socks5?: boolean;
   readonly plaintextInbound?: readonly string[];
@@ -118,7 +120,8 @@ export async function startTestZtunnel(opts: TestZtunnelOptions): Promise<TestZt
   const logs = captureLogs();
   const config = loadZtunnelConfig(
     {
-      config: opts.configPath,
+      ...(opts.configPath === undefined ? {} : { config: opts.configPath }),
+      ...(opts.xdsAddress === undefined ? {} : { 'xds-address': opts.xdsAddress }),
       node: opts.node,
       admin: '127.0.0.1:0',
       metrics: '127.0.0.1:0',
