@@ -14,6 +14,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   down: { summary: 'remove the local cluster, also after a crash', load: () => import('./down-command.ts') },
   exec: { summary: 'run a command inside a pod of the local cluster', load: () => import('./exec-command.ts') },
   testapp: { summary: 'built-in test apps: http-echo, tcp-echo, curl', load: () => import('./testapp-command.ts') },
+  observe: { summary: "live flow view from the ztunnels' access logs", load: () => import('./observe-command.ts') },
   version: { summary: 'print the version', load: async () => ({ run: printVersion }) },
 };
 
