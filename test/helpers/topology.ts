@@ -14,6 +14,11 @@ export interface RunResult {
   readonly stderr: string;
 }
 
+export interface AddPodOptions {
+  /** Simulated node: the pod's cgroup goes under `<cgroupRoot>/<node>/` (that node's redirector subtree). */
+  readonly node?: string;
+}
+
 export interface RunOptions {
   /** Run in a child cgroup of the pod (a container), created on first use. */
   readonly container?: string;
@@ -70,6 +75,19 @@ export class Topology implements AsyncDisposable {
     await run('ip', ['-n', this.#bridgeNetns, 'link', 'set', 'br0', 'up']);
   }
 
+  /** The netns holding the bridge (capture traffic between pods with tcpdump on br0 there). */
+  get bridgeNetnsPath(): string {
+    return join(NETNS_DIR, this.#bridgeNetns);
+  }
+
+  /** `<cgroupRoot>/<node>`, created on first use: one simulated node's pods, where its redirector attaches. */
+  nodeCgroup(node: string): string {
+    if (!/^[a-z0-9-]+$/.test(node)) throw new Error(`bad node name ${node}`);
+    const dir = join(this.cgroupRoot, node);
+    mkdirSync(dir, { recursive: true }); // removed with the whole tree
+    return dir;
+  }
+
   pod(name: string): Pod {
     const pod = this.#pods.get(name);
     if (pod === undefined) throw new Error(`no pod ${name}`);
@@ -77,12 +95,12 @@ export class Topology implements AsyncDisposable {
   }
 
   /** A pod at 10.244.0.<n+2>/16 on the topology's bridge (private range; traffic stays on this machine). */
-  async addPod(name: string): Promise<Pod> {
+  async addPod(name: string, opts: AddPodOptions = {}): Promise<Pod> {
     if (!/^[a-z0-9-]+$/.test(name) || this.#pods.has(name)) throw new Error(`bad or duplicate pod name ${name}`);
     const index = this.#pods.size;
     const ip = `10.244.${Math.floor((index + 2) / 256)}.${(index + 2) % 256}`;
     const netnsName = `${this.prefix}-${name}`;
-    const cgroupPath = join(this.cgroupRoot, name);
+    const cgroupPath = join(opts.node === undefined ? this.cgroupRoot : this.nodeCgroup(opts.node), name);
     const hostSide = `v${index}`;
     await run('ip', ['netns', 'add', netnsName]);
     this.#stack.defer(() => run('ip', ['netns', 'delete', netnsName]).then(() => undefined));
