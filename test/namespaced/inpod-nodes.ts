@@ -198,7 +198,20 @@ export async function captureBridge(
   const file = join(dir, `${name}.pcap`);
   const child = spawn(
     'nsenter',
-    [`--net=${topo.bridgeNetnsPath}`, 'tcpdump', '-i', 'any', '-s', '0', '-U', '-w', file],
+    [
+      `--net=${topo.bridgeNetnsPath}`,
+      'tcpdump',
+      '--immediate-mode',
+      '-Z',
+      'root',
+      '-i',
+      'any',
+      '-s',
+      '0',
+      '-U',
+      '-w',
+      file,
+    ],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
     },

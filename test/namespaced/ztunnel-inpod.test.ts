@@ -28,6 +28,7 @@ before(async () => {
 });
 
 const VIP = '10.96.0.10';
+const TCP_CLIENT = new URL('./fixtures/tcp-client.ts', import.meta.url).pathname;
 const CLIENT_ID = 'spiffe://cluster.local/ns/default/sa/client';
 const uid = (ns: string, name: string): string => `Kubernetes//Pod/${ns}/${name}`;
 
@@ -244,6 +245,13 @@ privilegedTest(
       await zb.logs.waitFor(
         (l) => l.msg === 'connection failed' && l['dst.addr'] === `${strict.ip}:8080` && l.direction === 'inbound',
       );
+    });
+
+    await t.test('garbage to an in-pod 15008 ends only that connection; the pod keeps being served', async () => {
+      const res = await plain.run(process.execPath, [TCP_CLIENT, server.ip, '15008']);
+      assert.equal(res.code, 0, res.stderr);
+      await zb.logs.waitFor((l) => l.msg === 'HBONE peer error' && l.uid === uid('default', 'server'));
+      assert.equal(greeting(await connectFromPod(client, server.ip, 8080)).remote, '127.0.0.6');
     });
 
     await t.test('loopback and the pod calling itself are not captured', async () => {
