@@ -25,6 +25,10 @@ const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:p
   --socks5 <host:port>        enable the SOCKS5 outbound entry (e.g. 127.0.0.1:15080)
   --hbone-port <port>         default 15008
   --plaintext-inbound <l>=<d> plaintext listener l treated as addressed to d (loopback stand-in for 15006); repeatable
+  --redirect none|bpf         bpf: transparent capture of enrolled pods (in-pod mode)   [FERRY_REDIRECT]
+  --cgroup-root <dir>         with bpf: cgroup2 dir of this node's pods                 [FERRY_CGROUP_ROOT]
+  --pin-root <dir>            with bpf: bpffs pin dir, default /sys/fs/bpf/ferry        [FERRY_PIN_ROOT]
+  --redirect-state <file>     with bpf: enrollments kept across restarts                [FERRY_REDIRECT_STATE]
   --drain-deadline-ms <ms>    default 5000
   --log-level <level>         error|warn|info|debug
 `;
@@ -50,6 +54,10 @@ export async function run(argv: readonly string[]): Promise<number> {
       'hbone-port': { type: 'string' },
       'plaintext-inbound': { type: 'string', multiple: true },
       'xds-address': { type: 'string' },
+      redirect: { type: 'string' },
+      'cgroup-root': { type: 'string' },
+      'pin-root': { type: 'string' },
+      'redirect-state': { type: 'string' },
       'xds-root': { type: 'string' },
       'drain-deadline-ms': { type: 'string' },
       'log-level': { type: 'string' },
