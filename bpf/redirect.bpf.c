@@ -285,12 +285,19 @@ int ferry_sk_lookup(struct bpf_sk_lookup *ctx) {
   }
   struct bpf_sock *sk = bpf_map_lookup_elem(&inbound_listeners, &local_ip);
   if (!sk) {
+    /* Enrolled (this program is attached) but no ztunnel listener: fail closed. SK_DROP makes the lookup
+     * fail with ECONNREFUSED, so the client gets a reset at once, and plaintext never reaches the app
+     * behind the mesh's back (STRICT would otherwise be bypassed while the ztunnel is down). */
     count(CTR_LOOKUP_MISSED);
-    return SK_PASS;
+    return SK_DROP;
   }
   long err = bpf_sk_assign(ctx, sk, 0);
   bpf_sk_release(sk);
-  count(err == 0 ? CTR_INBOUND_STEERED : CTR_LOOKUP_MISSED);
+  if (err != 0) {
+    count(CTR_LOOKUP_MISSED);
+    return SK_DROP;
+  }
+  count(CTR_INBOUND_STEERED);
   return SK_PASS;
 }
 

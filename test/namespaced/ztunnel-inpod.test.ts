@@ -297,11 +297,13 @@ privilegedTest(
     });
 
     await t.test(
-      'ztunnel stopped: enrolled pods are refused at once; restarted: it reconciles, traffic resumes',
+      'ztunnel stopped: enrolled pods are refused at once, both ways; restarted: it reconciles, traffic resumes',
       async () => {
         await za.stop();
         // The pinned datapath still captures: refused (no listener), not a direct connection, not a hang.
         assert.deepEqual(await connectFromPod(client, server.ip, 8080), { ok: false, code: 'ECONNREFUSED' });
+        // Inbound fails closed too: plaintext to an enrolled pod is refused, never delivered around the mesh.
+        assert.deepEqual(await connectFromPod(plain, local.ip, 8080), { ok: false, code: 'ECONNREFUSED' });
         za = await startNodeZtunnel(optsA, stack);
         const reconciled = await za.logs.waitFor((l) => l.msg === 'in-pod enrollments reconciled');
         assert.deepEqual((reconciled.restored as string[]).sort(), [uid('default', 'client'), uid('default', 'local')]);
