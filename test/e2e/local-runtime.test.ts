@@ -182,7 +182,7 @@ privilegedTest('pods on different nodes reach each other by IP; the echo names t
 
   // exec runs in the pod's cgroup (so the redirector would capture it) …
   const cg = await ferry(['exec', '--cluster', cluster, 'client/curl', '--', 'cat', '/proc/self/cgroup']);
-  assert.match(cg.stdout, new RegExp(`^0::/ferry\\.slice/${cluster}/pods/client_curl$`, 'm'));
+  assert.match(cg.stdout, new RegExp(`^0::/ferry\\.slice/${cluster}/pods/node-1/client_curl$`, 'm'));
   // … and a Service VIP from an unenrolled pod fails at once instead of hanging.
   const vip = await ferry(['exec', '--cluster', cluster, 'client/curl', '--', 'curl', 'http://10.96.0.10:80/']);
   assert.equal(vip.code, 7);

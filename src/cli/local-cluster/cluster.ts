@@ -3,7 +3,8 @@
 // container in its pod, journaling each object before creating it so `ferry down` can always clean up.
 // It returns handles that the next steps consume: the controller (pod IPs, labels, nodes → mesh state,
 // VIPs from ServiceVipAllocator) and one ztunnel per node (started with `startSystemProcess`, attaching the
-// redirector at `podsCgroupDir` with pins under `pinRoot`, enrolling pods by `cgroupDir` + `netnsPath`).
+// redirector at its node's `nodeCgroupDir` with pins under `nodePinRoot`, enrolling pods by `cgroupDir` +
+// `netnsPath`).
 // A failure part-way tears down what was made, then rethrows.
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -11,7 +12,7 @@ import { probeFeatures } from '../../redirect-bpf/probe.ts';
 import { ClusterError } from './errors.ts';
 import { listNetns } from './host.ts';
 import { type ResolvedCommand, resolveContainerCommand } from './images.ts';
-import { type ClusterLayout, type ClusterSpec, clusterLayout, NETNS_DIR, planPods } from './layout.ts';
+import { type ClusterLayout, type ClusterSpec, clusterLayout, NETNS_DIR, nodePinRoot, planPods } from './layout.ts';
 import { createBridge, createPodNetwork } from './network.ts';
 import { startContainer, startInCgroup } from './pods.ts';
 import { loadState, StateJournal } from './state.ts';
@@ -120,7 +121,9 @@ export async function createCluster(spec: ClusterSpec, opts: CreateClusterOption
     }
     mkdirSync(layout.podsCgroupDir, { recursive: true });
     mkdirSync(layout.systemCgroupDir, { recursive: true });
-    journal.record({ kind: 'pin-root', path: layout.pinRoot }); // created later by the node ztunnels
+    // Created later by the node ztunnels; node roots first, so `down` unpins their links before the parent.
+    for (let n = 0; n < spec.nodes; n++) journal.record({ kind: 'pin-root', path: nodePinRoot(layout, n) });
+    journal.record({ kind: 'pin-root', path: layout.pinRoot });
     const gateway = planned[0]?.network.gateway ?? '10.244.255.254';
     progress(`network: bridge ${layout.bridgeNetns} (gateway ${gateway})`);
     await createBridge(layout, journal, gateway);

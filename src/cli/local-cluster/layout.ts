@@ -67,7 +67,7 @@ export interface ClusterLayout {
   readonly bridgeNetns: string;
   /** `<cgroup2>/ferry.slice/<cluster>`: killing this tree stops every process of the cluster. */
   readonly cgroupDir: string;
-  /** Parent of all pod cgroups: the BPF redirector's attach point. */
+  /** Parent of all pod cgroups; each node's pods live in `<podsCgroupDir>/node-<n>/<ns>_<pod>`. */
   readonly podsCgroupDir: string;
   /** Ferry's own processes (controller, ztunnels), outside the redirector's subtree. */
   readonly systemCgroupDir: string;
@@ -89,6 +89,24 @@ export function clusterLayout(name: string, opts: { stateRoot: string; cgroup2Ro
     systemCgroupDir: join(cgroupDir, 'system'),
     pinRoot: join(BPFFS_ROOT, `ferry-${name}`),
   };
+}
+
+/** `node-<n>`: the node name the controller, the ztunnels and `ferry status` use. */
+export function nodeName(node: number): string {
+  return `node-${node}`;
+}
+
+/**
+ * The cgroup of one node's pods: that node's ztunnel attaches its redirector here, so two ztunnels never
+ * see (or reconcile away) each other's pods.
+ */
+export function nodeCgroupDir(layout: ClusterLayout, node: number): string {
+  return join(layout.podsCgroupDir, nodeName(node));
+}
+
+/** One node ztunnel's bpffs pins, below the cluster's pin root (removed by `ferry down` with it). */
+export function nodePinRoot(layout: ClusterLayout, node: number): string {
+  return join(layout.pinRoot, nodeName(node));
 }
 
 export interface PodNetwork {
@@ -156,7 +174,7 @@ export function planPods(layout: ClusterLayout, spec: ClusterSpec): PlannedPod[]
         gateway: `${a}.${b}.255.254`,
         netnsName,
         netnsPath: join(NETNS_DIR, netnsName),
-        cgroupDir: join(layout.podsCgroupDir, `${pod.namespace}_${pod.name}`),
+        cgroupDir: join(nodeCgroupDir(layout, node), `${pod.namespace}_${pod.name}`),
         bridgePort: `v${node}-${index}`,
       },
     };

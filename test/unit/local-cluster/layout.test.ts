@@ -63,7 +63,7 @@ test('planPods: node n owns a.b.n.0/24; unplaced pods spread round-robin', () =>
   assert.equal(first?.network.ip, '10.50.1.2');
   assert.equal(first?.network.gateway, '10.50.255.254');
   assert.equal(first?.network.netnsName, 'ferry-demo_default_a');
-  assert.equal(first?.network.cgroupDir, '/sys/fs/cgroup/ferry.slice/demo/pods/default_a');
+  assert.equal(first?.network.cgroupDir, '/sys/fs/cgroup/ferry.slice/demo/pods/node-1/default_a');
 });
 
 test('planPods: invalid specs name the bad value', () => {
