@@ -13,6 +13,34 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   up: { summary: 'create the local cluster (pods as netns + cgroups)', load: () => import('./up-command.ts') },
   down: { summary: 'remove the local cluster, also after a crash', load: () => import('./down-command.ts') },
   exec: { summary: 'run a command inside a pod of the local cluster', load: () => import('./exec-command.ts') },
+  controller: {
+    summary: "run the local cluster's controller (started by up -f)",
+    load: () => import('./controller-command.ts'),
+  },
+  status: {
+    summary: 'show the local mesh: nodes, pods, services, policies',
+    load: async () => ({ run: (await import('./mesh-commands.ts')).status }),
+  },
+  apply: {
+    summary: 'create or update objects from manifests (-f)',
+    load: async () => ({
+      run: (a: readonly string[]) => import('./mesh-commands.ts').then((m) => m.applyOrDelete('apply', a)),
+    }),
+  },
+  delete: {
+    summary: 'delete the objects named in manifests (-f)',
+    load: async () => ({
+      run: (a: readonly string[]) => import('./mesh-commands.ts').then((m) => m.applyOrDelete('delete', a)),
+    }),
+  },
+  label: {
+    summary: 'change namespace/pod labels live (enroll, unenroll)',
+    load: async () => ({ run: (await import('./mesh-commands.ts')).label }),
+  },
+  logs: {
+    summary: "print a local cluster process's log",
+    load: async () => ({ run: (await import('./mesh-commands.ts')).logs }),
+  },
   testapp: { summary: 'built-in test apps: http-echo, tcp-echo, curl', load: () => import('./testapp-command.ts') },
   observe: { summary: "live flow view from the ztunnels' access logs", load: () => import('./observe-command.ts') },
   version: { summary: 'print the version', load: async () => ({ run: printVersion }) },

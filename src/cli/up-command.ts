@@ -1,20 +1,22 @@
-// `ferry up`: brings up a local cluster (DESIGN.md §7). This is the runtime skeleton: it builds the nodes,
-// pods and containers from a runtime spec (`--spec`, local-cluster/spec-file.ts) and records everything
-// for `ferry down`. Seams for the next steps (see local-cluster/cluster.ts): the controller turns
-// manifests into a ClusterSpec + mesh state and is started with `cluster.startSystemProcess('controller',
-// …)`; one ztunnel per node with `startSystemProcess('ztunnel-node-N', …)`, enrolling the node's pods.
+// `ferry up`: brings up a local cluster (DESIGN.md §7). With `-f <manifests>` the whole mesh: pods from
+// Kubernetes YAML, the controller and one ztunnel per node (local-cluster/mesh-up.ts). With `--spec` only
+// the runtime: nodes, pods and containers from a runtime spec (local-cluster/spec-file.ts), no mesh.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { clusterCliEnv } from './local-cluster/cli-env.ts';
 import { createCluster, requireRoot } from './local-cluster/cluster.ts';
 import { ClusterError } from './local-cluster/errors.ts';
+import { meshUp } from './local-cluster/mesh-up.ts';
 import { parseClusterSpec } from './local-cluster/spec-file.ts';
 
-const HELP = `usage: ferry up --spec <cluster.yaml> [--cluster <name>] [--nodes N]
+const HELP = `usage: ferry up -f <dir|file> [-f …] [--cluster <name>] [--nodes N] [--trust-domain td]
+       ferry up --spec <cluster.yaml> [--cluster <name>] [--nodes N]
 
-Creates the local cluster: per pod a network namespace with a veth on a shared bridge and a cgroup,
-containers started inside (common images map to built-in test apps). Needs root. Then:
-  ferry exec <ns>/<pod> -- curl http://<pod ip>:<port>/     ferry down [--cluster <name>]
+-f: runs the mesh from Kubernetes manifests: pods (network namespace + veth on a shared bridge +
+cgroup, containers started inside; common images map to built-in test apps), the controller, one
+ztunnel per node (BPF in-pod capture), pods enrolled by istio.io/dataplane-mode. --nodes default 2.
+--spec: only the pods of a runtime spec, no mesh. Needs root. Then:
+  ferry status    ferry exec <ns>/<pod> -- curl http://<svc or ip>:<port>/    ferry down
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -27,6 +29,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       file: { type: 'string', short: 'f', multiple: true },
       cluster: { type: 'string' },
       nodes: { type: 'string' },
+      'trust-domain': { type: 'string', default: 'cluster.local' },
     },
   });
   if (values.help === true) {
@@ -34,20 +37,23 @@ export async function run(argv: readonly string[]): Promise<number> {
     return 0;
   }
   requireRoot(); // before reading anything: the clearest message for the most common mistake
+  const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
+  if (nodes !== undefined && !Number.isInteger(nodes)) {
+    throw new ClusterError('FERRY_CLUSTER_INVALID_SPEC', `--nodes: ${values.nodes} is not an integer`);
+  }
   if (values.file !== undefined) {
-    // TODO(#4): manifests go through the controller's manifest source and translation.
-    throw new ClusterError(
-      'FERRY_CLUSTER_INVALID_SPEC',
-      '-f <manifests> needs the controller (not wired into the local runtime yet); use --spec <cluster.yaml>',
-    );
+    if (values.spec !== undefined) throw new ClusterError('FERRY_CLUSTER_INVALID_SPEC', '-f and --spec are exclusive');
+    return meshUp(env, {
+      cluster: values.cluster ?? env.defaultCluster,
+      nodes: nodes ?? 2,
+      paths: values.file,
+      trustDomain: values['trust-domain'],
+      out: (line) => process.stdout.write(`${line}\n`),
+    });
   }
   if (values.spec === undefined) {
     process.stderr.write(HELP);
     return 2;
-  }
-  const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
-  if (nodes !== undefined && !Number.isInteger(nodes)) {
-    throw new ClusterError('FERRY_CLUSTER_INVALID_SPEC', `--nodes: ${values.nodes} is not an integer`);
   }
   const spec = parseClusterSpec(await readFile(values.spec, 'utf8'), {
     name: values.cluster ?? (process.env.FERRY_CLUSTER === undefined ? undefined : env.defaultCluster),

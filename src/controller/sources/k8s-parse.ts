@@ -173,7 +173,12 @@ export function parsePodSpec(r: ObjectReader, s: Obj, field: string): PodSpec | 
       containers.push(c);
     }
   });
-  return ok ? { serviceAccountName, containers } : null;
+  // spec.nodeName pins a pod to a node in the local cluster; absent (not null) when unset.
+  const nodeName = get(s, 'nodeName');
+  if (!ok) return null;
+  return typeof nodeName === 'string' && nodeName !== ''
+    ? { serviceAccountName, containers, nodeName }
+    : { serviceAccountName, containers };
 }
 
 function parseContainer(r: ObjectReader, v: unknown, field: string, portNames: Set<string>): Container | null {

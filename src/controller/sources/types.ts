@@ -51,6 +51,8 @@ export interface PodSpec {
   /** spec.serviceAccountName (or the deprecated spec.serviceAccount); null = "default". */
   readonly serviceAccountName: string | null;
   readonly containers: readonly Container[];
+  /** spec.nodeName when set (the local cluster places the pod on that node). */
+  readonly nodeName?: string;
 }
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';

@@ -1,0 +1,167 @@
+// `ferry status/apply/delete/label/logs` for a local cluster started with `ferry up -f`: thin clients of the
+// controller admin API (local-cluster/controller-client.ts), except `logs`, which prints a process's log
+// file from the state dir. One module: each command is a few lines of argument parsing and printing.
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { MeshStatus } from '../controller/local/admin-api.ts';
+import { LocalControllerError } from '../controller/local/errors.ts';
+import { parseLabelChanges } from '../controller/local/labeled-source.ts';
+import { clusterCliEnv } from './local-cluster/cli-env.ts';
+import { controllerRequest } from './local-cluster/controller-client.ts';
+import { printSummary } from './local-cluster/mesh-up.ts';
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** The options every command shares (each uses the ones it documents). */
+function common(argv: readonly string[]) {
+  const env = clusterCliEnv();
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      cluster: { type: 'string', default: env.defaultCluster },
+      json: { type: 'boolean' },
+      file: { type: 'string', short: 'f', multiple: true },
+    },
+  });
+  const cluster = values.cluster;
+  return { values, positionals, cluster, stateDir: join(env.stateRoot, cluster) };
+}
+
+const STATUS_HELP = 'usage: ferry status [--cluster <name>] [--json]\n';
+
+/** `ferry status`: nodes, pods (IP, node, enrolled, identity), services with VIPs, policies, waypoints. */
+export async function status(argv: readonly string[]): Promise<number> {
+  const { values, stateDir } = common(argv);
+  if (values.help === true) return help(STATUS_HELP);
+  const s = (await controllerRequest(stateDir, 'GET', '/status')) as MeshStatus;
+  if (values.json === true) {
+    out(JSON.stringify(s, null, 2));
+    return 0;
+  }
+  out(`cluster ${s.cluster} (revision ${s.revision})`);
+  out('nodes:');
+  for (const n of s.nodes) {
+    const state = n.xdsConnected ? (n.enrollmentConverged ? 'ready' : 'enrolling') : 'ztunnel not connected';
+    out(`  ${n.name.padEnd(10)} ${state}${n.error === null ? '' : ` (${n.error})`}`);
+  }
+  printSummary(s, out);
+  out('policies:');
+  for (const p of s.policies) out(`  ${`${p.namespace}/${p.name}`.padEnd(32)} ${p.action} (${p.scope})`);
+  if (s.waypoints.length > 0) {
+    out('waypoints (not run in local mode yet):');
+    for (const w of s.waypoints) out(`  ${w.namespace}/${w.name} for ${w.for}`);
+  }
+  if (s.diagnostics.length > 0) {
+    out('manifest problems:');
+    for (const d of s.diagnostics) out(`  ${d}`);
+  }
+  return 0;
+}
+
+interface ChangeReply {
+  readonly changed: readonly string[];
+  readonly diagnostics: readonly string[];
+  readonly propagationMs: number;
+  readonly xdsConverged: boolean;
+  readonly enrollmentConverged: boolean;
+  readonly pendingPods: readonly string[];
+  readonly labels?: Record<string, string>;
+}
+
+function printChange(verb: string, r: ChangeReply): number {
+  for (const d of r.diagnostics) out(`  ${d}`);
+  for (const c of r.changed) out(`${c} ${verb}`);
+  if (r.changed.length === 0) out(`nothing ${verb}`);
+  out(
+    r.xdsConverged
+      ? `every ztunnel has the change (${r.propagationMs} ms)`
+      : `warning: not every ztunnel ACKed the change within ${r.propagationMs} ms (see ferry status)`,
+  );
+  if (!r.enrollmentConverged) out('warning: enrollment has not converged yet (see ferry status)');
+  if (r.pendingPods.length > 0)
+    out(`pods not created by the local cluster (run ferry down/up): ${r.pendingPods.join(', ')}`);
+  return r.diagnostics.some((d) => / error /.test(d)) ? 1 : 0;
+}
+
+/** `ferry apply -f` / `ferry delete -f`. */
+export async function applyOrDelete(verb: 'apply' | 'delete', argv: readonly string[]): Promise<number> {
+  const { values, stateDir } = common(argv);
+  if (values.help === true || values.file === undefined) {
+    return help(`usage: ferry ${verb} -f <dir|file> [-f …] [--cluster <name>]\n`, values.help === true ? 0 : 2);
+  }
+  const paths = values.file.map((p) => resolve(p));
+  const r = (await controllerRequest(stateDir, 'POST', `/${verb}`, { paths })) as ChangeReply;
+  return printChange(verb === 'apply' ? 'configured' : 'deleted', r);
+}
+
+const LABEL_HELP = `usage: ferry label namespace <name> key=value|key- …  [--cluster <name>]
+       ferry label pod <ns>/<name> key=value|key- …
+Changes labels live (e.g. istio.io/dataplane-mode=ambient enrolls, istio.io/dataplane-mode- unenrolls);
+no pod restarts.
+`;
+
+/** `ferry label namespace|pod <name> key=value|key-`. */
+export async function label(argv: readonly string[]): Promise<number> {
+  // `key-` looks like an option to parseArgs only when it starts with '-': label keys never do.
+  const { values, positionals, stateDir } = common(argv);
+  if (values.help === true) return help(LABEL_HELP);
+  const [kindArg, target, ...changes] = positionals;
+  if (kindArg === undefined || target === undefined) return help(LABEL_HELP, 2);
+  parseLabelChanges(changes); // fail fast with the syntax error, before reaching the controller
+  let body: { kind: string; name: string; namespace?: string };
+  if (['namespace', 'namespaces', 'ns'].includes(kindArg)) body = { kind: 'Namespace', name: target };
+  else if (['pod', 'pods', 'po'].includes(kindArg)) {
+    const slash = target.indexOf('/');
+    body =
+      slash === -1
+        ? { kind: 'Pod', namespace: 'default', name: target }
+        : { kind: 'Pod', namespace: target.slice(0, slash), name: target.slice(slash + 1) };
+  } else {
+    throw new LocalControllerError(
+      'FERRY_LOCAL_BAD_REQUEST',
+      `ferry label: ${JSON.stringify(kindArg)} is not namespace or pod`,
+    );
+  }
+  const r = (await controllerRequest(stateDir, 'POST', '/label', { ...body, changes })) as ChangeReply;
+  const code = printChange('labeled', r);
+  out(
+    `labels: ${
+      Object.entries(r.labels ?? {})
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',') || '(none)'
+    }`,
+  );
+  return code;
+}
+
+const LOGS_HELP = `usage: ferry logs <component> [--cluster <name>]
+components: controller, ztunnel-node-<n>, <ns>_<pod>_<container>
+`;
+
+/** `ferry logs <component>`: prints that process's log file. */
+export async function logs(argv: readonly string[]): Promise<number> {
+  const { values, positionals, stateDir } = common(argv);
+  if (values.help === true) return help(LOGS_HELP);
+  const [component] = positionals;
+  const logDir = join(stateDir, 'logs');
+  const known = (await readdir(logDir).catch(() => [] as string[]))
+    .filter((f) => f.endsWith('.log'))
+    .map((f) => f.slice(0, -4));
+  if (component === undefined) return help(`${LOGS_HELP}available: ${known.join(', ') || 'none'}\n`, 2);
+  if (!/^[A-Za-z0-9._-]+$/.test(component) || !known.includes(component)) {
+    throw new LocalControllerError(
+      'FERRY_LOCAL_NOT_FOUND',
+      `no log ${JSON.stringify(component)} in ${logDir}; available: ${known.join(', ') || 'none'}`,
+    );
+  }
+  process.stdout.write(await readFile(join(logDir, `${component}.log`)));
+  return 0;
+}
+
+function help(text: string, code = 0): number {
+  (code === 0 ? process.stdout : process.stderr).write(text);
+  return code;
+}

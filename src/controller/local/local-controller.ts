@@ -1,0 +1,168 @@
+// The local cluster's controller process (`ferry controller --cluster <name>`, DESIGN.md §1, §7): manifest
+// source (+ `ferry label` overrides) → placement from the runtime's journal and persistent VIPs → translate
+// → delta xDS to every node ztunnel, the node-bound CA, and enrollment reconciliation after every publish.
+// Everything listens on 127.0.0.1 only: xDS is PLAINTEXT in local mode (loopback, one machine, root-only
+// state dir); the CA is TLS as always (tokens travel over it); the admin API (admin-api.ts) is plain HTTP.
+// Addresses and tokens come from mesh.json, written by `ferry up`, so a restarted controller comes back on
+// the same ports with the same CA root, VIPs and labels, and ztunnels reconnect to it.
+import { join } from 'node:path';
+import { loadState, podsOf } from '../../cli/local-cluster/state.ts';
+import { nodeBoundAuthorizer } from '../../identity/ca-authz.ts';
+import { type CaServer, startCaServer } from '../../identity/ca-server.ts';
+import type { Logger } from '../../runtime/logger.ts';
+import { parseHostPort } from '../../ztunnel/config.ts';
+import { XDS_TYPE_URLS } from '../../ztunnel/xds-proto.ts';
+import { MeshController } from '../controller.ts';
+import { ManifestSource } from '../sources/manifest-source.ts';
+import { type Diagnostic, formatDiagnostic } from '../sources/types.ts';
+import { startXdsServer, type XdsServer } from '../xds-server.ts';
+import { desiredEnrollments, EnrollmentReconciler } from './enrollment.ts';
+import { LabeledSource } from './labeled-source.ts';
+import { type LocalMeshConfig, loadOrCreateCa, readMeshConfig } from './mesh-files.ts';
+import { LocalPlacement } from './placement.ts';
+
+export interface LocalController extends AsyncDisposable {
+  readonly config: LocalMeshConfig;
+  readonly stateDir: string;
+  readonly mesh: MeshController;
+  readonly source: LabeledSource;
+  readonly placement: LocalPlacement;
+  readonly xds: XdsServer;
+  readonly ca: CaServer;
+  readonly enrollment: EnrollmentReconciler;
+  readonly log: Logger;
+  /** Diagnostics of the initial load and of every apply/delete since (latest last, bounded). */
+  readonly diagnostics: readonly Diagnostic[];
+  /** Resolves once every connected ztunnel ACKed the current generation of every type (and all nodes are connected). */
+  whenXdsConverged(signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+const MAX_KEPT_DIAGNOSTICS = 200;
+
+export async function startLocalController(stateDir: string, log: Logger): Promise<LocalController> {
+  const config = await readMeshConfig(stateDir);
+  const ca = await loadOrCreateCa(stateDir, config.trustDomain);
+  const diagnostics: Diagnostic[] = [];
+  const manifests = new ManifestSource({
+    paths: config.manifests,
+    onDiagnostics: (list) => {
+      for (const d of list) {
+        const line = formatDiagnostic(d);
+        if (d.severity === 'error') log.error({ code: d.code, object: d.object, file: d.file }, line);
+        else log.warn({ code: d.code, object: d.object, file: d.file }, line);
+      }
+      diagnostics.push(...list);
+      diagnostics.splice(0, Math.max(0, diagnostics.length - MAX_KEPT_DIAGNOSTICS));
+    },
+  });
+  const source = await LabeledSource.open(manifests, stateDir);
+  const placement = await LocalPlacement.open(stateDir, log);
+  const enrollment = new EnrollmentReconciler(config.nodes, log);
+  const ackWaiters = new Set<() => void>();
+  const wakeAckWaiters = () => {
+    for (const w of [...ackWaiters]) {
+      ackWaiters.delete(w);
+      w();
+    }
+  };
+  const xdsAddr = parseHostPort(config.controller.xds, 'controller xds address');
+  const xds = await startXdsServer({ host: xdsAddr.host, port: xdsAddr.port, tls: null, log, onAck: wakeAckWaiters });
+  const cleanup: (() => Promise<void>)[] = [() => xds.close()];
+  try {
+    const nodes = config.nodes.map((n) => n.name);
+    const mesh: MeshController = new MeshController({
+      source,
+      placement,
+      publisher: xds,
+      settings: { trustDomain: config.trustDomain },
+      log,
+      onTranslated: (result) => {
+        const pods = new Map(podsOf(loadState(stateDir)).map((p) => [`${p.namespace}/${p.name}`, p]));
+        enrollment.setDesired(
+          desiredEnrollments(
+            result.config.workloads,
+            (ns, name) => {
+              const p = pods.get(`${ns}/${name}`);
+              return p === undefined ? undefined : { netnsPath: p.netnsPath, cgroupPath: p.cgroupDir };
+            },
+            nodes,
+          ),
+        );
+        wakeAckWaiters(); // a new generation may already be ACKed by nobody: waiters re-check
+      },
+    });
+    const caAddr = parseHostPort(config.controller.ca, 'controller CA address');
+    const caServer = await startCaServer({
+      ca,
+      authorizer: nodeBoundAuthorizer({
+        tokens: new Map(config.nodes.map((n) => [n.token, n.name])),
+        mayHold: (node, identity) => mesh.identityOnNode(node, identity),
+      }),
+      host: caAddr.host,
+      port: caAddr.port,
+      log: log.child({ scope: 'ca' }),
+    });
+    cleanup.push(() => caServer.close());
+    await mesh.start();
+
+    const xdsConverged = (): boolean => {
+      const clients = xds.clients();
+      const connected = nodes.every((n) => clients.some((c) => c.nodeId.endsWith(`~${n}`)));
+      return (
+        connected &&
+        clients.every((c) => XDS_TYPE_URLS.every((t) => c.types.some((s) => s.typeUrl === t && s.upToDate)))
+      );
+    };
+    const whenXdsConverged = async (signal: AbortSignal): Promise<void> => {
+      while (!xdsConverged()) {
+        signal.throwIfAborted();
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => {
+            ackWaiters.delete(done);
+            reject(signal.reason);
+          };
+          const done = () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
+          ackWaiters.add(done);
+        });
+      }
+    };
+    let closing: Promise<void> | null = null;
+    const close = (): Promise<void> => {
+      closing ??= (async () => {
+        enrollment.close();
+        await mesh.close();
+        for (const c of cleanup.reverse()) await c().catch(() => undefined);
+        wakeAckWaiters();
+      })();
+      return closing;
+    };
+    log.info(
+      { xds: xds.address, ca: caServer.address, caRoot: join(stateDir, 'ca', 'root-cert.pem'), nodes },
+      'controller ready',
+    );
+    return {
+      config,
+      stateDir,
+      mesh,
+      source,
+      placement,
+      xds,
+      ca: caServer,
+      enrollment,
+      log,
+      diagnostics,
+      whenXdsConverged,
+      close,
+      [Symbol.asyncDispose]: close,
+    };
+  } catch (err) {
+    enrollment.close();
+    for (const c of cleanup.reverse()) await c().catch(() => undefined);
+    throw err;
+  }
+}

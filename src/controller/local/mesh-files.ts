@@ -1,0 +1,154 @@
+// Files the local-mode controller shares with `ferry up` and the CLI, all in the cluster's state dir:
+// `mesh.json` (written by `up` before anything starts: manifests, controller and ztunnel addresses, one CA
+// token per node; 0600 because of the tokens), `vips.json` (Service VIPs, so a restarted controller hands
+// out the same ones), `labels.json` (`ferry label` overrides) and `ca/` (the CA root in Istio's cacerts
+// layout, so a restarted controller keeps one root of trust). Parsing is strict: a bad file is an error
+// naming it, never a half-read value. Writes go through a temp file + rename (never a torn file).
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CertificateAuthority } from '../../identity/ca.ts';
+import { createSelfSignedRoot, generateP256KeyPair, privateKeyToPem } from '../../identity/x509.ts';
+import { LocalControllerError } from './errors.ts';
+
+export interface LocalNodeConfig {
+  /** `node-<n>`. */
+  readonly name: string;
+  /** ztunnel admin `127.0.0.1:<port>` (enrollment API). */
+  readonly admin: string;
+  readonly metrics: string;
+  readonly readiness: string;
+  /** Bearer token this node's ztunnel presents to the CA. Never logged. */
+  readonly token: string;
+}
+
+export interface LocalMeshConfig {
+  readonly cluster: string;
+  readonly trustDomain: string;
+  /** Absolute manifest paths read at controller start. */
+  readonly manifests: readonly string[];
+  /** Plaintext xDS, TLS CA, plain-HTTP admin: all on 127.0.0.1 (local mode). */
+  readonly controller: { readonly xds: string; readonly ca: string; readonly admin: string };
+  readonly nodes: readonly LocalNodeConfig[];
+}
+
+export const MESH_FILE = 'mesh.json';
+export const VIPS_FILE = 'vips.json';
+export const LABELS_FILE = 'labels.json';
+export const CA_DIR = 'ca';
+
+/** The CA root (PEM) ztunnels verify the CA server with. */
+export function caRootPath(stateDir: string): string {
+  return join(stateDir, CA_DIR, 'root-cert.pem');
+}
+
+export function newNodeToken(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
+  await rename(tmp, path);
+}
+
+export async function writeMeshConfig(stateDir: string, config: LocalMeshConfig): Promise<void> {
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await writeJsonAtomic(join(stateDir, MESH_FILE), config);
+}
+
+/** Reads mesh.json; FERRY_LOCAL_NOT_FOUND when missing, FERRY_LOCAL_BAD_STATE when malformed. */
+export async function readMeshConfig(stateDir: string): Promise<LocalMeshConfig> {
+  const path = join(stateDir, MESH_FILE);
+  let v: unknown;
+  try {
+    v = JSON.parse(await readFile(path, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new LocalControllerError(
+        'FERRY_LOCAL_NOT_FOUND',
+        `no mesh in ${stateDir} (was it started with ferry up -f?)`,
+      );
+    }
+    throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${path}: ${(err as Error).message}`, { cause: err });
+  }
+  const bad = (what: string) => new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${path}: ${what}`);
+  if (!isRecord(v)) throw bad('not an object');
+  const c = v.controller;
+  const str = (x: unknown): x is string => typeof x === 'string' && x !== '';
+  if (!str(v.cluster) || !str(v.trustDomain)) throw bad('cluster/trustDomain missing');
+  if (!Array.isArray(v.manifests) || !v.manifests.every(str)) throw bad('manifests must be a list of paths');
+  if (!isRecord(c) || !str(c.xds) || !str(c.ca) || !str(c.admin)) throw bad('controller addresses missing');
+  if (!Array.isArray(v.nodes)) throw bad('nodes must be a list');
+  const nodes = v.nodes.map((n: unknown, i: number) => {
+    if (!isRecord(n) || ![n.name, n.admin, n.metrics, n.readiness, n.token].every(str)) throw bad(`nodes[${i}]`);
+    return {
+      name: String(n.name),
+      admin: String(n.admin),
+      metrics: String(n.metrics),
+      readiness: String(n.readiness),
+      token: String(n.token),
+    };
+  });
+  return {
+    cluster: v.cluster,
+    trustDomain: v.trustDomain,
+    manifests: v.manifests,
+    controller: { xds: c.xds, ca: c.ca, admin: c.admin },
+    nodes,
+  };
+}
+
+/** A JSON object of string → T from `file`, or an empty map when the file does not exist. */
+export async function readJsonMap<T>(file: string, valid: (x: unknown) => x is T): Promise<Map<string, T>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(await readFile(file, 'utf8'));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${file}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!isRecord(v)) throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${file}: not an object`);
+  const out = new Map<string, T>();
+  for (const [k, x] of Object.entries(v)) {
+    if (!valid(x)) throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${file}: bad entry ${JSON.stringify(k)}`);
+    out.set(k, x);
+  }
+  return out;
+}
+
+export async function writeJsonMap<T>(file: string, map: ReadonlyMap<string, T>): Promise<void> {
+  await writeJsonAtomic(file, Object.fromEntries(map));
+}
+
+/**
+ * The cluster's CA: loaded from `<stateDir>/ca` (Istio cacerts layout), or generated there on first start.
+ * Reusing it across controller restarts keeps every issued certificate valid.
+ */
+export async function loadOrCreateCa(stateDir: string, trustDomain: string): Promise<CertificateAuthority> {
+  const dir = join(stateDir, CA_DIR);
+  if (!existsSync(join(dir, 'ca-key.pem'))) {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const keys = await generateP256KeyPair();
+    const now = Date.now();
+    const root = await createSelfSignedRoot({
+      keys,
+      commonName: `Ferry local root CA (${trustDomain})`,
+      organization: trustDomain,
+      notBefore: new Date(now - 60_000),
+      notAfter: new Date(now + 365 * 24 * 3600 * 1000),
+    });
+    const pem = root.toString('pem');
+    await writeFile(join(dir, 'ca-key.pem.tmp'), await privateKeyToPem(keys.privateKey), { mode: 0o600 });
+    for (const f of ['ca-cert.pem', 'root-cert.pem', 'cert-chain.pem']) {
+      await writeFile(join(dir, f), `${pem}\n`, { mode: 0o644 });
+    }
+    await rename(join(dir, 'ca-key.pem.tmp'), join(dir, 'ca-key.pem')); // last: its presence means "complete"
+  }
+  return CertificateAuthority.loadPluggedIn(dir, { trustDomain });
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
