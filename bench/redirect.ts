@@ -237,7 +237,7 @@ async function measure(o: RedirectOptions, stack: AsyncDisposableStack): Promise
     rss_idle_mb: { ztunnel_a: r3(idleRss.a), ztunnel_b: r3(idleRss.b) },
     rss_load_mb: r3(Math.max(rss.max(za.pid), rss.max(zb.pid))),
     rss_with_enrolled_pods_mb: r3(rssEnrolled),
-    // Headline: the first (sequential, certificates not yet issued) pass, the slowest.
+    // Headline: the first pass (sequential, each pod's first enrollment), the slowest.
     enroll_100_pods_ms: cold === undefined ? Number.NaN : r3((cold.enroll_ms * 100) / bulk.length),
     enroll_pods: bulk.length,
     enrollment,
