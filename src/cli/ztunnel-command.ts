@@ -80,5 +80,9 @@ export async function run(argv: readonly string[]): Promise<number> {
     },
   });
   const outcome = await zt.stopped;
-  return outcome.forced && outcome.remaining > 0 ? 1 : 0;
+  const code = outcome.forced && outcome.remaining > 0 ? 1 : 0;
+  // Everything we own is closed; a handle Node still counts (a socket destroyed mid-teardown) must not keep
+  // a drained proxy alive. Exit soon even then (unref'd: a clean loop exits on its own first).
+  setTimeout(() => process.exit(code), 200).unref();
+  return code;
 }

@@ -9,6 +9,8 @@ import type { HboneConnectRequest, HboneTunnel } from './hbone/server.ts';
 import { denyingPolicy, forwardToApp, logDryRun } from './inbound-forward.ts';
 import { planInbound } from './inbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';
+import { workloadIdentity } from './store/mesh-view.ts';
+import type { Service } from './store/types.ts';
 
 /** Serves one CONNECT stream. Never throws: every outcome is answered and recorded. */
 export async function serveHboneConnect(
@@ -41,7 +43,7 @@ export async function serveHboneConnect(
       addr: formatAuthority(req.dialedIp, req.dialedPort),
       hboneAddr,
       workload: plan.destination,
-      identity: null,
+      identity: plan.destination === null ? null : workloadIdentity(plan.destination),
     });
     tunnel.reject(plan.status);
     result.fail(plan.error, denyingPolicy(plan.verdict));
@@ -51,12 +53,25 @@ export async function serveHboneConnect(
     addr: formatAuthority(plan.upstream.ip, plan.upstream.port),
     hboneAddr,
     workload: plan.destination,
-    service: null,
-    identity: null,
+    service: destinationService(view.servicesOf(plan.destination), req.headers.forwarded),
+    identity: workloadIdentity(plan.destination),
   });
   await forwardToApp(ctx, plan, result, {
     signal: tunnel.signal,
     refuse: () => tunnel.reject(503),
     accept: () => tunnel.accept(),
   });
+}
+
+/**
+ * The service the client addressed, for telemetry only (never policy): the `host=` of the `forwarded`
+ * header among the destination's services, as Istio's ztunnel does; the only service when there is one.
+ */
+function destinationService(services: readonly Service[], forwarded: string | undefined): Service | null {
+  const host = forwarded === undefined ? undefined : /(?:^|;)\s*host=("?)([^";,\s]+)\1/i.exec(forwarded)?.[2];
+  if (host !== undefined) {
+    const named = services.find((s) => s.hostname === host);
+    if (named !== undefined) return named;
+  }
+  return services.length === 1 ? (services[0] ?? null) : null;
 }

@@ -70,6 +70,12 @@ export function splice(socket: Socket, peer: Duplex, opts: SpliceOptions = {}): 
     };
     finished(socket, onSideDone);
     finished(peer, onSideDone);
+    // A tunnel that is gone (stream reset, its connection closed) can take no more upload. Unlike a
+    // half-close, nothing more can flow: flush what the peer sent us, then close the socket too, or a client
+    // that never ends its own side would stay connected to nothing.
+    peer.once('close', () => {
+      if (!socket.destroyed) socket.destroySoon();
+    });
     if (opts.signal?.aborted) {
       onAbort();
       return;

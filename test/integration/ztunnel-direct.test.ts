@@ -137,6 +137,9 @@ test('client reaches a workload by pod IP over mTLS; the server side sees its SP
     reporter: 'destination',
     source_principal: 'spiffe://cluster.local/ns/default/sa/client',
     destination_workload: 'echo-1',
+    // The server side knows who it is and which service the pod backs (Istio's labels).
+    destination_principal: 'spiffe://cluster.local/ns/default/sa/echo',
+    destination_service: 'echo.default.svc.cluster.local',
     connection_security_policy: 'mutual_tls',
   });
   assert.equal(opened, 1);

@@ -275,13 +275,9 @@ describe('ztunnel processes: an independent TLS client', () => {
 });
 
 describe('ztunnel processes: shutdown', () => {
-  // todo: about half the runs, node-b never finishes draining after the forced close at the deadline: the
-  // HBONE listener's close waits for its net server, which still counts the tunnel's TLS connection
-  // after forceClose destroyed the session (src/ztunnel/hbone/server.ts #close, `await serverClosed`).
-  // Remove the todo once the listener destroys its sockets at the deadline.
-  const drainTodo = 'node-b can hang after the drain deadline (HboneServer close waits on a destroyed session)';
+  // Regression: node-b used to hang after the forced close at the deadline, because the HBONE listener's
+  // close waited on a TLS connection whose session had been destroyed without 'close'.
   it('SIGTERM with a live connection: keeps serving it until the drain deadline, then exits', {
-    todo: drainTodo,
     timeout: 8000,
   }, async () => {
     const s = await socks5Dial({ proxy: mesh.socks5, target: { host: ECHO, port: APP_PORT }, localAddress: CLIENT });

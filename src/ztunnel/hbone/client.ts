@@ -128,6 +128,14 @@ export class HboneConnection {
     startKeepalive(session, opts.keepalive ?? DEFAULT_KEEPALIVE);
     const conn = new HboneConnection(session);
     socket.on('error', () => conn.#retire('closed')); // same Node quirk after setup: never reuse it
+    // The peer's connection is gone (its process exited, its host reset it): end the session and every
+    // tunnel on it now, so their clients are closed too instead of waiting on a PING timeout.
+    const onGone = (): void => {
+      conn.#retire('closed');
+      if (!session.destroyed) session.destroy();
+    };
+    socket.once('close', onGone);
+    socket.once('end', onGone);
     return conn;
   }
 

@@ -13,7 +13,7 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
@@ -97,6 +97,9 @@ export interface HboneCloseOptions {
 export class HboneServer {
   readonly #server: Http2SecureServer;
   readonly #sessions = new Set<ServerHttp2Session>();
+  // Every accepted TCP connection, also those still in the TLS handshake or whose session was destroyed
+  // without a 'close' (Node 24): the server cannot finish closing while any of them is open.
+  readonly #sockets = new Set<Socket>();
   readonly #identities = new WeakMap<Http2Session, SpiffeId>();
   readonly #opts: HboneServerOptions;
   #trustDomain: string;
@@ -113,6 +116,10 @@ export class HboneServer {
       allowHTTP1: false,
       settings: HBONE_SERVER_SETTINGS,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    });
+    this.#server.on('connection', (socket: Socket) => {
+      this.#sockets.add(socket);
+      socket.once('close', () => this.#sockets.delete(socket));
     });
     this.#server.on('session', (session) => this.#onSession(session));
     this.#server.on('stream', (stream, headers) => this.#onStream(stream, headers));
@@ -179,6 +186,10 @@ export class HboneServer {
       destroyAll(sessions);
     }
     this.#sessions.clear();
+    // Sessions are closed or destroyed; whatever TCP connections remain (handshakes, sessions that died
+    // without 'close') must not hold the close open.
+    for (const socket of this.#sockets) socket.destroy();
+    this.#sockets.clear();
     await serverClosed;
   }
 
@@ -301,7 +312,9 @@ function respondAndEnd(stream: ServerHttp2Stream, status: number): void {
 }
 
 function destroyAll(sessions: readonly ServerHttp2Session[]): void {
-  for (const s of sessions) if (!s.destroyed) s.destroy();
+  // GOAWAY with CANCEL, not NO_ERROR: the client must tear its open tunnels down now, not treat this as a
+  // graceful drain and keep waiting on streams that will never finish.
+  for (const s of sessions) if (!s.destroyed) s.destroy(undefined, h2constants.NGHTTP2_CANCEL);
 }
 
 function forceClose(sessions: readonly ServerHttp2Session[], done: () => void): void {
