@@ -4,12 +4,14 @@
 // count, baseline and mesh rounds alternated (ABBA) to cancel drift; per-ztunnel CPU from /proc/<pid>/stat
 // around the mesh rounds, RSS idle and under load (max of 100 ms samples), and single-stream throughput
 // into a sink, direct and through the mesh. The last line printed is one JSON object (docs/performance.md).
+
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type FerryProcess, spawnFerry } from '../src/cli/child-process.ts';
 import { type CpuList, pinProcess, runLoadgen, startBackend } from './children.ts';
 import { cpuSeconds, RssSampler, rssMb } from './proc.ts';
+import { connectionCounts, positiveEnv, proxyCostSummary, r3 } from './report.ts';
 
 // Loopback "pods" on an uncommon /24 so concurrent tests (127.0.0.x) cannot collide with our :15008s.
 const CLIENT_IP = '127.0.93.2';
@@ -29,29 +31,18 @@ export interface L4Options {
   readonly ztunnelNodeOptions: string;
 }
 
-function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(text)}`);
-  return n;
-}
-
 export function l4OptionsFromEnv(env: NodeJS.ProcessEnv): L4Options {
-  const connections = (env.BENCH_CONNECTIONS ?? '4,16').split(',').map((c) => Number(c.trim()));
-  if (connections.some((c) => !Number.isInteger(c) || c <= 0)) {
-    throw new Error(`BENCH_CONNECTIONS must be a list of positive integers, got ${env.BENCH_CONNECTIONS}`);
-  }
+  const connections = connectionCounts(env);
   const pin = env.BENCH_PIN ?? 'none';
   if (pin !== 'none' && pin !== 'split') throw new Error(`BENCH_PIN must be none or split, got ${pin}`);
   return {
-    durationMs: num(env, 'BENCH_DURATION_MS', 15_000),
-    rate: num(env, 'BENCH_RATE', 1000),
-    size: num(env, 'BENCH_SIZE', 1024),
+    durationMs: positiveEnv(env, 'BENCH_DURATION_MS', 15_000),
+    rate: positiveEnv(env, 'BENCH_RATE', 1000),
+    size: positiveEnv(env, 'BENCH_SIZE', 1024),
     connections,
-    rounds: num(env, 'BENCH_ROUNDS', 1),
-    warmupMs: num(env, 'BENCH_WARMUP_MS', 3000),
-    throughputBytes: num(env, 'BENCH_THROUGHPUT_BYTES', 1024 ** 3),
+    rounds: positiveEnv(env, 'BENCH_ROUNDS', 1),
+    warmupMs: positiveEnv(env, 'BENCH_WARMUP_MS', 3000),
+    throughputBytes: positiveEnv(env, 'BENCH_THROUGHPUT_BYTES', 1024 ** 3),
     pin,
     ztunnelNodeOptions: env.BENCH_ZTUNNEL_NODE_OPTIONS ?? '',
   };
@@ -109,8 +100,6 @@ function merge(rounds: readonly Record<string, number>[]): SideResult {
     max_ms: Math.max(...pick('max_ms')),
   };
 }
-
-const r3 = (n: number): number => Math.round(n * 1000) / 1000;
 
 function say(text: string): void {
   process.stdout.write(`${text}\n`);
@@ -220,8 +209,6 @@ export async function runL4(o: L4Options = l4OptionsFromEnv(process.env)): Promi
       mesh: SideResult;
     } & Record<`added_${(typeof PCTS)[number]}`, number>;
   });
-  // CPU seconds per 1000 completed requests = vCPU at 1000 rps.
-  const per1000 = { a: (cpu.a / cpu.completed) * 1000, b: (cpu.b / cpu.completed) * 1000 };
   const worst = (k: 'added_p50_ms' | 'added_p90_ms' | 'added_p99_ms'): number =>
     Math.max(...perConnections.map((c) => c[k]));
   const summary = {
@@ -230,13 +217,7 @@ export async function runL4(o: L4Options = l4OptionsFromEnv(process.env)): Promi
     added_p50_ms: worst('added_p50_ms'),
     added_p90_ms: worst('added_p90_ms'),
     added_p99_ms: worst('added_p99_ms'),
-    cpu_per_1000rps: r3(Math.max(per1000.a, per1000.b)),
-    cpu_per_1000rps_ztunnel_a: r3(per1000.a),
-    cpu_per_1000rps_ztunnel_b: r3(per1000.b),
-    rss_mb: r3(Math.max(idleRss.a, idleRss.b)),
-    rss_idle_mb: { ztunnel_a: r3(idleRss.a), ztunnel_b: r3(idleRss.b) },
-    rss_load_mb: r3(Math.max(rss.max(pids.a), rss.max(pids.b))),
-    rss_load_mb_per_ztunnel: { ztunnel_a: r3(rss.max(pids.a)), ztunnel_b: r3(rss.max(pids.b)) },
+    ...proxyCostSummary({ cpu, idleRss, rss, pids }),
     throughput_gbps: r3(tputMesh.gbps ?? Number.NaN),
     baseline_throughput_gbps: r3(tputDirect.gbps ?? Number.NaN),
     rate: o.rate,

@@ -3,8 +3,10 @@
 // unenrolled (DELETE /pods/<uid>, also timed). Three passes: sequential (each pod's first enrollment),
 // concurrent, sequential again. Each bulk pod has its own service account, but the ztunnel prefetches the
 // certificates of its node's workloads at startup (src/ztunnel/app.ts), so no pass includes CA signing.
+
 import type { Pod } from '../test/helpers/topology.ts';
 import type { NodeProxy } from './redirect-setup.ts';
+import { r3 } from './report.ts';
 
 export interface EnrollPass {
   readonly pass: 'sequential_first' | 'concurrent' | 'sequential_again';
@@ -32,8 +34,6 @@ async function timed(fn: () => Promise<void>): Promise<number> {
   await fn();
   return performance.now() - start;
 }
-
-const r3 = (n: number): number => Math.round(n * 1000) / 1000;
 
 export async function measureEnrollment(
   proxy: NodeProxy,

@@ -2,6 +2,7 @@
 // pods, one real `ferry ztunnel --redirect bpf` process per simulated node (plus a `ferry ca`), the admin
 // API calls that enroll and unenroll pods, and the benchmark processes run INSIDE pods (echo server,
 // load generator) through the topology helper, so their sockets live in the pod netns and cgroup.
+
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +10,7 @@ import { type FerryProcess, spawnFerry } from '../src/cli/child-process.ts';
 import { uninstallPins } from '../src/redirect-bpf/loader.ts';
 import type { Pod, Topology } from '../test/helpers/topology.ts';
 import { benchScript } from './children.ts';
+import { connectionCounts, positiveEnv } from './report.ts';
 
 export interface RedirectOptions {
   readonly durationMs: number;
@@ -23,28 +25,17 @@ export interface RedirectOptions {
   readonly enrollConcurrency: number;
 }
 
-function num(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const text = env[name];
-  if (text === undefined || text === '') return fallback;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${JSON.stringify(text)}`);
-  return n;
-}
-
 export function redirectOptionsFromEnv(env: NodeJS.ProcessEnv): RedirectOptions {
-  const connections = (env.BENCH_CONNECTIONS ?? '4,16').split(',').map((c) => Number(c.trim()));
-  if (connections.some((c) => !Number.isInteger(c) || c <= 0)) {
-    throw new Error(`BENCH_CONNECTIONS must be a list of positive integers, got ${env.BENCH_CONNECTIONS}`);
-  }
+  const connections = connectionCounts(env);
   return {
-    durationMs: num(env, 'BENCH_DURATION_MS', 10_000),
-    rate: num(env, 'BENCH_RATE', 1000),
-    size: num(env, 'BENCH_SIZE', 1024),
+    durationMs: positiveEnv(env, 'BENCH_DURATION_MS', 10_000),
+    rate: positiveEnv(env, 'BENCH_RATE', 1000),
+    size: positiveEnv(env, 'BENCH_SIZE', 1024),
     connections,
-    rounds: num(env, 'BENCH_ROUNDS', 2),
-    warmupMs: num(env, 'BENCH_WARMUP_MS', 3000),
-    enrollPods: num(env, 'BENCH_ENROLL_PODS', 100),
-    enrollConcurrency: num(env, 'BENCH_ENROLL_CONCURRENCY', 8),
+    rounds: positiveEnv(env, 'BENCH_ROUNDS', 2),
+    warmupMs: positiveEnv(env, 'BENCH_WARMUP_MS', 3000),
+    enrollPods: positiveEnv(env, 'BENCH_ENROLL_PODS', 100),
+    enrollConcurrency: positiveEnv(env, 'BENCH_ENROLL_CONCURRENCY', 8),
   };
 }
 

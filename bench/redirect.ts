@@ -8,6 +8,7 @@
 // pod restart). Per-ztunnel CPU from /proc around the mesh runs, RSS; then the time to enroll N pods
 // created on one node. Everything (processes, netns, cgroups, pins) is torn down at the end, on error and
 // on SIGINT/SIGTERM. The last line printed is one JSON object (docs/performance.md).
+
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,13 +26,13 @@ import {
   startNodeProxies,
   writeMeshConfig,
 } from './redirect-setup.ts';
+import { proxyCostSummary, r3 } from './report.ts';
 
 const ECHO_PORT = 8080;
 const PCTS = ['p50_ms', 'p90_ms', 'p99_ms'] as const;
 type Side = 'direct' | 'mesh';
 type Run = Record<string, number>;
 
-const r3 = (n: number): number => Math.round(n * 1000) / 1000;
 const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
 
 function say(text: string): void {
@@ -221,8 +222,6 @@ async function measure(o: RedirectOptions, stack: AsyncDisposableStack): Promise
     };
   });
   const worst = (k: `added_${(typeof PCTS)[number]}`): number => Math.max(...perConnections.map((c) => c[k]));
-  // CPU seconds per 1000 completed requests = vCPU used at 1000 rps.
-  const per1000 = { a: (cpu.a / cpu.completed) * 1000, b: (cpu.b / cpu.completed) * 1000 };
   const cold = enrollment[0];
   const summary = {
     bench: 'redirect',
@@ -230,12 +229,7 @@ async function measure(o: RedirectOptions, stack: AsyncDisposableStack): Promise
     added_p50_ms: worst('added_p50_ms'),
     added_p90_ms: worst('added_p90_ms'),
     added_p99_ms: worst('added_p99_ms'),
-    cpu_per_1000rps: r3(Math.max(per1000.a, per1000.b)),
-    cpu_per_1000rps_ztunnel_a: r3(per1000.a),
-    cpu_per_1000rps_ztunnel_b: r3(per1000.b),
-    rss_mb: r3(Math.max(idleRss.a, idleRss.b)),
-    rss_idle_mb: { ztunnel_a: r3(idleRss.a), ztunnel_b: r3(idleRss.b) },
-    rss_load_mb: r3(Math.max(rss.max(za.pid), rss.max(zb.pid))),
+    ...proxyCostSummary({ cpu, idleRss, rss, pids: { a: za.pid, b: zb.pid } }),
     rss_with_enrolled_pods_mb: r3(rssEnrolled),
     // Headline: the first pass (sequential, each pod's first enrollment), the slowest.
     enroll_100_pods_ms: cold === undefined ? Number.NaN : r3((cold.enroll_ms * 100) / bulk.length),
