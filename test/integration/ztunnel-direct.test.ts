@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
 import { dialViaSocks5 } from '../../bench/socks5-dial.ts';
+import { readLine } from '../helpers/mesh-processes.ts';
 import { parseMetrics } from '../helpers/parse-metrics.ts';
 import { inProcessCertificates, startTestZtunnel, testCa, writeTempConfig } from '../helpers/ztunnel-harness.ts';
 
@@ -72,34 +73,6 @@ services:
   vips: ["/127.10.0.1"]
   ports: {80: ${appPort}}
 ${extra}`;
-}
-
-/** Reads up to the first newline without consuming the stream (unlike for-await, which destroys it). */
-function readLine(socket: net.Socket): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const onData = (chunk: Buffer): void => {
-      buf += String(chunk);
-      const i = buf.indexOf('\n');
-      if (i < 0) return;
-      done();
-      resolve(buf.slice(0, i));
-    };
-    const onEnd = (): void => {
-      done();
-      resolve(buf);
-    };
-    const onError = (err: Error): void => {
-      done();
-      reject(err);
-    };
-    const done = (): void => {
-      socket.pause();
-      socket.off('data', onData).off('end', onEnd).off('error', onError);
-    };
-    socket.on('data', onData).on('end', onEnd).on('error', onError);
-    socket.resume();
-  });
 }
 
 test('client reaches a workload by pod IP over mTLS; the server side sees its SPIFFE identity', async (t) => {
