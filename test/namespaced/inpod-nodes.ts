@@ -194,7 +194,9 @@ export async function captureBridge(
   topo: Topology,
   dir: string,
   name: string,
-): Promise<{ stop(): Promise<{ pcap: Buffer; list(filter: string): Promise<string> }> }> {
+): Promise<{
+  stop(until?: (pcap: Buffer) => boolean): Promise<{ pcap: Buffer; list(filter: string): Promise<string> }>;
+}> {
   const file = join(dir, `${name}.pcap`);
   const child = spawn(
     'nsenter',
@@ -226,7 +228,19 @@ export async function captureBridge(
     void exited.then(() => reject(new Error(`tcpdump exited: ${stderr}`)));
   });
   return {
-    async stop() {
+    /**
+     * Stops the capture once tcpdump has written what it saw: packets reach the app before tcpdump reads
+     * its copy, and SIGINT drops what it has not read yet. Waits (bounded) until `until(pcap)` holds, or,
+     * without a predicate, until the file stops growing.
+     */
+    async stop(until?: (pcap: Buffer) => boolean) {
+      let last = -1;
+      for (let i = 0; i < 100; i++) {
+        const pcap = await readFile(file).catch(() => Buffer.alloc(0));
+        if (until === undefined ? pcap.length === last : until(pcap)) break;
+        last = pcap.length;
+        await new Promise((r) => setTimeout(r, 30));
+      }
       child.kill('SIGINT');
       await exited;
       const pcap = await readFile(file);
