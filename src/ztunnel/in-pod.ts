@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { formatSpiffeId, type SpiffeId, sameSpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import type {
@@ -31,6 +32,9 @@ import type { ProxyContext, SocketFactory } from './proxy-context.ts';
 import { type PodNetnsSockets, podNetnsSocketFactory } from './socket-factory.ts';
 import { workloadIdentity } from './store/mesh-view.ts';
 import type { Workload } from './store/types.ts';
+
+/** How long an unenrolled pod's listeners keep accepting what was already redirected to them. */
+const UNENROLL_ACCEPT_GRACE_MS = 250;
 
 /** What the in-pod mode needs from the BPF redirector (BpfRedirector implements it). */
 export interface PodRedirector {
@@ -319,8 +323,12 @@ export class InPodManager {
     } catch (err) {
       this.#logger.error({ uid, error: (err as Error).message }, 'datapath unenroll failed');
     }
-    // New connections go direct from now on; tunnels already open finish on their own.
-    const done = stopServing(pod, { graceful: true, deadlineMs: this.#ctx.drainDeadlineMs });
+    // New connections go direct from now on; tunnels already open finish on their own. The listeners stay
+    // open a moment: connections redirected just before the capture stopped may still sit in their accept
+    // queues, and closing a listening socket resets those (a client would see ECONNRESET at connect).
+    const done = delay(UNENROLL_ACCEPT_GRACE_MS).then(() =>
+      stopServing(pod, { graceful: true, deadlineMs: this.#ctx.drainDeadlineMs }),
+    );
     this.#retiring.add(done);
     void done.finally(() => this.#retiring.delete(done));
     this.#logger.info({ uid, podIp: pod.podIp }, 'pod unenrolled');

@@ -62,7 +62,8 @@ export function meshStatus(c: LocalController): MeshStatus {
       return {
         name: n.name,
         xdsConnected: clients.some((cl) => cl.nodeId.endsWith(`~${n.name}`)),
-        enrollmentConverged: e?.converged ?? false,
+        // Converged = pods enrolled AND the ztunnels have the config announcing them (HBONE after enrollment).
+        enrollmentConverged: (e?.converged ?? false) && c.xdsConverged(),
         error: e?.error ?? null,
       };
     }),
@@ -148,12 +149,16 @@ function change(c: LocalController, path: string, run: (body: unknown) => Promis
         const xdsWait = await waited(c.whenXdsConverged(AbortSignal.timeout(XDS_WAIT_MS)));
         const propagationMs = Math.round(performance.now() - started);
         const enrollWait = await waited(c.enrollment.whenConverged(AbortSignal.timeout(ENROLL_WAIT_MS)));
+        // Newly enrolled pods are announced as HBONE only now (gateHbone): wait for that config's ACKs too,
+        // so traffic right after `ferry label` already goes through the mesh.
+        const announced =
+          !enrollWait || !xdsWait || (await waited(c.whenXdsConverged(AbortSignal.timeout(XDS_WAIT_MS))));
         c.log.info(
           {
             path,
             changed: result.changed.length,
             propagationMs,
-            xdsConverged: xdsWait,
+            xdsConverged: xdsWait && announced,
             enrollmentConverged: enrollWait,
           },
           'change applied',
@@ -164,7 +169,7 @@ function change(c: LocalController, path: string, run: (body: unknown) => Promis
           ...(result.labels === undefined ? {} : { labels: result.labels }),
           revision: c.mesh.revision,
           propagationMs,
-          xdsConverged: xdsWait,
+          xdsConverged: xdsWait && announced,
           enrollmentConverged: enrollWait,
           pendingPods: c.placement.pendingPods,
         });

@@ -31,6 +31,37 @@ export function desiredEnrollments(
   return out;
 }
 
+/**
+ * Pure: the config the ztunnels get. A workload is announced as HBONE only once its pod is enrolled, so no
+ * ztunnel tunnels to a pod whose node has not captured it yet (that would be refused: nothing listens on its
+ * 15008); until then it stays TCP (reachable in plaintext, which the enrolled pod's PERMISSIVE inbound
+ * accepts). Istio does the same: the pod is marked HBONE only after the CNI has set up its redirection.
+ */
+export function gateHbone<C extends { readonly workloads: readonly Workload[] }>(
+  config: C,
+  enrolled: ReadonlySet<string>,
+): C {
+  if (config.workloads.every((w) => w.protocol !== 'HBONE' || enrolled.has(w.uid))) return config;
+  const workloads = config.workloads.map(
+    (w): Workload => (w.protocol === 'HBONE' && !enrolled.has(w.uid) ? { ...w, protocol: 'TCP' } : w),
+  );
+  return { ...config, workloads };
+}
+
+/** Pure: `desired` plus the pods enrolled now (an unenrollment waits until no ztunnel tunnels to them). */
+export function withEnrolled(
+  desired: DesiredEnrollments,
+  enrolledByNode: ReadonlyMap<string, ReadonlyMap<string, PodPaths>>,
+): Map<string, Map<string, PodPaths>> {
+  const out = new Map([...desired].map(([node, pods]) => [node, new Map(pods)]));
+  for (const [node, pods] of enrolledByNode) {
+    const into = out.get(node) ?? new Map<string, PodPaths>();
+    for (const [uid, paths] of pods) if (!into.has(uid)) into.set(uid, paths);
+    out.set(node, into);
+  }
+  return out;
+}
+
 const MIN_BACKOFF_MS = 50;
 const MAX_BACKOFF_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -42,8 +73,8 @@ interface NodeWorker {
   generation: number;
   done: number;
   running: boolean;
-  /** uids the ztunnel reported enrolled after the last successful pass. */
-  enrolled: ReadonlySet<string>;
+  /** Pods the ztunnel reported enrolled after the last successful pass. */
+  enrolled: ReadonlyMap<string, PodPaths>;
   lastError: string | null;
 }
 
@@ -53,8 +84,16 @@ export class EnrollmentReconciler {
   readonly #closed = new AbortController();
   readonly #waiters = new Set<() => void>();
 
-  constructor(nodes: readonly { readonly name: string; readonly admin: string }[], log: Logger) {
+  readonly #onEnrolledChange: () => void;
+
+  /** `onEnrolledChange` runs when the set of enrolled pods changed, before convergence waiters wake. */
+  constructor(
+    nodes: readonly { readonly name: string; readonly admin: string }[],
+    log: Logger,
+    onEnrolledChange: () => void = () => undefined,
+  ) {
     this.#log = log.child({ scope: 'enrollment' });
+    this.#onEnrolledChange = onEnrolledChange;
     this.#workers = new Map(
       nodes.map((n) => [
         n.name,
@@ -65,7 +104,7 @@ export class EnrollmentReconciler {
           generation: 0,
           done: 0,
           running: false,
-          enrolled: new Set(),
+          enrolled: new Map(),
           lastError: null,
         },
       ]),
@@ -107,7 +146,12 @@ export class EnrollmentReconciler {
 
   /** uids enrolled, as the ztunnels last reported. */
   enrolled(): Set<string> {
-    return new Set([...this.#workers.values()].flatMap((w) => [...w.enrolled]));
+    return new Set([...this.#workers.values()].flatMap((w) => [...w.enrolled.keys()]));
+  }
+
+  /** node → uid → paths of the pods enrolled, as the ztunnels last reported. */
+  enrolledByNode(): Map<string, ReadonlyMap<string, PodPaths>> {
+    return new Map([...this.#workers.values()].map((w) => [w.name, w.enrolled]));
   }
 
   /** Per node: converged, last error. */
@@ -132,7 +176,9 @@ export class EnrollmentReconciler {
       while (w.done < w.generation && !this.#closed.signal.aborted) {
         const generation = w.generation;
         try {
+          const before = w.enrolled;
           w.enrolled = await this.#reconcileOnce(w);
+          if (!sameKeys(before, w.enrolled)) this.#onEnrolledChange();
           w.done = generation;
           w.lastError = null;
           backoffMs = MIN_BACKOFF_MS;
@@ -156,7 +202,7 @@ export class EnrollmentReconciler {
     }
   }
 
-  async #reconcileOnce(w: NodeWorker): Promise<Set<string>> {
+  async #reconcileOnce(w: NodeWorker): Promise<Map<string, PodPaths>> {
     const desired = w.desired;
     const listed = await this.#call(w, 'GET', '/pods');
     const actual = new Map<string, PodPaths>();
@@ -166,11 +212,11 @@ export class EnrollmentReconciler {
         actual.set(p.uid, { netnsPath: String(p.netnsPath), cgroupPath: String(p.cgroupPath) });
       }
     }
-    const enrolled = new Set(actual.keys());
+    const enrolled = new Map(actual);
     for (const [uid, paths] of desired) {
       if (actual.has(uid)) continue;
       await this.#call(w, 'POST', '/pods', { uid, netnsPath: paths.netnsPath, cgroupPath: paths.cgroupPath });
-      enrolled.add(uid);
+      enrolled.set(uid, paths);
       this.#log.info({ node: w.name, uid }, 'pod enrolled');
     }
     for (const uid of actual.keys()) {
@@ -195,6 +241,10 @@ export class EnrollmentReconciler {
     if (!res.ok) throw new Error(`${method} ${path} on ${w.name}: HTTP ${res.status} ${text.trim().slice(0, 300)}`);
     return text === '' ? null : (JSON.parse(text) as unknown);
   }
+}
+
+function sameKeys(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): boolean {
+  return a.size === b.size && [...a.keys()].every((k) => b.has(k));
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

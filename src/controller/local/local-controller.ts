@@ -16,7 +16,7 @@ import { MeshController } from '../controller.ts';
 import { ManifestSource } from '../sources/manifest-source.ts';
 import { type Diagnostic, formatDiagnostic } from '../sources/types.ts';
 import { startXdsServer, type XdsServer } from '../xds-server.ts';
-import { desiredEnrollments, EnrollmentReconciler } from './enrollment.ts';
+import { desiredEnrollments, EnrollmentReconciler, gateHbone, withEnrolled } from './enrollment.ts';
 import { LabeledSource } from './labeled-source.ts';
 import { type LocalMeshConfig, loadOrCreateCa, readMeshConfig } from './mesh-files.ts';
 import { LocalPlacement } from './placement.ts';
@@ -35,10 +35,14 @@ export interface LocalController extends AsyncDisposable {
   readonly diagnostics: readonly Diagnostic[];
   /** Resolves once every connected ztunnel ACKed the current generation of every type (and all nodes are connected). */
   whenXdsConverged(signal: AbortSignal): Promise<void>;
+  /** Whether every node's ztunnel is connected and ACKed the current config. */
+  xdsConverged(): boolean;
   close(): Promise<void>;
 }
 
 const MAX_KEPT_DIAGNOSTICS = 200;
+/** How long an unenrollment waits for every ztunnel to ACK first (a dead ztunnel must not block it). */
+const UNENROLL_ACK_WAIT_MS = 5_000;
 
 export async function startLocalController(stateDir: string, log: Logger): Promise<LocalController> {
   const config = await readMeshConfig(stateDir);
@@ -58,7 +62,13 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
   });
   const source = await LabeledSource.open(manifests, stateDir);
   const placement = await LocalPlacement.open(stateDir, log);
-  const enrollment = new EnrollmentReconciler(config.nodes, log);
+  // The ztunnels get the translated config gated by enrollment (gateHbone): republished as pods enroll.
+  let translated: Parameters<XdsServer['publish']>[0] | null = null;
+  let xds: XdsServer | null = null;
+  const publishGated = (): void => {
+    if (translated !== null) xds?.publish(gateHbone(translated, enrollment.enrolled()));
+  };
+  const enrollment = new EnrollmentReconciler(config.nodes, log, publishGated);
   const ackWaiters = new Set<() => void>();
   const wakeAckWaiters = () => {
     for (const w of [...ackWaiters]) {
@@ -67,29 +77,77 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
     }
   };
   const xdsAddr = parseHostPort(config.controller.xds, 'controller xds address');
-  const xds = await startXdsServer({ host: xdsAddr.host, port: xdsAddr.port, tls: null, log, onAck: wakeAckWaiters });
-  const cleanup: (() => Promise<void>)[] = [() => xds.close()];
+  const xdsServer = await startXdsServer({
+    host: xdsAddr.host,
+    port: xdsAddr.port,
+    tls: null,
+    log,
+    onAck: wakeAckWaiters,
+  });
+  xds = xdsServer;
+  const cleanup: (() => Promise<void>)[] = [() => xdsServer.close()];
   try {
     const nodes = config.nodes.map((n) => n.name);
+    /** Every connected ztunnel ACKed the current config (a disconnected one gets it when it reconnects). */
+    const connectedAcked = (): boolean =>
+      xdsServer.clients().every((c) => XDS_TYPE_URLS.every((t) => c.types.some((s) => s.typeUrl === t && s.upToDate)));
+    const xdsConverged = (): boolean => {
+      const clients = xdsServer.clients();
+      return nodes.every((n) => clients.some((c) => c.nodeId.endsWith(`~${n}`))) && connectedAcked();
+    };
+    const whenXdsConverged = (signal: AbortSignal): Promise<void> => waitForAcks(xdsConverged, signal);
+    const waitForAcks = async (done: () => boolean, signal: AbortSignal): Promise<void> => {
+      while (!done()) {
+        signal.throwIfAborted();
+        await new Promise<void>((resolve, reject) => {
+          const onAbort = () => {
+            ackWaiters.delete(done);
+            reject(signal.reason);
+          };
+          const done = () => {
+            signal.removeEventListener('abort', onAbort);
+            resolve();
+          };
+          signal.addEventListener('abort', onAbort, { once: true });
+          ackWaiters.add(done);
+        });
+      }
+    };
     const mesh: MeshController = new MeshController({
       source,
       placement,
-      publisher: xds,
+      publisher: {
+        publish: (config) => {
+          translated = config;
+          publishGated();
+        },
+      },
       settings: { trustDomain: config.trustDomain },
       log,
-      onTranslated: (result) => {
+      onTranslated: async (result) => {
         const pods = new Map(podsOf(loadState(stateDir)).map((p) => [`${p.namespace}/${p.name}`, p]));
-        enrollment.setDesired(
-          desiredEnrollments(
-            result.config.workloads,
-            (ns, name) => {
-              const p = pods.get(`${ns}/${name}`);
-              return p === undefined ? undefined : { netnsPath: p.netnsPath, cgroupPath: p.cgroupDir };
-            },
-            nodes,
-          ),
+        const desired = desiredEnrollments(
+          result.config.workloads,
+          (ns, name) => {
+            const p = pods.get(`${ns}/${name}`);
+            return p === undefined ? undefined : { netnsPath: p.netnsPath, cgroupPath: p.cgroupDir };
+          },
+          nodes,
         );
         wakeAckWaiters(); // a new generation may already be ACKed by nobody: waiters re-check
+        const enrolledNow = enrollment.enrolledByNode();
+        const leaving = [...enrolledNow].some(([node, uids]) =>
+          [...uids.keys()].some((u) => !desired.get(node)?.has(u)),
+        );
+        if (leaving) {
+          // Unenroll only once every ztunnel has the config where those pods are TCP again: a ztunnel still
+          // tunnelling to an unenrolled pod would be refused (its 15008 is gone). Enrollments start at once.
+          enrollment.setDesired(withEnrolled(desired, enrolledNow));
+          await waitForAcks(connectedAcked, AbortSignal.timeout(UNENROLL_ACK_WAIT_MS)).catch(() => {
+            log.warn({}, 'not every ztunnel ACKed before unenrolling; unenrolling anyway');
+          });
+        }
+        enrollment.setDesired(desired);
       },
     });
     const caAddr = parseHostPort(config.controller.ca, 'controller CA address');
@@ -106,31 +164,6 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
     cleanup.push(() => caServer.close());
     await mesh.start();
 
-    const xdsConverged = (): boolean => {
-      const clients = xds.clients();
-      const connected = nodes.every((n) => clients.some((c) => c.nodeId.endsWith(`~${n}`)));
-      return (
-        connected &&
-        clients.every((c) => XDS_TYPE_URLS.every((t) => c.types.some((s) => s.typeUrl === t && s.upToDate)))
-      );
-    };
-    const whenXdsConverged = async (signal: AbortSignal): Promise<void> => {
-      while (!xdsConverged()) {
-        signal.throwIfAborted();
-        await new Promise<void>((resolve, reject) => {
-          const onAbort = () => {
-            ackWaiters.delete(done);
-            reject(signal.reason);
-          };
-          const done = () => {
-            signal.removeEventListener('abort', onAbort);
-            resolve();
-          };
-          signal.addEventListener('abort', onAbort, { once: true });
-          ackWaiters.add(done);
-        });
-      }
-    };
     let closing: Promise<void> | null = null;
     const close = (): Promise<void> => {
       closing ??= (async () => {
@@ -151,8 +184,9 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
       mesh,
       source,
       placement,
-      xds,
+      xds: xdsServer,
       ca: caServer,
+      xdsConverged,
       enrollment,
       log,
       diagnostics,
