@@ -53,8 +53,11 @@ export class FerryCli {
     });
   }
 
-  /** Starts a long command (a load loop); the caller awaits `done`. Killed in t.after if still running. */
-  start(t: TestContext, args: readonly string[]): { done: Promise<Run> } {
+  /**
+   * Starts a long command (a load loop); `firstOutput` resolves at its first output (the loop is running),
+   * `done` at its end. Killed in t.after if still running.
+   */
+  start(t: TestContext, args: readonly string[]): { firstOutput: Promise<void>; done: Promise<Run> } {
     const child = spawn(process.execPath, [MAIN, ...args], { env: this.#env, stdio: ['ignore', 'pipe', 'pipe'] });
     t.after(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -68,7 +71,12 @@ export class FerryCli {
       stderr += d;
     });
     const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
-    return { done };
+    const firstOutput = new Promise<void>((resolve) => {
+      child.stdout.once('data', () => resolve());
+      child.stderr.once('data', () => resolve());
+      child.once('close', () => resolve());
+    });
+    return { firstOutput, done };
   }
 
   /** A unique cluster from `manifests`; `ferry down` and a leftover check registered before it exists. */
