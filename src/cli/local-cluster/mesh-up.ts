@@ -1,9 +1,9 @@
 // `ferry up -f <manifests>`: the whole local mesh in one command (DESIGN.md §7). Checks the host, parses
-// the manifests (diagnostics printed with file and object; bad objects skipped), creates the pods with the
-// runtime (createCluster), writes mesh.json (addresses, per-node CA tokens), starts the controller and one
-// ztunnel per node as journaled system processes (so `ferry down` removes them, also after kill -9), and
-// waits until every ztunnel is ready and every enrolled pod is enrolled. A second `up` on a running
-// cluster changes nothing and says so.
+// the manifests (diagnostics printed with file and object; any error refuses before anything is created),
+// creates the pods with the runtime (createCluster), writes mesh.json (addresses, per-node CA tokens),
+// starts the controller and one ztunnel per node as journaled system processes (so `ferry down` removes
+// them, also after kill -9), and waits until every ztunnel is ready and every enrolled pod is enrolled. A
+// second `up` on a running cluster changes nothing and says so, except that it restarts a dead controller.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -26,6 +26,7 @@ import { checkHost, createCluster, requireCgroup2, requireRoot } from './cluster
 import { controllerRequest } from './controller-client.ts';
 import { clusterLayout, nodeCgroupDir, nodeName, nodePinRoot } from './layout.ts';
 import { clusterSpecFromPods } from './manifest-spec.ts';
+import { CONTROLLER_ROLE, startController, systemProcessAlive } from './restart.ts';
 import { loadState } from './state.ts';
 
 export interface MeshUpOptions {
@@ -46,6 +47,17 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     loadState(layout.stateDir).records.some((r) => r.kind === 'ready') &&
     existsSync(join(layout.stateDir, MESH_FILE))
   ) {
+    if (!systemProcessAlive(layout, CONTROLLER_ROLE)) {
+      // A crashed or killed controller: start it again; the ztunnels reconnect (xDS) and converge.
+      out(`cluster ${opts.cluster} is up but its controller is not running: restarting it`);
+      const pid = await startController(env, layout);
+      await until('controller ready', layout.logDir, 'controller', pid, async () => {
+        const s = (await controllerRequest(layout.stateDir, 'GET', '/status', undefined, 2_000)) as MeshStatus;
+        return s.nodes.every((n) => n.xdsConnected && n.enrollmentConverged) ? s : false;
+      });
+      out(`controller restarted (pid ${pid}); every ztunnel reconnected`);
+      return 0;
+    }
     out(`cluster ${opts.cluster} is already up: nothing changed`);
     out(`  change it with: ferry apply -f <manifests> --cluster ${opts.cluster}`);
     out(`  see it with:    ferry status --cluster ${opts.cluster}`);
@@ -90,7 +102,7 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
   await writeMeshConfig(layout.stateDir, config);
 
   out(`starting controller (xDS ${config.controller.xds} plaintext on loopback, CA ${config.controller.ca})`);
-  const controllerPid = await cluster.startSystemProcess('controller', ['controller', '--cluster', opts.cluster]);
+  const controllerPid = await cluster.startSystemProcess(CONTROLLER_ROLE, ['controller', '--cluster', opts.cluster]);
   await until('controller ready', layout.logDir, 'controller', controllerPid, async () => {
     await controllerRequest(layout.stateDir, 'GET', '/status', undefined, 2_000);
     return true;
@@ -175,7 +187,14 @@ async function readManifests(paths: readonly string[], out: (line: string) => vo
     state = s;
   });
   await source.close();
-  if (errors > 0) out(`  ${errors} invalid object(s) skipped; the rest is applied`);
+  if (errors > 0) {
+    // Refused before anything exists: a mesh built from half the manifests (or none, after a YAML syntax
+    // error) is worse than no mesh; `ferry apply` is all or nothing the same way.
+    throw new LocalControllerError(
+      'FERRY_LOCAL_BAD_MANIFESTS',
+      `${errors} error(s) in the manifests (listed above); nothing was created: fix them and run ferry up again`,
+    );
+  }
   if (state === null) throw new Error('unreachable: manifest source delivered no state');
   return state;
 }

@@ -7,6 +7,7 @@ export const LOCAL_CONTROLLER_ERROR_CODES = [
   'FERRY_LOCAL_CONTROLLER_UNREACHABLE', // the controller's admin API did not answer (is it running?)
   'FERRY_LOCAL_BAD_REQUEST', // a request to the controller admin API was invalid (label syntax, unknown object)
   'FERRY_LOCAL_NOT_READY', // `ferry up` timed out waiting for ztunnels to be ready or pods to be enrolled
+  'FERRY_LOCAL_BAD_MANIFESTS', // `ferry up -f`: the manifests have errors; nothing was created
 ] as const;
 
 export type LocalControllerErrorCode = (typeof LOCAL_CONTROLLER_ERROR_CODES)[number];
