@@ -74,7 +74,10 @@ interface ChangeReply {
 function printChange(verb: string, r: ChangeReply): number {
   for (const d of r.diagnostics) out(`  ${d}`);
   for (const c of r.changed) out(`${c} ${verb}`);
-  if (r.changed.length === 0) out(`nothing ${verb}`);
+  const failed = r.diagnostics.some((d) => / error /.test(d));
+  if (r.changed.length === 0)
+    out(failed ? `nothing ${verb}: fix the errors above (the mesh is unchanged)` : `nothing ${verb}`);
+  if (failed && r.changed.length === 0) return 1; // nothing was sent to the ztunnels
   out(
     r.xdsConverged
       ? `every ztunnel has the change (${r.propagationMs} ms)`
@@ -83,7 +86,7 @@ function printChange(verb: string, r: ChangeReply): number {
   if (!r.enrollmentConverged) out('warning: enrollment has not converged yet (see ferry status)');
   if (r.pendingPods.length > 0)
     out(`pods not created by the local cluster (run ferry down/up): ${r.pendingPods.join(', ')}`);
-  return r.diagnostics.some((d) => / error /.test(d)) ? 1 : 0;
+  return failed ? 1 : 0;
 }
 
 /** `ferry apply -f` / `ferry delete -f`. */

@@ -129,12 +129,13 @@ export class LabeledSource implements MeshSource {
     return applyLabelOverrides(this.#inner.state(), this.#overrides);
   }
 
+  // `ferry apply/delete` are all or nothing: a file with an error leaves the running mesh unchanged.
   apply(paths: readonly string[]): Promise<ChangeResult> {
-    return this.#inner.apply(paths);
+    return this.#inner.apply(paths, { atomic: true });
   }
 
   delete(paths: readonly string[]): Promise<ChangeResult> {
-    return this.#inner.delete(paths);
+    return this.#inner.delete(paths, { atomic: true });
   }
 
   /** Sets/removes labels on a Namespace or Pod object; FERRY_LOCAL_BAD_REQUEST when it does not exist. */

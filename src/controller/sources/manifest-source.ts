@@ -123,6 +123,13 @@ export interface ChangeResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
+export interface ChangeOptions {
+  /** All or nothing: when any object or file has an error, nothing is applied (or deleted). */
+  readonly atomic?: boolean;
+}
+
+const hasErrors = (list: readonly Diagnostic[]): boolean => list.some((d) => d.severity === 'error');
+
 /** Objects from manifest files, changed by apply/delete; every change calls the start() callback. */
 export class ManifestSource implements MeshSource {
   readonly #paths: readonly string[];
@@ -144,19 +151,22 @@ export class ManifestSource implements MeshSource {
   async start(onChange: (state: ClusterState) => void): Promise<void> {
     if (this.#closed) throw new TypeError('ManifestSource is closed');
     if (this.#onChange !== null) throw new TypeError('ManifestSource already started');
-    await this.#serial(() => this.#apply(this.#paths));
+    await this.#serial(() => this.#apply(this.#paths, false));
     this.#onChange = onChange;
     onChange(this.state());
   }
 
-  /** Creates or replaces the objects in these files (`ferry apply -f`). */
-  apply(paths: readonly string[]): Promise<ChangeResult> {
-    return this.#serial(() => this.#apply(paths));
+  /**
+   * Creates or replaces the objects in these files (`ferry apply -f`). With `atomic`, any error diagnostic
+   * changes nothing (the running mesh stays as it was); otherwise bad objects are skipped.
+   */
+  apply(paths: readonly string[], opts: ChangeOptions = {}): Promise<ChangeResult> {
+    return this.#serial(() => this.#apply(paths, opts.atomic === true));
   }
 
-  /** Removes the objects named in these files (`ferry delete -f`). */
-  delete(paths: readonly string[]): Promise<ChangeResult> {
-    return this.#serial(() => this.#delete(paths));
+  /** Removes the objects named in these files (`ferry delete -f`); `atomic` as for apply. */
+  delete(paths: readonly string[], opts: ChangeOptions = {}): Promise<ChangeResult> {
+    return this.#serial(() => this.#delete(paths, opts.atomic === true));
   }
 
   state(): ClusterState {
@@ -223,9 +233,10 @@ export class ManifestSource implements MeshSource {
     return { objects, diagnostics };
   }
 
-  async #apply(paths: readonly string[]): Promise<ChangeResult> {
+  async #apply(paths: readonly string[], atomic: boolean): Promise<ChangeResult> {
     const { objects, diagnostics } = await this.#read(paths);
     const changed: string[] = [];
+    if (atomic && hasErrors(diagnostics)) return this.#finish(changed, diagnostics);
     for (const o of objects) {
       const ref = refOf(o);
       const old = this.#objects.get(ref);
@@ -237,9 +248,10 @@ export class ManifestSource implements MeshSource {
     return this.#finish(changed, diagnostics);
   }
 
-  async #delete(paths: readonly string[]): Promise<ChangeResult> {
+  async #delete(paths: readonly string[], atomic: boolean): Promise<ChangeResult> {
     const { objects, diagnostics } = await this.#read(paths);
     const changed: string[] = [];
+    if (atomic && hasErrors(diagnostics)) return this.#finish(changed, diagnostics);
     for (const o of objects) {
       const ref = refOf(o);
       if (this.#objects.delete(ref)) changed.push(ref);
