@@ -111,9 +111,11 @@ export function unenrollPod(dp: Datapath, opts: UnenrollPodOptions): void {
   const key = encodeU64(cgroupId);
   const value = enrolled.lookup(key);
   enrolled.delete(key);
-  if (value !== null) dp.map('inbound_listeners').delete(parseIpv4(decodePodInfo(value).podIp));
+  // The sk_lookup program goes before its listener entry: while attached, a missing entry fails closed
+  // (SK_DROP, ECONNREFUSED), which would refuse connections to the pod in between.
   const podDir = join(dp.pinRoot, 'pods', String(cgroupId));
   unpinLink(join(podDir, 'sk_lookup'));
+  if (value !== null) dp.map('inbound_listeners').delete(parseIpv4(decodePodInfo(value).podIp));
   rmSync(podDir, { recursive: true, force: true });
 }
 

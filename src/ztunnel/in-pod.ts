@@ -89,6 +89,8 @@ export class InPodManager {
   readonly #pods = new Map<string, PodState>();
   /** HBONE servers of unenrolled pods still finishing their tunnels. */
   readonly #retiring = new Set<Promise<void>>();
+  /** Netns socket factories of unenrolled pods until their listeners are closed (see #unenroll). */
+  readonly #retiringSockets = new Map<string, SocketFactory>();
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
 
@@ -105,7 +107,8 @@ export class InPodManager {
 
   /** The pod-netns socket factory of an enrolled workload, else undefined. */
   socketsFor(workload: Workload | null | undefined): SocketFactory | undefined {
-    return workload === null || workload === undefined ? undefined : this.#pods.get(workload.uid)?.sockets;
+    if (workload === null || workload === undefined) return undefined;
+    return this.#pods.get(workload.uid)?.sockets ?? this.#retiringSockets.get(workload.uid);
   }
 
   list(): EnrolledPod[] {
@@ -326,9 +329,14 @@ export class InPodManager {
     // New connections go direct from now on; tunnels already open finish on their own. The listeners stay
     // open a moment: connections redirected just before the capture stopped may still sit in their accept
     // queues, and closing a listening socket resets those (a client would see ECONNRESET at connect).
-    const done = delay(UNENROLL_ACCEPT_GRACE_MS).then(() =>
-      stopServing(pod, { graceful: true, deadlineMs: this.#ctx.drainDeadlineMs }),
-    );
+    // Until then their upstream sockets must still be made in the pod's netns: the caller's fallback (the
+    // host netns) would send the pod's traffic out of the host's own network.
+    this.#retiringSockets.set(uid, pod.sockets);
+    const done = delay(UNENROLL_ACCEPT_GRACE_MS)
+      .then(() => stopServing(pod, { graceful: true, deadlineMs: this.#ctx.drainDeadlineMs }))
+      .finally(() => {
+        if (this.#retiringSockets.get(uid) === pod.sockets) this.#retiringSockets.delete(uid);
+      });
     this.#retiring.add(done);
     void done.finally(() => this.#retiring.delete(done));
     this.#logger.info({ uid, podIp: pod.podIp }, 'pod unenrolled');

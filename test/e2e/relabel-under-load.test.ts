@@ -4,6 +4,8 @@
 // Zero requests may fail. The echo's view of the peer shows the traffic really switched between plaintext
 // (the client's own IP) and mTLS (127.0.0.6, delivered by the destination ztunnel) during the loop.
 import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { privilegedTest } from '../helpers/privileged.ts';
 import { DEMO, FerryCli, podOf, type Run } from './cluster-cli.ts';
@@ -30,7 +32,12 @@ function tally(run: Run): Tally {
     const body = JSON.parse(lines[i + 1] ?? '{}') as { peer?: { address?: string } };
     peers.push(body.peer?.address ?? '?');
   }
-  return { ok, failures: run.stderr.split('\n').filter((l) => l.startsWith('curl:')), peers };
+  const otherStatus = lines.flatMap((l, i) =>
+    l.startsWith('HTTP ') && l !== 'HTTP 200' ? [`${l} ${(lines[i + 1] ?? '').slice(0, 300)}`] : [],
+  );
+  const failures = [...run.stderr.split('\n').filter((l) => l.startsWith('curl:')), ...otherStatus];
+  if (run.code !== 0 && failures.length === 0) failures.push(`exit ${run.code}: ${run.stderr.slice(-500)}`);
+  return { ok, failures, peers };
 }
 
 /** Consecutive runs of equal values: [a, a, b, a] → [a, b, a]. */
@@ -88,6 +95,19 @@ privilegedTest('enrolling and unenrolling a namespace under load fails zero requ
     sameNode: tally(await loops.sameNode.done),
     outsider: tally(await loops.outsider.done),
   };
+  if (Object.values(results).some((r) => r.failures.length > 0 || r.ok !== REQUESTS)) {
+    // For the report: what the ztunnels saw of the failed connections, and the enrollment timeline.
+    const logs = join(cli.stateRoot, cluster, 'logs');
+    for (const file of readdirSync(logs).filter((f) => f.startsWith('ztunnel') || f === 'controller.log')) {
+      for (const line of readFileSync(join(logs, file), 'utf8').split('\n')) {
+        if (/"connection failed"|"pod (un)?enrolled"|"mesh state published"|refused/.test(line)) {
+          const l = JSON.parse(line) as Record<string, unknown>;
+          const { time, msg, uid, error } = l;
+          t.diagnostic(`${file}: ${JSON.stringify({ time, msg, uid, src: l['src.addr'], dst: l['dst.addr'], error })}`);
+        }
+      }
+    }
+  }
   for (const [name, r] of Object.entries(results)) {
     t.diagnostic(`${name}: ${r.ok}/${REQUESTS} ok, peer phases ${phases(r.peers).join(' → ')}`);
     assert.deepEqual(r.failures, [], `${name}: failed requests`);
