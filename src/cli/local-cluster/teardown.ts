@@ -4,8 +4,8 @@
 // cgroup dirs, then the state dir. Objects come from the journal AND from a sweep of the cluster's name
 // prefix, so objects the journal missed are found too. Journal entries outside the cluster's own naming are
 // refused (a damaged journal must never make `down` kill or remove something else). Idempotent.
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { uninstallPins } from '../../redirect-bpf/loader.ts';
 import { ClusterError } from './errors.ts';
@@ -92,6 +92,12 @@ export async function teardownCluster(layout: ClusterLayout, opts: TeardownOptio
       removeCgroupTree(layout.cgroupDir);
       removed.push(layout.cgroupDir);
     });
+  }
+  // The shared ferry.slice parent goes with the last cluster (rmdir fails harmlessly while others remain).
+  try {
+    rmdirSync(dirname(layout.cgroupDir));
+  } catch {
+    // other clusters still live under it, or it is already gone
   }
 
   if (failures.length > 0) {
