@@ -22,7 +22,6 @@ import type {
 } from '../redirect-bpf/index.ts';
 import { closeFd, openNetns } from '../redirect-bpf/netns.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { normalizeIp } from './hbone/headers.ts';
 import { HboneServer } from './hbone/server.ts';
 import { InPodError } from './in-pod-errors.ts';
 import { serveHboneConnect } from './inbound.ts';
@@ -30,6 +29,7 @@ import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { serveOutboundSocket } from './outbound-entry.ts';
 import type { ProxyContext, SocketFactory } from './proxy-context.ts';
 import { type PodNetnsSockets, podNetnsSocketFactory } from './socket-factory.ts';
+import { unmapIpv4 } from './store/ip-addr.ts';
 import { workloadIdentity } from './store/mesh-view.ts';
 import type { Workload } from './store/types.ts';
 
@@ -255,7 +255,7 @@ export class InPodManager {
       const outbound = await listenFd(fds.outbound, (socket) => this.#onOutbound(req.uid, podIp, enrollment, socket));
       started.push(outbound);
       const inbound = await listenFd(fds.inboundPlaintext, (socket) => {
-        const dst = { ip: normalizeIp(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+        const dst = { ip: unmapIpv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
         void servePlaintextInbound(this.#ctx, socket, dst);
       });
       started.push(inbound);

@@ -7,8 +7,8 @@ import { once } from 'node:events';
 import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { ProxyError } from './errors.ts';
-import { type IpPort, normalizeIp } from './hbone/headers.ts';
 import { type SpliceResult, splice } from './splice.ts';
+import { type IpPort, unmapIpv4 } from './store/ip-addr.ts';
 
 const VERSION = 0x05;
 const METHOD_NO_AUTH = 0x00;
@@ -225,7 +225,7 @@ class Socks5Client {
   constructor(socket: Socket, opts: Socks5ServerOptions) {
     this.#socket = socket;
     this.#opts = opts;
-    this.#srcIp = normalizeIp(socket.remoteAddress ?? '');
+    this.#srcIp = unmapIpv4(socket.remoteAddress ?? '');
   }
 
   start(): void {
@@ -322,7 +322,7 @@ class Socks5Client {
     const request: Socks5ConnectRequest = {
       clientSocket: this.#socket,
       srcIp: this.#srcIp,
-      dst: { ip: normalizeIp(ip), port: req.port },
+      dst: { ip: unmapIpv4(ip), port: req.port },
       hostname,
       signal: this.#abort.signal,
     };

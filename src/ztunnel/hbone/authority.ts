@@ -57,3 +57,8 @@ function bad(text: unknown, reason: string): AuthorityResult {
   const shown = typeof text === 'string' ? JSON.stringify(text.slice(0, MAX_AUTHORITY_LENGTH + 1)) : typeof text;
   return { ok: false, error: new ProxyError('FERRY_HBONE_BAD_AUTHORITY', `bad HBONE authority ${shown}: ${reason}`) };
 }
+
+/** `ip:port` of a socket address, brackets around IPv6. */
+export function formatIpPort(addr: IpPort): string {
+  return formatAuthority(addr.ip, addr.port);
+}

@@ -18,7 +18,8 @@ import type { SpiffeId } from '../../identity/spiffe-id.ts';
 import { type HboneTlsContexts, hboneClientTlsOptions } from '../../identity/tls-context.ts';
 import { ProxyError } from '../errors.ts';
 import type { SocketFactory } from '../proxy-context.ts';
-import { formatIpPort, type IpPort } from './headers.ts';
+import type { IpPort } from '../store/ip-addr.ts';
+import { formatIpPort } from './authority.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
 import { HBONE_CONNECTION_WINDOW_BYTES } from './server.ts';
 

@@ -3,12 +3,8 @@
 // the proxied connection, random per connection. Pure apart from the random trace ids.
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
-import { isIP, isIPv6 } from 'node:net';
-
-export interface IpPort {
-  readonly ip: string;
-  readonly port: number;
-}
+import type { IpPort } from '../store/ip-addr.ts';
+import { formatIpPort } from './authority.ts';
 
 /** What an HBONE client says about the proxied connection, beyond the authority. */
 export interface HboneRequestHeaders {
@@ -26,16 +22,6 @@ export interface HboneReceivedHeaders {
   readonly baggage: string | undefined;
   readonly forwarded: string | undefined;
   readonly traceparent: string | undefined;
-}
-
-/** IPv4-mapped IPv6 (::ffff:a.b.c.d) as plain IPv4, so IPs compare as users write them. */
-export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-}
-
-/** `ip:port`, brackets around IPv6 (RFC 3986 authority form). */
-export function formatIpPort(addr: IpPort): string {
-  return isIPv6(addr.ip) ? `[${addr.ip}]:${addr.port}` : `${addr.ip}:${addr.port}`;
 }
 
 /** RFC 7239 `forwarded` value as ztunnel sends it: for="ip:port"[;host=svc]. */

@@ -10,8 +10,10 @@ import { buildTlsContexts, type HboneTlsContexts } from '../../identity/tls-cont
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
 import { ProxyError } from '../errors.ts';
 import type { SocketFactory } from '../proxy-context.ts';
+import type { IpPort } from '../store/ip-addr.ts';
+import { formatIpPort } from './authority.ts';
 import { HboneConnection } from './client.ts';
-import { buildConnectHeaders, formatIpPort, type HboneRequestHeaders, type IpPort } from './headers.ts';
+import { buildConnectHeaders, type HboneRequestHeaders } from './headers.ts';
 import type { KeepaliveOptions } from './keepalive.ts';
 
 const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000; // Istio's POOL_UNUSED_RELEASE_TIMEOUT

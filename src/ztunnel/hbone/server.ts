@@ -20,8 +20,9 @@ import type { SpiffeId } from '../../identity/spiffe-id.ts';
 import { buildTlsContexts, hboneServerTlsOptions, verifyClientTrustDomain } from '../../identity/tls-context.ts';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
 import { ProxyError } from '../errors.ts';
+import { unmapIpv4 } from '../store/ip-addr.ts';
 import { parseHboneAuthority } from './authority.ts';
-import { type HboneReceivedHeaders, normalizeIp, readConnectHeaders } from './headers.ts';
+import { type HboneReceivedHeaders, readConnectHeaders } from './headers.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
 
 const MiB = 1024 * 1024;
@@ -234,9 +235,9 @@ export class HboneServer {
     const request: HboneConnectRequest = {
       authority: headers[':authority'] as string,
       headers: readConnectHeaders(headers),
-      dialedIp: normalizeIp(socket.localAddress ?? ''),
+      dialedIp: unmapIpv4(socket.localAddress ?? ''),
       dialedPort: socket.localPort ?? 0,
-      peer: { ip: normalizeIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 },
+      peer: { ip: unmapIpv4(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 },
       peerIdentity: identity,
     };
     const tunnel = new StreamTunnel(stream);
