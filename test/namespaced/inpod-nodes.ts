@@ -195,6 +195,7 @@ export async function captureBridge(
   dir: string,
   name: string,
 ): Promise<{
+  peek(): Promise<Buffer>;
   stop(until?: (pcap: Buffer) => boolean): Promise<{ pcap: Buffer; list(filter: string): Promise<string> }>;
 }> {
   const file = join(dir, `${name}.pcap`);
@@ -228,6 +229,8 @@ export async function captureBridge(
     void exited.then(() => reject(new Error(`tcpdump exited: ${stderr}`)));
   });
   return {
+    /** What tcpdump has written so far (the capture keeps running). */
+    peek: () => readFile(file).catch(() => Buffer.alloc(0)),
     /**
      * Stops the capture once tcpdump has written what it saw: packets reach the app before tcpdump reads
      * its copy, and SIGINT drops what it has not read yet. Waits (bounded) until `until(pcap)` holds, or,
