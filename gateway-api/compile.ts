@@ -1,0 +1,263 @@
+// HTTPRoute as written → CompiledRoute + RouteStatus (reference gateway-api-anchor.md §1.2, §1.10, §2.2,
+// §6): parentRefs of kind Service (GAMMA producer routes) or the waypoint Gateway, each rule compiled on
+// its own (an invalid rule is dropped, the others keep working: PartiallyInvalid "Dropped Rule"), backend
+// references resolved (an unresolved one keeps its weight and answers 500). The controller (status) and the
+// waypoint (routing) both run this, so they agree on what is in effect. Pure; never throws.
+import { type CompileContext, compileRule, isObj, type RouteProblem } from './compile-rule.ts';
+import type {
+  CompiledRoute,
+  CompiledRule,
+  ObjectInput,
+  RouteCondition,
+  RouteParent,
+  RouteParentStatus,
+  RouteStatus,
+} from './types.ts';
+import { FERRY_CONTROLLER_NAME } from './types.ts';
+
+export type { CompileContext, RouteProblem, ServicePortInfo } from './compile-rule.ts';
+
+export interface CompileResult {
+  /** null when nothing of the route can be used (no valid rule, or no parent that accepted it). */
+  readonly route: CompiledRoute | null;
+  readonly status: RouteStatus;
+  readonly problems: readonly RouteProblem[];
+}
+
+const MAX_PARENTS = 32;
+const MAX_RULES = 16;
+const MAX_MATCHES_PER_ROUTE = 128;
+
+interface ParentOutcome {
+  readonly ref: Readonly<Record<string, string | number>>;
+  readonly parent: RouteParent | null;
+  /** null = not ours: no status entry. */
+  readonly accepted:
+    | { readonly ok: true }
+    | { readonly ok: false; readonly reason: string; readonly message: string }
+    | null;
+}
+
+export function compileHttpRoute(input: ObjectInput, ctx: CompileContext): CompileResult {
+  const key = `${input.namespace}/${input.name}`;
+  const problems: RouteProblem[] = [];
+  const spec = input.spec;
+  if (!isObj(spec)) {
+    problems.push({
+      code: 'FERRY_ROUTE_INVALID',
+      field: 'spec',
+      reason: 'UnsupportedValue',
+      message: 'must be an object',
+    });
+    return { route: null, status: { key, parents: [] }, problems };
+  }
+  const parents = readParents(spec.parentRefs, input.namespace, ctx, problems);
+  const needsReferenceGrant = parents.some((p) => p.parent?.kind === 'Gateway');
+  const scope = { namespace: input.namespace, routeKey: key, needsReferenceGrant, ctx };
+
+  const rulesRaw = spec.rules ?? [{}];
+  const rules: CompiledRule[] = [];
+  const dropped: string[] = [];
+  const droppedReasons = new Set<string>();
+  const unresolved: RouteProblem[] = [];
+  let routeInvalid: string | null = null;
+  if (!Array.isArray(rulesRaw) || rulesRaw.length === 0 || rulesRaw.length > MAX_RULES) {
+    routeInvalid = `spec.rules must be a list of 1 to ${MAX_RULES} rules`;
+    problems.push({
+      code: 'FERRY_ROUTE_INVALID',
+      field: 'spec.rules',
+      reason: 'UnsupportedValue',
+      message: routeInvalid,
+    });
+  } else {
+    const totalMatches = rulesRaw.reduce(
+      (n: number, r: unknown) => n + (isObj(r) && Array.isArray(r.matches) ? r.matches.length : 1),
+      0,
+    );
+    if (totalMatches > MAX_MATCHES_PER_ROUTE) {
+      routeInvalid = `at most ${MAX_MATCHES_PER_ROUTE} matches per route (found ${totalMatches})`;
+      problems.push({
+        code: 'FERRY_ROUTE_INVALID',
+        field: 'spec.rules',
+        reason: 'UnsupportedValue',
+        message: routeInvalid,
+      });
+    } else {
+      const names = new Set<string>();
+      rulesRaw.forEach((raw: unknown, i: number) => {
+        const out = compileRule(raw, i, scope);
+        unresolved.push(...out.unresolved);
+        if (out.rule !== null && out.rule.name !== null && names.has(out.rule.name)) {
+          const message = `rule name ${JSON.stringify(out.rule.name)} is used twice`;
+          problems.push({
+            code: 'FERRY_ROUTE_INVALID',
+            field: `spec.rules[${i}].name`,
+            reason: 'UnsupportedValue',
+            message,
+          });
+          dropped.push(`spec.rules[${i}]: ${message}`);
+          return;
+        }
+        if (out.rule === null) {
+          problems.push(...out.invalid);
+          for (const p of out.invalid) droppedReasons.add(p.reason);
+          dropped.push(`spec.rules[${i}]: ${out.invalid.map((p) => `${p.field}: ${p.message}`).join('; ')}`);
+          return;
+        }
+        if (out.rule.name !== null) names.add(out.rule.name);
+        rules.push(out.rule);
+      });
+    }
+  }
+  problems.push(...unresolved);
+  const hostnames = spec.hostnames;
+  if (hostnames !== undefined && (!Array.isArray(hostnames) || hostnames.length > 16)) {
+    problems.push({
+      code: 'FERRY_ROUTE_INVALID',
+      field: 'spec.hostnames',
+      reason: 'UnsupportedValue',
+      message: 'must be a list of at most 16 hostnames',
+    });
+  }
+
+  const allDropped = routeInvalid !== null || rules.length === 0;
+  const status = buildStatus(key, parents, { allDropped, dropped, droppedReasons, unresolved, routeInvalid });
+  const attached = parents.flatMap((p) => (p.parent !== null && p.accepted?.ok === true ? [p.parent] : []));
+  const route: CompiledRoute | null =
+    allDropped || attached.length === 0
+      ? null
+      : {
+          key,
+          namespace: input.namespace,
+          name: input.name,
+          creationTimestampMs: input.creationTimestampMs,
+          sequence: input.sequence,
+          parents: attached,
+          rules,
+        };
+  return { route, status, problems };
+}
+
+function readParents(v: unknown, namespace: string, ctx: CompileContext, problems: RouteProblem[]): ParentOutcome[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.length > MAX_PARENTS) {
+    problems.push({
+      code: 'FERRY_ROUTE_INVALID',
+      field: 'spec.parentRefs',
+      reason: 'UnsupportedValue',
+      message: `must be a list of at most ${MAX_PARENTS} parentRefs`,
+    });
+    return [];
+  }
+  return v.map((raw: unknown, i: number) => readParent(raw, `spec.parentRefs[${i}]`, namespace, ctx, problems));
+}
+
+function readParent(
+  raw: unknown,
+  at: string,
+  routeNs: string,
+  ctx: CompileContext,
+  problems: RouteProblem[],
+): ParentOutcome {
+  const ref: Record<string, string | number> = {};
+  if (!isObj(raw) || typeof raw.name !== 'string' || raw.name === '') {
+    problems.push({
+      code: 'FERRY_ROUTE_INVALID',
+      field: `${at}.name`,
+      reason: 'UnsupportedValue',
+      message: 'must be a non-empty string',
+    });
+    return { ref, parent: null, accepted: null };
+  }
+  for (const k of ['group', 'kind', 'namespace', 'name', 'sectionName', 'port'] as const) {
+    const value = raw[k];
+    if (typeof value === 'string' || typeof value === 'number') ref[k] = value;
+  }
+  const group = raw.group ?? 'gateway.networking.k8s.io';
+  const kind = raw.kind ?? 'Gateway';
+  const namespace = typeof raw.namespace === 'string' && raw.namespace !== '' ? raw.namespace : routeNs;
+  const name = raw.name;
+  const refuse = (reason: string, message: string): ParentOutcome => {
+    problems.push({ code: 'FERRY_ROUTE_NO_PARENT', field: at, reason, message });
+    return { ref, parent: null, accepted: { ok: false, reason, message } };
+  };
+  if ((group === '' || group === 'core') && kind === 'Service') {
+    if (namespace !== routeNs) {
+      return refuse(
+        'UnsupportedValue',
+        `consumer routes (route namespace ${routeNs} ≠ Service namespace ${namespace}) are not supported by Ferry waypoints`,
+      );
+    }
+    const svc = ctx.service(namespace, name);
+    if (svc === undefined) return refuse('NoMatchingParent', `parent service "${namespace}/${name}" not found`);
+    let port: number | null = null;
+    if (raw.port !== undefined) {
+      if (!Number.isInteger(raw.port) || !svc.ports.some((p) => p.port === raw.port)) {
+        return refuse('NoMatchingParent', `parent service "${namespace}/${name}" has no port ${String(raw.port)}`);
+      }
+      port = raw.port as number;
+    }
+    if (raw.sectionName !== undefined) {
+      const named = svc.ports.find((p) => p.name !== null && p.name === raw.sectionName);
+      if (named === undefined || (port !== null && named.port !== port)) {
+        return refuse(
+          'NoMatchingParent',
+          `parent service "${namespace}/${name}" has no port named ${String(raw.sectionName)}${port === null ? '' : ` with number ${port}`}`,
+        );
+      }
+      port = named.port;
+    }
+    return { ref, parent: { kind: 'Service', namespace, name, port }, accepted: { ok: true } };
+  }
+  if (group === 'gateway.networking.k8s.io' && kind === 'Gateway') {
+    if (!ctx.isWaypointGateway(namespace, name)) return { ref, parent: null, accepted: null }; // someone else's
+    return { ref, parent: { kind: 'Gateway', namespace, name }, accepted: { ok: true } };
+  }
+  return { ref, parent: null, accepted: null };
+}
+
+interface RuleSummary {
+  readonly allDropped: boolean;
+  readonly dropped: readonly string[];
+  readonly droppedReasons: ReadonlySet<string>;
+  readonly unresolved: readonly RouteProblem[];
+  readonly routeInvalid: string | null;
+}
+
+function buildStatus(key: string, parents: readonly ParentOutcome[], s: RuleSummary): RouteStatus {
+  const out: RouteParentStatus[] = [];
+  for (const p of parents) {
+    if (p.accepted === null) continue;
+    const conditions: RouteCondition[] = [];
+    if (!p.accepted.ok) {
+      conditions.push({ type: 'Accepted', status: 'False', reason: p.accepted.reason, message: p.accepted.message });
+    } else if (s.allDropped) {
+      const message = s.routeInvalid ?? `no valid rule: ${s.dropped.join('; ')}`;
+      const reason = s.droppedReasons.has('IncompatibleFilters') ? 'IncompatibleFilters' : 'UnsupportedValue';
+      conditions.push({ type: 'Accepted', status: 'False', reason, message });
+    } else {
+      conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route was valid' });
+    }
+    const first = s.unresolved[0];
+    conditions.push(
+      first === undefined
+        ? { type: 'ResolvedRefs', status: 'True', reason: 'ResolvedRefs', message: 'All references resolved' }
+        : {
+            type: 'ResolvedRefs',
+            status: 'False',
+            reason: first.reason,
+            message: s.unresolved.map((u) => u.message).join('; '),
+          },
+    );
+    if (p.accepted.ok && !s.allDropped && s.dropped.length > 0) {
+      conditions.push({
+        type: 'PartiallyInvalid',
+        status: 'True',
+        reason: 'UnsupportedValue',
+        message: `Dropped Rule(s): ${s.dropped.join('; ')}`,
+      });
+    }
+    out.push({ parentRef: p.ref, controllerName: FERRY_CONTROLLER_NAME, conditions });
+  }
+  return { key, parents: out };
+}
