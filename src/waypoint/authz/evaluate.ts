@@ -1,0 +1,133 @@
+// Per-request L7 authorization at the waypoint, in Istio's order (DESIGN.md §6): a matching DENY denies;
+// no ALLOW policy applies → allow; a matching ALLOW allows; otherwise deny. Policies apply when they
+// target this waypoint's Gateway or the request's destination Service (in the policy's namespace). Pure.
+import { stringMatch } from '../../controller/translate/authorization-policy.ts';
+import { matchesStringMatch } from '../../ztunnel/authz/match.ts';
+import { ipInCidr, parseCidr } from '../../ztunnel/store/ip-addr.ts';
+import type { StringMatch } from '../../ztunnel/store/types.ts';
+import type { Constraint, L7Condition, L7Operation, L7Policy, L7Rule, L7Source } from './compile.ts';
+
+export interface L7RequestContext {
+  /** `spiffe://td/ns/x/sa/y`, or null without a peer identity. */
+  readonly sourcePrincipal: string | null;
+  readonly sourceIp: string;
+  readonly method: string;
+  /** Without the query string. */
+  readonly path: string;
+  readonly host: string;
+  /** The Service port the client addressed. */
+  readonly port: number;
+  readonly headers: ReadonlyMap<string, readonly string[]>;
+}
+
+export interface L7Verdict {
+  readonly allowed: boolean;
+  /** The deciding policy (`ns/name`); null when no policy applied, or when no ALLOW matched. */
+  readonly policy: string | null;
+  readonly reason: string;
+}
+
+export function policiesFor(
+  all: readonly L7Policy[],
+  waypoint: { readonly namespace: string; readonly name: string },
+  service: { readonly namespace: string; readonly name: string } | null,
+): L7Policy[] {
+  return all.filter((p) =>
+    p.targets.some((t) =>
+      t.kind === 'Gateway'
+        ? p.namespace === waypoint.namespace && t.name === waypoint.name
+        : service !== null && p.namespace === service.namespace && t.name === service.name,
+    ),
+  );
+}
+
+export function evaluateL7(policies: readonly L7Policy[], ctx: L7RequestContext): L7Verdict {
+  for (const p of policies) {
+    if (p.action === 'DENY' && policyMatches(p, ctx)) return { allowed: false, policy: p.key, reason: 'denied by DENY policy' };
+  }
+  const allows = policies.filter((p) => p.action === 'ALLOW');
+  if (allows.length === 0) return { allowed: true, policy: null, reason: 'no ALLOW policy applies' };
+  for (const p of allows) {
+    if (policyMatches(p, ctx)) return { allowed: true, policy: p.key, reason: 'allowed by ALLOW policy' };
+  }
+  return { allowed: false, policy: null, reason: 'no ALLOW policy matched' };
+}
+
+function policyMatches(p: L7Policy, ctx: L7RequestContext): boolean {
+  return p.rules.some((r) => ruleMatches(r, ctx));
+}
+
+function ruleMatches(r: L7Rule, ctx: L7RequestContext): boolean {
+  return (
+    (r.from.length === 0 || r.from.some((s) => sourceMatches(s, ctx))) &&
+    (r.to.length === 0 || r.to.some((o) => operationMatches(o, ctx))) &&
+    r.when.every((c) => conditionMatches(c, ctx))
+  );
+}
+
+function constraint<T>(c: Constraint<T>, test: (v: T) => boolean): boolean {
+  return (c.values.length === 0 || c.values.some(test)) && !c.notValues.some(test);
+}
+
+const strMatch = (value: string | null) => (m: StringMatch) => value !== null && matchesStringMatch(m, value);
+
+function namespaceOf(principal: string | null): string | null {
+  const m = principal === null ? null : /\/ns\/([^/]+)\//.exec(principal);
+  return m?.[1] ?? null;
+}
+
+function sourceMatches(s: L7Source, ctx: L7RequestContext): boolean {
+  const principal = ctx.sourcePrincipal?.replace(/^spiffe:\/\//, '') ?? null;
+  return (
+    constraint(s.principals, strMatch(principal)) &&
+    constraint(s.namespaces, strMatch(namespaceOf(ctx.sourcePrincipal))) &&
+    constraint(s.ipBlocks, (c) => ipInCidr(ctx.sourceIp, c))
+  );
+}
+
+function hostWithoutPort(host: string): string {
+  const h = host.toLowerCase();
+  if (h.startsWith('[')) return h.slice(0, h.indexOf(']') + 1);
+  const colon = h.lastIndexOf(':');
+  return colon < 0 ? h : h.slice(0, colon);
+}
+
+function operationMatches(o: L7Operation, ctx: L7RequestContext): boolean {
+  const host = ctx.host.toLowerCase();
+  return (
+    constraint(o.methods, strMatch(ctx.method)) &&
+    constraint(o.paths, strMatch(ctx.path)) &&
+    constraint(o.hosts, (m) => matchesStringMatch(m, host) || matchesStringMatch(m, hostWithoutPort(host))) &&
+    constraint(o.ports, (p) => p === ctx.port)
+  );
+}
+
+function conditionValue(c: L7Condition, ctx: L7RequestContext): string | null {
+  switch (c.key.kind) {
+    case 'header':
+      return ctx.headers.get(c.key.name)?.join(',') ?? null;
+    case 'source.ip':
+      return ctx.sourceIp;
+    case 'source.namespace':
+      return namespaceOf(ctx.sourcePrincipal);
+    case 'source.principal':
+      return ctx.sourcePrincipal?.replace(/^spiffe:\/\//, '') ?? null;
+    case 'destination.port':
+      return String(ctx.port);
+  }
+}
+
+function conditionMatches(c: L7Condition, ctx: L7RequestContext): boolean {
+  const value = conditionValue(c, ctx);
+  const test = (pattern: string) => {
+    if (value === null) return false;
+    if (c.key.kind === 'source.ip') return value === pattern || isInCidrText(value, pattern);
+    return matchesStringMatch(stringMatch(pattern), value);
+  };
+  return (c.values.length === 0 || c.values.some(test)) && !c.notValues.some(test);
+}
+
+function isInCidrText(ip: string, text: string): boolean {
+  const cidr = parseCidr(text);
+  return cidr !== null && ipInCidr(ip, cidr);
+}

@@ -1,0 +1,170 @@
+// HTTP/1.1 from the waypoint to one pod (DESIGN.md §2 step 6): each upstream HTTP connection is one HBONE
+// CONNECT stream (`:authority=podIP:targetPort`, the waypoint's SVID, the pod's identity verified) through
+// the ztunnel's HboneClientPool, or a plain TCP socket for a pod outside the mesh. Idle HTTP connections
+// are kept per endpoint and reused (node:http's Agent, taught that its "sockets" are tunnel streams).
+import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
+import type { HboneClientPool } from '../../ztunnel/hbone/pool.ts';
+import type { SocketFactory } from '../../ztunnel/proxy-context.ts';
+import { dialTcp } from '../../ztunnel/upstream.ts';
+import type { HeaderMap, UpstreamEndpoint, UpstreamRequest, UpstreamResponse } from './types.ts';
+
+export interface UpstreamClientOptions {
+  readonly pool: HboneClientPool;
+  /** The waypoint's own certificate (current one; rotation replaces it). */
+  readonly certificate: () => Promise<WorkloadCertificate>;
+  readonly sockets: SocketFactory;
+  /** The waypoint's pod IP, the source of upstream HBONE connections (part of the pool key). */
+  readonly sourceIp?: string;
+  readonly connectTimeoutMs?: number;
+  readonly maxIdlePerEndpoint?: number;
+  readonly idleTimeoutMs?: number;
+}
+
+export class UpstreamError extends Error {
+  readonly code: 'FERRY_UPSTREAM_CONNECT_FAILED' | 'FERRY_UPSTREAM_RESET';
+  constructor(code: UpstreamError['code'], message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.code = code;
+    this.name = 'UpstreamError';
+  }
+}
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'te',
+  'trailer',
+  'upgrade',
+  'host',
+]);
+
+interface TunnelRequestOptions extends http.RequestOptions {
+  readonly endpoint: UpstreamEndpoint;
+}
+
+/** An Agent whose connections are tunnel streams: no TCP keepalive or ref/unref on them. */
+class TunnelAgent extends http.Agent {
+  readonly #open: (endpoint: UpstreamEndpoint) => Promise<Duplex>;
+
+  constructor(open: (endpoint: UpstreamEndpoint) => Promise<Duplex>, opts: http.AgentOptions) {
+    super(opts);
+    this.#open = open;
+  }
+
+  override createConnection(
+    options: http.ClientRequestArgs,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
+    const endpoint = (options as TunnelRequestOptions).endpoint;
+    this.#open(endpoint).then(
+      (stream) => callback?.(null, stream),
+      (err: unknown) => callback?.(err as Error, undefined as unknown as Duplex),
+    );
+    return undefined;
+  }
+
+  override keepSocketAlive(socket: Duplex & { setTimeout?: (ms: number) => void }): boolean {
+    return !socket.destroyed;
+  }
+
+  override reuseSocket(_socket: Duplex, req: http.ClientRequest): void {
+    req.reusedSocket = true;
+  }
+}
+
+export function toOutgoingHeaders(headers: HeaderMap): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, values] of headers) {
+    if (HOP_BY_HOP.has(name) || name.startsWith(':')) continue;
+    out[name] = values.length === 1 ? values[0] : [...values];
+  }
+  return out;
+}
+
+export function fromIncomingHeaders(headers: IncomingHttpHeaders): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith(':')) continue;
+    out.set(name, Array.isArray(value) ? value : [value]);
+  }
+  return out;
+}
+
+export class UpstreamClient {
+  readonly #opts: UpstreamClientOptions;
+  readonly #agent: TunnelAgent;
+
+  constructor(opts: UpstreamClientOptions) {
+    this.#opts = opts;
+    this.#agent = new TunnelAgent((endpoint) => this.#openTunnel(endpoint), {
+      keepAlive: true,
+      maxFreeSockets: opts.maxIdlePerEndpoint ?? 32,
+      timeout: opts.idleTimeoutMs ?? 60_000,
+      scheduling: 'lifo',
+    });
+  }
+
+  async #openTunnel(endpoint: UpstreamEndpoint): Promise<Duplex> {
+    const target = { ip: endpoint.ip, port: endpoint.port };
+    if (endpoint.tunnel.kind === 'plain') {
+      return dialTcp(target, { timeoutMs: this.#opts.connectTimeoutMs ?? 10_000, sockets: this.#opts.sockets });
+    }
+    const cert = await this.#opts.certificate();
+    try {
+      return await this.#opts.pool.connect({
+        source: cert,
+        ...(this.#opts.sourceIp === undefined ? {} : { sourceIp: this.#opts.sourceIp }),
+        dst: { ip: endpoint.ip, port: endpoint.tunnel.hbonePort },
+        expectedIdentities: [endpoint.tunnel.identity],
+        authority: `${endpoint.ip.includes(':') ? `[${endpoint.ip}]` : endpoint.ip}:${endpoint.port}`,
+        socketFactory: this.#opts.sockets,
+      });
+    } catch (err) {
+      throw new UpstreamError('FERRY_UPSTREAM_CONNECT_FAILED', `${endpoint.ip}:${endpoint.port}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Sends one request; resolves when the response head arrived (the body streams). */
+  request(endpoint: UpstreamEndpoint, req: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+    return new Promise((resolve, reject) => {
+      const headers = toOutgoingHeaders(req.headers);
+      headers.host = req.authority;
+      const options: TunnelRequestOptions = {
+        agent: this.#agent,
+        host: endpoint.ip,
+        port: endpoint.port,
+        method: req.method,
+        path: req.path,
+        headers,
+        signal,
+        endpoint,
+      };
+      const out = http.request(options, (res) => {
+        resolve({
+          status: res.statusCode ?? 502,
+          headers: fromIncomingHeaders(res.headers),
+          body: res,
+          trailers: () => fromIncomingHeaders(res.trailers),
+          endpoint,
+        });
+      });
+      out.on('error', (err: Error & { code?: string }) => {
+        if (err instanceof UpstreamError || err.name === 'AbortError') reject(err);
+        else reject(new UpstreamError('FERRY_UPSTREAM_RESET', `${endpoint.ip}:${endpoint.port}: ${err.message}`, { cause: err }));
+      });
+      if (req.body === null) out.end();
+      else if (Buffer.isBuffer(req.body)) out.end(req.body);
+      else req.body.pipe(out);
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
