@@ -135,7 +135,12 @@ export function serviceMessage(s: Service): Record<string, unknown> {
     namespace: s.namespace,
     hostname: s.hostname,
     addresses: s.vips.map(networkAddressMessage),
-    ports: s.ports.map((p) => ({ service_port: p.servicePort, target_port: p.targetPort })),
+    ports: s.ports.map((p) => ({
+      service_port: p.servicePort,
+      target_port: p.targetPort,
+      app_protocol: APP_PROTOCOL_WIRE[p.appProtocol ?? 'unknown'],
+      name: p.name ?? '',
+    })),
     subject_alt_names: [...s.subjectAltNames],
     waypoint: gatewayMessage(s.waypoint),
   };
@@ -179,3 +184,5 @@ export function authorizationMessage(p: Authorization): Record<string, unknown> 
     rules: p.rules.map((rule) => ({ clauses: rule.map((clause) => ({ matches: clause.map(matchMessage) })) })),
   };
 }
+
+const APP_PROTOCOL_WIRE = { unknown: 'UNKNOWN', http: 'HTTP11', http2: 'HTTP2', grpc: 'GRPC', tcp: 'TCP' } as const;

@@ -13,6 +13,7 @@ import {
 } from './store/local-config.ts';
 import { HBONE_PORT, isName, isNamespace, MAX_PORT } from './store/local-config-values.ts';
 import type {
+  AppProtocol,
   Authorization,
   Cidr,
   GatewayAddress,
@@ -349,7 +350,11 @@ function readService(o: Record<string, unknown>, path: string): Service {
     vips: list(o.addresses, `${path}.addresses`).map((a, i) =>
       readNetworkAddress(rec(a, `${path}.addresses[${i}]`), `${path}.addresses[${i}]`),
     ),
-    ports: [...ports].map(([servicePort, targetPort]) => ({ servicePort, targetPort })),
+    ports: [...ports].map(([servicePort, targetPort], i) => ({
+      servicePort,
+      targetPort,
+      ...portExtras(list(o.ports, `${path}.ports`)[i]),
+    })),
     subjectAltNames: sans,
     waypoint:
       o.waypoint === null || o.waypoint === undefined
@@ -425,4 +430,23 @@ function readCidr(o: Record<string, unknown>, path: string): Cidr {
 
 function readAccount(o: Record<string, unknown>, path: string): ServiceAccountMatch {
   return { namespace: namespace(o, 'namespace', path), serviceAccount: name(o, 'serviceAccount', path) };
+}
+
+const APP_PROTOCOLS: Readonly<Record<string, AppProtocol | null>> = {
+  UNKNOWN: null,
+  HTTP11: 'http',
+  HTTP2: 'http2',
+  GRPC: 'grpc',
+  TCP: 'tcp',
+  TLS: 'tcp',
+};
+
+/** app_protocol (Istio) and name (Ferry extension) of a Service port; unknown enum numbers read as unknown. */
+function portExtras(p: unknown): { appProtocol?: AppProtocol; name?: string } {
+  const o = typeof p === 'object' && p !== null ? (p as Record<string, unknown>) : {};
+  const appProtocol = typeof o.app_protocol === 'string' ? (APP_PROTOCOLS[o.app_protocol] ?? null) : null;
+  return {
+    ...(appProtocol === null ? {} : { appProtocol }),
+    ...(typeof o.name === 'string' && o.name !== '' ? { name: o.name } : {}),
+  };
 }

@@ -317,7 +317,8 @@ function parseServicePort(
   } else if (rawTarget !== undefined && rawTarget !== null) {
     targetPort = r.port(rawTarget, `${field}.targetPort`);
   }
+  const appProtocol = r.optString(get(p, 'appProtocol'), `${field}.appProtocol`);
   if (port === null || protocol === null || targetPort === null || name === null || (name === undefined && named))
     return null;
-  return { name: name ?? null, port, targetPort, protocol };
+  return { name: name ?? null, port, targetPort, protocol, appProtocol: appProtocol ?? null };
 }

@@ -92,6 +92,8 @@ export interface ServicePortSpec {
   /** Number, or the name of a container port; defaults to `port` when absent. */
   readonly targetPort: number | string;
   readonly protocol: PortProtocol;
+  /** spec.ports[].appProtocol as written (e.g. http, kubernetes.io/h2c, grpc), or null. */
+  readonly appProtocol?: string | null;
 }
 
 export interface ServiceObject extends ObjectBase<'Service'> {

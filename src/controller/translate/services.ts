@@ -3,7 +3,7 @@
 // ports (0 for a named target port: resolved per endpoint in Workload.services), and the waypoint from
 // `istio.io/use-waypoint`. Endpoints are not listed here: workloads name the services they back. Pure.
 import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
-import type { Service, ServicePort } from '../../ztunnel/store/types.ts';
+import type { AppProtocol, Service, ServicePort } from '../../ztunnel/store/types.ts';
 import type { Labels, ServiceObject } from '../sources/types.ts';
 import type { Diagnostics, ServiceVips, TranslateSettings } from './types.ts';
 import type { WaypointIndex } from './waypoints.ts';
@@ -42,7 +42,13 @@ export function translateService(
       );
       return;
     }
-    ports.push({ servicePort: p.port, targetPort: typeof p.targetPort === 'number' ? p.targetPort : 0 });
+    const appProtocol = normalizeAppProtocol(p.appProtocol ?? null);
+    ports.push({
+      servicePort: p.port,
+      targetPort: typeof p.targetPort === 'number' ? p.targetPort : 0,
+      ...(appProtocol === null ? {} : { appProtocol }),
+      ...(p.name === null ? {} : { name: p.name }),
+    });
   });
   return {
     name: metadata.name,
@@ -72,4 +78,24 @@ function serviceVip(svc: ServiceObject, vips: ServiceVips, diags: Diagnostics): 
   if (svc.spec.clusterIP !== null) return svc.spec.clusterIP; // already canonical (k8s-parse)
   diags.warn(svc, 'FERRY_TRANSLATE_UNRESOLVED', 'spec.clusterIP', 'no ClusterIP allocated; the service has no VIP');
   return null;
+}
+
+/** Kubernetes appProtocol → what a waypoint speaks; unknown values (and none) leave it to sniffing. */
+export function normalizeAppProtocol(value: string | null): AppProtocol | null {
+  switch (value?.toLowerCase()) {
+    case 'http':
+    case 'http1':
+    case 'http/1.1':
+      return 'http';
+    case 'http2':
+    case 'h2c':
+    case 'kubernetes.io/h2c':
+      return 'http2';
+    case 'grpc':
+      return 'grpc';
+    case 'tcp':
+      return 'tcp';
+    default:
+      return null;
+  }
 }

@@ -89,7 +89,8 @@ export function compileL7Policy(input: ObjectInput): {
   try {
     return { policy: compile(input), problems: [] };
   } catch (err) {
-    if (err instanceof Problem) return { policy: null, problems: [{ code: err.code, field: err.field, message: err.message }] };
+    if (err instanceof Problem)
+      return { policy: null, problems: [{ code: err.code, field: err.field, message: err.message }] };
     throw err;
   }
 }
@@ -123,7 +124,8 @@ function readTargets(spec: Obj): L7Target[] {
     if (!isObj(t) || typeof t.name !== 'string' || t.name === '') {
       throw new Problem('FERRY_L7_POLICY_INVALID', `${at}.name`, 'must be a non-empty string');
     }
-    if (t.kind === 'Gateway' && t.group === 'gateway.networking.k8s.io') return { kind: 'Gateway' as const, name: t.name };
+    if (t.kind === 'Gateway' && t.group === 'gateway.networking.k8s.io')
+      return { kind: 'Gateway' as const, name: t.name };
     if (t.kind === 'Service' && (t.group === '' || t.group === undefined || t.group === 'core')) {
       return { kind: 'Service' as const, name: t.name };
     }
@@ -180,7 +182,8 @@ function readRule(raw: unknown, at: string): L7Rule {
     const s = isObj(f) ? f.source : undefined;
     if (!isObj(s)) throw new Problem('FERRY_L7_POLICY_INVALID', here, 'must be an object');
     for (const k of ['requestPrincipals', 'notRequestPrincipals']) {
-      if (s[k] !== undefined) throw new Problem('FERRY_L7_POLICY_UNSUPPORTED', `${here}.${k}`, 'JWT request principals are not supported');
+      if (s[k] !== undefined)
+        throw new Problem('FERRY_L7_POLICY_UNSUPPORTED', `${here}.${k}`, 'JWT request principals are not supported');
     }
     return {
       principals: pair(s, 'principals', here, principal),
@@ -206,14 +209,24 @@ function readRule(raw: unknown, at: string): L7Rule {
 const HEADER_KEY = /^request\.headers\[([^\]]+)\]$/;
 
 function readCondition(w: unknown, at: string): L7Condition {
-  if (!isObj(w) || typeof w.key !== 'string') throw new Problem('FERRY_L7_POLICY_INVALID', `${at}.key`, 'must be a string');
+  if (!isObj(w) || typeof w.key !== 'string')
+    throw new Problem('FERRY_L7_POLICY_INVALID', `${at}.key`, 'must be a string');
   const header = HEADER_KEY.exec(w.key);
   let key: L7ConditionKey;
   if (header !== null) key = { kind: 'header', name: (header[1] ?? '').toLowerCase() };
-  else if (w.key === 'source.ip' || w.key === 'source.namespace' || w.key === 'source.principal' || w.key === 'destination.port') {
+  else if (
+    w.key === 'source.ip' ||
+    w.key === 'source.namespace' ||
+    w.key === 'source.principal' ||
+    w.key === 'destination.port'
+  ) {
     key = { kind: w.key };
   } else {
-    throw new Problem('FERRY_L7_POLICY_UNSUPPORTED', `${at}.key`, `condition key ${JSON.stringify(w.key)} is not supported`);
+    throw new Problem(
+      'FERRY_L7_POLICY_UNSUPPORTED',
+      `${at}.key`,
+      `condition key ${JSON.stringify(w.key)} is not supported`,
+    );
   }
   const values = strings(w, 'values', at);
   const notValues = strings(w, 'notValues', at);

@@ -43,7 +43,8 @@ export function policiesFor(
 
 export function evaluateL7(policies: readonly L7Policy[], ctx: L7RequestContext): L7Verdict {
   for (const p of policies) {
-    if (p.action === 'DENY' && policyMatches(p, ctx)) return { allowed: false, policy: p.key, reason: 'denied by DENY policy' };
+    if (p.action === 'DENY' && policyMatches(p, ctx))
+      return { allowed: false, policy: p.key, reason: 'denied by DENY policy' };
   }
   const allows = policies.filter((p) => p.action === 'ALLOW');
   if (allows.length === 0) return { allowed: true, policy: null, reason: 'no ALLOW policy applies' };

@@ -124,9 +124,13 @@ export class UpstreamClient {
         socketFactory: this.#opts.sockets,
       });
     } catch (err) {
-      throw new UpstreamError('FERRY_UPSTREAM_CONNECT_FAILED', `${endpoint.ip}:${endpoint.port}: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new UpstreamError(
+        'FERRY_UPSTREAM_CONNECT_FAILED',
+        `${endpoint.ip}:${endpoint.port}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
     }
   }
 
@@ -156,7 +160,12 @@ export class UpstreamClient {
       });
       out.on('error', (err: Error & { code?: string }) => {
         if (err instanceof UpstreamError || err.name === 'AbortError') reject(err);
-        else reject(new UpstreamError('FERRY_UPSTREAM_RESET', `${endpoint.ip}:${endpoint.port}: ${err.message}`, { cause: err }));
+        else
+          reject(
+            new UpstreamError('FERRY_UPSTREAM_RESET', `${endpoint.ip}:${endpoint.port}: ${err.message}`, {
+              cause: err,
+            }),
+          );
       });
       if (req.body === null) out.end();
       else if (Buffer.isBuffer(req.body)) out.end(req.body);

@@ -55,7 +55,14 @@ export async function sendWithRetries(
   for (;;) {
     const endpoint = opts.pickEndpoint();
     if (endpoint === null) {
-      return { kind: 'failure', status: 503, flag: 'UH', retries, endpoint: lastEndpoint, message: 'no healthy endpoint' };
+      return {
+        kind: 'failure',
+        status: 503,
+        flag: 'UH',
+        retries,
+        endpoint: lastEndpoint,
+        message: 'no healthy endpoint',
+      };
     }
     lastEndpoint = endpoint;
     const attempt = new AbortController();
@@ -86,7 +93,8 @@ export async function sendWithRetries(
         return { kind: 'failure', status: 503, flag: 'UC', retries, endpoint, message: 'client went away' };
       }
       if (err instanceof PerTryTimeout) outcome = { kind: 'per-try-timeout' };
-      else if ((err as { code?: string }).code === 'FERRY_UPSTREAM_CONNECT_FAILED') outcome = { kind: 'connect-failure' };
+      else if ((err as { code?: string }).code === 'FERRY_UPSTREAM_CONNECT_FAILED')
+        outcome = { kind: 'connect-failure' };
       else outcome = { kind: 'reset' };
       failure = (err as Error).message;
     }
@@ -114,7 +122,14 @@ export async function sendWithRetries(
 function failureOf(outcome: AttemptOutcome, retries: number, endpoint: UpstreamEndpoint, message: string): SendResult {
   switch (outcome.kind) {
     case 'per-try-timeout':
-      return { kind: 'failure', status: 504, flag: retries > 0 ? 'URX' : 'UT', retries, endpoint, message: 'upstream per-try timeout' };
+      return {
+        kind: 'failure',
+        status: 504,
+        flag: retries > 0 ? 'URX' : 'UT',
+        retries,
+        endpoint,
+        message: 'upstream per-try timeout',
+      };
     case 'connect-failure':
       return { kind: 'failure', status: 503, flag: retries > 0 ? 'URX' : 'UF', retries, endpoint, message };
     case 'reset':

@@ -58,10 +58,17 @@ export interface Workload {
   readonly services: ReadonlyMap<ServiceKey, PortMap>;
 }
 
+/** How a waypoint speaks to a Service port (Kubernetes appProtocol, Istio's Port.app_protocol). */
+export type AppProtocol = 'http' | 'http2' | 'grpc' | 'tcp';
+
 export interface ServicePort {
   readonly servicePort: number;
   /** 0 means a named target port: resolve per endpoint from Workload.services. */
   readonly targetPort: number;
+  /** Kubernetes appProtocol when known (waypoints choose HTTP/1.1, HTTP/2 or TCP by it). */
+  readonly appProtocol?: AppProtocol | null;
+  /** The Service port's name (HTTPRoute parentRef sectionName). */
+  readonly name?: string | null;
 }
 
 export interface Service {

@@ -74,8 +74,8 @@ test('services: named targetPort resolves per pod; unresolvable port skipped wit
   assert.deepEqual([...b.services.get('demo/h.demo.svc.cluster.local')!], [[5000, 5001]]);
   const s = r.config.services.find((x) => x.name === 's')!;
   assert.deepEqual(s.ports, [
-    { servicePort: 80, targetPort: 0 },
-    { servicePort: 81, targetPort: 81 },
+    { servicePort: 80, targetPort: 0, name: 'a' },
+    { servicePort: 81, targetPort: 81, name: 'b' },
   ]);
   assert.deepEqual(r.config.services.find((x) => x.name === 'h')!.vips, []);
   assert.deepEqual(
