@@ -8,6 +8,10 @@ interface Subcommand {
 
 const SUBCOMMANDS: Record<string, Subcommand> = {
   ztunnel: { summary: 'run a node proxy (L4, HBONE mTLS, authorization)', load: () => import('./ztunnel-command.ts') },
+  waypoint: {
+    summary: 'run an L7 waypoint (HTTPRoute, L7 authorization)',
+    load: () => import('./waypoint-command.ts'),
+  },
   ca: { summary: 'run the SPIFFE CA (gRPC IstioCertificateService)', load: () => import('./ca-command.ts') },
   demo: { summary: 'two ztunnels on loopback: mTLS, load balancing, passthrough', load: () => import('./demo.ts') },
   up: { summary: 'create the local cluster (pods as netns + cgroups)', load: () => import('./up-command.ts') },

@@ -36,8 +36,8 @@ export const TRAFFIC_LABEL_NAMES = [
 export type TrafficLabelName = (typeof TRAFFIC_LABEL_NAMES)[number];
 export type TrafficLabels = { readonly [K in TrafficLabelName]: string };
 
-/** `source` = the outbound side reports, `destination` = the inbound side (Istio's reporter label). */
-export type Reporter = 'source' | 'destination';
+/** `source` = the outbound side reports, `destination` = the inbound side, `waypoint` = an L7 waypoint (Istio's reporter label). */
+export type Reporter = 'source' | 'destination' | 'waypoint';
 
 /** Istio's response_flags values; '-' means no failure. */
 export type ResponseFlags =

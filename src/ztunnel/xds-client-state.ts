@@ -6,8 +6,10 @@ import type { Authorization, MeshConfig, Service, Workload } from './store/types
 import {
   type AddressValue,
   type ConvertResult,
+  type L7Value,
   parseAddressResource,
   parseAuthorizationResource,
+  parseL7Resource,
   type XdsResourceError,
 } from './xds-convert.ts';
 import {
@@ -15,6 +17,7 @@ import {
   AUTHORIZATION_TYPE_URL,
   isRecord,
   isXdsTypeUrl,
+  L7_TYPE_URL,
   stringField,
   type XdsProtos,
   type XdsTypeUrl,
@@ -28,9 +31,11 @@ export interface Held<T> {
 export interface XdsHeldState {
   readonly addresses: ReadonlyMap<string, Held<AddressValue>>;
   readonly authorizations: ReadonlyMap<string, Held<Authorization>>;
+  /** Waypoints only: Gateway API routes, L7 policies, waypoint Gateways, ReferenceGrants. */
+  readonly l7: ReadonlyMap<string, Held<L7Value>>;
 }
 
-export const EMPTY_HELD_STATE: XdsHeldState = { addresses: new Map(), authorizations: new Map() };
+export const EMPTY_HELD_STATE: XdsHeldState = { addresses: new Map(), authorizations: new Map(), l7: new Map() };
 
 export type ApplyOutcome =
   | {
@@ -65,12 +70,18 @@ export function applyDeltaResponse(protos: XdsProtos, held: XdsHeldState, respon
   if (typeUrl === ADDRESS_TYPE_URL) {
     const c = convertAll(resources, typeUrl, nonce, (name, bytes) => parseAddressResource(protos, name, bytes));
     if (!Array.isArray(c)) return c;
-    const state = { addresses: merged(held.addresses, removed, c), authorizations: held.authorizations };
+    const state = { ...held, addresses: merged(held.addresses, removed, c) };
+    return { ok: true, typeUrl, nonce, state, updated: c.map(([n]) => n), removed };
+  }
+  if (typeUrl === L7_TYPE_URL) {
+    const c = convertAll(resources, typeUrl, nonce, (name, bytes) => parseL7Resource(protos, name, bytes));
+    if (!Array.isArray(c)) return c;
+    const state = { ...held, l7: merged(held.l7, removed, c) };
     return { ok: true, typeUrl, nonce, state, updated: c.map(([n]) => n), removed };
   }
   const c = convertAll(resources, typeUrl, nonce, (name, bytes) => parseAuthorizationResource(protos, name, bytes));
   if (!Array.isArray(c)) return c;
-  const state = { addresses: held.addresses, authorizations: merged(held.authorizations, removed, c) };
+  const state = { ...held, authorizations: merged(held.authorizations, removed, c) };
   return { ok: true, typeUrl, nonce, state, updated: c.map(([n]) => n), removed };
 }
 
@@ -134,7 +145,9 @@ export function meshConfigOf(held: XdsHeldState): MeshConfig {
 export function heldVersions(held: XdsHeldState, typeUrl: XdsTypeUrl): Record<string, string> {
   const map: ReadonlyMap<string, Held<unknown>> = typeUrl === AUTHORIZATION_TYPE_URL
     ? held.authorizations
-    : held.addresses;
+    : typeUrl === L7_TYPE_URL
+      ? held.l7
+      : held.addresses;
   const out: Record<string, string> = {};
   for (const [name, h] of map) out[name] = h.version;
   return out;

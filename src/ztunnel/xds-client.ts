@@ -22,9 +22,9 @@ import {
   loadXdsProtos,
   NACK_STATUS_CODE,
   type WireDeltaRequest,
-  XDS_TYPE_URLS,
   type XdsProtos,
   type XdsTypeUrl,
+  ZTUNNEL_TYPE_URLS,
 } from './xds-proto.ts';
 
 /** A full mesh snapshot can be large (tens of thousands of workloads); bound it well above that. */
@@ -46,6 +46,12 @@ export interface XdsClientOptions {
   readonly store: MeshStore;
   readonly log?: Logger;
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** Types to subscribe to (wildcard); default Address and Authorization (a ztunnel). */
+  readonly types?: readonly XdsTypeUrl[];
+  /** Node.user_agent_name; default ferry-ztunnel. */
+  readonly userAgent?: string;
+  /** Called with everything held after each accepted response, before the ACK (waypoints read L7 here). */
+  readonly onHeld?: (held: XdsHeldState) => void;
   /** Called after each response was handled (applied and ACKed, or NACKed). */
   readonly onResponse?: (event: XdsResponseEvent) => void;
 }
@@ -117,7 +123,7 @@ export class XdsClient implements AsyncDisposable {
     this.#log = (opts.log ?? silentLogger).child({ scope: 'xds', xds: opts.address });
     this.#backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
     this.#nextDelayMs = this.#backoff.initialMs;
-    for (const t of XDS_TYPE_URLS) {
+    for (const t of opts.types ?? ZTUNNEL_TYPE_URLS) {
       this.#books.set(t, { synced: false, lastAcceptedNonce: null, lastAcceptedAt: null, lastRejected: null });
     }
     this.#synced.promise.catch(() => {}); // rejected only by close(); callers of whenSynced see it
@@ -227,9 +233,9 @@ export class XdsClient implements AsyncDisposable {
       id: this.#opts.nodeId,
       cluster: this.#opts.clusterId ?? '',
       metadata: { fields: { NODE_NAME: { stringValue: this.#opts.nodeName } } },
-      user_agent_name: 'ferry-ztunnel',
+      user_agent_name: this.#opts.userAgent ?? 'ferry-ztunnel',
     };
-    for (const typeUrl of XDS_TYPE_URLS) {
+    for (const typeUrl of this.#books.keys()) {
       // Wildcard: an empty subscribe list on the first request of a type (Envoy delta xDS).
       stream.write({ node, type_url: typeUrl, initial_resource_versions: heldVersions(this.#held, typeUrl) });
     }
@@ -262,6 +268,11 @@ export class XdsClient implements AsyncDisposable {
       // MeshStore throws only after the new view is in place (a change listener failed): still applied.
       this.#log.error({ err: String(err), typeUrl: outcome.typeUrl }, 'mesh change listener failed');
       meshVersion = this.#opts.store.view.version;
+    }
+    try {
+      this.#opts.onHeld?.(outcome.state);
+    } catch (err) {
+      this.#log.error({ err: String(err), typeUrl: outcome.typeUrl }, 'xDS onHeld listener failed');
     }
     stream.write({ type_url: outcome.typeUrl, response_nonce: outcome.nonce });
     this.#nextDelayMs = this.#backoff.initialMs; // a working stream resets the backoff

@@ -3,6 +3,8 @@
 // domain types of store/types.ts, with the same rules and defaults as the static file (store/local-config*.ts)
 // so one mesh reads the same from either source. Pure: never throws; a bad resource yields an error naming
 // the resource and the field path, which the client turns into a NACK.
+
+import type { ObjectInput } from '../../gateway-api/types.ts';
 import { parseSpiffeId, validateTrustDomain } from '../identity/spiffe-id.ts';
 import { formatIp } from './store/ip-addr.ts';
 import {
@@ -448,5 +450,51 @@ function portExtras(p: unknown): { appProtocol?: AppProtocol; name?: string } {
   return {
     ...(appProtocol === null ? {} : { appProtocol }),
     ...(typeof o.name === 'string' && o.name !== '' ? { name: o.name } : {}),
+  };
+}
+
+// ---- ferry.waypoint.v1.L7Resource ----
+
+/** A waypoint's L7 object as held: a route or policy to compile, a waypoint Gateway, a ReferenceGrant. */
+export type L7Value =
+  | { readonly kind: 'HTTPRoute' | 'AuthorizationPolicy'; readonly input: ObjectInput }
+  | { readonly kind: 'Gateway'; readonly ref: string }
+  | { readonly kind: 'ReferenceGrant'; readonly grant: string };
+
+const L7_KINDS = ['HTTPRoute', 'AuthorizationPolicy', 'Gateway', 'ReferenceGrant'] as const;
+const MAX_L7_JSON = 1024 * 1024;
+
+export function parseL7Resource(protos: XdsProtos, resource: string, bytes: Uint8Array): ConvertResult<L7Value> {
+  return convert(resource, bytes, (b) => decodeMessage(protos.l7, b), readL7);
+}
+
+function readL7(o: Record<string, unknown>): L7Value {
+  const kind = L7_KINDS.find((k) => k === o.kind);
+  if (kind === undefined) fail('kind', `must be one of ${L7_KINDS.join(', ')}, got ${JSON.stringify(o.kind)}`);
+  if (typeof o.json !== 'string' || o.json.length > MAX_L7_JSON) fail('json', 'must be a JSON string of at most 1 MiB');
+  let v: unknown;
+  try {
+    v = JSON.parse(o.json);
+  } catch (err) {
+    fail('json', `not JSON: ${(err as Error).message}`);
+  }
+  const j = rec(v, 'json');
+  const str = (key: string): string =>
+    typeof j[key] === 'string' && j[key] !== '' ? j[key] : fail(`json.${key}`, 'must be a non-empty string');
+  if (kind === 'Gateway') return { kind, ref: `${str('namespace')}/${str('name')}` };
+  if (kind === 'ReferenceGrant') return { kind, grant: `${str('from')}|${str('to')}|${str('name')}` };
+  const ts = j.creationTimestampMs;
+  if (ts !== null && ts !== undefined && !Number.isFinite(ts))
+    fail('json.creationTimestampMs', 'must be a number or null');
+  if (!Number.isInteger(j.sequence)) fail('json.sequence', 'must be an integer');
+  return {
+    kind,
+    input: {
+      namespace: str('namespace'),
+      name: str('name'),
+      creationTimestampMs: typeof ts === 'number' ? ts : null,
+      sequence: j.sequence as number,
+      spec: j.spec,
+    },
   };
 }

@@ -8,7 +8,11 @@ import protobuf from 'protobufjs';
 
 export const ADDRESS_TYPE_URL = 'type.googleapis.com/istio.workload.Address';
 export const AUTHORIZATION_TYPE_URL = 'type.googleapis.com/istio.security.Authorization';
-export const XDS_TYPE_URLS = [ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL] as const;
+/** Ferry's waypoint config (proto/waypoint.proto); only waypoints subscribe to it. */
+export const L7_TYPE_URL = 'type.googleapis.com/ferry.waypoint.v1.L7Resource';
+export const XDS_TYPE_URLS = [ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, L7_TYPE_URL] as const;
+/** What a ztunnel subscribes to. */
+export const ZTUNNEL_TYPE_URLS: readonly XdsTypeUrl[] = [ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL];
 export type XdsTypeUrl = (typeof XDS_TYPE_URLS)[number];
 
 export const ADS_SERVICE_NAME = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
@@ -17,7 +21,9 @@ export const DELTA_ADS_PATH = `/${ADS_SERVICE_NAME}/DeltaAggregatedResources`;
 export const NACK_STATUS_CODE = 3;
 
 const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
-const PROTO_FILES = ['discovery.proto', 'workload.proto', 'authorization.proto'].map((f) => `${PROTO_DIR}${f}`);
+const PROTO_FILES = ['discovery.proto', 'workload.proto', 'authorization.proto', 'waypoint.proto'].map(
+  (f) => `${PROTO_DIR}${f}`,
+);
 
 // Plain objects out: enums by name (unknown numbers stay numbers), bytes as Buffer, every field present.
 const TO_OBJECT: protobuf.IConversionOptions = {
@@ -30,7 +36,7 @@ const TO_OBJECT: protobuf.IConversionOptions = {
 };
 
 export function isXdsTypeUrl(v: unknown): v is XdsTypeUrl {
-  return v === ADDRESS_TYPE_URL || v === AUTHORIZATION_TYPE_URL;
+  return v === ADDRESS_TYPE_URL || v === AUTHORIZATION_TYPE_URL || v === L7_TYPE_URL;
 }
 
 /** The loaded message types. Immutable once loaded; load once per server or client. */
@@ -40,6 +46,7 @@ export interface XdsProtos {
   readonly response: protobuf.Type;
   readonly address: protobuf.Type;
   readonly authorization: protobuf.Type;
+  readonly l7: protobuf.Type;
   /** The DeltaAggregatedResources method for grpc.Server#addService and grpc.Client. */
   readonly service: grpc.ServiceDefinition;
 }
@@ -67,6 +74,7 @@ export async function loadXdsProtos(): Promise<XdsProtos> {
     response,
     address: root.lookupType('istio.workload.Address'),
     authorization: root.lookupType('istio.security.Authorization'),
+    l7: root.lookupType('ferry.waypoint.v1.L7Resource'),
     service,
   };
 }

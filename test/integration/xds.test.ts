@@ -15,7 +15,12 @@ import { parseLocalConfig } from '../../src/ztunnel/store/local-config.ts';
 import { MeshStore } from '../../src/ztunnel/store/mesh-store.ts';
 import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
 import { XdsClient, type XdsClientOptions, type XdsResponseEvent } from '../../src/ztunnel/xds-client.ts';
-import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, loadXdsProtos, XDS_TYPE_URLS } from '../../src/ztunnel/xds-proto.ts';
+import {
+  ADDRESS_TYPE_URL,
+  AUTHORIZATION_TYPE_URL,
+  loadXdsProtos,
+  ZTUNNEL_TYPE_URLS,
+} from '../../src/ztunnel/xds-proto.ts';
 import { workload } from '../helpers/mesh-builders.ts';
 import { CapturingLogger, Events, sortedConfig } from '../helpers/xds-events.ts';
 
@@ -75,7 +80,7 @@ function storeConfig(store: MeshStore): MeshConfig {
 
 /** Waits until `node` ACKed the current generation of both types. */
 async function bothAcked(h: Harness, node: string): Promise<void> {
-  for (const typeUrl of XDS_TYPE_URLS) {
+  for (const typeUrl of ZTUNNEL_TYPE_URLS) {
     // Generations only grow, so any ACK at or past the current one means the client holds it.
     const gen = h.server.generation(typeUrl);
     await h.acks.waitFor((e) => e.nodeId.endsWith(`~${node}`) && e.typeUrl === typeUrl && e.generation >= gen);

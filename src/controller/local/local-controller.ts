@@ -11,7 +11,7 @@ import { nodeBoundAuthorizer } from '../../identity/ca-authz.ts';
 import { type CaServer, startCaServer } from '../../identity/ca-server.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { parseHostPort } from '../../ztunnel/config.ts';
-import { XDS_TYPE_URLS } from '../../ztunnel/xds-proto.ts';
+import { ADDRESS_TYPE_URL, L7_TYPE_URL, ZTUNNEL_TYPE_URLS } from '../../ztunnel/xds-proto.ts';
 import { MeshController } from '../controller.ts';
 import { ManifestSource } from '../sources/manifest-source.ts';
 import { type Diagnostic, formatDiagnostic } from '../sources/types.ts';
@@ -90,7 +90,9 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
     const nodes = config.nodes.map((n) => n.name);
     /** Every connected ztunnel ACKed the current config (a disconnected one gets it when it reconnects). */
     const connectedAcked = (): boolean =>
-      xdsServer.clients().every((c) => XDS_TYPE_URLS.every((t) => c.types.some((s) => s.typeUrl === t && s.upToDate)));
+      xdsServer
+        .clients()
+        .every((c) => subscriptionsOf(c).every((t) => c.types.some((s) => s.typeUrl === t && s.upToDate)));
     const xdsConverged = (): boolean => {
       const clients = xdsServer.clients();
       return nodes.every((n) => clients.some((c) => c.nodeId.endsWith(`~${n}`))) && connectedAcked();
@@ -199,4 +201,9 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
     for (const c of cleanup.reverse()) await c().catch(() => undefined);
     throw err;
   }
+}
+
+/** The types a client must have ACKed: a ztunnel's two, plus the L7 type for a waypoint. */
+function subscriptionsOf(c: { readonly nodeId: string }): readonly string[] {
+  return c.nodeId.startsWith('waypoint~') ? [ADDRESS_TYPE_URL, L7_TYPE_URL] : ZTUNNEL_TYPE_URLS;
 }

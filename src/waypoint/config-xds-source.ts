@@ -1,0 +1,90 @@
+// A waypoint's config from the controller over delta xDS (DESIGN.md §5.2): wildcard subscriptions to
+// istio.workload.Address (the mesh) and ferry.waypoint.v1.L7Resource (HTTPRoutes, L7 policies, waypoint
+// Gateways, ReferenceGrants), through the ztunnel's XdsClient (ACK/NACK, reconnect with backoff and
+// initial_resource_versions). While the controller is away the last good config stays in effect.
+import type { ObjectInput } from '../../gateway-api/types.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { MeshStore } from '../ztunnel/store/mesh-store.ts';
+import { XdsClient } from '../ztunnel/xds-client.ts';
+import { meshConfigOf, type XdsHeldState } from '../ztunnel/xds-client-state.ts';
+import { ADDRESS_TYPE_URL, L7_TYPE_URL } from '../ztunnel/xds-proto.ts';
+import {
+  EMPTY_WAYPOINT_CONFIG,
+  type WaypointConfig,
+  type WaypointConfigSource,
+  type WaypointIdentity,
+} from './config-types.ts';
+
+export interface WaypointXdsSourceOptions {
+  readonly address: string;
+  readonly waypoint: WaypointIdentity;
+  readonly node: string;
+  readonly log: Logger;
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+}
+
+/** The WaypointConfig of everything held, in resource-name order. */
+export function waypointConfigOf(held: XdsHeldState): WaypointConfig {
+  const httpRoutes: ObjectInput[] = [];
+  const authorizationPolicies: ObjectInput[] = [];
+  const waypointGateways: string[] = [];
+  const referenceGrants: string[] = [];
+  for (const name of [...held.l7.keys()].sort()) {
+    const v = held.l7.get(name)?.value;
+    if (v === undefined) continue;
+    if (v.kind === 'HTTPRoute') httpRoutes.push(v.input);
+    else if (v.kind === 'AuthorizationPolicy') authorizationPolicies.push(v.input);
+    else if (v.kind === 'Gateway') waypointGateways.push(v.ref);
+    else if (v.kind === 'ReferenceGrant') referenceGrants.push(v.grant);
+  }
+  return { mesh: meshConfigOf(held), httpRoutes, authorizationPolicies, waypointGateways, referenceGrants };
+}
+
+export class WaypointXdsSource implements WaypointConfigSource {
+  readonly #client: XdsClient;
+  readonly #listeners = new Set<(c: WaypointConfig) => void>();
+  #current: WaypointConfig = EMPTY_WAYPOINT_CONFIG;
+  #started: Promise<void> | null = null;
+
+  constructor(opts: WaypointXdsSourceOptions) {
+    const id = `${opts.waypoint.namespace}/${opts.waypoint.name}`;
+    this.#client = new XdsClient({
+      address: opts.address,
+      tls: null,
+      nodeId: `waypoint~${id}~${opts.node}`,
+      nodeName: opts.node,
+      store: new MeshStore(),
+      log: opts.log,
+      types: [ADDRESS_TYPE_URL, L7_TYPE_URL],
+      userAgent: 'ferry-waypoint',
+      ...(opts.backoff === undefined ? {} : { backoff: opts.backoff }),
+      onHeld: (held) => {
+        this.#current = waypointConfigOf(held);
+        if (!this.#client.synced) return; // announce only complete configs
+        for (const l of this.#listeners) l(this.#current);
+      },
+    });
+  }
+
+  current(): WaypointConfig {
+    return this.#current;
+  }
+
+  onChange(listener: (config: WaypointConfig) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  whenSynced(): Promise<void> {
+    this.#started ??= this.#client.start();
+    return this.#started.then(() => this.#client.whenSynced());
+  }
+
+  status(): unknown {
+    return this.#client.status();
+  }
+
+  close(): Promise<void> {
+    return this.#client.close();
+  }
+}

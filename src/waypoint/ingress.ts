@@ -1,0 +1,190 @@
+// The waypoint's HBONE listener (DESIGN.md §2 step 6, §5.1): a CONNECT whose authority is `VIP:port` of a
+// Service this waypoint serves is accepted (200) and its byte stream is served as HTTP — HTTP/2 when the
+// client starts with the h2 preface (h2c prior knowledge), HTTP/1.1 otherwise — or, for an appProtocol
+// `tcp` port, spliced whole to one endpoint. Unknown destinations get 503, malformed authorities 400.
+// Malformed HTTP costs the client its tunnel only (400 / stream reset); everyone else keeps being served.
+import http from 'node:http';
+import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { parseHboneAuthority } from '../ztunnel/hbone/authority.ts';
+import type { HboneClientPool } from '../ztunnel/hbone/pool.ts';
+import {
+  type HboneConnectRequest,
+  type HboneListenTarget,
+  HboneServer,
+  type HboneTunnel,
+} from '../ztunnel/hbone/server.ts';
+import type { SocketFactory } from '../ztunnel/proxy-context.ts';
+import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
+import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
+import type { DownstreamContext, RequestPipeline } from './pipeline.ts';
+import type { ServiceTarget, WaypointState } from './state.ts';
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+const MAX_HEADER_BYTES = 16 * 1024;
+const HEADERS_TIMEOUT_MS = 30_000;
+
+export interface IngressOptions {
+  readonly listen: HboneListenTarget;
+  readonly certificate: WorkloadCertificate;
+  readonly state: () => WaypointState;
+  readonly pipeline: RequestPipeline;
+  readonly log: Logger;
+  /** For appProtocol tcp ports: raw tunnels to the chosen pod. */
+  readonly tcp: {
+    readonly pool: HboneClientPool;
+    readonly certificate: () => Promise<WorkloadCertificate>;
+    readonly sockets: SocketFactory;
+    readonly hbonePort: number;
+  };
+}
+
+export class WaypointIngress {
+  readonly #opts: IngressOptions;
+  readonly #server: HboneServer;
+  readonly #tunnels = new Set<Duplex>();
+
+  private constructor(opts: IngressOptions, server: HboneServer) {
+    this.#opts = opts;
+    this.#server = server;
+  }
+
+  static async start(opts: IngressOptions): Promise<WaypointIngress> {
+    const onConnect: { fn: (req: HboneConnectRequest, tunnel: HboneTunnel) => void } = { fn: (_r, t) => t.reject(503) };
+    const server = await HboneServer.listen({
+      ...opts.listen,
+      certificate: opts.certificate,
+      onConnect: (req, tunnel) => onConnect.fn(req, tunnel),
+      onPeerError: (e) =>
+        opts.log.debug({ code: e.error.code, error: e.error.message, peer: e.peer }, 'hbone peer error'),
+    });
+    const self = new WaypointIngress(opts, server);
+    onConnect.fn = (req, tunnel) => self.#onConnect(req, tunnel);
+    return self;
+  }
+
+  get address(): { ip: string; port: number } {
+    return this.#server.address;
+  }
+
+  setCertificate(cert: WorkloadCertificate): void {
+    this.#server.setCertificate(cert);
+  }
+
+  async close(graceful: boolean, deadlineMs: number): Promise<void> {
+    await this.#server.close({ graceful, deadlineMs });
+    for (const t of this.#tunnels) t.destroy();
+  }
+
+  #onConnect(req: HboneConnectRequest, tunnel: HboneTunnel): void {
+    const parsed = parseHboneAuthority(req.authority);
+    if (!parsed.ok) return tunnel.reject(400);
+    const state = this.#opts.state();
+    const target = state.serviceByVip(parsed.value.ip, parsed.value.port);
+    if (target === null) {
+      this.#opts.log.info(
+        { authority: req.authority },
+        'waypoint: CONNECT to a destination this waypoint does not serve',
+      );
+      return tunnel.reject(503);
+    }
+    const ctxBase = {
+      target,
+      sourceIdentity: req.peerIdentity,
+      sourceIp: forwardedForIp(req.headers.forwarded) ?? req.peer.ip,
+    };
+    const stream = tunnel.accept();
+    this.#tunnels.add(stream);
+    stream.once('close', () => this.#tunnels.delete(stream));
+    stream.on('error', () => stream.destroy());
+    if (target.port.appProtocol === 'tcp') {
+      void this.#serveTcp(stream, target);
+      return;
+    }
+    const protocol = target.port.appProtocol;
+    stream.once('data', (first: Buffer) => {
+      stream.pause();
+      stream.unshift(first);
+      const h2 = protocol === 'http2' || protocol === 'grpc' || first.subarray(0, 3).equals(H2_PREFACE.subarray(0, 3));
+      if (h2) this.#serveHttp2(stream, { ...ctxBase, protocol: 'http2' });
+      else this.#serveHttp1(stream, { ...ctxBase, protocol: 'http1' });
+      stream.resume();
+    });
+  }
+
+  #serveHttp1(stream: Duplex, ctx: DownstreamContext): void {
+    const server = http.createServer(
+      { maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: 0, keepAlive: true },
+      (req, res) => void this.#opts.pipeline.handle(req, res, ctx),
+    );
+    server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
+      this.#opts.log.info({ code: err.code, error: err.message }, 'waypoint: malformed HTTP/1.1 request');
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      else socket.destroy();
+    });
+    server.on('upgrade', (_req, socket: Duplex) => {
+      // WebSocket and other upgrades are not proxied yet: refuse cleanly rather than hang.
+      socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
+    server.emit('connection', stream);
+  }
+
+  #serveHttp2(stream: Duplex, ctx: DownstreamContext): void {
+    const server = http2.createServer(
+      { maxHeaderListPairs: 256, maxSessionMemory: 16 },
+      (req, res) => void this.#opts.pipeline.handle(req, res, ctx),
+    );
+    server.on('sessionError', (err) => {
+      this.#opts.log.info({ error: err.message }, 'waypoint: HTTP/2 session error');
+    });
+    server.on('session', (session) => {
+      session.on('error', () => session.destroy());
+      stream.once('close', () => session.destroy());
+    });
+    server.emit('connection', stream);
+  }
+
+  async #serveTcp(stream: Duplex, target: ServiceTarget): Promise<void> {
+    const state = this.#opts.state();
+    const picked = resolveServiceEndpoint(
+      target.service,
+      target.port.servicePort,
+      state.view.endpointsOf(target.service),
+      {
+        random: Math.random,
+        network: '',
+      },
+    );
+    if (!picked.ok) {
+      stream.destroy();
+      return;
+    }
+    const { workload, ip, targetPort } = picked.value;
+    try {
+      const upstream = await this.#opts.tcp.pool.connect({
+        source: await this.#opts.tcp.certificate(),
+        dst: { ip, port: this.#opts.tcp.hbonePort },
+        expectedIdentities: [workloadIdentity(workload)],
+        authority: `${ip}:${targetPort}`,
+        socketFactory: this.#opts.tcp.sockets,
+      });
+      stream.pipe(upstream).on('error', () => stream.destroy());
+      upstream.pipe(stream).on('error', () => upstream.destroy());
+      stream.once('close', () => upstream.destroy());
+      upstream.once('close', () => stream.destroy());
+    } catch (err) {
+      this.#opts.log.info({ error: String(err) }, 'waypoint: TCP upstream failed');
+      stream.destroy();
+    }
+  }
+}
+
+/** The client address from ztunnel's `forwarded: for="ip:port"` header, when well formed. */
+export function forwardedForIp(forwarded: string | undefined): string | null {
+  const m = forwarded === undefined ? null : /for="([^"]{1,64})"/.exec(forwarded);
+  if (m === null) return null;
+  const parsed = parseHboneAuthority(m[1] ?? '');
+  return parsed.ok ? parsed.value.ip : null;
+}

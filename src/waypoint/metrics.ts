@@ -1,0 +1,91 @@
+// The waypoint's Istio HTTP metrics (reporter="waypoint"): istio_requests_total,
+// istio_request_duration_milliseconds, istio_request_bytes, istio_response_bytes, with Istio's standard
+// labels (the ztunnel's traffic labels plus response_code and grpc_response_status). One registry per
+// instance, so several waypoints can share a test process.
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import type { SpiffeId } from '../identity/spiffe-id.ts';
+import { TRAFFIC_LABEL_NAMES, trafficLabelsFor } from '../ztunnel/metrics.ts';
+import type { Service, Workload } from '../ztunnel/store/types.ts';
+
+const REQUEST_LABELS = [...TRAFFIC_LABEL_NAMES, 'response_code', 'grpc_response_status'] as const;
+type RequestLabel = (typeof REQUEST_LABELS)[number];
+
+// Istio's default buckets for the duration and size histograms.
+const DURATION_BUCKETS = [
+  0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000,
+];
+const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
+
+export interface RequestRecord {
+  readonly source: Workload | null;
+  readonly sourceIdentity: SpiffeId | null;
+  readonly service: Service | null;
+  readonly destination: Workload | null;
+  readonly destinationIdentity: SpiffeId | null;
+  readonly protocol: 'http' | 'grpc';
+  readonly responseCode: number;
+  readonly grpcStatus: string | null;
+  /** Envoy response flags ('-' when none: UH, UF, UC, UT, URX, NR, DC...). */
+  readonly responseFlags: string;
+  readonly durationMs: number;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+}
+
+export class WaypointMetrics {
+  readonly registry = new Registry();
+  readonly #requests: Counter<RequestLabel>;
+  readonly #duration: Histogram<RequestLabel>;
+  readonly #requestBytes: Histogram<RequestLabel>;
+  readonly #responseBytes: Histogram<RequestLabel>;
+
+  constructor(opts: { readonly processMetrics?: boolean } = {}) {
+    const registers = [this.registry];
+    const labelNames = REQUEST_LABELS;
+    this.#requests = new Counter({ name: 'istio_requests_total', help: 'Total requests', labelNames, registers });
+    this.#duration = new Histogram({
+      name: 'istio_request_duration_milliseconds',
+      help: 'Request duration in milliseconds',
+      labelNames,
+      buckets: DURATION_BUCKETS,
+      registers,
+    });
+    this.#requestBytes = new Histogram({
+      name: 'istio_request_bytes',
+      help: 'Request body size in bytes',
+      labelNames,
+      buckets: SIZE_BUCKETS,
+      registers,
+    });
+    this.#responseBytes = new Histogram({
+      name: 'istio_response_bytes',
+      help: 'Response body size in bytes',
+      labelNames,
+      buckets: SIZE_BUCKETS,
+      registers,
+    });
+    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+  }
+
+  record(r: RequestRecord): void {
+    const labels: Record<RequestLabel, string> = {
+      ...trafficLabelsFor({
+        reporter: 'waypoint',
+        sourceWorkload: r.source,
+        sourceIdentity: r.sourceIdentity,
+        destinationWorkload: r.destination,
+        destinationService: r.service,
+        destinationIdentity: r.destinationIdentity,
+        mtls: true,
+      }),
+      response_code: String(r.responseCode),
+      grpc_response_status: r.grpcStatus ?? '',
+    };
+    labels.request_protocol = r.protocol;
+    labels.response_flags = r.responseFlags;
+    this.#requests.inc(labels, 1);
+    this.#duration.observe(labels, r.durationMs);
+    this.#requestBytes.observe(labels, r.requestBytes);
+    this.#responseBytes.observe(labels, r.responseBytes);
+  }
+}

@@ -1,0 +1,459 @@
+// One HTTP request through the waypoint (DESIGN.md §2 step 6; reference gateway-api-anchor.md §2.4, §7):
+// L7 authorization, the route of the destination Service port (none attached → pass-through to the
+// Service; attached but no match → 404), CORS, rule filters, redirect, weighted backend choice (none or
+// invalid → 500), per-backend filters, mirrors, then the upstream exchange with the rule's retries and
+// timeouts, response filters, one metrics record and one access-log line.
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { corsPreflight, corsResponseHeaders } from '../../gateway-api/cors.ts';
+import {
+  applyHeaderModifier,
+  type HeaderMap,
+  mirrorSampled,
+  redirectLocation,
+  rewritePath,
+} from '../../gateway-api/filters.ts';
+import { selectRoute } from '../../gateway-api/match.ts';
+import type {
+  CompiledRule,
+  HttpFilter,
+  RequestView,
+  RouteBackend,
+  RouteMatch,
+  ServiceBackend,
+} from '../../gateway-api/types.ts';
+import { pickBackend } from '../../gateway-api/weights.ts';
+import type { SpiffeId } from '../identity/spiffe-id.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
+import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
+import type { Service, Workload } from '../ztunnel/store/types.ts';
+import { evaluateL7, policiesFor } from './authz/evaluate.ts';
+import type { WaypointMetrics } from './metrics.ts';
+import { type ServiceTarget, serviceName, type WaypointState } from './state.ts';
+import { ensureTraceparent } from './trace.ts';
+import { fromIncomingHeaders, type UpstreamClient } from './upstream/client.ts';
+import { sendWithRetries } from './upstream/retry.ts';
+import type { SendResult, UpstreamEndpoint, UpstreamRequest } from './upstream/types.ts';
+
+export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
+export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+
+/** What the waypoint knows about the tunnel a request arrived on. */
+export interface DownstreamContext {
+  readonly target: ServiceTarget;
+  readonly sourceIdentity: SpiffeId;
+  readonly sourceIp: string;
+  readonly protocol: 'http1' | 'http2';
+}
+
+export interface PipelineDeps {
+  readonly state: () => WaypointState;
+  readonly client: UpstreamClient;
+  readonly metrics: WaypointMetrics;
+  readonly log: Logger;
+  readonly hbonePort: number;
+  readonly random?: () => number;
+}
+
+/** Bodies up to this size are buffered so that a retry can send them again; larger ones stream once. */
+export const MAX_BUFFERED_BODY = 1024 * 1024;
+const MAX_MIRRORS_IN_FLIGHT = 64;
+
+interface Outcome {
+  status: number;
+  flags: string;
+  route: string | null;
+  rule: string | null;
+  retries: number;
+  upstream: UpstreamEndpoint | null;
+  policy: string | null;
+  requestBytes: number;
+  responseBytes: number;
+}
+
+export class RequestPipeline {
+  readonly #deps: PipelineDeps;
+  readonly #random: () => number;
+  #mirrors = 0;
+
+  constructor(deps: PipelineDeps) {
+    this.#deps = deps;
+    this.#random = deps.random ?? Math.random;
+  }
+
+  async handle(req: DownstreamRequest, res: DownstreamResponse, ctx: DownstreamContext): Promise<void> {
+    const started = performance.now();
+    const state = this.#deps.state();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const headers = fromIncomingHeaders(req.headers as IncomingHttpHeaders);
+    const authority = headerValue(req.headers, ':authority') ?? headerValue(req.headers, 'host') ?? '';
+    if (!headers.has('x-request-id')) headers.set('x-request-id', [randomUuid()]);
+    const trace = ensureTraceparent(headers);
+    const view: RequestView = {
+      method: req.method ?? 'GET',
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
+      headers,
+    };
+    const out: Outcome = {
+      status: 0,
+      flags: '-',
+      route: null,
+      rule: null,
+      retries: 0,
+      upstream: null,
+      policy: null,
+      requestBytes: 0,
+      responseBytes: 0,
+    };
+    const svc = ctx.target.service;
+    const svcRef = { namespace: svc.namespace, name: serviceName(svc) };
+    try {
+      const verdict = evaluateL7(policiesFor(state.policies, state.identity, svcRef), {
+        sourcePrincipal: `spiffe://${ctx.sourceIdentity.trustDomain}/ns/${ctx.sourceIdentity.namespace}/sa/${ctx.sourceIdentity.serviceAccount}`,
+        sourceIp: ctx.sourceIp,
+        method: view.method,
+        path: view.path,
+        host: authority,
+        port: ctx.target.port.servicePort,
+        headers,
+      });
+      if (!verdict.allowed) {
+        out.policy = verdict.policy;
+        out.flags = 'RBAC';
+        return this.#local(res, out, 403, 'RBAC: access denied');
+      }
+      const table = state.routes.forServicePort(svcRef.namespace, svcRef.name, ctx.target.port.servicePort);
+      if (table === null) {
+        // No route attached: the Service itself, as if there were no waypoint.
+        const passthrough = { namespace: svcRef.namespace, name: svcRef.name, port: ctx.target.port.servicePort };
+        return await this.#forward(req, res, ctx, state, view, authority, headers, out, {
+          backend: passthrough,
+          rule: null,
+          match: null,
+          filters: [],
+        });
+      }
+      const selected = selectRoute(table, view);
+      if (selected === null) {
+        out.flags = 'NR';
+        return this.#local(res, out, 404, 'no route matched');
+      }
+      const { rule, match } = selected;
+      out.route = rule.route;
+      out.rule = rule.name ?? String(rule.ruleIndex);
+      const cors = rule.filters.find((f) => f.type === 'CORS');
+      if (cors !== undefined) {
+        const pre = corsPreflight(cors.cors, view);
+        if (pre !== null) {
+          if (pre.status === 403) return this.#local(res, out, 403, 'CORS origin not allowed');
+          return this.#local(res, out, pre.status, '', pre.headers);
+        }
+      }
+      const redirect = rule.filters.find((f) => f.type === 'RequestRedirect');
+      if (redirect !== undefined) {
+        const location = redirectLocation(
+          redirect.redirect,
+          {
+            scheme: 'http',
+            host: authority,
+            listenerPort: ctx.target.port.servicePort,
+            path: view.path,
+            query: view.query,
+          },
+          match,
+        );
+        return this.#local(res, out, redirect.redirect.statusCode, '', new Map([['location', location]]));
+      }
+      const chosen = pickBackend(rule.backends, this.#random());
+      if (chosen === null) return this.#local(res, out, 500, 'no backend for this route');
+      if (chosen.service === null) {
+        return this.#local(res, out, 500, `backend not available (${chosen.problem ?? 'invalid'})`);
+      }
+      return await this.#forward(req, res, ctx, state, view, authority, headers, out, {
+        backend: chosen.service,
+        rule,
+        match,
+        filters: [...rule.filters, ...chosen.filters],
+        chosen,
+      });
+    } catch (err) {
+      this.#deps.log.error({ error: String(err) }, 'waypoint request failed');
+      if (!res.headersSent) this.#local(res, out, 500, 'internal error');
+      else res.destroy();
+    } finally {
+      this.#finish(res, out, started, ctx, view, authority, headers, trace.traceId);
+    }
+  }
+
+  async #forward(
+    req: DownstreamRequest,
+    res: DownstreamResponse,
+    ctx: DownstreamContext,
+    state: WaypointState,
+    view: RequestView,
+    authority: string,
+    headersIn: Map<string, string[]>,
+    out: Outcome,
+    plan: {
+      backend: ServiceBackend;
+      rule: CompiledRule | null;
+      match: RouteMatch | null;
+      filters: readonly HttpFilter[];
+      chosen?: RouteBackend;
+    },
+  ): Promise<void> {
+    let headers: HeaderMap = headersIn;
+    let path = view.path;
+    let host = authority;
+    const responseMods = [];
+    const mirrors = [];
+    for (const f of plan.filters) {
+      if (f.type === 'RequestHeaderModifier') headers = applyHeaderModifier(headers, f.modifier);
+      else if (f.type === 'ResponseHeaderModifier') responseMods.push(f.modifier);
+      else if (f.type === 'URLRewrite') {
+        if (f.rewrite.hostname !== null) host = f.rewrite.hostname;
+        if (f.rewrite.path !== null && plan.match !== null) path = rewritePath(path, f.rewrite.path, plan.match);
+      } else if (f.type === 'RequestMirror' && f.mirror.backend !== null && mirrorSampled(f.mirror, this.#random())) {
+        mirrors.push(f.mirror.backend);
+      }
+    }
+    const service = state.backendService(plan.backend);
+    if (service === null)
+      return this.#local(res, out, 500, `backend ${plan.backend.namespace}/${plan.backend.name} not found`);
+    const body = await readBody(req);
+    out.requestBytes = Buffer.isBuffer(body) ? body.length : 0;
+    const upstreamReq: UpstreamRequest = {
+      method: view.method,
+      path: `${path}${view.query === '' ? '' : `?${view.query}`}`,
+      authority: host,
+      headers,
+      body: Buffer.isBuffer(body) && body.length === 0 ? null : body,
+    };
+    for (const m of mirrors) this.#mirror(state, m, upstreamReq);
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    const result: SendResult = await sendWithRetries(this.#deps.client, upstreamReq, {
+      protocol: 'http1',
+      timeouts: plan.rule?.timeouts ?? { requestMs: null, backendRequestMs: null },
+      retry: plan.rule?.retry ?? null,
+      pickEndpoint: () => this.#pickEndpoint(state, service, plan.backend.port),
+      signal: abort.signal,
+    });
+    out.retries = result.retries;
+    if (result.kind === 'failure') {
+      out.upstream = result.endpoint;
+      out.flags = result.flag;
+      return this.#local(
+        res,
+        out,
+        result.status,
+        result.status === 504
+          ? 'upstream request timeout'
+          : 'upstream connect error or disconnect/reset before headers',
+      );
+    }
+    const response = result.response;
+    out.upstream = response.endpoint;
+    let respHeaders: HeaderMap = response.headers;
+    for (const m of responseMods) respHeaders = applyHeaderModifier(respHeaders, m);
+    const cors = plan.filters.find((f) => f.type === 'CORS');
+    const extra = cors === undefined ? new Map<string, string>() : corsResponseHeaders(cors.cors, view);
+    out.status = response.status;
+    (res as ServerResponse).writeHead(response.status, toResponseHeaders(respHeaders, extra, ctx.protocol));
+    await pipeBody(response.body, res, out);
+  }
+
+  #pickEndpoint(state: WaypointState, service: Service, port: number): UpstreamEndpoint | null {
+    const picked = resolveServiceEndpoint(service, port, state.view.endpointsOf(service), {
+      random: this.#random,
+      network: '',
+    });
+    if (!picked.ok) return null;
+    return endpointFor(picked.value.workload, picked.value.ip, picked.value.targetPort, this.#deps.hbonePort);
+  }
+
+  #mirror(state: WaypointState, backend: ServiceBackend, req: UpstreamRequest): void {
+    if (this.#mirrors >= MAX_MIRRORS_IN_FLIGHT || (req.body !== null && !Buffer.isBuffer(req.body))) return;
+    const service = state.backendService(backend);
+    if (service === null) return;
+    const endpoint = this.#pickEndpoint(state, service, backend.port);
+    if (endpoint === null) return;
+    this.#mirrors += 1;
+    const copy: UpstreamRequest = { ...req, authority: `${req.authority.replace(/:\d+$/, '')}-shadow` };
+    this.#deps.client
+      .request(endpoint, copy, AbortSignal.timeout(30_000))
+      .then((r) => r.body.resume())
+      .catch((err: unknown) => this.#deps.log.debug({ error: String(err) }, 'mirror request failed'))
+      .finally(() => {
+        this.#mirrors -= 1;
+      });
+  }
+
+  #local(
+    res: DownstreamResponse,
+    out: Outcome,
+    status: number,
+    text: string,
+    headers?: ReadonlyMap<string, string>,
+  ): void {
+    out.status = status;
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const h: OutgoingHttpHeaders = { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) };
+    for (const [k, v] of headers ?? []) h[k] = v;
+    (res as ServerResponse).writeHead(status, h);
+    res.end(text);
+    out.responseBytes = Buffer.byteLength(text);
+  }
+
+  #finish(
+    res: DownstreamResponse,
+    out: Outcome,
+    started: number,
+    ctx: DownstreamContext,
+    view: RequestView,
+    authority: string,
+    headers: HeaderMap,
+    traceId: string,
+  ): void {
+    const durationMs = performance.now() - started;
+    const state = this.#deps.state();
+    const source = state.view.workloadByAddress('', ctx.sourceIp) ?? null;
+    const destination: Workload | null = out.upstream?.workload ?? null;
+    this.#deps.metrics.record({
+      source,
+      sourceIdentity: ctx.sourceIdentity,
+      service: ctx.target.service,
+      destination,
+      destinationIdentity: destination === null ? null : workloadIdentity(destination),
+      protocol: (headers.get('content-type')?.[0] ?? '').startsWith('application/grpc') ? 'grpc' : 'http',
+      responseCode: out.status,
+      grpcStatus: null,
+      responseFlags: out.flags,
+      durationMs,
+      requestBytes: out.requestBytes,
+      responseBytes: out.responseBytes,
+    });
+    const id = ctx.sourceIdentity;
+    this.#deps.log.info(
+      {
+        method: view.method,
+        path: view.path,
+        authority,
+        protocol: ctx.protocol === 'http2' ? 'HTTP/2' : 'HTTP/1.1',
+        response_code: out.status,
+        response_flags: out.flags,
+        duration_ms: Math.round(durationMs * 1000) / 1000,
+        bytes_received: out.requestBytes,
+        bytes_sent: out.responseBytes,
+        route: out.route,
+        rule: out.rule,
+        retries: out.retries,
+        upstream_host: out.upstream === null ? null : `${out.upstream.ip}:${out.upstream.port}`,
+        upstream_pod: destination === null ? null : `${destination.namespace}/${destination.name}`,
+        source_principal: `spiffe://${id.trustDomain}/ns/${id.namespace}/sa/${id.serviceAccount}`,
+        source_ip: ctx.sourceIp,
+        destination_service: ctx.target.service.hostname,
+        policy: out.policy,
+        request_id: headers.get('x-request-id')?.[0] ?? null,
+        trace_id: traceId,
+        closed_early: !res.writableFinished,
+      },
+      'request',
+    );
+  }
+}
+
+export function endpointFor(workload: Workload, ip: string, port: number, hbonePort: number): UpstreamEndpoint {
+  return {
+    ip,
+    port,
+    tunnel:
+      workload.protocol === 'HBONE'
+        ? { kind: 'hbone', hbonePort, identity: workloadIdentity(workload) }
+        : { kind: 'plain' },
+    workload,
+  };
+}
+
+function headerValue(h: IncomingHttpHeaders, name: string): string | undefined {
+  const v = h[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function randomUuid(): string {
+  return randomUUID();
+}
+
+const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
+
+function toResponseHeaders(
+  headers: HeaderMap,
+  extra: ReadonlyMap<string, string>,
+  protocol: 'http1' | 'http2',
+): OutgoingHttpHeaders {
+  const out: OutgoingHttpHeaders = {};
+  for (const [k, v] of headers) {
+    if (RESPONSE_HOP.has(k)) continue;
+    out[k] = v.length === 1 ? v[0] : [...v];
+  }
+  for (const [k, v] of extra) out[k] = v;
+  if (protocol === 'http2') delete out['keep-alive'];
+  return out;
+}
+
+/** The request body: buffered when small enough to be sent again, else the stream itself. */
+async function readBody(req: DownstreamRequest): Promise<Buffer | Readable> {
+  const length = Number(req.headers['content-length'] ?? 'NaN');
+  const chunked = req.headers['transfer-encoding'] !== undefined;
+  if (!chunked && length === 0) return Buffer.alloc(0);
+  if (!chunked && Number.isNaN(length) && (req.method === 'GET' || req.method === 'HEAD') && !isHttp2(req)) {
+    return Buffer.alloc(0);
+  }
+  if (!Number.isNaN(length) && length > MAX_BUFFERED_BODY) return req as Readable;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size > MAX_BUFFERED_BODY * 16) throw new Error('request body too large');
+  }
+  return Buffer.concat(chunks);
+}
+
+function isHttp2(req: DownstreamRequest): boolean {
+  return (req as { httpVersionMajor?: number }).httpVersionMajor === 2;
+}
+
+function pipeBody(body: Readable, res: DownstreamResponse, out: Outcome): Promise<void> {
+  return new Promise((resolve) => {
+    body.on('data', (chunk: Buffer) => {
+      out.responseBytes += chunk.length;
+      if (!(res as ServerResponse).write(chunk)) {
+        body.pause();
+        res.once('drain', () => body.resume());
+      }
+    });
+    body.once('end', () => {
+      res.end();
+      resolve();
+    });
+    body.once('error', () => {
+      res.destroy();
+      resolve();
+    });
+    res.once('close', () => {
+      body.destroy();
+      resolve();
+    });
+  });
+}
