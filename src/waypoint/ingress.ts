@@ -80,7 +80,10 @@ export class WaypointIngress {
 
   #onConnect(req: HboneConnectRequest, tunnel: HboneTunnel): void {
     const parsed = parseHboneAuthority(req.authority);
-    if (!parsed.ok) return tunnel.reject(400);
+    if (!parsed.ok) {
+      tunnel.reject(400);
+      return;
+    }
     const state = this.#opts.state();
     const target = state.serviceByVip(parsed.value.ip, parsed.value.port);
     if (target === null) {
@@ -88,7 +91,8 @@ export class WaypointIngress {
         { authority: req.authority },
         'waypoint: CONNECT to a destination this waypoint does not serve',
       );
-      return tunnel.reject(503);
+      tunnel.reject(503);
+      return;
     }
     const ctxBase = {
       target,
