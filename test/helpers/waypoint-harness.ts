@@ -1,0 +1,175 @@
+// A waypoint on loopback for integration tests: real HBONE (mTLS, HTTP/2 CONNECT) on both sides. "Pods"
+// are HBONE servers on 127.0.0.x:<shared port> terminating into the test app's HTTP echo; the client is
+// an HBONE tunnel to the waypoint with `:authority = VIP:port`, speaking HTTP/1.1 through it.
+
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { TestContext } from 'node:test';
+import { stringify } from 'yaml';
+import { startHttpEcho } from '../../src/cli/testapp/http-echo.ts';
+import { CertificateAuthority } from '../../src/identity/ca.ts';
+import { startWaypoint, type Waypoint } from '../../src/waypoint/app.ts';
+import type { WaypointProcessConfig } from '../../src/waypoint/config.ts';
+import { HboneClientPool } from '../../src/ztunnel/hbone/pool.ts';
+import { serializeMeshConfig } from '../../src/ztunnel/store/local-config-serialize.ts';
+import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
+import { dialAuthority, startHboneFixture } from './hbone-client.ts';
+import { captureLogs, inProcessCertificates, type LogCapture } from './ztunnel-harness.ts';
+
+export interface PodSpec {
+  readonly name: string;
+  readonly ip: string;
+  readonly namespace?: string;
+}
+
+export interface WaypointHarness {
+  readonly waypoint: Waypoint;
+  readonly logs: LogCapture;
+  readonly configPath: string;
+  /** Rewrites the config file and reloads (as SIGHUP would). */
+  reconfigure(doc: Record<string, unknown>): Promise<void>;
+  /** Sends one HTTP/1.1 request to `vip:port` through an HBONE tunnel, as the client pod's ztunnel would. */
+  request(vip: string, port: number, opts?: RequestOptions): Promise<HarnessResponse>;
+}
+
+export interface RequestOptions {
+  readonly method?: string;
+  readonly path?: string;
+  readonly headers?: Record<string, string>;
+  readonly body?: string;
+}
+
+export interface HarnessResponse {
+  readonly status: number;
+  readonly headers: http.IncomingHttpHeaders;
+  readonly body: string;
+  /** The echo's JSON, when the body is one. */
+  readonly echo: { pod: string; path: string; headers: Record<string, string>; query: Record<string, string> } | null;
+}
+
+export const HARNESS_TD = 'cluster.local';
+
+/** Starts echo pods, their HBONE listeners, and a waypoint `default/waypoint` serving `mesh`. */
+export async function startWaypointHarness(
+  t: TestContext,
+  pods: readonly PodSpec[],
+  doc: (hbonePort: number) => Record<string, unknown>,
+): Promise<WaypointHarness> {
+  const ca = await CertificateAuthority.generate({ trustDomain: HARNESS_TD });
+  const certs = inProcessCertificates(ca);
+  let hbonePort = 0;
+  for (const pod of pods) {
+    const echo = await startHttpEcho({
+      port: 0,
+      host: pod.ip,
+      podName: pod.name,
+      namespace: pod.namespace ?? 'default',
+    });
+    t.after(() => echo[Symbol.asyncDispose]());
+    const cert = await certs.getCertificate({
+      trustDomain: HARNESS_TD,
+      namespace: pod.namespace ?? 'default',
+      serviceAccount: pod.name,
+    });
+    // Every pod listens on the same HBONE port (as 15008 in a cluster), on its own loopback IP.
+    const fixture = await startHboneFixture(cert, {
+      host: pod.ip,
+      onConnect: async (req, tunnel) => {
+        // The authority names the pod's target port; the echo listens on its own port: map it.
+        const rewritten = { ...req, authority: `${pod.ip}:${echo.port}` };
+        await dialAuthority(rewritten, tunnel);
+      },
+      ...(hbonePort === 0 ? {} : { extra: { port: hbonePort } }),
+    });
+    hbonePort = fixture.server.address.port;
+    t.after(() => fixture[Symbol.asyncDispose]());
+  }
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-waypoint-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const configPath = join(dir, 'waypoint.yaml');
+  await writeFile(configPath, toYaml(doc(hbonePort)));
+  const logs = captureLogs();
+  const config: WaypointProcessConfig = {
+    waypoint: { namespace: 'default', name: 'waypoint' },
+    serviceAccount: 'waypoint',
+    trustDomain: HARNESS_TD,
+    clusterDomain: 'cluster.local',
+    node: 'node-a',
+    source: { kind: 'file', path: configPath },
+    ca: { kind: 'in-process', caDir: null },
+    listen: { host: '127.0.0.1', port: 0 },
+    hbonePort,
+    netns: null,
+    adminAddress: { host: '127.0.0.1', port: 0 },
+    metricsAddress: { host: '127.0.0.1', port: 0 },
+    readinessAddress: { host: '127.0.0.1', port: 0 },
+    drainDeadlineMs: 1000,
+    logLevel: 'info',
+  };
+  const waypoint = await startWaypoint(config, { certificates: certs, logDestination: logs });
+  t.after(() => waypoint.shutdown(0));
+  const clientCert = await certs.getCertificate({
+    trustDomain: HARNESS_TD,
+    namespace: 'default',
+    serviceAccount: 'client',
+  });
+  const waypointId = { trustDomain: HARNESS_TD, namespace: 'default', serviceAccount: 'waypoint' };
+  const pool = new HboneClientPool({});
+  t.after(() => pool.destroy());
+  return {
+    waypoint,
+    logs,
+    configPath,
+    async reconfigure(next) {
+      await writeFile(configPath, toYaml(next));
+      await waypoint.reload();
+    },
+    async request(vip, port, opts = {}) {
+      const tunnel = await pool.connect({
+        source: clientCert,
+        dst: waypoint.addresses.hbone,
+        expectedIdentities: [waypointId],
+        authority: `${vip}:${port}`,
+        headers: { forwardedFor: { ip: '127.0.0.1', port: 40000 } },
+      });
+      return httpOverTunnel(tunnel, vip, port, opts);
+    },
+  };
+}
+
+function toYaml(doc: Record<string, unknown>): string {
+  const { mesh, ...rest } = doc as { mesh?: MeshConfig };
+  const meshDoc = mesh === undefined ? {} : serializeMeshConfig(mesh);
+  return stringify({ ...meshDoc, ...rest });
+}
+
+function httpOverTunnel(tunnel: Duplex, vip: string, port: number, opts: RequestOptions): Promise<HarnessResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        createConnection: () => tunnel as unknown as import('node:net').Socket,
+        method: opts.method ?? 'GET',
+        path: opts.path ?? '/',
+        headers: { host: `${vip}:${port}`, ...opts.headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const body = Buffer.concat(chunks).toString();
+          let echo = null;
+          try {
+            echo = JSON.parse(body);
+          } catch {}
+          tunnel.destroy();
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, echo });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
