@@ -135,7 +135,7 @@ export function parseAuthorizationPolicy(
     if (rule !== null) rules.push(rule);
   });
   if (selector === undefined || action === null) return null;
-  return { ...base, spec: { selector, hasTargetRefs, action, rules } };
+  return { ...base, spec: { selector, hasTargetRefs, action, rules, raw: s } };
 }
 
 function mtlsMode(r: ObjectReader, v: unknown, field: string): MtlsModeSpec | null {

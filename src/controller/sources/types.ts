@@ -159,6 +159,8 @@ export interface AuthorizationPolicyObject extends ObjectBase<'AuthorizationPoli
     readonly action: string;
     /** [] when absent: an ALLOW then allows nothing, a DENY denies nothing. */
     readonly rules: readonly AuthzRuleSpec[];
+    /** The spec as written (JSON): forwarded to waypoints when the policy has targetRefs. */
+    readonly raw?: unknown;
   };
 }
 
@@ -236,6 +238,9 @@ export const DIAGNOSTIC_CODES = [
   'FERRY_TRANSLATE_UNSUPPORTED',
   'FERRY_TRANSLATE_UNRESOLVED',
   'FERRY_TRANSLATE_CONFLICT',
+  'FERRY_ROUTE_INVALID',
+  'FERRY_ROUTE_UNRESOLVED_REF',
+  'FERRY_ROUTE_NO_PARENT',
 ] as const;
 export type DiagnosticCode = (typeof DIAGNOSTIC_CODES)[number];
 

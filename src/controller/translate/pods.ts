@@ -2,7 +2,7 @@
 // `<deployment>-<index>` (index 0..replicas-1; no ReplicaSet layer and no random suffix, so names are stable
 // across restarts and readable in `ferry status`). A generated name that collides with a Pod object loses to
 // the Pod, with a diagnostic. The orchestrator places exactly these pods. Pure.
-import type { ClusterState } from '../sources/types.ts';
+import type { ClusterState, GatewayObject } from '../sources/types.ts';
 import type { Diagnostics, PodInstance } from './types.ts';
 
 export const podKey = (namespace: string, name: string): string => `${namespace}/${name}`;
@@ -51,5 +51,43 @@ export function expandPods(state: ClusterState, diags: Diagnostics): PodInstance
       });
     }
   }
+  for (const gw of state.gateways) {
+    if (!isWaypointGateway(gw)) continue;
+    const name = waypointPodName(gw.metadata.name);
+    const key = podKey(gw.metadata.namespace, name);
+    if (pods.has(key)) {
+      diags.error(gw, 'FERRY_TRANSLATE_CONFLICT', 'metadata.name', `the waypoint pod would be named ${name}, which is taken; no waypoint runs`);
+      continue;
+    }
+    pods.set(key, {
+      key,
+      name,
+      namespace: gw.metadata.namespace,
+      // Not enrolled: a waypoint terminates HBONE itself.
+      labels: new Map([
+        [WAYPOINT_POD_LABEL, gw.metadata.name],
+        ['istio.io/dataplane-mode', 'none'],
+      ]),
+      annotations: new Map(),
+      spec: { serviceAccountName: gw.metadata.name, containers: [] },
+      owner: { kind: 'Gateway', name: gw.metadata.name },
+      source: gw,
+    });
+  }
   return [...pods.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+export const WAYPOINT_POD_LABEL = 'gateway.networking.k8s.io/gateway-name';
+
+/** The pod a waypoint Gateway runs as. */
+export function waypointPodName(gateway: string): string {
+  return `${gateway}-waypoint`;
+}
+
+/** A Gateway of class ferry-waypoint with the HBONE mesh listener (WaypointIndex reports the others). */
+export function isWaypointGateway(gw: GatewayObject): boolean {
+  return (
+    gw.spec.gatewayClassName === 'ferry-waypoint' &&
+    gw.spec.listeners.some((l) => l.name === 'mesh' && l.port === 15008 && l.protocol === 'HBONE')
+  );
 }

@@ -18,6 +18,7 @@ import {
   type TranslateResult,
   type TranslateSettings,
 } from './types.ts';
+import { asWaypointWorkload, l7Entries, routeStatuses, waypointService } from './waypoint-l7.ts';
 import { WaypointIndex } from './waypoints.ts';
 import { type SelectorPolicy, translateWorkload } from './workloads.ts';
 
@@ -60,6 +61,8 @@ export function translateCluster(
   const namespaceLabels = (ns: string) => nsLabels.get(ns) ?? EMPTY_LABELS;
 
   const waypoints = new WaypointIndex(state.gateways, settings, diags);
+  const waypointSpecs = waypoints.specs();
+  const waypointWorkloads: string[] = [];
   const mtls = new PeerAuthenticationIndex(state.peerAuthentications, settings, diags);
 
   // Authorization policies first: workloads reference the selector ones that were actually emitted.
@@ -96,7 +99,8 @@ export function translateCluster(
   for (const pod of expandPods(state, diags)) {
     checkNamespace(pod.source);
     const sa = pod.spec.serviceAccountName;
-    if (sa !== null && sa !== 'default' && !serviceAccounts.has(`${pod.namespace}/${sa}`)) {
+    // A waypoint's service account is its own (Istio creates it with the Deployment).
+    if (sa !== null && sa !== 'default' && pod.owner.kind !== 'Gateway' && !serviceAccounts.has(`${pod.namespace}/${sa}`)) {
       const field =
         pod.owner.kind === 'Deployment' ? 'spec.template.spec.serviceAccountName' : 'spec.serviceAccountName';
       diags.warn(
@@ -106,7 +110,7 @@ export function translateCluster(
         `ServiceAccount ${pod.namespace}/${sa} is not declared`,
       );
     }
-    const w = translateWorkload(pod, {
+    let w = translateWorkload(pod, {
       settings,
       placement: inputs.placement,
       namespaceLabels,
@@ -116,8 +120,14 @@ export function translateCluster(
       waypoints,
       diags,
     });
+    const wp = pod.owner.kind === 'Gateway' ? waypointSpecs.find((s) => s.podKey === pod.key) : undefined;
+    if (w !== null && wp !== undefined) {
+      w = asWaypointWorkload(w, wp, settings);
+      waypointWorkloads.push(w.uid);
+    }
     if (w !== null) workloads.push(w);
   }
+  for (const wp of waypointSpecs) services.push(waypointService(wp, settings));
   for (const o of [...state.serviceAccounts, ...state.peerAuthentications, ...state.gateways, ...state.httpRoutes])
     checkNamespace(o);
 
@@ -127,7 +137,15 @@ export function translateCluster(
     services: services.sort(byKey),
     policies: policies.sort(byKey),
   };
-  return { config, waypoints: waypoints.specs(), diagnostics: diags.list };
+  const routeStatus = routeStatuses(state, config.services, waypointSpecs, diags);
+  return {
+    config,
+    waypoints: waypointSpecs,
+    diagnostics: diags.list,
+    l7: l7Entries(state, waypointSpecs),
+    routeStatus,
+    waypointWorkloads,
+  };
 }
 
 /** The pods the orchestrator must place (Pods, and `<deployment>-<i>` replicas), sorted by `<ns>/<name>`. */

@@ -2,6 +2,7 @@
 // the orchestrator's placement of pods (IP, node) and VIP allocation, the waypoints to run, and the
 // Diagnostics collector every translator reports through. Types plus one small collector; no I/O.
 
+import type { RouteStatus } from '../../../gateway-api/types.ts';
 import type { MeshConfig } from '../../ztunnel/store/types.ts';
 import type { Diagnostic, DiagnosticCode, K8sObject, Labels, PodSpec } from '../sources/types.ts';
 import { refOf } from '../sources/types.ts';
@@ -39,14 +40,29 @@ export type WaypointFor = 'service' | 'workload' | 'all' | 'none';
 export interface WaypointSpec {
   readonly name: string;
   readonly namespace: string;
+  /** `<ns>/<name>-waypoint`: the pod that runs it (placed like any pod). */
+  readonly podKey?: string;
   /** Label istio.io/waypoint-for; `service` when absent. */
   readonly for: WaypointFor;
+}
+
+/** An object a waypoint compiles itself (ferry.waypoint.v1.L7Resource), named `<kind>/<ns>/<name>`. */
+export interface L7Entry {
+  readonly name: string;
+  readonly kind: 'HTTPRoute' | 'AuthorizationPolicy' | 'Gateway' | 'ReferenceGrant';
+  readonly json: string;
 }
 
 export interface TranslateResult {
   readonly config: MeshConfig;
   readonly waypoints: readonly WaypointSpec[];
   readonly diagnostics: readonly Diagnostic[];
+  /** What waypoints get besides the mesh: routes, L7 policies, waypoint Gateways. */
+  readonly l7: readonly L7Entry[];
+  /** Status of every HTTPRoute (computed with the same compiler the waypoints run). */
+  readonly routeStatus: readonly RouteStatus[];
+  /** uids of waypoint workloads: they speak HBONE themselves and are never enrolled. */
+  readonly waypointWorkloads: readonly string[];
 }
 
 /** A pod to run: a Pod object, or one replica of a Deployment (named `<deployment>-<index>`). */
@@ -58,7 +74,7 @@ export interface PodInstance {
   readonly labels: Labels;
   readonly annotations: Labels;
   readonly spec: PodSpec;
-  readonly owner: { readonly kind: 'Pod' | 'Deployment'; readonly name: string };
+  readonly owner: { readonly kind: 'Pod' | 'Deployment' | 'Gateway'; readonly name: string };
   /** The object diagnostics about this pod are reported against. */
   readonly source: K8sObject;
 }

@@ -5,6 +5,7 @@
 // A waypoint is addressed by its own Service's hostname: `<ns>/<gw>.<ns>.svc.<clusterDomain>`. Pure.
 import type { GatewayAddress } from '../../ztunnel/store/types.ts';
 import type { GatewayObject, K8sObject, Labels } from '../sources/types.ts';
+import { waypointPodName } from './pods.ts';
 import type { Diagnostics, TranslateSettings, WaypointFor, WaypointSpec } from './types.ts';
 
 export const WAYPOINT_GATEWAY_CLASS = 'ferry-waypoint';
@@ -69,7 +70,12 @@ export class WaypointIndex {
       );
       return null;
     }
-    return { name: gw.metadata.name, namespace: gw.metadata.namespace, for: waypointFor };
+    return {
+      name: gw.metadata.name,
+      namespace: gw.metadata.namespace,
+      for: waypointFor,
+      podKey: `${gw.metadata.namespace}/${waypointPodName(gw.metadata.name)}`,
+    };
   }
 
   /** Valid waypoints, sorted by namespace/name. */

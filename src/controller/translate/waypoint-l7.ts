@@ -1,0 +1,102 @@
+// What waypoints add to the translation (DESIGN.md §6, reference/gateway-api-anchor.md §6): each waypoint's
+// own Service `<gw>.<ns>.svc.<domain>` (port 15008, what ztunnels resolve a GatewayAddress to) and its pod
+// as an HBONE workload (it terminates HBONE itself, so it is never enrolled); the objects waypoints compile
+// themselves (HTTPRoutes, AuthorizationPolicies with targetRefs, waypoint Gateways) as L7 entries; and the
+// status of every HTTPRoute, computed with the same gateway-api/ compiler the waypoints run. Pure.
+import { type CompileContext, compileHttpRoute } from '../../../gateway-api/compile.ts';
+import type { RouteStatus } from '../../../gateway-api/types.ts';
+import type { PortMap, Service, Workload } from '../../ztunnel/store/types.ts';
+import { serviceKey } from '../../ztunnel/store/types.ts';
+import type { ClusterState } from '../sources/types.ts';
+import type { Diagnostics, L7Entry, TranslateSettings, WaypointSpec } from './types.ts';
+import { HBONE_PORT } from './waypoints.ts';
+
+const hostnameOf = (ns: string, name: string, s: TranslateSettings) => `${name}.${ns}.svc.${s.clusterDomain}`;
+
+/** The waypoint's own Service: no VIP (ztunnels reach it by hostname), port 15008. */
+export function waypointService(spec: WaypointSpec, settings: TranslateSettings): Service {
+  return {
+    name: spec.name,
+    namespace: spec.namespace,
+    hostname: hostnameOf(spec.namespace, spec.name, settings),
+    vips: [],
+    ports: [{ servicePort: HBONE_PORT, targetPort: HBONE_PORT }],
+    subjectAltNames: [],
+    waypoint: null,
+  };
+}
+
+/** The waypoint pod's workload: HBONE, endpoint of the waypoint's Service, no waypoint of its own. */
+export function asWaypointWorkload(w: Workload, spec: WaypointSpec, settings: TranslateSettings): Workload {
+  const ports: PortMap = new Map([[HBONE_PORT, HBONE_PORT]]);
+  return {
+    ...w,
+    protocol: 'HBONE',
+    waypoint: null,
+    authorizationPolicies: [],
+    services: new Map([[serviceKey(spec.namespace, hostnameOf(spec.namespace, spec.name, settings)), ports]]),
+  };
+}
+
+export function l7Entries(state: ClusterState, waypoints: readonly WaypointSpec[]): L7Entry[] {
+  const out: L7Entry[] = [];
+  for (const r of state.httpRoutes) {
+    const { namespace, name, creationTimestampMs, sequence } = r.metadata;
+    out.push({
+      kind: 'HTTPRoute',
+      name: `HTTPRoute/${namespace}/${name}`,
+      json: JSON.stringify({ namespace, name, creationTimestampMs, sequence, spec: r.spec }),
+    });
+  }
+  for (const p of state.authorizationPolicies) {
+    if (!p.spec.hasTargetRefs) continue;
+    const { namespace, name, creationTimestampMs, sequence } = p.metadata;
+    out.push({
+      kind: 'AuthorizationPolicy',
+      name: `AuthorizationPolicy/${namespace}/${name}`,
+      json: JSON.stringify({ namespace, name, creationTimestampMs, sequence, spec: p.spec.raw ?? {} }),
+    });
+  }
+  for (const w of waypoints) {
+    out.push({ kind: 'Gateway', name: `Gateway/${w.namespace}/${w.name}`, json: JSON.stringify({ namespace: w.namespace, name: w.name }) });
+  }
+  return out;
+}
+
+/** Status of every HTTPRoute against the translated Services; problems also become diagnostics. */
+export function routeStatuses(
+  state: ClusterState,
+  services: readonly Service[],
+  waypoints: readonly WaypointSpec[],
+  diags: Diagnostics,
+): RouteStatus[] {
+  const byName = new Map(services.map((s) => [`${s.namespace}/${s.name}`, s]));
+  const gateways = new Set(waypoints.map((w) => `${w.namespace}/${w.name}`));
+  const ctx: CompileContext = {
+    service: (ns, name) => {
+      const s = byName.get(`${ns}/${name}`);
+      return s === undefined
+        ? undefined
+        : { ports: s.ports.map((p) => ({ port: p.servicePort, name: p.name ?? null, appProtocol: p.appProtocol ?? null })) };
+    },
+    isWaypointGateway: (ns, name) => gateways.has(`${ns}/${name}`),
+    referenceGrantAllows: () => false, // ReferenceGrant is not read by Ferry yet
+  };
+  return state.httpRoutes.map((r) => {
+    const out = compileHttpRoute(
+      {
+        namespace: r.metadata.namespace,
+        name: r.metadata.name,
+        creationTimestampMs: r.metadata.creationTimestampMs,
+        sequence: r.metadata.sequence,
+        spec: r.spec,
+      },
+      ctx,
+    );
+    for (const p of out.problems) {
+      const report = p.code === 'FERRY_ROUTE_INVALID' ? diags.error.bind(diags) : diags.warn.bind(diags);
+      report(r, p.code, p.field, p.message);
+    }
+    return out.status;
+  });
+}
