@@ -51,8 +51,14 @@ export async function status(argv: readonly string[]): Promise<number> {
   out('policies:');
   for (const p of s.policies) out(`  ${`${p.namespace}/${p.name}`.padEnd(32)} ${p.action} (${p.scope})`);
   if (s.waypoints.length > 0) {
-    out('waypoints (not run in local mode yet):');
-    for (const w of s.waypoints) out(`  ${w.namespace}/${w.name} for ${w.for}`);
+    out('waypoints:');
+    for (const w of s.waypoints) {
+      out(`  ${`${w.namespace}/${w.name}`.padEnd(32)} for ${w.for}  ${w.xdsConnected ? 'connected' : 'not connected'}`);
+    }
+  }
+  if (s.routes.length > 0) {
+    out('routes:');
+    for (const r of s.routes) out(`  ${r}`);
   }
   if (s.diagnostics.length > 0) {
     out('manifest problems:');

@@ -16,7 +16,7 @@ export interface PlacementProvider {
 
 /** Where translated config goes (the xDS server's publish). */
 export interface ConfigPublisher {
-  publish(config: TranslateResult['config']): void;
+  publish(config: TranslateResult['config'], result?: TranslateResult): void;
 }
 
 export interface MeshControllerOptions {
@@ -86,7 +86,7 @@ export class MeshController {
       if (d.severity === 'error') this.#opts.log.error({ code: d.code, object: d.object }, line);
       else this.#opts.log.warn({ code: d.code, object: d.object }, line);
     }
-    this.#opts.publisher.publish(result.config);
+    this.#opts.publisher.publish(result.config, result);
     this.#current = result;
     this.#revision++;
     this.#opts.log.info(

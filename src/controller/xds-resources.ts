@@ -5,6 +5,7 @@
 // an unchanged resource keeps its version across pushes and controller restarts. Pure apart from hashing.
 import { createHash } from 'node:crypto';
 import { parseIp } from '../ztunnel/store/ip-addr.ts';
+import type { L7Entry } from './translate/types.ts';
 import type {
   Authorization,
   Cidr,
@@ -186,3 +187,10 @@ export function authorizationMessage(p: Authorization): Record<string, unknown> 
 }
 
 const APP_PROTOCOL_WIRE = { unknown: 'UNKNOWN', http: 'HTTP11', http2: 'HTTP2', grpc: 'GRPC', tcp: 'TCP' } as const;
+
+/** Waypoint objects as ferry.waypoint.v1.L7Resource, by name. */
+export function l7Resources(protos: XdsProtos, entries: readonly L7Entry[]): ResourceMap {
+  const out = new Map<string, XdsResource>();
+  for (const e of entries) out.set(e.name, encodeResource(protos.l7, { kind: e.kind, json: e.json }));
+  return out;
+}

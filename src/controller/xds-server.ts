@@ -7,8 +7,9 @@ import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
 import type { MeshConfig } from '../ztunnel/store/types.ts';
-import { loadXdsProtos, XDS_TYPE_URLS, type XdsTypeUrl } from '../ztunnel/xds-proto.ts';
-import { meshResources, type ResourceMap } from './xds-resources.ts';
+import { L7_TYPE_URL, loadXdsProtos, XDS_TYPE_URLS, type XdsTypeUrl } from '../ztunnel/xds-proto.ts';
+import type { L7Entry } from './translate/types.ts';
+import { l7Resources, meshResources, type ResourceMap } from './xds-resources.ts';
 import {
   logIgnored,
   type StreamTypeStatus,
@@ -53,6 +54,8 @@ export interface XdsServer extends AsyncDisposable {
   readonly address: string;
   /** Serves `config` from now on: both types, replaced whole; streams get the difference. */
   publish(config: MeshConfig): void;
+  /** Publishes what waypoints compile themselves (ferry.waypoint.v1.L7Resource). */
+  publishL7(entries: readonly L7Entry[]): void;
   /** Replaces the resources of one type; streams get the difference. */
   setResources(typeUrl: XdsTypeUrl, resources: ResourceMap): void;
   /** Server generation per type: increases whenever that type's resources change. */
@@ -111,6 +114,7 @@ export async function startXdsServer(opts: XdsServerOptions = {}): Promise<XdsSe
     publish: (config) => {
       for (const [typeUrl, resources] of meshResources(protos, config)) core.setResources(typeUrl, resources);
     },
+    publishL7: (entries) => core.setResources(L7_TYPE_URL, l7Resources(protos, entries)),
     setResources: (typeUrl, resources) => core.setResources(typeUrl, resources),
     generation: (typeUrl) => core.snapshot(typeUrl).generation,
     clients: () => core.clients(),

@@ -20,7 +20,7 @@ import {
 } from '../../controller/local/mesh-files.ts';
 import { ManifestSource } from '../../controller/sources/manifest-source.ts';
 import { type ClusterState, formatDiagnostic } from '../../controller/sources/types.ts';
-import { listPods } from '../../controller/translate/translate.ts';
+import { listPods, listWaypoints } from '../../controller/translate/translate.ts';
 import type { ClusterCliEnv } from './cli-env.ts';
 import { checkHost, createCluster, requireCgroup2, requireRoot } from './cluster.ts';
 import { controllerRequest } from './controller-client.ts';
@@ -28,6 +28,7 @@ import { clusterLayout, nodeCgroupDir, nodeName, nodePinRoot } from './layout.ts
 import { clusterSpecFromPods } from './manifest-spec.ts';
 import { CONTROLLER_ROLE, startController, systemProcessAlive } from './restart.ts';
 import { loadState } from './state.ts';
+import { startLocalWaypoints } from './waypoints.ts';
 
 export interface MeshUpOptions {
   readonly cluster: string;
@@ -157,6 +158,22 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
       return res.ok;
     });
     out(`  ztunnel-${node.name} ready`);
+  }
+  const waypoints = await startLocalWaypoints({
+    layout,
+    config,
+    waypoints: listWaypoints(state),
+    freeAddress: async () => `127.0.0.1:${(await freePorts(1))[0]}`,
+    startSystemProcess: (role, args, env) => cluster.startSystemProcess(role, args, env),
+    out,
+  });
+  for (const w of waypoints) {
+    await until(`${w.role} ready`, layout.logDir, w.role, w.pid, async () => {
+      const res = await fetch(`http://${w.readiness}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
+      await res.text();
+      return res.ok;
+    });
+    out(`  ${w.role} ready`);
   }
   const status = await until('pods enrolled', layout.logDir, 'controller', controllerPid, async () => {
     const s = (await controllerRequest(layout.stateDir, 'GET', '/status', undefined, 5_000)) as MeshStatus;

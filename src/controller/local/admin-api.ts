@@ -3,6 +3,7 @@
 // (bounded waits), so the CLI returns when the mesh has the change; the reply carries how long the xDS
 // propagation took (`propagationMs`: request received → every ztunnel ACKed). Browser-originated changes
 // are refused (an `Origin` header), like the ztunnel admin.
+import { formatRouteStatus } from '../../../gateway-api/status.ts';
 import { isAbsolute } from 'node:path';
 import { loadState, podsOf } from '../../cli/local-cluster/state.ts';
 import { formatSpiffeId } from '../../identity/spiffe-id.ts';
@@ -44,7 +45,9 @@ export interface MeshStatus {
   readonly pendingPods: readonly string[];
   readonly services: readonly { namespace: string; name: string; vip: string | null; ports: string[] }[];
   readonly policies: readonly { namespace: string; name: string; action: string; scope: string }[];
-  readonly waypoints: readonly { namespace: string; name: string; for: string }[];
+  readonly waypoints: readonly { namespace: string; name: string; for: string; xdsConnected: boolean }[];
+  /** `ferry status` lines, one per HTTPRoute parent. */
+  readonly routes: readonly string[];
   readonly diagnostics: readonly string[];
 }
 
@@ -93,7 +96,13 @@ export function meshStatus(c: LocalController): MeshStatus {
       action: p.action,
       scope: p.scope,
     })),
-    waypoints: (c.mesh.current?.waypoints ?? []).map((w) => ({ namespace: w.namespace, name: w.name, for: w.for })),
+    waypoints: (c.mesh.current?.waypoints ?? []).map((w) => ({
+      namespace: w.namespace,
+      name: w.name,
+      for: w.for,
+      xdsConnected: clients.some((cl) => cl.nodeId.startsWith(`waypoint~${w.namespace}/${w.name}~`)),
+    })),
+    routes: (c.mesh.current?.routeStatus ?? []).flatMap(formatRouteStatus),
     diagnostics: c.diagnostics.map(formatDiagnostic),
   };
 }

@@ -21,10 +21,11 @@ export function desiredEnrollments(
   workloads: readonly Workload[],
   pathsOf: (namespace: string, name: string) => PodPaths | undefined,
   nodes: readonly string[],
+  native: ReadonlySet<string> = new Set(),
 ): Map<string, Map<string, PodPaths>> {
   const out = new Map(nodes.map((n) => [n, new Map<string, PodPaths>()]));
   for (const w of workloads) {
-    if (w.protocol !== 'HBONE') continue;
+    if (w.protocol !== 'HBONE' || native.has(w.uid)) continue; // waypoints terminate HBONE themselves
     const paths = pathsOf(w.namespace, w.name);
     if (paths !== undefined) out.get(w.node)?.set(w.uid, paths); // else not created by the runtime
   }
@@ -40,11 +41,11 @@ export function desiredEnrollments(
 export function gateHbone<C extends { readonly workloads: readonly Workload[] }>(
   config: C,
   enrolled: ReadonlySet<string>,
+  native: ReadonlySet<string> = new Set(),
 ): C {
-  if (config.workloads.every((w) => w.protocol !== 'HBONE' || enrolled.has(w.uid))) return config;
-  const workloads = config.workloads.map(
-    (w): Workload => (w.protocol === 'HBONE' && !enrolled.has(w.uid) ? { ...w, protocol: 'TCP' } : w),
-  );
+  const ready = (w: Workload) => w.protocol !== 'HBONE' || enrolled.has(w.uid) || native.has(w.uid);
+  if (config.workloads.every(ready)) return config;
+  const workloads = config.workloads.map((w): Workload => (ready(w) ? w : { ...w, protocol: 'TCP' }));
   return { ...config, workloads };
 }
 

@@ -64,9 +64,10 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
   const placement = await LocalPlacement.open(stateDir, log);
   // The ztunnels get the translated config gated by enrollment (gateHbone): republished as pods enroll.
   let translated: Parameters<XdsServer['publish']>[0] | null = null;
+  let native: ReadonlySet<string> = new Set();
   let xds: XdsServer | null = null;
   const publishGated = (): void => {
-    if (translated !== null) xds?.publish(gateHbone(translated, enrollment.enrolled()));
+    if (translated !== null) xds?.publish(gateHbone(translated, enrollment.enrolled(), native));
   };
   const enrollment = new EnrollmentReconciler(config.nodes, log, publishGated);
   const ackWaiters = new Set<() => void>();
@@ -119,8 +120,10 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
       source,
       placement,
       publisher: {
-        publish: (config) => {
+        publish: (config, result) => {
           translated = config;
+          native = new Set(result?.waypointWorkloads ?? []);
+          if (result !== undefined) xds?.publishL7(result.l7);
           publishGated();
         },
       },
@@ -135,6 +138,7 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
             return p === undefined ? undefined : { netnsPath: p.netnsPath, cgroupPath: p.cgroupDir };
           },
           nodes,
+          new Set(result.waypointWorkloads),
         );
         wakeAckWaiters(); // a new generation may already be ACKed by nobody: waiters re-check
         const enrolledNow = enrollment.enrolledByNode();

@@ -17,6 +17,7 @@ import {
   type ServiceVips,
   type TranslateResult,
   type TranslateSettings,
+  type WaypointSpec,
 } from './types.ts';
 import { asWaypointWorkload, l7Entries, routeStatuses, waypointService } from './waypoint-l7.ts';
 import { WaypointIndex } from './waypoints.ts';
@@ -151,4 +152,9 @@ export function translateCluster(
 /** The pods the orchestrator must place (Pods, and `<deployment>-<i>` replicas), sorted by `<ns>/<name>`. */
 export function listPods(state: ClusterState): PodInstance[] {
   return expandPods(state, new Diagnostics());
+}
+
+/** The valid waypoints (Gateways of class ferry-waypoint) the orchestrator must run. */
+export function listWaypoints(state: ClusterState): WaypointSpec[] {
+  return new WaypointIndex(state.gateways, { ...DEFAULT_TRANSLATE_SETTINGS }, new Diagnostics()).specs();
 }
