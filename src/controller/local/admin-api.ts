@@ -30,6 +30,8 @@ export interface PodStatus {
   /** The node ztunnel reports the pod enrolled (capture active). */
   readonly enrolled: boolean;
   readonly identity: string | null;
+  /** A waypoint's pod: speaks HBONE itself, never enrolled. */
+  readonly waypoint: boolean;
 }
 
 export interface MeshStatus {
@@ -57,6 +59,7 @@ export function meshStatus(c: LocalController): MeshStatus {
   const enrolled = c.enrollment.enrolled();
   const clients = c.xds.clients();
   const enrollStatus = c.enrollment.status();
+  const waypointUids = new Set(c.mesh.current?.waypointWorkloads ?? []);
   return {
     cluster: c.config.cluster,
     revision: c.mesh.revision,
@@ -72,7 +75,8 @@ export function meshStatus(c: LocalController): MeshStatus {
     }),
     pods: podsOf(loadState(c.stateDir)).map((p) => {
       const w = workloads.get(`${p.namespace}/${p.name}`);
-      const meshed = w?.protocol === 'HBONE';
+      const waypoint = w !== undefined && waypointUids.has(w.uid);
+      const meshed = w?.protocol === 'HBONE' && !waypoint;
       return {
         namespace: p.namespace,
         name: p.name,
@@ -80,7 +84,8 @@ export function meshStatus(c: LocalController): MeshStatus {
         ip: p.ip,
         meshed,
         enrolled: w !== undefined && enrolled.has(w.uid),
-        identity: w === undefined || !meshed ? null : formatSpiffeId(workloadIdentity(w)),
+        identity: w === undefined || !(meshed || waypoint) ? null : formatSpiffeId(workloadIdentity(w)),
+        waypoint,
       };
     }),
     pendingPods: c.placement.pendingPods,
