@@ -16,6 +16,10 @@ const BENCHES: Record<string, Bench> = {
     summary: 'BPF in-pod capture vs direct pod to pod (root): added latency, CPU, RSS, enrollment time',
     run: async () => (await import('./redirect.ts')).runRedirect(),
   },
+  waypoint: {
+    summary: 'client → ztunnel → waypoint → ztunnel → server vs no mesh (root): added latency, waypoint CPU, RSS',
+    run: async () => (await import('./waypoint.ts')).runWaypoint(),
+  },
 };
 
 function usage(): string {
