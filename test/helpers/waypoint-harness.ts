@@ -31,6 +31,8 @@ export interface WaypointHarness {
   readonly configPath: string;
   /** Rewrites the config file and reloads (as SIGHUP would). */
   reconfigure(doc: Record<string, unknown>): Promise<void>;
+  /** A raw HBONE tunnel to `vip:port` through the waypoint (bytes in, bytes out). */
+  openTunnel(vip: string, port: number): Promise<Duplex>;
   /** Sends one HTTP/1.1 request to `vip:port` through an HBONE tunnel, as the client pod's ztunnel would. */
   request(vip: string, port: number, opts?: RequestOptions): Promise<HarnessResponse>;
 }
@@ -126,6 +128,14 @@ export async function startWaypointHarness(
     async reconfigure(next) {
       await writeFile(configPath, toYaml(next));
       await waypoint.reload();
+    },
+    openTunnel(vip, port) {
+      return pool.connect({
+        source: clientCert,
+        dst: waypoint.addresses.hbone,
+        expectedIdentities: [waypointId],
+        authority: `${vip}:${port}`,
+      });
     },
     async request(vip, port, opts = {}) {
       const tunnel = await pool.connect({

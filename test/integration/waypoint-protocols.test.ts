@@ -1,0 +1,130 @@
+// The waypoint's HTTP handling over real HBONE tunnels: h2c prior knowledge, retries keyed by request id,
+// and hostile input (garbage, oversized headers, bad chunking, invalid HTTP/2 frames) that costs only the
+// offending tunnel: the waypoint keeps serving everyone.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http2 from 'node:http2';
+import type { Duplex } from 'node:stream';
+import { test } from 'node:test';
+import { meshConfig, service, waypointByHostname, workload } from '../helpers/mesh-builders.ts';
+import { startWaypointHarness } from '../helpers/waypoint-harness.ts';
+
+const WAYPOINT = waypointByHostname('default', 'waypoint.default.svc.cluster.local');
+
+function mesh() {
+  return meshConfig({
+    workloads: [
+      workload('echo-a', '127.0.0.31', { services: { 'default/echo.default.svc.cluster.local': { 80: 8080 } } }),
+    ],
+    services: [{ ...service('echo', '10.96.1.10', { ports: { 80: 8080 } }), waypoint: WAYPOINT }],
+  });
+}
+
+/** Everything the waypoint sends back on a raw tunnel until it closes (or 2 s pass). */
+async function exchange(tunnel: Duplex, bytes: Buffer | string): Promise<string> {
+  const chunks: Buffer[] = [];
+  tunnel.on('data', (c: Buffer) => chunks.push(c));
+  tunnel.on('error', () => {});
+  tunnel.write(bytes);
+  await Promise.race([once(tunnel, 'end'), once(tunnel, 'close'), new Promise((r) => setTimeout(r, 2_000))]);
+  tunnel.destroy();
+  return Buffer.concat(chunks).toString('latin1');
+}
+
+test('waypoint protocols: h2c, retries by request id, hostile input', async (t) => {
+  const h = await startWaypointHarness(t, [{ name: 'echo-a', ip: '127.0.0.31' }], () => ({
+    mesh: mesh(),
+    httpRoutes: [
+      {
+        metadata: { name: 'retrying', namespace: 'default' },
+        spec: {
+          parentRefs: [{ group: '', kind: 'Service', name: 'echo', port: 80 }],
+          rules: [
+            {
+              matches: [{ path: { type: 'PathPrefix', value: '/timeout' } }],
+              backendRefs: [{ name: 'echo', port: 80 }],
+              timeouts: { request: '300ms' },
+            },
+            { backendRefs: [{ name: 'echo', port: 80 }], retry: { attempts: 2, codes: [503], backoff: '1ms' } },
+          ],
+        },
+      },
+    ],
+  }));
+  const ok = async () => assert.equal((await h.request('10.96.1.10', 80, { path: '/ok' })).status, 200);
+
+  await t.test('h2c prior knowledge through the tunnel', async () => {
+    const tunnel = await h.openTunnel('10.96.1.10', 80);
+    const session = http2.connect('http://10.96.1.10', { createConnection: () => tunnel as never });
+    t.after(() => session.destroy());
+    const stream = session.request({ ':path': '/h2?x=1', ':method': 'GET' });
+    const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    let body = '';
+    stream.setEncoding('utf8').on('data', (d: string) => {
+      body += d;
+    });
+    await once(stream, 'end');
+    assert.equal(headers[':status'], 200);
+    assert.equal(JSON.parse(body).path, '/h2');
+  });
+
+  await t.test('retries: 2 failures recovered, 3 return the backend 503, 500 is not retried', async () => {
+    const send = async (id: string, times: number, status: number) =>
+      (
+        await h.request('10.96.1.10', 80, {
+          headers: { 'x-request-id': id, 'x-fail-times': String(times), 'x-fail-status': String(status) },
+        })
+      ).status;
+    assert.equal(await send('a', 2, 503), 200);
+    assert.equal(await send('b', 3, 503), 503);
+    assert.equal(await send('c', 1, 500), 500);
+    const line = await h.logs.waitFor((l) => l.msg === 'request' && l.request_id === 'a');
+    assert.equal(line.retries, 2);
+  });
+
+  await t.test('request timeout → 504', async () => {
+    assert.equal((await h.request('10.96.1.10', 80, { path: '/timeout?delay=3s' })).status, 504);
+  });
+
+  const hostile: [string, Buffer | string, RegExp][] = [
+    ['garbage', Buffer.from('\x00\x01\x02 not http at all\r\n\r\n', 'latin1'), /^HTTP\/1\.1 400/],
+    ['oversized headers', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 (400|431)/],
+    [
+      'bad chunking',
+      'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\nhello\r\n0\r\n\r\n',
+      /^HTTP\/1\.1 400/,
+    ],
+    [
+      'invalid HTTP/2 frame after the preface',
+      Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+        Buffer.from([0, 0, 4, 0xff, 0, 0, 0, 0, 1, 1, 2, 3, 4]),
+      ]),
+      /\x07\x00\x00\x00\x00\x00/,
+    ], // GOAWAY
+  ];
+  for (const [what, bytes, expect] of hostile) {
+    await t.test(`hostile input: ${what} → refused, the waypoint keeps serving`, async () => {
+      const reply = await exchange(await h.openTunnel('10.96.1.10', 80), bytes);
+      assert.match(reply, expect);
+      await ok();
+    });
+  }
+  await t.test('fuzz: 200 random byte strings, then a normal request', async () => {
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed;
+    };
+    for (let i = 0; i < 200; i++) {
+      const tunnel = await h.openTunnel('10.96.1.10', 80);
+      tunnel.on('error', () => {});
+      const len = 1 + (rand() % 300);
+      const head = i % 3 === 0 ? 'GET / HTTP/1.1\r\n' : i % 3 === 1 ? 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n' : '';
+      tunnel.end(Buffer.concat([Buffer.from(head), Buffer.from(Array.from({ length: len }, () => rand() % 256))]));
+      tunnel.resume();
+      setTimeout(() => tunnel.destroy(), 200).unref();
+    }
+    await ok();
+  });
+});
