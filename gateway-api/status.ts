@@ -15,7 +15,9 @@ export function formatRouteStatus(status: RouteStatus): string[] {
   if (status.parents.length === 0) return [`HTTPRoute ${status.key}  no parent Ferry serves (not attached)`];
   return status.parents.map((p) => {
     const conds = p.conditions.map((c) =>
-      c.status === 'True' && c.type !== 'PartiallyInvalid' ? `${c.type}=True` : `${c.type}=${c.status} (${c.reason}: ${c.message})`,
+      c.status === 'True' && c.type !== 'PartiallyInvalid'
+        ? `${c.type}=True`
+        : `${c.type}=${c.status} (${c.reason}: ${c.message})`,
     );
     return `HTTPRoute ${status.key}  parent ${describeParent(p.parentRef)}  ${conds.join('  ')}`;
   });

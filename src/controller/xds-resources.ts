@@ -5,7 +5,6 @@
 // an unchanged resource keeps its version across pushes and controller restarts. Pure apart from hashing.
 import { createHash } from 'node:crypto';
 import { parseIp } from '../ztunnel/store/ip-addr.ts';
-import type { L7Entry } from './translate/types.ts';
 import type {
   Authorization,
   Cidr,
@@ -26,6 +25,7 @@ import {
   type XdsProtos,
   type XdsTypeUrl,
 } from '../ztunnel/xds-proto.ts';
+import type { L7Entry } from './translate/types.ts';
 
 /** One encoded resource: `value` is the body of its google.protobuf.Any. */
 export interface XdsResource {

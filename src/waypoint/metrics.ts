@@ -16,6 +16,15 @@ const DURATION_BUCKETS = [
 ];
 const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
 
+const MAX_CACHED_CHILDREN = 10_000;
+
+interface Children {
+  readonly requests: { inc(value: number): void };
+  readonly duration: { observe(value: number): void };
+  readonly requestBytes: { observe(value: number): void };
+  readonly responseBytes: { observe(value: number): void };
+}
+
 export interface RequestRecord {
   readonly source: Workload | null;
   readonly sourceIdentity: SpiffeId | null;
@@ -67,7 +76,33 @@ export class WaypointMetrics {
     if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
   }
 
+  /** Label resolution is the costly part of a record: children are cached per label combination. */
+  readonly #children = new Map<string, Children>();
+
   record(r: RequestRecord): void {
+    const key = [
+      r.source?.uid ?? '',
+      r.sourceIdentity === null ? '' : `${r.sourceIdentity.namespace}/${r.sourceIdentity.serviceAccount}`,
+      r.service?.hostname ?? '',
+      r.destination?.uid ?? '',
+      r.protocol,
+      r.responseCode,
+      r.grpcStatus ?? '',
+      r.responseFlags,
+    ].join('|');
+    let c = this.#children.get(key);
+    if (c === undefined) {
+      if (this.#children.size >= MAX_CACHED_CHILDREN) this.#children.clear();
+      c = this.#resolve(r);
+      this.#children.set(key, c);
+    }
+    c.requests.inc(1);
+    c.duration.observe(r.durationMs);
+    c.requestBytes.observe(r.requestBytes);
+    c.responseBytes.observe(r.responseBytes);
+  }
+
+  #resolve(r: RequestRecord): Children {
     const labels: Record<RequestLabel, string> = {
       ...trafficLabelsFor({
         reporter: 'waypoint',
@@ -83,9 +118,11 @@ export class WaypointMetrics {
     };
     labels.request_protocol = r.protocol;
     labels.response_flags = r.responseFlags;
-    this.#requests.inc(labels, 1);
-    this.#duration.observe(labels, r.durationMs);
-    this.#requestBytes.observe(labels, r.requestBytes);
-    this.#responseBytes.observe(labels, r.responseBytes);
+    return {
+      requests: this.#requests.labels(labels),
+      duration: this.#duration.labels(labels),
+      requestBytes: this.#requestBytes.labels(labels),
+      responseBytes: this.#responseBytes.labels(labels),
+    };
   }
 }

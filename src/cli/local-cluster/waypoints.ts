@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { caRootPath, type LocalMeshConfig } from '../../controller/local/mesh-files.ts';
 import type { WaypointSpec } from '../../controller/translate/types.ts';
 import type { ClusterLayout } from './layout.ts';
-import { podsOf, loadState } from './state.ts';
+import { loadState, podsOf } from './state.ts';
 
 export const WAYPOINTS_FILE = 'waypoints.json';
 
@@ -31,7 +31,11 @@ export interface StartWaypointsOptions {
   readonly config: LocalMeshConfig;
   readonly waypoints: readonly WaypointSpec[];
   readonly freeAddress: () => Promise<string>;
-  readonly startSystemProcess: (role: string, args: readonly string[], env?: Readonly<Record<string, string>>) => Promise<number>;
+  readonly startSystemProcess: (
+    role: string,
+    args: readonly string[],
+    env?: Readonly<Record<string, string>>,
+  ) => Promise<number>;
   readonly out: (line: string) => void;
 }
 
@@ -78,7 +82,17 @@ export async function startLocalWaypoints(opts: StartWaypointsOptions): Promise<
       { FERRY_CA_TOKEN: node.token },
     );
     opts.out(`starting ${role} (pod ${pod.ip}, admin ${admin})`);
-    started.push({ namespace: w.namespace, name: w.name, node: node.name, ip: pod.ip, pid, admin, metrics, readiness, role });
+    started.push({
+      namespace: w.namespace,
+      name: w.name,
+      node: node.name,
+      ip: pod.ip,
+      pid,
+      admin,
+      metrics,
+      readiness,
+      role,
+    });
   }
   await writeFile(join(opts.layout.stateDir, WAYPOINTS_FILE), `${JSON.stringify(started, null, 2)}\n`);
   return started;

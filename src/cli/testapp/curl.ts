@@ -1,21 +1,31 @@
 // `ferry testapp curl` (and `curl` inside `ferry exec`): the built-in HTTP client of the local cluster.
-// Prints `HTTP <status>` and the body for each request; connection failures go to stderr as
-// `curl: (7) <code> <message>` and make the exit code 7 (curl's "failed to connect"); with --fail, a status
-// >= 400 makes it 22 (as curl -f). --count/--interval repeat the request (load loops in tests and the demo);
-// --fail-fast stops at the first failure.
-import { request } from 'node:http';
+// Prints `HTTP <status>` and the body for each request (or, with --json, one JSON object per request with
+// the response headers); connection failures go to stderr as `curl: (7) <code> <message>` and make the exit
+// code 7 (curl's "failed to connect"); with --fail, a status >= 400 makes it 22 (as curl -f).
+// --count/--interval repeat the request (load loops in tests and the demo); --fail-fast stops at the first
+// failure. Load mode (--concurrency or --summary, curl-load.ts) prints one JSON summary instead.
+// --h2c speaks HTTP/2 with prior knowledge; --ws sends a WebSocket-style upgrade and echoes --data through it.
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { type LoadPlan, runLoad, withRequestId } from './curl-load.ts';
+import { createTransport, type SendRequest, type SendResult, type TransportKind } from './curl-transport.ts';
 
 export const CURL_HELP = `usage: curl <http://host:port/path> [options]
   -H, --header 'k: v'   request header (repeatable)
-  -X, --request METHOD  default GET (POST with -d)
+  -X, --request METHOD  default GET (POST with -d); also --method
   -d, --data TEXT       request body
   -m, --max-time SEC    per-request timeout (default 10)
   -f, --fail            exit 22 on HTTP status >= 400
   --count N             send N requests (default 1)
-  --interval MS         pause between requests (default 0)
-  --fail-fast           stop at the first failed request
+  --interval MS         pause between requests (per worker in load mode; default 0)
+  --fail-fast           stop at the first failed request (not in load mode)
+  --json                one JSON object per request: {status, headers, body} or {error: {code, message}}
+  --concurrency C       load mode: C workers, each sequential, keep-alive connections
+  --summary             load mode with one worker unless --concurrency; prints one JSON summary:
+                        {total, byStatus, byPod (x-pod), failures, errors, latencyMs {p50, p90, p99, max}}
+  --request-id-prefix P request i carries x-request-id: P-i
+  --h2c                 HTTP/2 with prior knowledge over cleartext
+  --ws                  WebSocket-style upgrade; writes --data (default "ping") and prints what comes back
   -s, --silent          accepted for curl compatibility (nothing else is printed anyway)
 `;
 
@@ -29,11 +39,14 @@ export interface CurlOptions {
   readonly count: number;
   readonly intervalMs: number;
   readonly failFast: boolean;
+  readonly json: boolean;
+  /** null: print each response; a number: load mode with that many workers. */
+  readonly concurrency: number | null;
+  readonly requestIdPrefix: string | null;
+  readonly protocol: 'http1' | 'h2c' | 'ws';
 }
 
-export type CurlResult =
-  | { readonly kind: 'response'; readonly status: number; readonly body: string }
-  | { readonly kind: 'error'; readonly code: string; readonly message: string };
+export type CurlResult = SendResult;
 
 /** Parses argv; returns a usage error message instead of throwing. */
 export function parseCurlArgs(argv: readonly string[]): CurlOptions | { readonly usage: string } {
@@ -62,12 +75,18 @@ export function parseCurlArgs(argv: readonly string[]): CurlOptions | { readonly
   const count = Number(values.count ?? '1');
   const intervalMs = Number(values.interval ?? '0');
   const timeoutMs = Number(values['max-time'] ?? '10') * 1000;
+  const concurrency = values.concurrency === undefined ? (values.summary === true ? 1 : null) : Number(values.concurrency);
   if (!Number.isInteger(count) || count < 1) return { usage: '--count must be a positive integer' };
   if (!Number.isFinite(intervalMs) || intervalMs < 0) return { usage: '--interval must be >= 0 ms' };
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) return { usage: '--max-time must be > 0 s' };
+  if (concurrency !== null && (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000)) {
+    return { usage: '--concurrency must be an integer 1..1000' };
+  }
+  if (values.h2c === true && values.ws === true) return { usage: '--h2c and --ws exclude each other' };
+  const method = values.request ?? values.method ?? (values.data === undefined ? 'GET' : 'POST');
   return {
     url,
-    method: (values.request ?? (values.data === undefined ? 'GET' : 'POST')).toUpperCase(),
+    method: method.toUpperCase(),
     headers,
     data: values.data,
     timeoutMs,
@@ -75,6 +94,10 @@ export function parseCurlArgs(argv: readonly string[]): CurlOptions | { readonly
     count,
     intervalMs,
     failFast: values['fail-fast'] === true,
+    json: values.json === true,
+    concurrency,
+    requestIdPrefix: values['request-id-prefix'] ?? null,
+    protocol: values.h2c === true ? 'h2c' : values.ws === true ? 'ws' : 'http1',
   };
 }
 
@@ -85,60 +108,78 @@ function parse(argv: readonly string[]) {
     options: {
       header: { type: 'string', short: 'H', multiple: true },
       request: { type: 'string', short: 'X' },
+      method: { type: 'string' },
       data: { type: 'string', short: 'd' },
       'max-time': { type: 'string', short: 'm' },
       fail: { type: 'boolean', short: 'f' },
       count: { type: 'string' },
       interval: { type: 'string' },
       'fail-fast': { type: 'boolean' },
+      json: { type: 'boolean' },
+      concurrency: { type: 'string' },
+      summary: { type: 'boolean' },
+      'request-id-prefix': { type: 'string' },
+      h2c: { type: 'boolean' },
+      ws: { type: 'boolean' },
       silent: { type: 'boolean', short: 's' },
     },
   });
 }
 
+function sendRequest(opts: CurlOptions): SendRequest {
+  return { url: opts.url, method: opts.method, headers: opts.headers, data: opts.data, timeoutMs: opts.timeoutMs };
+}
+
 /** One request; never throws (failures are results). */
-export function curlOnce(opts: CurlOptions): Promise<CurlResult> {
-  return new Promise((resolve) => {
-    const req = request(
-      opts.url,
-      { method: opts.method, headers: opts.headers, signal: AbortSignal.timeout(opts.timeoutMs), agent: false },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ kind: 'response', status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
-        );
-        res.on('error', (err) => resolve(failure(err)));
-      },
-    );
-    req.on('error', (err) => resolve(failure(err)));
-    req.end(opts.data);
-  });
+export async function curlOnce(opts: CurlOptions): Promise<CurlResult> {
+  const transport = createTransport(opts.protocol, opts.url, 1);
+  try {
+    return await transport.send(sendRequest(opts));
+  } finally {
+    transport.close();
+  }
 }
 
-function failure(err: Error): CurlResult {
-  const code = 'code' in err && typeof err.code === 'string' ? err.code : err.name;
-  return { kind: 'error', code, message: err.message };
-}
-
-/** Runs the requests, printing as it goes; returns the exit code. */
+/** Runs the requests, printing as it goes (or one summary in load mode); returns the exit code. */
 export async function runCurl(
   opts: CurlOptions,
   out: (text: string) => void,
   err: (text: string) => void,
 ): Promise<number> {
+  if (opts.concurrency !== null) {
+    const kind: TransportKind = opts.protocol === 'http1' ? 'http1-keepalive' : opts.protocol;
+    const plan: LoadPlan = {
+      request: sendRequest(opts),
+      count: opts.count,
+      concurrency: opts.concurrency,
+      intervalMs: opts.intervalMs,
+      requestIdPrefix: opts.requestIdPrefix,
+    };
+    const summary = await runLoad(plan, createTransport(kind, opts.url, opts.concurrency));
+    out(`${JSON.stringify(summary)}\n`);
+    if (summary.failures > 0) return 7;
+    const httpErrors = Object.keys(summary.byStatus).some((s) => Number(s) >= 400);
+    return opts.failOnHttpError && httpErrors ? 22 : 0;
+  }
+  const transport = createTransport(opts.protocol, opts.url, 1);
   let exit = 0;
-  for (let i = 0; i < opts.count; i++) {
-    if (i > 0 && opts.intervalMs > 0) await delay(opts.intervalMs);
-    const r = await curlOnce(opts);
-    if (r.kind === 'error') {
-      err(`curl: (7) ${r.code} ${r.message}\n`);
-      exit = 7;
-    } else {
-      out(`HTTP ${r.status}\n${r.body}${r.body.endsWith('\n') || r.body === '' ? '' : '\n'}`);
-      if (opts.failOnHttpError && r.status >= 400 && exit === 0) exit = 22;
+  try {
+    for (let i = 0; i < opts.count; i++) {
+      if (i > 0 && opts.intervalMs > 0) await delay(opts.intervalMs);
+      const r = await transport.send(withRequestId(sendRequest(opts), opts.requestIdPrefix, i));
+      if (r.kind === 'error') {
+        if (opts.json) out(`${JSON.stringify({ error: { code: r.code, message: r.message } })}\n`);
+        err(`curl: (7) ${r.code} ${r.message}\n`);
+        exit = 7;
+      } else {
+        if (opts.json) out(`${JSON.stringify({ status: r.status, headers: r.headers, body: r.body })}\n`);
+        else out(`HTTP ${r.status}\n${r.body}${r.body.endsWith('\n') || r.body === '' ? '' : '\n'}`);
+        if (opts.failOnHttpError && r.status >= 400 && exit === 0) exit = 22;
+      }
+      if (exit !== 0 && opts.failFast) break;
     }
-    if (exit !== 0 && opts.failFast) break;
+  } finally {
+    transport.close();
   }
   return exit;
 }

@@ -3,8 +3,9 @@
 // (bounded waits), so the CLI returns when the mesh has the change; the reply carries how long the xDS
 // propagation took (`propagationMs`: request received → every ztunnel ACKed). Browser-originated changes
 // are refused (an `Origin` header), like the ztunnel admin.
-import { formatRouteStatus } from '../../../gateway-api/status.ts';
+
 import { isAbsolute } from 'node:path';
+import { formatRouteStatus } from '../../../gateway-api/status.ts';
 import { loadState, podsOf } from '../../cli/local-cluster/state.ts';
 import { formatSpiffeId } from '../../identity/spiffe-id.ts';
 import { type HttpReply, type HttpRequestInfo, HttpServer } from '../../runtime/http-server.ts';

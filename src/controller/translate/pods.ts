@@ -56,7 +56,12 @@ export function expandPods(state: ClusterState, diags: Diagnostics): PodInstance
     const name = waypointPodName(gw.metadata.name);
     const key = podKey(gw.metadata.namespace, name);
     if (pods.has(key)) {
-      diags.error(gw, 'FERRY_TRANSLATE_CONFLICT', 'metadata.name', `the waypoint pod would be named ${name}, which is taken; no waypoint runs`);
+      diags.error(
+        gw,
+        'FERRY_TRANSLATE_CONFLICT',
+        'metadata.name',
+        `the waypoint pod would be named ${name}, which is taken; no waypoint runs`,
+      );
       continue;
     }
     pods.set(key, {

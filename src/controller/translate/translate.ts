@@ -101,7 +101,12 @@ export function translateCluster(
     checkNamespace(pod.source);
     const sa = pod.spec.serviceAccountName;
     // A waypoint's service account is its own (Istio creates it with the Deployment).
-    if (sa !== null && sa !== 'default' && pod.owner.kind !== 'Gateway' && !serviceAccounts.has(`${pod.namespace}/${sa}`)) {
+    if (
+      sa !== null &&
+      sa !== 'default' &&
+      pod.owner.kind !== 'Gateway' &&
+      !serviceAccounts.has(`${pod.namespace}/${sa}`)
+    ) {
       const field =
         pod.owner.kind === 'Deployment' ? 'spec.template.spec.serviceAccountName' : 'spec.serviceAccountName';
       diags.warn(

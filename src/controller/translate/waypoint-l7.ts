@@ -58,7 +58,11 @@ export function l7Entries(state: ClusterState, waypoints: readonly WaypointSpec[
     });
   }
   for (const w of waypoints) {
-    out.push({ kind: 'Gateway', name: `Gateway/${w.namespace}/${w.name}`, json: JSON.stringify({ namespace: w.namespace, name: w.name }) });
+    out.push({
+      kind: 'Gateway',
+      name: `Gateway/${w.namespace}/${w.name}`,
+      json: JSON.stringify({ namespace: w.namespace, name: w.name }),
+    });
   }
   return out;
 }
@@ -77,7 +81,13 @@ export function routeStatuses(
       const s = byName.get(`${ns}/${name}`);
       return s === undefined
         ? undefined
-        : { ports: s.ports.map((p) => ({ port: p.servicePort, name: p.name ?? null, appProtocol: p.appProtocol ?? null })) };
+        : {
+            ports: s.ports.map((p) => ({
+              port: p.servicePort,
+              name: p.name ?? null,
+              appProtocol: p.appProtocol ?? null,
+            })),
+          };
     },
     isWaypointGateway: (ns, name) => gateways.has(`${ns}/${name}`),
     referenceGrantAllows: () => false, // ReferenceGrant is not read by Ferry yet

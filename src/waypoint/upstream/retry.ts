@@ -48,8 +48,35 @@ export async function sendWithRetries(
   const started = Date.now();
   const deadline = opts.timeouts.requestMs === null ? Number.POSITIVE_INFINITY : started + opts.timeouts.requestMs;
   const replayable = req.body === null || Buffer.isBuffer(req.body);
-  const requestTimer =
-    opts.timeouts.requestMs === null ? null : AbortSignal.timeout(Math.max(1, opts.timeouts.requestMs));
+  // One controller for the whole exchange: aborted by the request deadline or by the client going away.
+  const exchange = new AbortController();
+  let timedOut = false;
+  const deadlineTimer =
+    opts.timeouts.requestMs === null
+      ? null
+      : setTimeout(() => {
+          timedOut = true;
+          exchange.abort();
+        }, Math.max(1, opts.timeouts.requestMs));
+  const onClientGone = () => exchange.abort();
+  opts.signal.addEventListener('abort', onClientGone, { once: true });
+  try {
+    return await attemptLoop(client, req, opts, exchange, () => timedOut, deadline, replayable);
+  } finally {
+    if (deadlineTimer !== null) clearTimeout(deadlineTimer);
+    opts.signal.removeEventListener('abort', onClientGone);
+  }
+}
+
+async function attemptLoop(
+  client: UpstreamClient,
+  req: UpstreamRequest,
+  opts: SendOptions,
+  exchange: AbortController,
+  timedOut: () => boolean,
+  deadline: number,
+  replayable: boolean,
+): Promise<SendResult> {
   let retries = 0;
   let lastEndpoint: UpstreamEndpoint | null = null;
   for (;;) {
@@ -66,14 +93,15 @@ export async function sendWithRetries(
     }
     lastEndpoint = endpoint;
     const attempt = new AbortController();
-    const signals = [opts.signal, attempt.signal, ...(requestTimer === null ? [] : [requestTimer])];
+    const abortAttempt = () => attempt.abort();
+    exchange.signal.addEventListener('abort', abortAttempt, { once: true });
     const perTry = opts.timeouts.backendRequestMs;
     let perTryTimer: NodeJS.Timeout | null = null;
     let outcome: AttemptOutcome;
     let response: UpstreamResponse | null = null;
     let failure = '';
     try {
-      const pending = client.request(endpoint, req, AbortSignal.any(signals));
+      const pending = client.request(endpoint, req, attempt.signal);
       response = await (perTry === null
         ? pending
         : Promise.race([
@@ -86,7 +114,8 @@ export async function sendWithRetries(
     } catch (err) {
       if (perTryTimer !== null) clearTimeout(perTryTimer);
       attempt.abort();
-      if (requestTimer?.aborted === true) {
+      exchange.signal.removeEventListener('abort', abortAttempt);
+      if (timedOut()) {
         return { kind: 'failure', status: 504, flag: 'UT', retries, endpoint, message: 'request timeout' };
       }
       if (opts.signal.aborted) {
@@ -99,6 +128,7 @@ export async function sendWithRetries(
       failure = (err as Error).message;
     }
     if (perTryTimer !== null) clearTimeout(perTryTimer);
+    exchange.signal.removeEventListener('abort', abortAttempt);
     const decision = retryDecision({
       outcome,
       retry: opts.retry,
@@ -113,7 +143,7 @@ export async function sendWithRetries(
     if (response !== null) response.body.destroy(); // the failed try's body is not needed
     retries += 1;
     if (decision.waitMs > 0) await new Promise((r) => setTimeout(r, decision.waitMs));
-    if (requestTimer?.aborted === true) {
+    if (timedOut()) {
       return { kind: 'failure', status: 504, flag: 'UT', retries, endpoint, message: 'request timeout' };
     }
   }
