@@ -75,7 +75,8 @@ export function parseCurlArgs(argv: readonly string[]): CurlOptions | { readonly
   const count = Number(values.count ?? '1');
   const intervalMs = Number(values.interval ?? '0');
   const timeoutMs = Number(values['max-time'] ?? '10') * 1000;
-  const concurrency = values.concurrency === undefined ? (values.summary === true ? 1 : null) : Number(values.concurrency);
+  const concurrency =
+    values.concurrency === undefined ? (values.summary === true ? 1 : null) : Number(values.concurrency);
   if (!Number.isInteger(count) || count < 1) return { usage: '--count must be a positive integer' };
   if (!Number.isFinite(intervalMs) || intervalMs < 0) return { usage: '--interval must be >= 0 ms' };
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) return { usage: '--max-time must be > 0 s' };
