@@ -61,19 +61,25 @@ class TunnelAgent extends http.Agent {
   ): Duplex | null | undefined {
     const endpoint = (options as TunnelRequestOptions).endpoint;
     this.#open(endpoint).then(
-      (stream) => callback?.(null, stream),
+      (stream) => callback?.(null, asAgentSocket(stream)),
       (err: unknown) => callback?.(err as Error, undefined as unknown as Duplex),
     );
     return undefined;
   }
 
-  override keepSocketAlive(socket: Duplex & { setTimeout?: (ms: number) => void }): boolean {
-    return !socket.destroyed;
-  }
+}
 
-  override reuseSocket(_socket: Duplex, req: http.ClientRequest): void {
-    req.reusedSocket = true;
-  }
+/**
+ * node:http's Agent keeps and reuses sockets through socket methods a tunnel stream lacks (ref, unref,
+ * setKeepAlive); giving them no-op forms lets the Agent's own bookkeeping run unchanged (its reuseSocket
+ * also removes the idle-socket error listener; a replacement that skipped it leaked one per request).
+ */
+function asAgentSocket(stream: Duplex): Duplex {
+  const s = stream as Duplex & { ref?: () => unknown; unref?: () => unknown; setKeepAlive?: () => unknown };
+  s.ref ??= () => s;
+  s.unref ??= () => s;
+  s.setKeepAlive ??= () => s;
+  return s;
 }
 
 export function toOutgoingHeaders(headers: HeaderMap): OutgoingHttpHeaders {
