@@ -86,7 +86,7 @@ test('waypoint protocols: h2c, retries by request id, hostile input', async (t) 
     assert.equal((await h.request('10.96.1.10', 80, { path: '/timeout?delay=3s' })).status, 504);
   });
 
-  const hostile: [string, Buffer | string, RegExp][] = [
+  const hostile: [string, Buffer | string, RegExp | string][] = [
     ['garbage', Buffer.from('\x00\x01\x02 not http at all\r\n\r\n', 'latin1'), /^HTTP\/1\.1 400/],
     ['oversized headers', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, /^HTTP\/1\.1 (400|431)/],
     [
@@ -100,13 +100,14 @@ test('waypoint protocols: h2c, retries by request id, hostile input', async (t) 
         Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
         Buffer.from([0, 0, 4, 0xff, 0, 0, 0, 0, 1, 1, 2, 3, 4]),
       ]),
-      /\x07\x00\x00\x00\x00\x00/,
-    ], // GOAWAY
+      '\x07\x00\x00\x00\x00\x00', // a GOAWAY frame header: type 7, no flags, stream 0
+    ],
   ];
   for (const [what, bytes, expect] of hostile) {
     await t.test(`hostile input: ${what} → refused, the waypoint keeps serving`, async () => {
       const reply = await exchange(await h.openTunnel('10.96.1.10', 80), bytes);
-      assert.match(reply, expect);
+      if (typeof expect === 'string') assert.ok(reply.includes(expect), JSON.stringify(reply));
+      else assert.match(reply, expect);
       await ok();
     });
   }

@@ -1,12 +1,14 @@
 // Test-app request directives (pure): what the HTTP echo server should do with one request, from its query
 // and headers. `?delay=200ms` (or `x-delay`), `?status=418`, and per-request-id failure injection for retry
 // tests: `x-fail-times: N` fails the first N requests carrying the same `x-request-id` with
-// `x-fail-status` (default 503) or, with `x-fail-reset`, with a TCP reset.
+// `x-fail-status` (default 503) or, with `x-fail-reset`, with a TCP reset, or, with `x-fail-delay: 2s`,
+// by answering normally but that late (a slow first try, for per-try timeouts).
 
 export type EchoPlan =
   | { readonly kind: 'respond'; readonly status: number; readonly delayMs: number }
   | { readonly kind: 'fail-status'; readonly status: number; readonly delayMs: number; readonly attempt: number }
   | { readonly kind: 'fail-reset'; readonly delayMs: number; readonly attempt: number }
+  | { readonly kind: 'fail-slow'; readonly status: number; readonly delayMs: number; readonly attempt: number }
   | { readonly kind: 'bad-request'; readonly reason: string };
 
 export type HeaderValue = string | readonly string[] | undefined;
@@ -46,7 +48,10 @@ export function planEcho(
 
   const timesText = first(headers['x-fail-times']);
   const reset = first(headers['x-fail-reset']) !== undefined;
-  if (timesText === undefined && !reset) return { kind: 'respond', status, delayMs };
+  const slowText = first(headers['x-fail-delay']);
+  if (timesText === undefined && !reset && slowText === undefined) return { kind: 'respond', status, delayMs };
+  const slowMs = slowText === undefined ? null : parseDuration(slowText);
+  if (slowText !== undefined && slowMs === null) return { kind: 'bad-request', reason: 'bad x-fail-delay' };
   const times = timesText === undefined ? 1 : Number(timesText);
   if (!Number.isInteger(times) || times < 0 || times > 1000) {
     return { kind: 'bad-request', reason: 'x-fail-times must be an integer 0..1000' };
@@ -55,6 +60,7 @@ export function planEcho(
   if (failStatus === null) return { kind: 'bad-request', reason: 'x-fail-status must be 200..599' };
   const attempt = priorAttempts(first(headers['x-request-id']) ?? '') + 1;
   if (attempt > times) return { kind: 'respond', status, delayMs };
+  if (slowMs !== null) return { kind: 'fail-slow', status, delayMs: delayMs + slowMs, attempt };
   return reset
     ? { kind: 'fail-reset', delayMs, attempt }
     : { kind: 'fail-status', status: failStatus, delayMs, attempt };

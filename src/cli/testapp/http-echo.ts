@@ -98,7 +98,8 @@ async function serve(
   const body = await readBody(req);
   const plan = planEcho(url.searchParams, req.headers, (id) => ledger.count(id));
   const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : '';
-  if (plan.kind === 'fail-status' || plan.kind === 'fail-reset') ledger.increment(requestId);
+  const injected = plan.kind === 'fail-status' || plan.kind === 'fail-reset' || plan.kind === 'fail-slow';
+  if (injected) ledger.increment(requestId);
   if (plan.kind !== 'bad-request' && plan.delayMs > 0) await delay(plan.delayMs, undefined, { signal });
   const status = plan.kind === 'bad-request' ? 400 : plan.kind === 'fail-reset' ? 0 : plan.status;
   opts.log?.({
@@ -109,9 +110,7 @@ async function serve(
     peer: `${req.socket.remoteAddress}:${req.socket.remotePort}`,
     status,
     requestId,
-    ...(plan.kind === 'fail-reset' || plan.kind === 'fail-status'
-      ? { injected: plan.kind, attempt: plan.attempt }
-      : {}),
+    ...(injected ? { injected: plan.kind, attempt: plan.attempt } : {}),
   });
   if (plan.kind === 'fail-reset') {
     req.socket.resetAndDestroy();

@@ -66,7 +66,6 @@ class TunnelAgent extends http.Agent {
     );
     return undefined;
   }
-
 }
 
 /**

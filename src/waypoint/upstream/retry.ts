@@ -54,10 +54,13 @@ export async function sendWithRetries(
   const deadlineTimer =
     opts.timeouts.requestMs === null
       ? null
-      : setTimeout(() => {
-          timedOut = true;
-          exchange.abort();
-        }, Math.max(1, opts.timeouts.requestMs));
+      : setTimeout(
+          () => {
+            timedOut = true;
+            exchange.abort();
+          },
+          Math.max(1, opts.timeouts.requestMs),
+        );
   const onClientGone = () => exchange.abort();
   opts.signal.addEventListener('abort', onClientGone, { once: true });
   try {

@@ -204,3 +204,18 @@ test('--ws: the upgraded tunnel echoes the data; a server that refuses shows its
   assert.equal(refused.out, 'HTTP 501\n');
   assert.equal(refused.code, 22);
 });
+
+test('x-fail-delay: the first N tries of a request id answer late, later ones at once', async (t) => {
+  const { base, lines } = await echo(t, 'echo-slow');
+  const headers = ['-H', 'x-request-id: slow-1', '-H', 'x-fail-times: 1', '-H', 'x-fail-delay: 150ms'];
+  const first = await run([`${base}/`, '--summary', ...headers]);
+  const second = await run([`${base}/`, '--summary', ...headers]);
+  const firstSummary = JSON.parse(first.out) as { byStatus: Record<string, number>; latencyMs: { p50: number } };
+  assert.deepEqual(firstSummary.byStatus, { '200': 1 }, 'slow, not failed');
+  assert.ok(firstSummary.latencyMs.p50 >= 150, `first try answered after ${firstSummary.latencyMs.p50} ms`);
+  assert.deepEqual(JSON.parse(second.out).byStatus, { '200': 1 });
+  const logged = lines.filter((l) => l.requestId === 'slow-1').map((l) => l.injected ?? null);
+  assert.deepEqual(logged, ['fail-slow', null]);
+  const bad = await run([`${base}/`, '-H', 'x-fail-delay: later']);
+  assert.match(bad.out, /^HTTP 400$/m);
+});
