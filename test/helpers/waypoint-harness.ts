@@ -29,6 +29,8 @@ export interface WaypointHarness {
   readonly waypoint: Waypoint;
   readonly logs: LogCapture;
   readonly configPath: string;
+  /** What each echo pod logged per request (host, path, requestId), by pod name. */
+  readonly seen: ReadonlyMap<string, Record<string, unknown>[]>;
   /** Rewrites the config file and reloads (as SIGHUP would). */
   reconfigure(doc: Record<string, unknown>): Promise<void>;
   /** A raw HBONE tunnel to `vip:port` through the waypoint (bytes in, bytes out). */
@@ -63,12 +65,18 @@ export async function startWaypointHarness(
   const ca = await CertificateAuthority.generate({ trustDomain: HARNESS_TD });
   const certs = inProcessCertificates(ca);
   let hbonePort = 0;
+  const seen = new Map<string, Record<string, unknown>[]>();
   for (const pod of pods) {
+    const lines: Record<string, unknown>[] = [];
+    seen.set(pod.name, lines);
     const echo = await startHttpEcho({
       port: 0,
       host: pod.ip,
       podName: pod.name,
       namespace: pod.namespace ?? 'default',
+      log: (line) => {
+        if (line.msg === 'request') lines.push(line);
+      },
     });
     t.after(() => echo[Symbol.asyncDispose]());
     const cert = await certs.getCertificate({
@@ -125,6 +133,7 @@ export async function startWaypointHarness(
     waypoint,
     logs,
     configPath,
+    seen,
     async reconfigure(next) {
       await writeFile(configPath, toYaml(next));
       await waypoint.reload();

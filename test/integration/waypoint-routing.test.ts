@@ -84,6 +84,27 @@ test('waypoint: pass-through, 404, splits, filters, redirects, 500s and L7 deny'
         { matches: [{ path: { type: 'Exact', value: '/empty' } }] },
         { matches: [{ path: { type: 'Exact', value: '/missing' } }], backendRefs: [ref('nope')] },
         { matches: [{ headers: [{ name: 'x-version', value: 'two' }] }], backendRefs: [ref('echo-v2')] },
+        {
+          name: 'mirrored',
+          matches: [{ path: { type: 'PathPrefix', value: '/mirror' } }],
+          filters: [{ type: 'RequestMirror', requestMirror: { backendRef: ref('echo-v2'), percent: 100 } }],
+          backendRefs: [ref('echo-v1')],
+        },
+        {
+          matches: [{ path: { type: 'PathPrefix', value: '/cors' } }],
+          filters: [
+            {
+              type: 'CORS',
+              cors: {
+                allowOrigins: ['https://*.example.com'],
+                allowMethods: ['GET', 'POST'],
+                allowHeaders: ['x-token'],
+                maxAge: 60,
+              },
+            },
+          ],
+          backendRefs: [ref('echo-v1')],
+        },
       ]),
     ],
     authorizationPolicies: [
@@ -145,10 +166,44 @@ test('waypoint: pass-through, 404, splits, filters, redirects, 500s and L7 deny'
       'echo-v2',
     );
   });
+  await t.test(
+    'RequestMirror: the mirror backend receives a copy (Host suffixed -shadow), the client the primary',
+    async () => {
+      for (let i = 0; i < 5; i++) {
+        const r = await h.request('10.96.0.10', 80, { path: `/mirror/${i}`, headers: { 'x-request-id': `m${i}` } });
+        assert.equal(r.echo?.pod, 'echo-v1');
+      }
+      const copies = () => (h.seen.get('echo-v2') ?? []).filter((l) => String(l.requestId).startsWith('m'));
+      while (copies().length < 5) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(
+        copies().every((l) => l.host === '10.96.0.10-shadow'),
+        JSON.stringify(copies()),
+      );
+    },
+  );
+  await t.test('CORS: preflight answered by the waypoint, actual responses carry the allow-origin', async () => {
+    const pre = await h.request('10.96.0.10', 80, {
+      method: 'OPTIONS',
+      path: '/cors',
+      headers: { origin: 'https://shop.example.com', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(pre.status, 204);
+    assert.equal(pre.headers['access-control-allow-origin'], 'https://shop.example.com');
+    assert.equal(pre.headers['access-control-max-age'], '60');
+    assert.equal(pre.echo, null, 'the backend never sees a preflight');
+    const denied = await h.request('10.96.0.10', 80, {
+      method: 'OPTIONS',
+      path: '/cors',
+      headers: { origin: 'https://evil.test', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(denied.status, 403);
+    const actual = await h.request('10.96.0.10', 80, { path: '/cors', headers: { origin: 'https://a.example.com' } });
+    assert.equal(actual.headers['access-control-allow-origin'], 'https://a.example.com');
+  });
   await t.test('L7 DENY → 403 and an access-log line naming the policy', async () => {
     const r = await h.request('10.96.0.11', 80, { method: 'DELETE', path: '/a' });
     assert.equal(r.status, 403);
-    const line = await h.logs.waitFor((l) => l.msg === 'request' && l.response_code === 403);
+    const line = await h.logs.waitFor((l) => l.msg === 'request' && l.response_code === 403 && l.method === 'DELETE');
     assert.equal(line.policy, 'default/no-delete');
   });
   await t.test('a service this waypoint does not serve is refused at CONNECT', async () => {

@@ -1,0 +1,93 @@
+// Waypoint canary in the local cluster (issue 5), client pod → ztunnel → waypoint → ztunnel → echo pods:
+// 70/30 over 500 requests within ±5 points (HTTP/1.1 keep-alive and h2c), named route and rule in the
+// access log, then 70/30 → 0/100 applied while load runs: no request fails, all requests reach v2 within
+// a second of `ferry apply` returning, and the weight-0 backend receives nothing afterwards.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { privilegedTest } from '../helpers/privileged.ts';
+import { FerryCli } from './cluster-cli.ts';
+import { type LoadSummary, until, variant, WaypointCluster } from './waypoint-helpers.ts';
+
+const cli = new FerryCli('wp-canary');
+test.after(() => cli.remove());
+
+function share(s: LoadSummary, pod: string): number {
+  return (s.byPod[pod] ?? 0) / s.total;
+}
+
+privilegedTest('waypoint canary: 70/30 split, weight 0, live 70/30 → 0/100 under load', async (t) => {
+  const c = await WaypointCluster.up(cli, t, 'wpc', []);
+
+  await t.test('70/30 over 500 requests: each share within ±5 points, all through the named rule', async () => {
+    const s = await c.load(c.url('echo'), ['--count', '500', '--concurrency', '4', '--request-id-prefix', 'split']);
+    assert.equal(s.failures, 0, JSON.stringify(s.errors));
+    assert.deepEqual(s.byStatus, { '200': 500 });
+    const v1 = share(s, 'echo-v1-0');
+    const v2 = share(s, 'echo-v2-0');
+    t.diagnostic(`echo-v1 ${v1}, echo-v2 ${v2}, p50 ${s.latencyMs.p50} ms, p99 ${s.latencyMs.p99} ms`);
+    assert.ok(Math.abs(v1 - 0.7) <= 0.05, `echo-v1 share ${v1}`);
+    assert.ok(Math.abs(v2 - 0.3) <= 0.05, `echo-v2 share ${v2}`);
+    const { value: lines } = await until(
+      async () => {
+        const l = (await c.accessLog()).filter((x) => String(x.request_id).startsWith('split-'));
+        return l.length === 500 ? l : undefined;
+      },
+      { limitMs: 5_000, what: '500 access-log lines' },
+    );
+    assert.ok(lines.every((l) => l.route === 'shop/echo-split' && l.rule === 'canary' && l.response_code === 200));
+    const upstreams = new Set(lines.map((l) => l.upstream_pod));
+    assert.deepEqual([...upstreams].sort(), ['shop/echo-v1-0', 'shop/echo-v2-0']);
+  });
+
+  await t.test('70/30 with HTTP/2 (h2c prior knowledge) inside the tunnel', async () => {
+    const s = await c.load(c.url('echo'), ['--h2c', '--count', '500', '--concurrency', '8']);
+    assert.equal(s.failures, 0, JSON.stringify(s.errors));
+    assert.deepEqual(s.byStatus, { '200': 500 });
+    const v1 = share(s, 'echo-v1-0');
+    t.diagnostic(`h2c: echo-v1 ${v1}`);
+    assert.ok(Math.abs(v1 - 0.7) <= 0.05, `echo-v1 share ${v1}`);
+  });
+
+  await t.test('70/30 → 0/100 under load: no failed request, every request on v2 within 1 s', async () => {
+    const load = cli.start(t, [
+      'exec',
+      '--cluster',
+      c.name,
+      'shop/client-0',
+      '--',
+      'curl',
+      '-s',
+      c.url('echo'),
+      ...['--summary', '--count', '1200', '--concurrency', '2', '--interval', '5', '--request-id-prefix', 'live'],
+    ]);
+    // The load is running once the waypoint has logged some of it.
+    await until(
+      async () => ((await c.accessLog()).some((l) => String(l.request_id).startsWith('live-')) ? true : undefined),
+      { limitMs: 10_000, what: 'the load through the waypoint' },
+    );
+    await c.apply(variant('all-to-v2.yaml'));
+    const appliedAt = Date.now();
+    const { elapsedMs } = await until(
+      async () => {
+        const probe = await c.load(c.url('echo'), ['--count', '20', '--concurrency', '4']);
+        return probe.byPod['echo-v2-0'] === 20 ? true : undefined;
+      },
+      { limitMs: 10_000, since: appliedAt, what: 'all requests on echo-v2' },
+    );
+    t.diagnostic(`every request on echo-v2 ${elapsedMs} ms after ferry apply returned`);
+    assert.ok(elapsedMs <= 1_000, `the new weights took ${elapsedMs} ms`);
+    const run = await load.done;
+    const summary = JSON.parse(run.stdout.trim().split('\n').pop() ?? '{}') as LoadSummary;
+    t.diagnostic(`during the change: ${JSON.stringify(summary.byPod)} ${JSON.stringify(summary.byStatus)}`);
+    assert.equal(summary.total, 1200);
+    assert.equal(summary.failures, 0, JSON.stringify(summary.errors));
+    assert.deepEqual(summary.byStatus, { '200': 1200 });
+    assert.ok((summary.byPod['echo-v1-0'] ?? 0) > 0, 'the load started before the change');
+  });
+
+  await t.test('weight 0 receives nothing', async () => {
+    const s = await c.load(c.url('echo'), ['--count', '300', '--concurrency', '4']);
+    assert.deepEqual(s.byStatus, { '200': 300 });
+    assert.deepEqual(s.byPod, { 'echo-v2-0': 300 });
+  });
+});
