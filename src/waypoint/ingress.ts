@@ -128,9 +128,8 @@ export class WaypointIngress {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
     });
-    server.on('upgrade', (_req, socket: Duplex) => {
-      // WebSocket and other upgrades are not proxied yet: refuse cleanly rather than hang.
-      socket.end('HTTP/1.1 501 Not Implemented\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
+      void this.#opts.pipeline.handleUpgrade(req, socket, head, ctx);
     });
     server.emit('connection', stream);
   }

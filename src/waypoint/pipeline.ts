@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { corsPreflight, corsResponseHeaders } from '../../gateway-api/cors.ts';
 import {
   applyHeaderModifier,
@@ -25,7 +25,7 @@ import type {
   ServiceBackend,
 } from '../../gateway-api/types.ts';
 import { pickBackend } from '../../gateway-api/weights.ts';
-import type { SpiffeId } from '../identity/spiffe-id.ts';
+import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
 import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
@@ -114,7 +114,7 @@ export class RequestPipeline {
     const svcRef = { namespace: svc.namespace, name: serviceName(svc) };
     try {
       const verdict = evaluateL7(policiesFor(state.policies, state.identity, svcRef), {
-        sourcePrincipal: `spiffe://${ctx.sourceIdentity.trustDomain}/ns/${ctx.sourceIdentity.namespace}/sa/${ctx.sourceIdentity.serviceAccount}`,
+        sourcePrincipal: formatSpiffeId(ctx.sourceIdentity),
         sourceIp: ctx.sourceIp,
         method: view.method,
         path: view.path,
@@ -270,6 +270,77 @@ export class RequestPipeline {
     await pipeBody(response.body, res, out);
   }
 
+  /**
+   * An HTTP/1.1 Upgrade (WebSocket): authorized and routed like any request (route, weights; filters other
+   * than the backend choice do not apply), then the request head is replayed to the chosen pod and both
+   * byte streams are spliced.
+   */
+  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: DownstreamContext): Promise<void> {
+    const state = this.#deps.state();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const headers = fromIncomingHeaders(req.headers);
+    const view: RequestView = {
+      method: req.method ?? 'GET',
+      path: q < 0 ? url : url.slice(0, q),
+      query: q < 0 ? '' : url.slice(q + 1),
+      headers,
+    };
+    const svc = ctx.target.service;
+    const svcRef = { namespace: svc.namespace, name: serviceName(svc) };
+    const refuse = (status: number, reason: string) => {
+      this.#deps.log.info({ msg: 'upgrade', path: view.path, response_code: status }, reason);
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    };
+    const verdict = evaluateL7(policiesFor(state.policies, state.identity, svcRef), {
+      sourcePrincipal: formatSpiffeId(ctx.sourceIdentity),
+      sourceIp: ctx.sourceIp,
+      method: view.method,
+      path: view.path,
+      host: String(req.headers.host ?? ''),
+      port: ctx.target.port.servicePort,
+      headers,
+    });
+    if (!verdict.allowed) return refuse(403, 'Forbidden');
+    let backend: ServiceBackend = { ...svcRef, port: ctx.target.port.servicePort };
+    const table = state.routes.forServicePort(svcRef.namespace, svcRef.name, ctx.target.port.servicePort);
+    if (table !== null) {
+      const selected = selectRoute(table, view);
+      if (selected === null) return refuse(404, 'Not Found');
+      const chosen = pickBackend(selected.rule.backends, this.#random());
+      if (chosen?.service == null) return refuse(500, 'Internal Server Error');
+      backend = chosen.service;
+    }
+    const service = state.backendService(backend);
+    const endpoint = service === null ? null : this.#pickEndpoint(state, service, backend.port);
+    if (endpoint === null) return refuse(503, 'Service Unavailable');
+    let upstream: Duplex;
+    try {
+      upstream = await this.#deps.client.openRaw(endpoint);
+    } catch {
+      return refuse(503, 'Service Unavailable');
+    }
+    const lines = [`${view.method} ${url} HTTP/1.1`];
+    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
+    upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
+    if (head.length > 0) upstream.write(head);
+    socket.on('error', () => upstream.destroy());
+    upstream.on('error', () => socket.destroy());
+    socket.pipe(upstream);
+    upstream.pipe(socket);
+    socket.once('close', () => upstream.destroy());
+    upstream.once('close', () => socket.destroy());
+    this.#deps.log.info(
+      {
+        msg: 'upgrade',
+        path: view.path,
+        upstream_host: `${endpoint.ip}:${endpoint.port}`,
+        upgrade: req.headers.upgrade,
+      },
+      'upgrade',
+    );
+  }
+
   #pickEndpoint(state: WaypointState, service: Service, port: number): UpstreamEndpoint | null {
     const picked = resolveServiceEndpoint(service, port, state.view.endpointsOf(service), {
       random: this.#random,
@@ -360,7 +431,7 @@ export class RequestPipeline {
         retries: out.retries,
         upstream_host: out.upstream === null ? null : `${out.upstream.ip}:${out.upstream.port}`,
         upstream_pod: destination === null ? null : `${destination.namespace}/${destination.name}`,
-        source_principal: `spiffe://${id.trustDomain}/ns/${id.namespace}/sa/${id.serviceAccount}`,
+        source_principal: formatSpiffeId(id),
         source_ip: ctx.sourceIp,
         destination_service: ctx.target.service.hostname,
         policy: out.policy,

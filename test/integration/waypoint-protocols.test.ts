@@ -82,6 +82,22 @@ test('waypoint protocols: h2c, retries by request id, hostile input', async (t) 
     assert.equal(line.retries, 2);
   });
 
+  await t.test('HTTP/1.1 Upgrade (WebSocket style): 101 from the pod, then bytes echo both ways', async () => {
+    const tunnel = await h.openTunnel('10.96.1.10', 80);
+    tunnel.on('error', () => {});
+    let got = '';
+    tunnel.setEncoding('latin1').on('data', (d: string) => {
+      got += d;
+    });
+    tunnel.write('GET /ws HTTP/1.1\r\nHost: echo\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    while (!got.includes('\r\n\r\n')) await new Promise((r) => setTimeout(r, 10));
+    assert.match(got, /^HTTP\/1\.1 101 Switching Protocols/);
+    assert.match(got, /x-pod: echo-a/);
+    tunnel.write('ping-through-the-waypoint');
+    while (!got.includes('ping-through-the-waypoint')) await new Promise((r) => setTimeout(r, 10));
+    tunnel.destroy();
+  });
+
   await t.test('request timeout → 504', async () => {
     assert.equal((await h.request('10.96.1.10', 80, { path: '/timeout?delay=3s' })).status, 504);
   });

@@ -113,6 +113,11 @@ export class UpstreamClient {
     });
   }
 
+  /** A raw byte stream to the endpoint (an upgraded connection is spliced onto it). */
+  openRaw(endpoint: UpstreamEndpoint): Promise<Duplex> {
+    return this.#openTunnel(endpoint);
+  }
+
   async #openTunnel(endpoint: UpstreamEndpoint): Promise<Duplex> {
     const target = { ip: endpoint.ip, port: endpoint.port };
     if (endpoint.tunnel.kind === 'plain') {

@@ -72,7 +72,6 @@ test('planPods: invalid specs name the bad value', () => {
     ['node out of range', { name: 'demo', nodes: 2, pods: [pod('a', 2)] }],
     ['duplicate pod', { name: 'demo', nodes: 1, pods: [pod('a'), pod('a')] }],
     ['bad namespace', { name: 'demo', nodes: 1, pods: [pod('a', 0, 'Bad_NS')] }],
-    ['no containers', { name: 'demo', nodes: 1, pods: [{ namespace: 'default', name: 'a', containers: [] }] }],
     ['bad cidr', { name: 'demo', nodes: 1, pods: [], podCidr: '10.0.0.0/8' }],
     [
       'bad port',
