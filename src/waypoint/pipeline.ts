@@ -5,8 +5,7 @@
 // timeouts, response filters, one metrics record and one access-log line.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { corsPreflight, corsResponseHeaders } from '../../gateway-api/cors.ts';
 import {
   applyHeaderModifier,
@@ -27,19 +26,27 @@ import type {
 import { pickBackend } from '../../gateway-api/weights.ts';
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
 import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
 import type { Service, Workload } from '../ztunnel/store/types.ts';
 import { evaluateL7, policiesFor } from './authz/evaluate.ts';
+import { pickServiceEndpoint } from './endpoints.ts';
+import {
+  type DownstreamRequest,
+  type DownstreamResponse,
+  headerValue,
+  pipeBody,
+  readBody,
+  toResponseHeaders,
+} from './http-io.ts';
 import type { WaypointMetrics } from './metrics.ts';
 import { type ServiceTarget, serviceName, type WaypointState } from './state.ts';
 import { ensureTraceparent } from './trace.ts';
+import { serveUpgrade } from './upgrade.ts';
 import { fromIncomingHeaders, type UpstreamClient } from './upstream/client.ts';
 import { sendWithRetries } from './upstream/retry.ts';
 import type { SendResult, UpstreamEndpoint, UpstreamRequest } from './upstream/types.ts';
 
-export type DownstreamRequest = IncomingMessage | Http2ServerRequest;
-export type DownstreamResponse = ServerResponse | Http2ServerResponse;
+export type { DownstreamRequest, DownstreamResponse };
 
 /** What the waypoint knows about the tunnel a request arrived on. */
 export interface DownstreamContext {
@@ -58,8 +65,6 @@ export interface PipelineDeps {
   readonly random?: () => number;
 }
 
-/** Bodies up to this size are buffered so that a retry can send them again; larger ones stream once. */
-export const MAX_BUFFERED_BODY = 1024 * 1024;
 const MAX_MIRRORS_IN_FLIGHT = 64;
 
 interface Outcome {
@@ -131,7 +136,7 @@ export class RequestPipeline {
       if (table === null) {
         // No route attached: the Service itself, as if there were no waypoint.
         const passthrough = { namespace: svcRef.namespace, name: svcRef.name, port: ctx.target.port.servicePort };
-        return await this.#forward(req, res, ctx, state, view, authority, headers, out, {
+        return await this.#forward(req, res, state, view, authority, headers, out, {
           backend: passthrough,
           rule: null,
           match: null,
@@ -174,7 +179,7 @@ export class RequestPipeline {
       if (chosen.service === null) {
         return this.#local(res, out, 500, `backend not available (${chosen.problem ?? 'invalid'})`);
       }
-      return await this.#forward(req, res, ctx, state, view, authority, headers, out, {
+      return await this.#forward(req, res, state, view, authority, headers, out, {
         backend: chosen.service,
         rule,
         match,
@@ -193,7 +198,6 @@ export class RequestPipeline {
   async #forward(
     req: DownstreamRequest,
     res: DownstreamResponse,
-    ctx: DownstreamContext,
     state: WaypointState,
     view: RequestView,
     authority: string,
@@ -266,88 +270,19 @@ export class RequestPipeline {
     const cors = plan.filters.find((f) => f.type === 'CORS');
     const extra = cors === undefined ? new Map<string, string>() : corsResponseHeaders(cors.cors, view);
     out.status = response.status;
-    (res as ServerResponse).writeHead(response.status, toResponseHeaders(respHeaders, extra, ctx.protocol));
-    await pipeBody(response.body, res, out);
+    (res as ServerResponse).writeHead(response.status, toResponseHeaders(respHeaders, extra));
+    await pipeBody(response.body, res, (n) => {
+      out.responseBytes += n;
+    });
   }
 
-  /**
-   * An HTTP/1.1 Upgrade (WebSocket): authorized and routed like any request (route, weights; filters other
-   * than the backend choice do not apply), then the request head is replayed to the chosen pod and both
-   * byte streams are spliced.
-   */
-  async handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: DownstreamContext): Promise<void> {
-    const state = this.#deps.state();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const headers = fromIncomingHeaders(req.headers);
-    const view: RequestView = {
-      method: req.method ?? 'GET',
-      path: q < 0 ? url : url.slice(0, q),
-      query: q < 0 ? '' : url.slice(q + 1),
-      headers,
-    };
-    const svc = ctx.target.service;
-    const svcRef = { namespace: svc.namespace, name: serviceName(svc) };
-    const refuse = (status: number, reason: string) => {
-      this.#deps.log.info({ msg: 'upgrade', path: view.path, response_code: status }, reason);
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    };
-    const verdict = evaluateL7(policiesFor(state.policies, state.identity, svcRef), {
-      sourcePrincipal: formatSpiffeId(ctx.sourceIdentity),
-      sourceIp: ctx.sourceIp,
-      method: view.method,
-      path: view.path,
-      host: String(req.headers.host ?? ''),
-      port: ctx.target.port.servicePort,
-      headers,
-    });
-    if (!verdict.allowed) return refuse(403, 'Forbidden');
-    let backend: ServiceBackend = { ...svcRef, port: ctx.target.port.servicePort };
-    const table = state.routes.forServicePort(svcRef.namespace, svcRef.name, ctx.target.port.servicePort);
-    if (table !== null) {
-      const selected = selectRoute(table, view);
-      if (selected === null) return refuse(404, 'Not Found');
-      const chosen = pickBackend(selected.rule.backends, this.#random());
-      if (chosen?.service == null) return refuse(500, 'Internal Server Error');
-      backend = chosen.service;
-    }
-    const service = state.backendService(backend);
-    const endpoint = service === null ? null : this.#pickEndpoint(state, service, backend.port);
-    if (endpoint === null) return refuse(503, 'Service Unavailable');
-    let upstream: Duplex;
-    try {
-      upstream = await this.#deps.client.openRaw(endpoint);
-    } catch {
-      return refuse(503, 'Service Unavailable');
-    }
-    const lines = [`${view.method} ${url} HTTP/1.1`];
-    for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) lines.push(`${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}`);
-    upstream.write(`${lines.join('\r\n')}\r\n\r\n`);
-    if (head.length > 0) upstream.write(head);
-    socket.on('error', () => upstream.destroy());
-    upstream.on('error', () => socket.destroy());
-    socket.pipe(upstream);
-    upstream.pipe(socket);
-    socket.once('close', () => upstream.destroy());
-    upstream.once('close', () => socket.destroy());
-    this.#deps.log.info(
-      {
-        msg: 'upgrade',
-        path: view.path,
-        upstream_host: `${endpoint.ip}:${endpoint.port}`,
-        upgrade: req.headers.upgrade,
-      },
-      'upgrade',
-    );
+  /** HTTP/1.1 Upgrade requests (WebSocket): see upgrade.ts. */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: DownstreamContext): Promise<void> {
+    return serveUpgrade({ ...this.#deps, random: this.#random }, req, socket, head, ctx);
   }
 
   #pickEndpoint(state: WaypointState, service: Service, port: number): UpstreamEndpoint | null {
-    const picked = resolveServiceEndpoint(service, port, state.view.endpointsOf(service), {
-      random: this.#random,
-      network: '',
-    });
-    if (!picked.ok) return null;
-    return endpointFor(picked.value.workload, picked.value.ip, picked.value.targetPort, this.#deps.hbonePort);
+    return pickServiceEndpoint(state, service, port, this.#random, this.#deps.hbonePort);
   }
 
   #mirror(state: WaypointState, backend: ServiceBackend, req: UpstreamRequest): void {
@@ -444,87 +379,6 @@ export class RequestPipeline {
   }
 }
 
-export function endpointFor(workload: Workload, ip: string, port: number, hbonePort: number): UpstreamEndpoint {
-  return {
-    ip,
-    port,
-    tunnel:
-      workload.protocol === 'HBONE'
-        ? { kind: 'hbone', hbonePort, identity: workloadIdentity(workload) }
-        : { kind: 'plain' },
-    workload,
-  };
-}
-
-function headerValue(h: IncomingHttpHeaders, name: string): string | undefined {
-  const v = h[name];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 function randomUuid(): string {
   return randomUUID();
-}
-
-const RESPONSE_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection']);
-
-function toResponseHeaders(
-  headers: HeaderMap,
-  extra: ReadonlyMap<string, string>,
-  protocol: 'http1' | 'http2',
-): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [k, v] of headers) {
-    if (RESPONSE_HOP.has(k)) continue;
-    out[k] = v.length === 1 ? v[0] : [...v];
-  }
-  for (const [k, v] of extra) out[k] = v;
-  if (protocol === 'http2') delete out['keep-alive'];
-  return out;
-}
-
-/** The request body: buffered when small enough to be sent again, else the stream itself. */
-async function readBody(req: DownstreamRequest): Promise<Buffer | Readable> {
-  const length = Number(req.headers['content-length'] ?? 'NaN');
-  const chunked = req.headers['transfer-encoding'] !== undefined;
-  if (!chunked && length === 0) return Buffer.alloc(0);
-  if (!chunked && Number.isNaN(length) && (req.method === 'GET' || req.method === 'HEAD') && !isHttp2(req)) {
-    return Buffer.alloc(0);
-  }
-  if (!Number.isNaN(length) && length > MAX_BUFFERED_BODY) return req as Readable;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    chunks.push(chunk);
-    size += chunk.length;
-    if (size > MAX_BUFFERED_BODY * 16) throw new Error('request body too large');
-  }
-  return Buffer.concat(chunks);
-}
-
-function isHttp2(req: DownstreamRequest): boolean {
-  return (req as { httpVersionMajor?: number }).httpVersionMajor === 2;
-}
-
-function pipeBody(body: Readable, res: DownstreamResponse, out: Outcome): Promise<void> {
-  return new Promise((resolve) => {
-    body.on('data', (chunk: Buffer) => {
-      out.responseBytes += chunk.length;
-      if (!(res as ServerResponse).write(chunk)) {
-        body.pause();
-        res.once('drain', () => body.resume());
-      }
-    });
-    body.once('end', () => {
-      res.end();
-      resolve();
-    });
-    body.once('error', () => {
-      res.destroy();
-      resolve();
-    });
-    res.once('close', () => {
-      body.destroy();
-      resolve();
-    });
-  });
 }
