@@ -19,7 +19,7 @@ import {
   type TranslateSettings,
   type WaypointSpec,
 } from './types.ts';
-import { asWaypointWorkload, l7Entries, routeStatuses, waypointService } from './waypoint-l7.ts';
+import { allowFromWaypoints, asWaypointWorkload, l7Entries, routeStatuses, waypointService } from './waypoint-l7.ts';
 import { WaypointIndex } from './waypoints.ts';
 import { type SelectorPolicy, translateWorkload } from './workloads.ts';
 
@@ -138,8 +138,10 @@ export function translateCluster(
     checkNamespace(o);
 
   policies.push(...mtls.policies());
+  const implicit = allowFromWaypoints(workloads, services, policies, waypointSpecs, settings);
+  policies.push(...implicit.policies);
   const config: MeshConfig = {
-    workloads: workloads.sort(byKey),
+    workloads: implicit.workloads.sort(byKey),
     services: services.sort(byKey),
     policies: policies.sort(byKey),
   };

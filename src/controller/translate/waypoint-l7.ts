@@ -5,8 +5,8 @@
 // status of every HTTPRoute, computed with the same gateway-api/ compiler the waypoints run. Pure.
 import { type CompileContext, compileHttpRoute } from '../../../gateway-api/compile.ts';
 import type { RouteStatus } from '../../../gateway-api/types.ts';
-import type { PortMap, Service, Workload } from '../../ztunnel/store/types.ts';
-import { serviceKey } from '../../ztunnel/store/types.ts';
+import type { Authorization, GatewayAddress, PortMap, Service, Workload } from '../../ztunnel/store/types.ts';
+import { policyKey, serviceKey } from '../../ztunnel/store/types.ts';
 import type { ClusterState } from '../sources/types.ts';
 import type { Diagnostics, L7Entry, TranslateSettings, WaypointSpec } from './types.ts';
 import { HBONE_PORT } from './waypoints.ts';
@@ -109,4 +109,83 @@ export function routeStatuses(
     }
     return out.status;
   });
+}
+
+const EMPTY_MATCH = {
+  namespaces: [],
+  notNamespaces: [],
+  serviceAccounts: [],
+  notServiceAccounts: [],
+  principals: [],
+  notPrincipals: [],
+  sourceIps: [],
+  notSourceIps: [],
+  destinationIps: [],
+  notDestinationIps: [],
+  destinationPorts: [],
+  notDestinationPorts: [],
+} as const;
+
+/**
+ * Istio's implicit "allow from the waypoint": a workload behind a waypoint that has ALLOW policies would
+ * otherwise refuse the waypoint's own connections (they carry the waypoint's identity, not the client's,
+ * whose policy the waypoint already enforced). Such workloads get a generated ALLOW policy for the
+ * waypoint's identity; workloads without ALLOW policies keep their default-allow untouched.
+ */
+export function allowFromWaypoints(
+  workloads: readonly Workload[],
+  services: readonly Service[],
+  policies: readonly Authorization[],
+  waypoints: readonly WaypointSpec[],
+  settings: TranslateSettings,
+): { workloads: Workload[]; policies: Authorization[] } {
+  if (waypoints.length === 0) return { workloads: [...workloads], policies: [] };
+  const byHostname = new Map(waypoints.map((w) => [`${w.namespace}/${hostnameOf(w.namespace, w.name, settings)}`, w]));
+  const waypointOf = (g: GatewayAddress | null): WaypointSpec | undefined =>
+    g?.destination.kind === 'hostname'
+      ? byHostname.get(`${g.destination.namespace}/${g.destination.hostname}`)
+      : undefined;
+  const serviceWaypoint = new Map<string, WaypointSpec>();
+  for (const s of services) {
+    const w = waypointOf(s.waypoint);
+    if (w !== undefined) serviceWaypoint.set(serviceKey(s.namespace, s.hostname), w);
+  }
+  const allowIn = (ns: string, keys: readonly string[]): boolean =>
+    policies.some(
+      (p) =>
+        p.action === 'Allow' &&
+        (p.scope === 'Global' ||
+          (p.scope === 'Namespace' && p.namespace === ns) ||
+          (p.scope === 'WorkloadSelector' && keys.includes(policyKey(p.namespace, p.name)))),
+    );
+  const generated = new Map<string, Authorization>();
+  const out = workloads.map((w) => {
+    const served = new Set<WaypointSpec>();
+    const own = waypointOf(w.waypoint);
+    if (own !== undefined) served.add(own);
+    for (const key of w.services.keys()) {
+      const sw = serviceWaypoint.get(key);
+      if (sw !== undefined) served.add(sw);
+    }
+    if (served.size === 0 || !allowIn(w.namespace, w.authorizationPolicies)) return w;
+    const extra: string[] = [];
+    for (const wp of served) {
+      const name = `istio_allow_waypoint_${wp.namespace}_${wp.name}`;
+      const key = policyKey(w.namespace, name);
+      extra.push(key);
+      if (!generated.has(key)) {
+        const principal = `${settings.trustDomain}/ns/${wp.namespace}/sa/${wp.name}`;
+        generated.set(key, {
+          name,
+          namespace: w.namespace,
+          scope: 'WorkloadSelector',
+          action: 'Allow',
+          dryRun: false,
+          rules: [[[{ ...EMPTY_MATCH, principals: [{ kind: 'exact', value: principal }] }]]],
+        });
+      }
+    }
+    return { ...w, authorizationPolicies: [...w.authorizationPolicies, ...extra] };
+  });
+  return { workloads: out, policies: [...generated.values()] };
 }
