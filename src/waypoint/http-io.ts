@@ -53,7 +53,12 @@ export async function readBody(req: DownstreamRequest): Promise<Buffer | Readabl
 }
 
 /** Streams `body` into `res`; resolves when done or either side went away. */
-export function pipeBody(body: Readable, res: DownstreamResponse, onBytes: (n: number) => void): Promise<void> {
+export function pipeBody(
+  body: Readable,
+  res: DownstreamResponse,
+  onBytes: (n: number) => void,
+  trailers: () => HeaderMap = () => new Map(),
+): Promise<void> {
   return new Promise((resolve) => {
     body.on('data', (chunk: Buffer) => {
       onBytes(chunk.length);
@@ -63,6 +68,12 @@ export function pipeBody(body: Readable, res: DownstreamResponse, onBytes: (n: n
       }
     });
     body.once('end', () => {
+      const t = trailers();
+      if (t.size > 0) {
+        const out: Record<string, string> = {};
+        for (const [k, v] of t) out[k] = v.join(',');
+        res.addTrailers(out);
+      }
       res.end();
       resolve();
     });

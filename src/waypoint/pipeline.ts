@@ -136,7 +136,7 @@ export class RequestPipeline {
       if (table === null) {
         // No route attached: the Service itself, as if there were no waypoint.
         const passthrough = { namespace: svcRef.namespace, name: svcRef.name, port: ctx.target.port.servicePort };
-        return await this.#forward(req, res, state, view, authority, headers, out, {
+        return await this.#forward(req, res, ctx.protocol, state, view, authority, headers, out, {
           backend: passthrough,
           rule: null,
           match: null,
@@ -179,7 +179,7 @@ export class RequestPipeline {
       if (chosen.service === null) {
         return this.#local(res, out, 500, `backend not available (${chosen.problem ?? 'invalid'})`);
       }
-      return await this.#forward(req, res, state, view, authority, headers, out, {
+      return await this.#forward(req, res, ctx.protocol, state, view, authority, headers, out, {
         backend: chosen.service,
         rule,
         match,
@@ -198,6 +198,7 @@ export class RequestPipeline {
   async #forward(
     req: DownstreamRequest,
     res: DownstreamResponse,
+    downstream: 'http1' | 'http2',
     state: WaypointState,
     view: RequestView,
     authority: string,
@@ -244,7 +245,11 @@ export class RequestPipeline {
       if (!res.writableFinished) abort.abort();
     });
     const result: SendResult = await sendWithRetries(this.#deps.client, upstreamReq, {
-      protocol: 'http1',
+      protocol: upstreamProtocol(
+        service,
+        plan.backend.port,
+        (headersIn.get('content-type')?.[0] ?? '').startsWith('application/grpc'),
+      ),
       timeouts: plan.rule?.timeouts ?? { requestMs: null, backendRequestMs: null },
       retry: plan.rule?.retry ?? null,
       pickEndpoint: () => this.#pickEndpoint(state, service, plan.backend.port),
@@ -271,9 +276,15 @@ export class RequestPipeline {
     const extra = cors === undefined ? new Map<string, string>() : corsResponseHeaders(cors.cors, view);
     out.status = response.status;
     (res as ServerResponse).writeHead(response.status, toResponseHeaders(respHeaders, extra));
-    await pipeBody(response.body, res, (n) => {
-      out.responseBytes += n;
-    });
+    await pipeBody(
+      response.body,
+      res,
+      (n) => {
+        out.responseBytes += n;
+      },
+      // HTTP/2 clients get the backend's trailers (gRPC status); HTTP/1.1 responses here are not chunked-with-trailers.
+      downstream === 'http2' ? response.trailers : undefined,
+    );
   }
 
   /** HTTP/1.1 Upgrade requests (WebSocket): see upgrade.ts. */
@@ -381,4 +392,16 @@ export class RequestPipeline {
 
 function randomUuid(): string {
   return randomUUID();
+}
+
+/**
+ * The backend port's appProtocol decides (http → HTTP/1.1; http2, grpc → HTTP/2). Without one, gRPC
+ * (which only exists over HTTP/2) goes as HTTP/2 and everything else as HTTP/1.1, which every HTTP server
+ * speaks.
+ */
+function upstreamProtocol(service: Service, port: number, grpc: boolean): 'http1' | 'http2' {
+  const app = service.ports.find((p) => p.servicePort === port)?.appProtocol ?? null;
+  if (app === 'http2' || app === 'grpc') return 'http2';
+  if (app === 'http') return 'http1';
+  return grpc ? 'http2' : 'http1';
 }

@@ -4,6 +4,7 @@
 
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -23,6 +24,22 @@ export interface PodSpec {
   readonly name: string;
   readonly ip: string;
   readonly namespace?: string;
+  /** Serve h2c (HTTP/2 prior knowledge) with trailers instead of the HTTP/1.1 echo. */
+  readonly h2c?: boolean;
+}
+
+/** An h2c echo: JSON {pod, path, protocol, te} and trailers grpc-status 0, x-trailer yes. */
+async function startH2cEcho(host: string, pod: string): Promise<{ port: number; close(): void }> {
+  const server = http2.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.addTrailers({ 'grpc-status': '0', 'x-trailer': 'yes' });
+      res.end(JSON.stringify({ pod, path: req.url, protocol: req.httpVersion, te: req.headers.te ?? null }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, host, r));
+  return { port: (server.address() as import('node:net').AddressInfo).port, close: () => server.close() };
 }
 
 export interface WaypointHarness {
@@ -69,6 +86,8 @@ export async function startWaypointHarness(
   for (const pod of pods) {
     const lines: Record<string, unknown>[] = [];
     seen.set(pod.name, lines);
+    const h2 = pod.h2c === true ? await startH2cEcho(pod.ip, pod.name) : null;
+    if (h2 !== null) t.after(() => h2.close());
     const echo = await startHttpEcho({
       port: 0,
       host: pod.ip,
@@ -89,7 +108,7 @@ export async function startWaypointHarness(
       host: pod.ip,
       onConnect: async (req, tunnel) => {
         // The authority names the pod's target port; the echo listens on its own port: map it.
-        const rewritten = { ...req, authority: `${pod.ip}:${echo.port}` };
+        const rewritten = { ...req, authority: `${pod.ip}:${h2?.port ?? echo.port}` };
         await dialAuthority(rewritten, tunnel);
       },
       ...(hbonePort === 0 ? {} : { extra: { port: hbonePort } }),

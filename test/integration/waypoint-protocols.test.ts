@@ -15,8 +15,16 @@ function mesh() {
   return meshConfig({
     workloads: [
       workload('echo-a', '127.0.0.31', { services: { 'default/echo.default.svc.cluster.local': { 80: 8080 } } }),
+      workload('grpc-a', '127.0.0.32', { services: { 'default/grpc.default.svc.cluster.local': { 80: 8080 } } }),
     ],
-    services: [{ ...service('echo', '10.96.1.10', { ports: { 80: 8080 } }), waypoint: WAYPOINT }],
+    services: [
+      { ...service('echo', '10.96.1.10', { ports: { 80: 8080 } }), waypoint: WAYPOINT },
+      {
+        ...service('grpc', '10.96.1.20'),
+        ports: [{ servicePort: 80, targetPort: 8080, appProtocol: 'grpc' as const }],
+        waypoint: WAYPOINT,
+      },
+    ],
   });
 }
 
@@ -32,7 +40,11 @@ async function exchange(tunnel: Duplex, bytes: Buffer | string): Promise<string>
 }
 
 test('waypoint protocols: h2c, retries by request id, hostile input', async (t) => {
-  const h = await startWaypointHarness(t, [{ name: 'echo-a', ip: '127.0.0.31' }], () => ({
+  const pods = [
+    { name: 'echo-a', ip: '127.0.0.31' },
+    { name: 'grpc-a', ip: '127.0.0.32', h2c: true },
+  ];
+  const h = await startWaypointHarness(t, pods, () => ({
     mesh: mesh(),
     httpRoutes: [
       {
@@ -67,6 +79,39 @@ test('waypoint protocols: h2c, retries by request id, hostile input', async (t) 
     assert.equal(headers[':status'], 200);
     assert.equal(JSON.parse(body).path, '/h2');
   });
+
+  await t.test(
+    'HTTP/2 toward an appProtocol http2 backend: h2 upstream, te: trailers kept, trailers relayed',
+    async () => {
+      const tunnel = await h.openTunnel('10.96.1.20', 80);
+      const session = http2.connect('http://10.96.1.20', { createConnection: () => tunnel as never });
+      t.after(() => session.destroy());
+      const stream = session.request({
+        ':path': '/grpc.Echo/Say',
+        ':method': 'POST',
+        te: 'trailers',
+        'content-type': 'application/grpc',
+      });
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      let body = '';
+      let trailers: http2.IncomingHttpHeaders = {};
+      stream.on('trailers', (tr: http2.IncomingHttpHeaders) => {
+        trailers = tr;
+      });
+      stream.setEncoding('utf8').on('data', (d: string) => {
+        body += d;
+      });
+      await once(stream, 'end');
+      assert.equal(headers[':status'], 200);
+      const echo = JSON.parse(body);
+      assert.equal(echo.pod, 'grpc-a');
+      assert.equal(echo.protocol, '2.0', 'the backend was spoken to in HTTP/2');
+      assert.equal(echo.te, 'trailers');
+      assert.equal(trailers['grpc-status'], '0');
+      assert.equal(trailers['x-trailer'], 'yes');
+    },
+  );
 
   await t.test('retries: 2 failures recovered, 3 return the backend 503, 500 is not retried', async () => {
     const send = async (id: string, times: number, status: number) =>

@@ -8,7 +8,8 @@ import type { WorkloadCertificate } from '../../identity/workload-certificate.ts
 import type { HboneClientPool } from '../../ztunnel/hbone/pool.ts';
 import type { SocketFactory } from '../../ztunnel/proxy-context.ts';
 import { dialTcp } from '../../ztunnel/upstream.ts';
-import type { HeaderMap, UpstreamEndpoint, UpstreamRequest, UpstreamResponse } from './types.ts';
+import { H2Sessions } from './h2.ts';
+import type { HeaderMap, UpstreamEndpoint, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from './types.ts';
 
 export interface UpstreamClientOptions {
   readonly pool: HboneClientPool;
@@ -93,7 +94,10 @@ export function toOutgoingHeaders(headers: HeaderMap): OutgoingHttpHeaders {
 export function fromIncomingHeaders(headers: IncomingHttpHeaders): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || name.startsWith(':')) continue;
+    if (value === undefined || name.startsWith(':')) continue;
+    // `te: trailers` survives (HTTP/2 and gRPC need it); every other hop-by-hop header stops here.
+    if (name === 'te' && String(value).toLowerCase().includes('trailers')) out.set('te', ['trailers']);
+    if (HOP_BY_HOP.has(name)) continue;
     out.set(name, Array.isArray(value) ? value : [value]);
   }
   return out;
@@ -102,6 +106,7 @@ export function fromIncomingHeaders(headers: IncomingHttpHeaders): Map<string, s
 export class UpstreamClient {
   readonly #opts: UpstreamClientOptions;
   readonly #agent: TunnelAgent;
+  readonly #h2: H2Sessions;
 
   constructor(opts: UpstreamClientOptions) {
     this.#opts = opts;
@@ -111,6 +116,7 @@ export class UpstreamClient {
       timeout: opts.idleTimeoutMs ?? 60_000,
       scheduling: 'lifo',
     });
+    this.#h2 = new H2Sessions((endpoint) => this.#openTunnel(endpoint));
   }
 
   /** A raw byte stream to the endpoint (an upgraded connection is spliced onto it). */
@@ -144,7 +150,17 @@ export class UpstreamClient {
     }
   }
 
-  /** Sends one request; resolves when the response head arrived (the body streams). */
+  /** Sends one request as HTTP/1.1 or HTTP/2; resolves when the response head arrived (the body streams). */
+  send(
+    endpoint: UpstreamEndpoint,
+    req: UpstreamRequest,
+    protocol: UpstreamProtocol,
+    signal: AbortSignal,
+  ): Promise<UpstreamResponse> {
+    return protocol === 'http2' ? this.#h2.request(endpoint, req, signal) : this.request(endpoint, req, signal);
+  }
+
+  /** Sends one HTTP/1.1 request; resolves when the response head arrived (the body streams). */
   request(endpoint: UpstreamEndpoint, req: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
     return new Promise((resolve, reject) => {
       const headers = toOutgoingHeaders(req.headers);
@@ -185,5 +201,6 @@ export class UpstreamClient {
 
   close(): void {
     this.#agent.destroy();
+    this.#h2.close();
   }
 }

@@ -104,7 +104,7 @@ async function attemptLoop(
     let response: UpstreamResponse | null = null;
     let failure = '';
     try {
-      const pending = client.request(endpoint, req, attempt.signal);
+      const pending = client.send(endpoint, req, opts.protocol, attempt.signal);
       response = await (perTry === null
         ? pending
         : Promise.race([
