@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { type FerryCli, vipOf } from './cluster-cli.ts';
+import type { FerryCli } from './cluster-cli.ts';
 
 export const EXAMPLE = fileURLToPath(new URL('../../examples/waypoint', import.meta.url));
 export const EXTRAS = join(EXAMPLE, 'e2e-extras');
@@ -76,7 +76,7 @@ export class WaypointCluster {
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
     const status = await cli.status(name);
     const vips = new Map<string, string>();
-    for (const s of status.services) if (s.namespace === 'shop') vips.set(s.name, vipOf(status, 'shop', s.name));
+    for (const s of status.services) if (s.namespace === 'shop' && typeof s.vip === 'string') vips.set(s.name, s.vip);
     return new WaypointCluster(cli, name, vips);
   }
 

@@ -225,9 +225,10 @@ privilegedTest('waypoint routing: matches, precedence, filters, redirects, rewri
     assert.equal(value.destination_service, 'plain.shop.svc.cluster.local');
   });
 
-  await t.test('ferry status: web-main Accepted, ResolvedRefs=False (BackendNotFound)', async () => {
+  await t.test('ferry status: every route Accepted; web-filters ResolvedRefs=False (BackendNotFound)', async () => {
     const s = await c.statusText();
-    assert.match(s, /HTTPRoute shop\/web-main .*Accepted=True.*ResolvedRefs=False \(BackendNotFound/);
+    assert.match(s, /HTTPRoute shop\/web-main .*Accepted=True {2}ResolvedRefs=True/);
+    assert.match(s, /HTTPRoute shop\/web-filters .*Accepted=True.*ResolvedRefs=False \(BackendNotFound/);
     assert.match(s, /HTTPRoute shop\/web-tie-a .*Accepted=True/);
   });
 
