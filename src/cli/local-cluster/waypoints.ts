@@ -79,7 +79,13 @@ export async function startLocalWaypoints(opts: StartWaypointsOptions): Promise<
         '--readiness',
         readiness,
       ],
-      { FERRY_CA_TOKEN: node.token },
+      {
+        FERRY_CA_TOKEN: node.token,
+        // Profiling and GC tuning of waypoints only (e.g. --cpu-prof, --max-semi-space-size=16).
+        ...(process.env.FERRY_WAYPOINT_NODE_OPTIONS === undefined
+          ? {}
+          : { NODE_OPTIONS: process.env.FERRY_WAYPOINT_NODE_OPTIONS }),
+      },
     );
     opts.out(`starting ${role} (pod ${pod.ip}, admin ${admin})`);
     started.push({

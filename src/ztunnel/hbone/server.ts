@@ -119,6 +119,8 @@ export class HboneServer {
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
     });
     this.#server.on('connection', (socket: Socket) => {
+      // Small HTTP/2 frames (responses, WINDOW_UPDATEs) must not wait for Nagle + the peer's delayed ACK.
+      socket.setNoDelay(true);
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
