@@ -158,6 +158,8 @@ export async function runWaypoint(): Promise<number> {
       direct: Object.fromEntries(PCTS.map((p) => [p, r3(avg('direct', p))])),
       mesh: Object.fromEntries(PCTS.map((p) => [p, r3(avg('mesh', p))])),
       added: Object.fromEntries(PCTS.map((p) => [p, r3(avg('mesh', p) - avg('direct', p))])),
+      ratio: Object.fromEntries(PCTS.map((p) => [p.replace('_ms', ''), r3(avg('mesh', p) / avg('direct', p))])),
+      achieved_rps: { mesh: r3(avg('mesh', 'achieved_rps')), direct: r3(avg('direct', 'achieved_rps')) },
       errors: {
         mesh: runs.mesh.reduce((a, r) => a + (r.errors ?? 0), 0),
         direct: runs.direct.reduce((a, r) => a + (r.errors ?? 0), 0),
@@ -169,6 +171,7 @@ export async function runWaypoint(): Promise<number> {
     };
     process.stdout.write(
       `\nadded latency (mesh via waypoint − direct): p50 ${summary.added.p50_ms} ms, p90 ${summary.added.p90_ms} ms, p99 ${summary.added.p99_ms} ms\n` +
+        `mesh / direct: p50 ×${summary.ratio.p50}, p90 ×${summary.ratio.p90}, p99 ×${summary.ratio.p99}\n` +
         `waypoint CPU ${summary.waypoint_cpu_per_1000rps} vCPU per 1000 rps, RSS ${summary.waypoint_rss_idle_mb} MB idle / ${summary.waypoint_rss_load_mb} MB under load\n`,
     );
     process.stdout.write(`${JSON.stringify(summary)}\n`);
