@@ -40,9 +40,10 @@ privilegedTest('waypoint canary: 70/30 split, weight 0, live 70/30 → 0/100 und
   });
 
   await t.test('70/30 with HTTP/2 (h2c prior knowledge) inside the tunnel', async () => {
-    const s = await c.load(c.url('echo'), ['--h2c', '--count', '500', '--concurrency', '8']);
+    // 1000 requests: ±5 points is then 3.4 standard deviations (2.4 at 500), so this one rarely flakes.
+    const s = await c.load(c.url('echo'), ['--h2c', '--count', '1000', '--concurrency', '8']);
     assert.equal(s.failures, 0, JSON.stringify(s.errors));
-    assert.deepEqual(s.byStatus, { '200': 500 });
+    assert.deepEqual(s.byStatus, { '200': 1000 });
     const v1 = share(s, 'echo-v1-0');
     t.diagnostic(`h2c: echo-v1 ${v1}`);
     assert.ok(Math.abs(v1 - 0.7) <= 0.05, `echo-v1 share ${v1}`);
