@@ -75,6 +75,8 @@ interface Outcome {
   retries: number;
   upstream: UpstreamEndpoint | null;
   policy: string | null;
+  /** Why L7 authorization denied (no ALLOW matched, or a DENY matched); null when allowed. */
+  denial: string | null;
   requestBytes: number;
   responseBytes: number;
 }
@@ -112,6 +114,7 @@ export class RequestPipeline {
       retries: 0,
       upstream: null,
       policy: null,
+      denial: null,
       requestBytes: 0,
       responseBytes: 0,
     };
@@ -129,6 +132,7 @@ export class RequestPipeline {
       });
       if (!verdict.allowed) {
         out.policy = verdict.policy;
+        out.denial = verdict.reason;
         out.flags = 'RBAC';
         return this.#local(res, out, 403, 'RBAC: access denied');
       }
@@ -381,6 +385,7 @@ export class RequestPipeline {
         source_ip: ctx.sourceIp,
         destination_service: ctx.target.service.hostname,
         policy: out.policy,
+        denial: out.denial,
         request_id: headers.get('x-request-id')?.[0] ?? null,
         trace_id: traceId,
         closed_early: !res.writableFinished,
