@@ -83,6 +83,7 @@ export function applyLabelOverrides(
     ...state.peerAuthentications,
     ...state.gateways,
     ...state.httpRoutes,
+    ...state.referenceGrants,
   ]);
 }
 

@@ -14,6 +14,7 @@ import type {
   Labels,
   MtlsModeSpec,
   PeerAuthenticationObject,
+  ReferenceGrantObject,
 } from './types.ts';
 
 const SOURCE_KEYS = [
@@ -192,4 +193,40 @@ export function parseGateway(r: ObjectReader, base: Omit<GatewayObject, 'spec'>,
   });
   if (gatewayClassName === null) return null;
   return { ...base, spec: { gatewayClassName, listeners } };
+}
+
+/** ReferenceGrant: spec.from[] {group, kind, namespace} and spec.to[] {group, kind, name?}, each 1..16. */
+export function parseReferenceGrant(
+  r: ObjectReader,
+  base: Omit<ReferenceGrantObject, 'spec'>,
+  v: unknown,
+): ReferenceGrantObject | null {
+  const s = r.map(v, 'spec');
+  if (s === null) return null;
+  const from: ReferenceGrantObject['spec']['from'][number][] = [];
+  const to: ReferenceGrantObject['spec']['to'][number][] = [];
+  let ok = true;
+  (r.list(get(s, 'from'), 'spec.from') ?? []).forEach((item, i) => {
+    const at = `spec.from[${i}]`;
+    const f = r.map(item, at);
+    const group = f === null ? null : r.string(get(f, 'group') ?? '', `${at}.group`);
+    const kind = f === null ? null : r.string(get(f, 'kind'), `${at}.kind`);
+    const namespace = f === null ? null : r.string(get(f, 'namespace'), `${at}.namespace`);
+    if (group === null || kind === null || namespace === null) ok = false;
+    else from.push({ group, kind, namespace });
+  });
+  (r.list(get(s, 'to'), 'spec.to') ?? []).forEach((item, i) => {
+    const at = `spec.to[${i}]`;
+    const t = r.map(item, at);
+    const group = t === null ? null : r.string(get(t, 'group') ?? '', `${at}.group`);
+    const kind = t === null ? null : r.string(get(t, 'kind'), `${at}.kind`);
+    const name = t === null ? undefined : r.optString(get(t, 'name'), `${at}.name`);
+    if (group === null || kind === null || name === null) ok = false;
+    else to.push({ group, kind, name: name ?? null });
+  });
+  if (from.length === 0 || to.length === 0) {
+    r.fail('FERRY_MANIFEST_INVALID_FIELD', 'spec', 'a ReferenceGrant needs at least one from and one to entry');
+    return null;
+  }
+  return ok ? { ...base, spec: { from, to } } : null;
 }

@@ -2,7 +2,12 @@
 // Checks what Kubernetes' API server would refuse (known kind/apiVersion, DNS names, label syntax, selectors,
 // ports) and keeps only the fields the mesh uses. Istio and Gateway API kinds: k8s-parse-istio.ts. Pure.
 import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
-import { parseAuthorizationPolicy, parseGateway, parsePeerAuthentication } from './k8s-parse-istio.ts';
+import {
+  parseAuthorizationPolicy,
+  parseGateway,
+  parsePeerAuthentication,
+  parseReferenceGrant,
+} from './k8s-parse-istio.ts';
 import { get, isObj, type Obj, ObjectReader, portNameProblem, q } from './k8s-reader.ts';
 import { matchesLabelSelector } from './label-match.ts';
 import type {
@@ -47,6 +52,7 @@ const KINDS: ReadonlyMap<string, readonly string[]> = new Map<K8sKind, readonly 
   ['PeerAuthentication', ISTIO_SECURITY],
   ['Gateway', GATEWAY_API],
   ['HTTPRoute', GATEWAY_API],
+  ['ReferenceGrant', GATEWAY_API],
 ]);
 const MAX_REPLICAS = 1000; // one machine runs every pod; more is a typo, not a plan
 const SERVICE_TYPES: readonly ServiceType[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
@@ -114,6 +120,8 @@ function parseWith(r: ObjectReader, doc: Obj, opts: ParseOptions): K8sObject | n
       return parseGateway(r, { kind, ...base }, spec);
     case 'HTTPRoute':
       return { kind, ...base, spec: spec ?? null };
+    case 'ReferenceGrant':
+      return parseReferenceGrant(r, { kind, ...base }, spec);
   }
 }
 

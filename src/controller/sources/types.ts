@@ -190,6 +190,15 @@ export interface HttpRouteObject extends ObjectBase<'HTTPRoute'> {
   readonly spec: unknown;
 }
 
+/** ReferenceGrant (gateway.networking.k8s.io): who may reference what in this (the target) namespace. */
+export interface ReferenceGrantObject extends ObjectBase<'ReferenceGrant'> {
+  readonly spec: {
+    readonly from: readonly { readonly group: string; readonly kind: string; readonly namespace: string }[];
+    /** `name` null = every object of that kind. */
+    readonly to: readonly { readonly group: string; readonly kind: string; readonly name: string | null }[];
+  };
+}
+
 export type K8sObject =
   | NamespaceObject
   | PodObject
@@ -199,7 +208,8 @@ export type K8sObject =
   | AuthorizationPolicyObject
   | PeerAuthenticationObject
   | GatewayObject
-  | HttpRouteObject;
+  | HttpRouteObject
+  | ReferenceGrantObject;
 
 export type K8sKind = K8sObject['kind'];
 
@@ -214,6 +224,7 @@ export interface ClusterState {
   readonly peerAuthentications: readonly PeerAuthenticationObject[];
   readonly gateways: readonly GatewayObject[];
   readonly httpRoutes: readonly HttpRouteObject[];
+  readonly referenceGrants: readonly ReferenceGrantObject[];
 }
 
 /** A source of cluster objects: manifest files (local mode) or the Kubernetes API. */
@@ -293,6 +304,7 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
   const peerAuthentications: PeerAuthenticationObject[] = [];
   const gateways: GatewayObject[] = [];
   const httpRoutes: HttpRouteObject[] = [];
+  const referenceGrants: ReferenceGrantObject[] = [];
   for (const o of objects) {
     switch (o.kind) {
       case 'Namespace':
@@ -322,6 +334,9 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
       case 'HTTPRoute':
         httpRoutes.push(o);
         break;
+      case 'ReferenceGrant':
+        referenceGrants.push(o);
+        break;
       default:
         return assertNever(o);
     }
@@ -336,6 +351,7 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
     peerAuthentications,
     gateways,
     httpRoutes,
+    referenceGrants,
   ]) {
     list.sort(byNamespaceThenName);
   }
@@ -349,6 +365,7 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
     peerAuthentications,
     gateways,
     httpRoutes,
+    referenceGrants,
   };
 }
 

@@ -134,7 +134,13 @@ export function translateCluster(
     if (w !== null) workloads.push(w);
   }
   for (const wp of waypointSpecs) services.push(waypointService(wp, settings));
-  for (const o of [...state.serviceAccounts, ...state.peerAuthentications, ...state.gateways, ...state.httpRoutes])
+  for (const o of [
+    ...state.serviceAccounts,
+    ...state.peerAuthentications,
+    ...state.gateways,
+    ...state.httpRoutes,
+    ...state.referenceGrants,
+  ])
     checkNamespace(o);
 
   policies.push(...mtls.policies());

@@ -57,6 +57,9 @@ export function l7Entries(state: ClusterState, waypoints: readonly WaypointSpec[
       json: JSON.stringify({ namespace, name, creationTimestampMs, sequence, spec: p.spec.raw ?? {} }),
     });
   }
+  for (const g of referenceGrantEntries(state)) {
+    out.push({ kind: 'ReferenceGrant', name: `ReferenceGrant/${g}`, json: JSON.stringify(grantJson(g)) });
+  }
   for (const w of waypoints) {
     out.push({
       kind: 'Gateway',
@@ -76,6 +79,7 @@ export function routeStatuses(
 ): RouteStatus[] {
   const byName = new Map(services.map((s) => [`${s.namespace}/${s.name}`, s]));
   const gateways = new Set(waypoints.map((w) => `${w.namespace}/${w.name}`));
+  const grants = new Set(referenceGrantEntries(state));
   const ctx: CompileContext = {
     service: (ns, name) => {
       const s = byName.get(`${ns}/${name}`);
@@ -90,7 +94,7 @@ export function routeStatuses(
           };
     },
     isWaypointGateway: (ns, name) => gateways.has(`${ns}/${name}`),
-    referenceGrantAllows: () => false, // ReferenceGrant is not read by Ferry yet
+    referenceGrantAllows: (from, to, name) => grants.has(`${from}|${to}|${name}`) || grants.has(`${from}|${to}|*`),
   };
   return state.httpRoutes.map((r) => {
     const out = compileHttpRoute(
@@ -188,4 +192,23 @@ export function allowFromWaypoints(
     return { ...w, authorizationPolicies: [...w.authorizationPolicies, ...extra] };
   });
   return { workloads: out, policies: [...generated.values()] };
+}
+
+/**
+ * HTTPRoute → Service permissions of every ReferenceGrant, as `fromNs|toNs|serviceName` (`*` = any
+ * Service in toNs): the form the compiler and the waypoints' L7 resources use.
+ */
+export function referenceGrantEntries(state: ClusterState): string[] {
+  const out = new Set<string>();
+  for (const g of state.referenceGrants) {
+    const froms = g.spec.from.filter((f) => f.group === 'gateway.networking.k8s.io' && f.kind === 'HTTPRoute');
+    const tos = g.spec.to.filter((t) => (t.group === '' || t.group === 'core') && t.kind === 'Service');
+    for (const f of froms) for (const t of tos) out.add(`${f.namespace}|${g.metadata.namespace}|${t.name ?? '*'}`);
+  }
+  return [...out].sort();
+}
+
+function grantJson(entry: string): { from: string; to: string; name: string } {
+  const [from = '', to = '', name = ''] = entry.split('|');
+  return { from, to, name };
 }

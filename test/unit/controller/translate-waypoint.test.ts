@@ -56,3 +56,29 @@ test('a waypoint becomes an HBONE workload + Service; locked workloads behind it
     ['Gateway/shop/wp'],
   );
 });
+
+test('ReferenceGrant: a route bound to the waypoint Gateway may reach another namespace only with a grant', () => {
+  const other = `apiVersion: v1\nkind: Namespace\nmetadata: {name: other}\n---\n${svc('remote', 'remote').replaceAll('namespace: shop', 'namespace: other')}`;
+  const route = `apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: cross, namespace: shop}
+spec:
+  parentRefs: [{name: wp}]
+  rules: [{backendRefs: [{name: remote, namespace: other, port: 80}]}]
+---
+`;
+  const grant = `apiVersion: gateway.networking.k8s.io/v1beta1
+kind: ReferenceGrant
+metadata: {name: from-shop, namespace: other}
+spec:
+  from: [{group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: shop}]
+  to: [{group: "", kind: Service}]
+---
+`;
+  const base = ns('shop', '{istio.io/dataplane-mode: ambient}') + GATEWAY + other + route;
+  const resolved = (yaml: string) =>
+    translateYaml(yaml).routeStatus[0]?.parents[0]?.conditions.find((c) => c.type === 'ResolvedRefs');
+  assert.equal(resolved(base)?.reason, 'RefNotPermitted');
+  assert.equal(resolved(base + grant)?.status, 'True');
+  assert.ok(translateYaml(base + grant).l7.some((e) => e.name === 'ReferenceGrant/shop|other|*'));
+});
