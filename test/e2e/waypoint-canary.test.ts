@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { privilegedTest } from '../helpers/privileged.ts';
 import { FerryCli } from './cluster-cli.ts';
-import { type LoadSummary, until, variant, WaypointCluster } from './waypoint-helpers.ts';
+import { EXAMPLE, type LoadSummary, until, variant, WaypointCluster } from './waypoint-helpers.ts';
 
 const cli = new FerryCli('wp-canary');
 test.after(() => cli.remove());
@@ -100,4 +100,25 @@ privilegedTest('waypoint canary: 70/30 split, weight 0, live 70/30 → 0/100 und
     assert.deepEqual(s.byStatus, { '200': 300 });
     assert.deepEqual(s.byPod, { 'echo-v2-0': 300 });
   });
+
+  await t.test(
+    'waypoint killed: requests fail closed (never bypass it); ferry up restarts it and traffic is back',
+    async () => {
+      const w = await c.waypoint();
+      process.kill(w.pid, 'SIGKILL');
+      const dead = await c.curl([c.url('echo'), '-m', '2']);
+      assert.doesNotMatch(dead.stdout, /^HTTP 200/m, 'no route around a dead waypoint');
+      const up = await c.cli.run(['up', '-f', EXAMPLE, '--cluster', c.name]);
+      assert.equal(up.code, 0, up.stdout + up.stderr);
+      assert.match(up.stdout, /restarted waypoint\(s\) that were not running: waypoint-shop-waypoint/);
+      const { value: back } = await until(
+        async () => {
+          const r = await c.curl([c.url('echo'), '-m', '2']);
+          return /^HTTP 200/m.test(r.stdout) ? r.stdout : undefined;
+        },
+        { limitMs: 10_000, what: 'traffic through the restarted waypoint' },
+      );
+      assert.match(back, /"pod":"echo-v2-0"/);
+    },
+  );
 });

@@ -16,6 +16,7 @@ import {
   type LocalMeshConfig,
   MESH_FILE,
   newNodeToken,
+  readMeshConfig,
   writeMeshConfig,
 } from '../../controller/local/mesh-files.ts';
 import { ManifestSource } from '../../controller/sources/manifest-source.ts';
@@ -26,9 +27,9 @@ import { checkHost, createCluster, requireCgroup2, requireRoot } from './cluster
 import { controllerRequest } from './controller-client.ts';
 import { clusterLayout, nodeCgroupDir, nodeName, nodePinRoot } from './layout.ts';
 import { clusterSpecFromPods } from './manifest-spec.ts';
-import { CONTROLLER_ROLE, startController, systemProcessAlive } from './restart.ts';
+import { CONTROLLER_ROLE, startController, startSystemProcessAgain, systemProcessAlive } from './restart.ts';
 import { loadState } from './state.ts';
-import { startLocalWaypoints } from './waypoints.ts';
+import { type LocalWaypoint, restartDeadWaypoints, startLocalWaypoints } from './waypoints.ts';
 
 export interface MeshUpOptions {
   readonly cluster: string;
@@ -57,6 +58,19 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
         return s.nodes.every((n) => n.xdsConnected && n.enrollmentConverged) ? s : false;
       });
       out(`controller restarted (pid ${pid}); every ztunnel reconnected`);
+      return 0;
+    }
+    const restarted = await restartDeadWaypoints(
+      layout.stateDir,
+      await readMeshConfig(layout.stateDir),
+      (role) => systemProcessAlive(layout, role),
+      (role, args, extraEnv) => startSystemProcessAgain(env, layout, role, args, extraEnv ?? {}),
+    );
+    if (restarted.length > 0) {
+      for (const w of restarted) await waitWaypointReady(layout.logDir, w);
+      out(
+        `cluster ${opts.cluster} is up; restarted waypoint(s) that were not running: ${restarted.map((w) => w.role).join(', ')}`,
+      );
       return 0;
     }
     out(`cluster ${opts.cluster} is already up: nothing changed`);
@@ -168,11 +182,7 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     out,
   });
   for (const w of waypoints) {
-    await until(`${w.role} ready`, layout.logDir, w.role, w.pid, async () => {
-      const res = await fetch(`http://${w.readiness}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
-      await res.text();
-      return res.ok;
-    });
+    await waitWaypointReady(layout.logDir, w);
     out(`  ${w.role} ready`);
   }
   const status = await until('pods enrolled', layout.logDir, 'controller', controllerPid, async () => {
@@ -298,4 +308,12 @@ export function printSummary(s: MeshStatus, out: (line: string) => void): void {
   for (const svc of s.services) {
     out(`  ${`${svc.namespace}/${svc.name}`.padEnd(32)} ${(svc.vip ?? 'headless').padEnd(14)} ${svc.ports.join(' ')}`);
   }
+}
+
+function waitWaypointReady(logDir: string, w: LocalWaypoint): Promise<boolean> {
+  return until(`${w.role} ready`, logDir, w.role, w.pid, async () => {
+    const res = await fetch(`http://${w.readiness}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
+    await res.text();
+    return res.ok;
+  });
 }

@@ -31,6 +31,23 @@ export function startController(env: ClusterCliEnv, layout: ClusterLayout): Prom
   );
 }
 
+/** Starts a system process again (a waypoint), journaled like the first start; its pid. */
+export function startSystemProcessAgain(
+  env: ClusterCliEnv,
+  layout: ClusterLayout,
+  role: string,
+  args: readonly string[],
+  extraEnv: Readonly<Record<string, string>>,
+): Promise<number> {
+  return startInCgroup(
+    new StateJournal(layout.stateDir),
+    join(layout.systemCgroupDir, role),
+    role,
+    [...env.ferryArgv, ...args],
+    { env: { ...env.baseEnv, ...extraEnv }, logFile: join(layout.logDir, `${role}.log`) },
+  );
+}
+
 function isZombie(pid: number): boolean {
   try {
     return /^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));

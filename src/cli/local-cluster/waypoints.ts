@@ -5,7 +5,7 @@
 // certificate from the CA with the token of its node (the CA lets a node hold the identities of the
 // workloads placed on it, and the waypoint's workload is one). Addresses go to waypoints.json for tests
 // and tools.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { caRootPath, type LocalMeshConfig } from '../../controller/local/mesh-files.ts';
 import type { WaypointSpec } from '../../controller/translate/types.ts';
@@ -24,6 +24,8 @@ export interface LocalWaypoint {
   readonly metrics: string;
   readonly readiness: string;
   readonly role: string;
+  /** `ferry waypoint` arguments (no secrets: the CA token is passed in the environment). */
+  readonly args: readonly string[];
 }
 
 export interface StartWaypointsOptions {
@@ -52,41 +54,38 @@ export async function startLocalWaypoints(opts: StartWaypointsOptions): Promise<
     if (node === undefined) continue;
     const [admin, metrics, readiness] = [await opts.freeAddress(), await opts.freeAddress(), await opts.freeAddress()];
     const role = `waypoint-${w.namespace}-${w.name}`.toLowerCase().replace(/[^a-z0-9-]/g, '-');
-    const pid = await opts.startSystemProcess(
-      role,
-      [
-        'waypoint',
-        '--waypoint',
-        `${w.namespace}/${w.name}`,
-        '--node',
-        node.name,
-        '--trust-domain',
-        opts.config.trustDomain,
-        '--xds-address',
-        opts.config.controller.xds,
-        '--ca-address',
-        opts.config.controller.ca,
-        '--ca-root',
-        caRootPath(opts.layout.stateDir),
-        '--netns',
-        pod.netnsPath,
-        '--listen',
-        `${pod.ip}:15008`,
-        '--admin',
-        admin,
-        '--metrics',
-        metrics,
-        '--readiness',
-        readiness,
-      ],
-      {
-        FERRY_CA_TOKEN: node.token,
-        // Profiling and GC tuning of waypoints only (e.g. --cpu-prof, --max-semi-space-size=16).
-        ...(process.env.FERRY_WAYPOINT_NODE_OPTIONS === undefined
-          ? {}
-          : { NODE_OPTIONS: process.env.FERRY_WAYPOINT_NODE_OPTIONS }),
-      },
-    );
+    const args = [
+      'waypoint',
+      '--waypoint',
+      `${w.namespace}/${w.name}`,
+      '--node',
+      node.name,
+      '--trust-domain',
+      opts.config.trustDomain,
+      '--xds-address',
+      opts.config.controller.xds,
+      '--ca-address',
+      opts.config.controller.ca,
+      '--ca-root',
+      caRootPath(opts.layout.stateDir),
+      '--netns',
+      pod.netnsPath,
+      '--listen',
+      `${pod.ip}:15008`,
+      '--admin',
+      admin,
+      '--metrics',
+      metrics,
+      '--readiness',
+      readiness,
+    ];
+    const pid = await opts.startSystemProcess(role, args, {
+      FERRY_CA_TOKEN: node.token,
+      // Profiling and GC tuning of waypoints only (e.g. --cpu-prof, --max-semi-space-size=16).
+      ...(process.env.FERRY_WAYPOINT_NODE_OPTIONS === undefined
+        ? {}
+        : { NODE_OPTIONS: process.env.FERRY_WAYPOINT_NODE_OPTIONS }),
+    });
     opts.out(`starting ${role} (pod ${pod.ip}, admin ${admin})`);
     started.push({
       namespace: w.namespace,
@@ -98,8 +97,42 @@ export async function startLocalWaypoints(opts: StartWaypointsOptions): Promise<
       metrics,
       readiness,
       role,
+      args,
     });
   }
   await writeFile(join(opts.layout.stateDir, WAYPOINTS_FILE), `${JSON.stringify(started, null, 2)}\n`);
   return started;
+}
+
+/** The waypoints `ferry up` started (waypoints.json), or [] when there are none. */
+export async function readLocalWaypoints(stateDir: string): Promise<LocalWaypoint[]> {
+  try {
+    return JSON.parse(await readFile(join(stateDir, WAYPOINTS_FILE), 'utf8')) as LocalWaypoint[];
+  } catch {
+    return [];
+  }
+}
+
+/** Starts again every waypoint whose process is gone (same arguments, its node's CA token). */
+export async function restartDeadWaypoints(
+  stateDir: string,
+  config: LocalMeshConfig,
+  alive: (role: string) => boolean,
+  startSystemProcess: StartWaypointsOptions['startSystemProcess'],
+): Promise<LocalWaypoint[]> {
+  const waypoints = await readLocalWaypoints(stateDir);
+  const restarted: LocalWaypoint[] = [];
+  const next: LocalWaypoint[] = [];
+  for (const w of waypoints) {
+    const token = config.nodes.find((n) => n.name === w.node)?.token;
+    if (alive(w.role) || !Array.isArray(w.args) || token === undefined) {
+      next.push(w);
+      continue;
+    }
+    const pid = await startSystemProcess(w.role, w.args, { FERRY_CA_TOKEN: token });
+    next.push({ ...w, pid });
+    restarted.push({ ...w, pid });
+  }
+  if (restarted.length > 0) await writeFile(join(stateDir, WAYPOINTS_FILE), `${JSON.stringify(next, null, 2)}\n`);
+  return restarted;
 }
