@@ -271,24 +271,38 @@ function isRunning(pid: number): boolean {
   }
 }
 
-/** n distinct free loopback ports (bound, then released: local mode tolerates the small race). */
+/**
+ * n distinct free loopback ports for the cluster's processes, chosen below the kernel's ephemeral range:
+ * a port from that range, released after the check, can be taken as the local port of any outgoing
+ * connection on this host before the process binds it (seen with several clusters up at once). Ports are
+ * probed by binding; the small race with other listeners is tolerated in local mode.
+ */
 async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: n }, async () => {
-      const s = createServer();
-      await new Promise<void>((ok, fail) => {
-        s.once('error', fail);
-        s.listen(0, '127.0.0.1', ok);
-      });
-      return s;
-    }),
-  );
-  const ports = servers.map((s) => {
-    const a = s.address();
-    return typeof a === 'object' && a !== null ? a.port : 0;
+  const [low] = ephemeralRange();
+  const out: number[] = [];
+  for (let tries = 0; out.length < n && tries < 2000; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * Math.max(1, low - 20_000));
+    if (out.includes(port)) continue;
+    if (await canBind(port)) out.push(port);
+  }
+  if (out.length < n) throw new Error(`no ${n} free loopback ports below ${low}`);
+  return out;
+}
+
+function ephemeralRange(): [number, number] {
+  try {
+    const [a, b] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (a !== undefined && b !== undefined && a > 21_000) return [a, b];
+  } catch {}
+  return [32_768, 60_999];
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
-  await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
-  return ports;
 }
 
 export function printSummary(s: MeshStatus, out: (line: string) => void): void {
