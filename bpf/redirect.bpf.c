@@ -291,7 +291,9 @@ int ferry_sk_lookup(struct bpf_sk_lookup *ctx) {
     count(CTR_LOOKUP_MISSED);
     return SK_DROP;
   }
-  long err = bpf_sk_assign(ctx, sk, 0);
+  /* NO_REUSEPORT: the listener in the map, never another member of its reuseport group, which may be a
+   * previous enrollment's listener that is about to close (re-enrolled within the unenroll grace). */
+  long err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
   bpf_sk_release(sk);
   if (err != 0) {
     count(CTR_LOOKUP_MISSED);

@@ -111,8 +111,9 @@ export function unenrollPod(dp: Datapath, opts: UnenrollPodOptions): void {
   const key = encodeU64(cgroupId);
   const value = enrolled.lookup(key);
   enrolled.delete(key);
-  // The sk_lookup program goes before its listener entry: while attached, a missing entry fails closed
-  // (SK_DROP, ECONNREFUSED), which would refuse connections to the pod in between.
+  // The sk_lookup program goes before its listener entry (detached synchronously, see unpinLink): while
+  // attached, a missing entry fails closed (SK_DROP, ECONNREFUSED), which would refuse connections to the
+  // pod in between.
   const podDir = join(dp.pinRoot, 'pods', String(cgroupId));
   unpinLink(join(podDir, 'sk_lookup'));
   if (value !== null) dp.map('inbound_listeners').delete(parseIpv4(decodePodInfo(value).podIp));

@@ -25,6 +25,7 @@ export interface Libbpf {
   linkPin(link: BpfLinkPtr, path: string): number;
   linkDestroy(link: BpfLinkPtr): number;
   linkUpdate(linkFd: number, progFd: number, opts: null): number;
+  linkDetach(linkFd: number): number;
   objGet(path: string): number;
   objGetInfoByFd(fd: number, info: Buffer, infoLen: Uint32Array): number;
   mapUpdateElem(fd: number, key: Buffer, value: Buffer, flags: bigint): number;
@@ -95,6 +96,7 @@ function loadFfi(): Ffi {
     linkPin: b('int bpf_link__pin(bpf_link *link, const char *path)'),
     linkDestroy: b('int bpf_link__destroy(bpf_link *link)'),
     linkUpdate: b('int bpf_link_update(int link_fd, int new_prog_fd, const void *opts)'),
+    linkDetach: b('int bpf_link_detach(int link_fd)'),
     objGet: b('int bpf_obj_get(const char *pathname)'),
     objGetInfoByFd: b('int bpf_obj_get_info_by_fd(int bpf_fd, void *info, _Inout_ uint32_t *info_len)'),
     mapUpdateElem: b('int bpf_map_update_elem(int fd, const void *key, const void *value, uint64_t flags)'),

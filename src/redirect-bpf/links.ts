@@ -66,9 +66,23 @@ export function reconcileLink(opts: {
   return 'attached';
 }
 
-/** Unpins a link (it detaches once no fd refers to it). Returns whether a pin was there. */
+/**
+ * Detaches a pinned link at once, then removes the pin. Returns whether a pin was there. Unpinning alone
+ * detaches only when the kernel frees the link, after an RCU grace period and a work item: until then the
+ * program still runs, which is not what a caller that changes maps next expects.
+ */
 export function unpinLink(pinPath: string): boolean {
   if (!existsSync(pinPath)) return false;
+  const { bpf } = ffi();
+  const fd = bpf.objGet(pinPath);
+  if (fd >= 0) {
+    try {
+      // Best effort: a link the kernel cannot detach (EOPNOTSUPP) still detaches once unpinned below.
+      bpf.linkDetach(fd);
+    } finally {
+      closeFd(fd);
+    }
+  }
   rmSync(pinPath, { force: true });
   return true;
 }
