@@ -23,7 +23,7 @@ import type {
   RouteMatch,
   ServiceBackend,
 } from '../../gateway-api/types.ts';
-import { pickBackend } from '../../gateway-api/weights.ts';
+import { BackendSplitter } from '../../gateway-api/weights.ts';
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
@@ -84,11 +84,13 @@ interface Outcome {
 export class RequestPipeline {
   readonly #deps: PipelineDeps;
   readonly #random: () => number;
+  readonly #splitter: BackendSplitter;
   #mirrors = 0;
 
   constructor(deps: PipelineDeps) {
     this.#deps = deps;
     this.#random = deps.random ?? Math.random;
+    this.#splitter = new BackendSplitter(this.#random);
   }
 
   async handle(req: DownstreamRequest, res: DownstreamResponse, ctx: DownstreamContext): Promise<void> {
@@ -178,7 +180,7 @@ export class RequestPipeline {
         );
         return this.#local(res, out, redirect.redirect.statusCode, '', new Map([['location', location]]));
       }
-      const chosen = pickBackend(rule.backends, this.#random());
+      const chosen = this.#splitter.pick(rule.backends);
       if (chosen === null) return this.#local(res, out, 500, 'no backend for this route');
       if (chosen.service === null) {
         return this.#local(res, out, 500, `backend not available (${chosen.problem ?? 'invalid'})`);
@@ -293,7 +295,7 @@ export class RequestPipeline {
 
   /** HTTP/1.1 Upgrade requests (WebSocket): see upgrade.ts. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: DownstreamContext): Promise<void> {
-    return serveUpgrade({ ...this.#deps, random: this.#random }, req, socket, head, ctx);
+    return serveUpgrade({ ...this.#deps, random: this.#random, splitter: this.#splitter }, req, socket, head, ctx);
   }
 
   #pickEndpoint(state: WaypointState, service: Service, port: number): UpstreamEndpoint | null {

@@ -5,7 +5,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { selectRoute } from '../../gateway-api/match.ts';
 import type { RequestView, ServiceBackend } from '../../gateway-api/types.ts';
-import { pickBackend } from '../../gateway-api/weights.ts';
+import type { BackendSplitter } from '../../gateway-api/weights.ts';
 import { formatSpiffeId } from '../identity/spiffe-id.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { evaluateL7, policiesFor } from './authz/evaluate.ts';
@@ -19,6 +19,7 @@ export interface UpgradeDeps {
   readonly client: UpstreamClient;
   readonly log: Logger;
   readonly random: () => number;
+  readonly splitter: BackendSplitter;
   readonly hbonePort: number;
 }
 
@@ -65,7 +66,7 @@ export async function serveUpgrade(
   if (table !== null) {
     const selected = selectRoute(table, view);
     if (selected === null) return refuse(404, 'Not Found');
-    const chosen = pickBackend(selected.rule.backends, deps.random());
+    const chosen = deps.splitter.pick(selected.rule.backends);
     if (chosen?.service == null) return refuse(500, 'Internal Server Error');
     backend = chosen.service;
   }

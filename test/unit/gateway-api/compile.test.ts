@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { parseGatewayDuration } from '../../../gateway-api/duration.ts';
 import { applyHeaderModifier, mirrorSampled, redirectLocation, rewritePath } from '../../../gateway-api/filters.ts';
 import type { RouteBackend, RouteMatch } from '../../../gateway-api/types.ts';
-import { pickBackend } from '../../../gateway-api/weights.ts';
+import { BackendSplitter, pickBackend } from '../../../gateway-api/weights.ts';
 import { backend, compile, echoParent } from './fixtures.ts';
 
 const cond = (out: ReturnType<typeof compile>, type: string) =>
@@ -336,5 +336,44 @@ describe('filters', () => {
       null,
     );
     assert.equal(pickBackend([], 0.5), null);
+  });
+  it('BackendSplitter: 70/30 over 500 requests lands within 1 point for any start, also on every 2nd/3rd request', () => {
+    const bs: RouteBackend[] = [70, 0, 30].map((weight, i) => ({
+      service: { namespace: 'd', name: `v${i}`, port: 80 },
+      problem: null,
+      weight,
+      filters: [],
+    }));
+    for (let s = 0; s < 200; s++) {
+      const start = s / 200;
+      const splitter = new BackendSplitter(() => start);
+      const picks = Array.from({ length: 500 }, () => splitter.pick(bs)?.service?.name);
+      const share = (xs: (string | undefined)[]) => xs.filter((n) => n === 'v0').length / xs.length;
+      assert.ok(Math.abs(share(picks) - 0.7) <= 0.01, `start ${start}: ${share(picks)}`);
+      assert.ok(!picks.includes('v1'), 'weight 0 never chosen');
+      for (const stride of [2, 3]) {
+        const sub = picks.filter((_, i) => i % stride === 0);
+        assert.ok(Math.abs(share(sub) - 0.7) <= 0.02, `start ${start}, every ${stride}: ${share(sub)}`);
+      }
+    }
+  });
+  it('BackendSplitter: each backend list has its own sequence; a bad start value is treated as 0', () => {
+    const mk = (w: number[]): RouteBackend[] =>
+      w.map((weight, i) => ({
+        service: { namespace: 'd', name: `v${i}`, port: 80 },
+        problem: null,
+        weight,
+        filters: [],
+      }));
+    const a = mk([50, 50]);
+    const b = mk([50, 50]);
+    const splitter = new BackendSplitter(() => Number.NaN);
+    for (let i = 0; i < 5; i++) splitter.pick(b);
+    // a starts at 0 (NaN → 0), then 0.618…: untouched by the picks made for b.
+    assert.deepEqual(
+      [splitter.pick(a), splitter.pick(a)].map((x) => x?.service?.name),
+      ['v0', 'v1'],
+    );
+    assert.equal(splitter.pick(mk([0, 0])), null);
   });
 });
