@@ -11,6 +11,10 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '1000' },
     'duration-ms': { type: 'string', default: '10000' },
     size: { type: 'string', default: '1024' },
+    // Load sent at the same rate before measuring, so JIT tier-up and heap growth are not in the numbers.
+    'warmup-ms': { type: 'string', default: '0' },
+    // Also print when the slowest 1% were sent (ms since the start), to tell pauses from scattered delays.
+    timeline: { type: 'boolean', default: false },
   },
 });
 
@@ -40,6 +44,7 @@ function once(): Promise<number | null> {
 }
 
 const latencies: number[] = [];
+const slow: [number, number][] = [];
 let errors = 0;
 let sent = 0;
 const pending = new Set<Promise<void>>();
@@ -47,20 +52,37 @@ const start = performance.now();
 const intervalMs = 1000 / rate;
 // Warm the connections first so that their setup is not in the numbers.
 await Promise.all(Array.from({ length: connections }, () => once()));
+const warmupMs = Number(values['warmup-ms']);
+let warmupCompleted = 0;
+if (warmupMs > 0) await sendAtRate(warmupMs, (_, ms) => void (ms !== null && warmupCompleted++));
 const begin = performance.now();
-while (performance.now() - begin < durationMs) {
-  const due = begin + sent * intervalMs;
-  const wait = due - performance.now();
-  if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-  sent++;
-  const p = once().then((ms) => {
-    if (ms === null) errors++;
-    else latencies.push(ms);
-    pending.delete(p);
-  });
-  pending.add(p);
+sent = await sendAtRate(durationMs, (sentAt, ms) => {
+  if (ms === null) errors++;
+  else {
+    latencies.push(ms);
+    if (values.timeline) slow.push([Math.round(sentAt), Math.round(ms * 10) / 10]);
+  }
+});
+
+/** Sends at `rate` for `forMs`, then waits for every answer; `record` gets each result. Returns how many were sent. */
+async function sendAtRate(forMs: number, record: (sentAtMs: number, ms: number | null) => void): Promise<number> {
+  const from = performance.now();
+  let n = 0;
+  while (performance.now() - from < forMs) {
+    const due = from + n * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    n++;
+    const sentAt = performance.now() - from;
+    const p = once().then((ms) => {
+      record(sentAt, ms);
+      pending.delete(p);
+    });
+    pending.add(p);
+  }
+  await Promise.all(pending);
+  return n;
 }
-await Promise.all(pending);
 agent.destroy();
 latencies.sort((a, b) => a - b);
 const pct = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
@@ -74,5 +96,15 @@ process.stdout.write(
     p90_ms: pct(0.9),
     p99_ms: pct(0.99),
     wall_ms: Math.round(performance.now() - start),
+    // For CPU per request: the warm-up load was served by the same processes.
+    warmup_completed: warmupCompleted,
+    ...(values.timeline
+      ? {
+          slowest: slow
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, Math.ceil(latencies.length / 100))
+            .sort((a, b) => a[0] - b[0]),
+        }
+      : {}),
   })}\n`,
 );

@@ -13,6 +13,14 @@ export function positiveEnv(env: NodeJS.ProcessEnv, name: string, fallback: numb
   return n;
 }
 
+export function nonNegativeEnv(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number ≥ 0, got ${JSON.stringify(text)}`);
+  return n;
+}
+
 /** BENCH_CONNECTIONS: a comma-separated list of connection counts (default 4,16). */
 export function connectionCounts(env: NodeJS.ProcessEnv): number[] {
   const connections = (env.BENCH_CONNECTIONS ?? '4,16').split(',').map((c) => Number(c.trim()));

@@ -6,13 +6,13 @@
 // and the ztunnels' CPU. The cluster is torn down at the end, also on error. Last line: one JSON object.
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { privilegeProblem } from '../test/helpers/privileged.ts';
 import { cpuSeconds, rssMb } from './proc.ts';
-import { positiveEnv, r3 } from './report.ts';
+import { nonNegativeEnv, positiveEnv, r3 } from './report.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const LOADGEN = fileURLToPath(new URL('./http-loadgen.ts', import.meta.url));
@@ -87,8 +87,23 @@ export async function runWaypoint(): Promise<number> {
   const durationMs = positiveEnv(process.env, 'BENCH_DURATION_MS', 8000);
   const connections = positiveEnv(process.env, 'BENCH_CONNECTIONS', 8);
   const rounds = positiveEnv(process.env, 'BENCH_ROUNDS', 2);
+  // Unmeasured load before each run: the first ~0.5 s of load after idling pays for JIT tier-up and heap
+  // growth in every process on the path (a ~100 ms pause seen in the waypoint's first second).
+  const warmupMs = nonNegativeEnv(process.env, 'BENCH_WARMUP_MS', 2000);
   const stateRoot = await mkdtemp(join(tmpdir(), 'ferry-bench-wp-'));
-  const env = { ...process.env, FERRY_STATE_DIR: stateRoot };
+  // BENCH_PROFILE_DIR: the waypoint writes a V8 CPU profile there (stopped with SIGTERM before ferry down).
+  const profileDir = process.env.BENCH_PROFILE_DIR;
+  const env = {
+    ...process.env,
+    FERRY_STATE_DIR: stateRoot,
+    ...(profileDir
+      ? {
+          FERRY_WAYPOINT_NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir} ${process.env.FERRY_WAYPOINT_NODE_OPTIONS ?? ''}`,
+          FERRY_ZTUNNEL_NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir} ${process.env.FERRY_ZTUNNEL_NODE_OPTIONS ?? ''}`,
+        }
+      : {}),
+  };
+  let waypointPid = 0;
   const dir = await mkdtemp(join(tmpdir(), 'ferry-bench-wp-manifests-'));
   await writeFile(join(dir, 'bench.yaml'), MANIFESTS);
   try {
@@ -102,7 +117,7 @@ export async function runWaypoint(): Promise<number> {
     const waypoints = JSON.parse(await readFile(join(stateRoot, CLUSTER, 'waypoints.json'), 'utf8')) as {
       pid: number;
     }[];
-    const waypointPid = waypoints[0]?.pid ?? 0;
+    waypointPid = waypoints[0]?.pid ?? 0;
     const ztunnelPids = ztunnelPidsOf(CLUSTER);
     const side = { mesh: `wpbench/client`, direct: `plain/client` } as const;
     const target = { mesh: `http://${vip}/`, direct: `http://${plainEcho}:8080/` } as const;
@@ -133,6 +148,9 @@ export async function runWaypoint(): Promise<number> {
         String(durationMs),
         '--connections',
         String(connections),
+        '--warmup-ms',
+        String(warmupMs),
+        ...(process.env.BENCH_TIMELINE === '1' ? ['--timeline'] : []),
       ]);
       const last = r.stdout.trim().split('\n').pop() ?? '';
       if (r.code !== 0 || !last.startsWith('{')) throw new Error(`loadgen (${s}) failed: ${r.stderr.slice(-1000)}`);
@@ -141,7 +159,7 @@ export async function runWaypoint(): Promise<number> {
       if (s === 'mesh') {
         cpuWaypoint += cpuSeconds(waypointPid) - before.wp;
         cpuZtunnels += ztunnelPids.reduce((a, p) => a + cpuSeconds(p), 0) - before.zt;
-        meshCompleted += result.completed ?? 0;
+        meshCompleted += (result.completed ?? 0) + (result.warmup_completed ?? 0);
         loadRss = Math.max(loadRss, rssMb(waypointPid));
       }
       process.stdout.write(`  ${s.padEnd(6)} ${JSON.stringify(result)}\n`);
@@ -177,10 +195,31 @@ export async function runWaypoint(): Promise<number> {
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } finally {
+    if (profileDir && waypointPid > 0) {
+      await Promise.all([waypointPid, ...ztunnelPidsOf(CLUSTER)].map(stopForProfile));
+      await cp(join(stateRoot, CLUSTER, 'logs'), join(profileDir, 'logs'), { recursive: true }).catch(() => undefined);
+    }
     const down = await ferry(env, ['down', '--cluster', CLUSTER]);
     if (down.code !== 0) process.stderr.write(`bench waypoint: ferry down failed: ${down.stderr}\n`);
     await rm(stateRoot, { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** SIGTERM, then up to 10 s for the process to exit (and so write its --cpu-prof file). */
+async function stopForProfile(pid: number): Promise<void> {
+  try {
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -161,7 +161,13 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
         '--redirect-state',
         join(layout.stateDir, `${role}-pods.json`),
       ],
-      { FERRY_CA_TOKEN: node.token }, // env, not argv: argv is world-readable in /proc
+      {
+        FERRY_CA_TOKEN: node.token, // env, not argv: argv is world-readable in /proc
+        // Profiling and GC tuning of ztunnels only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
+        ...(process.env.FERRY_ZTUNNEL_NODE_OPTIONS === undefined
+          ? {}
+          : { NODE_OPTIONS: process.env.FERRY_ZTUNNEL_NODE_OPTIONS }),
+      },
     );
     ztunnelPids.push(pid);
   }
