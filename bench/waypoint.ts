@@ -10,6 +10,7 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readMeshConfig } from '../src/controller/local/mesh-files.ts';
 import { privilegeProblem } from '../test/helpers/privileged.ts';
 import { cpuSeconds, rssMb } from './proc.ts';
 import { nonNegativeEnv, positiveEnv, r3 } from './report.ts';
@@ -196,6 +197,7 @@ export async function runWaypoint(): Promise<number> {
     return 0;
   } finally {
     if (profileDir && waypointPid > 0) {
+      await saveMetrics(join(stateRoot, CLUSTER), profileDir);
       await Promise.all([waypointPid, ...ztunnelPidsOf(CLUSTER)].map(stopForProfile));
       await cp(join(stateRoot, CLUSTER, 'logs'), join(profileDir, 'logs'), { recursive: true }).catch(() => undefined);
     }
@@ -203,6 +205,22 @@ export async function runWaypoint(): Promise<number> {
     if (down.code !== 0) process.stderr.write(`bench waypoint: ferry down failed: ${down.stderr}\n`);
     await rm(stateRoot, { recursive: true, force: true });
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The /metrics text of both ztunnels and the waypoint (GC pauses, event-loop lag), into `dir`. */
+async function saveMetrics(stateDir: string, dir: string): Promise<void> {
+  const mesh = await readMeshConfig(stateDir);
+  const waypoints = JSON.parse(await readFile(join(stateDir, 'waypoints.json'), 'utf8')) as { metrics: string }[];
+  const targets = [
+    ...mesh.nodes.map((n) => [`ztunnel-${n.name}`, n.metrics] as const),
+    ...waypoints.map((w, i) => [`waypoint-${i}`, w.metrics] as const),
+  ];
+  for (const [name, address] of targets) {
+    const text = await fetch(`http://${address}/metrics`)
+      .then((r) => r.text())
+      .catch((e: Error) => `# ${e.message}\n`);
+    await writeFile(join(dir, `${name}.metrics.txt`), text);
   }
 }
 

@@ -197,7 +197,8 @@ export class RequestPipeline {
       if (!res.headersSent) this.#local(res, out, 500, 'internal error');
       else res.destroy();
     } finally {
-      this.#finish(res, out, started, ctx, view, authority, headers, trace.traceId);
+      // Logged once the last byte is handed to the tunnel (Envoy's duration), or when the client went away.
+      afterResponse(res, () => this.#finish(res, out, started, ctx, view, authority, headers, trace.traceId));
     }
   }
 
@@ -395,6 +396,24 @@ export class RequestPipeline {
       'request',
     );
   }
+}
+
+/** Runs `done` once: at once if the response is already finished or destroyed, else on finish or close. */
+function afterResponse(res: DownstreamResponse, done: () => void): void {
+  if (res.writableFinished || res.destroyed) {
+    done();
+    return;
+  }
+  let called = false;
+  const once = () => {
+    if (called) return;
+    called = true;
+    res.off('finish', once);
+    res.off('close', once);
+    done();
+  };
+  res.on('finish', once);
+  res.on('close', once);
 }
 
 function randomUuid(): string {

@@ -125,6 +125,8 @@ test('waypoint protocols: h2c, retries by request id, hostile input', async (t) 
     assert.equal(await send('c', 1, 500), 500);
     const line = await h.logs.waitFor((l) => l.msg === 'request' && l.request_id === 'a');
     assert.equal(line.retries, 2);
+    // Logged after the whole response went out: a completed exchange is not flagged as closed early.
+    assert.equal(line.closed_early, false);
   });
 
   await t.test('HTTP/1.1 Upgrade (WebSocket style): 101 from the pod, then bytes echo both ways', async () => {
