@@ -100,6 +100,7 @@ process.stdout.write(
     warmup_completed: warmupCompleted,
     ...(values.timeline
       ? {
+          begin_epoch_ms: Math.round(performance.timeOrigin + begin),
           slowest: slow
             .sort((a, b) => b[1] - a[1])
             .slice(0, Math.ceil(latencies.length / 100))

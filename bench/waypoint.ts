@@ -121,7 +121,11 @@ export async function runWaypoint(): Promise<number> {
     waypointPid = waypoints[0]?.pid ?? 0;
     const ztunnelPids = ztunnelPidsOf(CLUSTER);
     const side = { mesh: `wpbench/client`, direct: `plain/client` } as const;
-    const target = { mesh: `http://${vip}/`, direct: `http://${plainEcho}:8080/` } as const;
+    // BENCH_MESH_PATH=ztunnel: the meshed client calls the echo pod by IP, which skips the waypoint (it
+    // serves the Service), to tell the waypoint's share from the two ztunnels'.
+    const meshEcho = status.pods.find((p) => p.namespace === 'wpbench' && p.name === 'echo')?.ip;
+    const meshTarget = process.env.BENCH_MESH_PATH === 'ztunnel' ? `http://${meshEcho}:8080/` : `http://${vip}/`;
+    const target = { mesh: meshTarget, direct: `http://${plainEcho}:8080/` } as const;
     const runs: Record<'mesh' | 'direct', Record<string, number>[]> = { mesh: [], direct: [] };
     let cpuWaypoint = 0;
     let cpuZtunnels = 0;
