@@ -22,6 +22,7 @@ import type { IpPort } from '../store/ip-addr.ts';
 import { formatIpPort } from './authority.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
 import { HBONE_CONNECTION_WINDOW_BYTES } from './server.ts';
+import { hardenTunnelStream } from './tunnel-stream.ts';
 
 const MiB = 1024 * 1024;
 // Client-side HTTP/2 settings of Istio's outbound pool (reference/ztunnel-anchor.md §2.4).
@@ -258,7 +259,7 @@ function awaitResponse(stream: ClientHttp2Stream, authority: string, signal: Abo
       cleanup();
       const status = Number(headers[':status']);
       if (status === 200) {
-        resolve(stream);
+        resolve(hardenTunnelStream(stream));
         return;
       }
       stream.close(h2constants.NGHTTP2_CANCEL);

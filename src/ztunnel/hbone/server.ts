@@ -24,6 +24,7 @@ import { unmapIpv4 } from '../store/ip-addr.ts';
 import { parseHboneAuthority } from './authority.ts';
 import { type HboneReceivedHeaders, readConnectHeaders } from './headers.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
+import { hardenTunnelStream } from './tunnel-stream.ts';
 
 const MiB = 1024 * 1024;
 // HTTP/2 settings of Istio's inbound (reference/ztunnel-anchor.md §2.4).
@@ -280,7 +281,7 @@ class StreamTunnel implements HboneTunnel {
     if (this.#phase !== 'pending') throw new TypeError(`HBONE tunnel already ${this.#phase}`);
     this.#phase = 'accepted';
     if (!this.#stream.destroyed && !this.#stream.closed) this.#stream.respond({ ':status': 200 });
-    return this.#stream;
+    return hardenTunnelStream(this.#stream);
   }
 
   reject(status: HboneRejectStatus): void {
