@@ -1,5 +1,6 @@
 // `ferry`: one binary, subcommands. Each subcommand lives in its own module and is loaded on demand so
 // `ferry --help` stays fast and a subcommand's dependencies load only when used.
+import { exitQuietlyOnBrokenPipe } from './broken-pipe.ts';
 
 interface Subcommand {
   readonly summary: string;
@@ -77,6 +78,7 @@ async function main(argv: readonly string[]): Promise<number> {
   return mod.run(rest);
 }
 
+exitQuietlyOnBrokenPipe([process.stdout, process.stderr]);
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
