@@ -8,7 +8,7 @@ export const BPF_ERROR_CODES = [
   'FERRY_BPF_CGROUP2_MISSING', // no cgroup2 mount found
   'FERRY_BPF_BPFFS_MISSING', // no bpf filesystem under the pin root
   'FERRY_BPF_LIBBPF_UNAVAILABLE', // libbpf.so.1 or libc could not be loaded through koffi
-  'FERRY_BPF_BUILD_FAILED', // clang failed to compile bpf/*.c
+  'FERRY_BPF_BUILD_FAILED', // bpf/build.sh (clang) failed to compile bpf/*.c: developers only
   'FERRY_BPF_LOAD_FAILED', // libbpf could not open or load the object (verifier log on stderr)
   'FERRY_BPF_PIN_INCOMPATIBLE', // a pinned map does not match the object (layout change: uninstall first)
   'FERRY_BPF_ATTACH_FAILED', // attaching or pinning a link failed

@@ -1,6 +1,6 @@
 // Public surface of the BPF redirector (DESIGN.md §4) for the ztunnel, the CLI (`ferry doctor`, `ferry down`)
 // and tests. Everything else in this folder is internal.
-export { BPF_SOURCE_DIR, buildBpfObject } from './build.ts';
+export { BPF_SOURCE_DIR, buildBpfObject, SHIPPED_BPF_OBJECT, shippedBpfObject } from './build.ts';
 export {
   type EnrollPodOptions,
   PORT_HBONE,

@@ -1,10 +1,10 @@
-// The BPF redirector handle: loads bpf/redirect.bpf.o through libbpf, reuses or creates the pinned maps,
-// reconciles the pinned cgroup links (connect4, connect6, sockops) on one cgroup subtree, and serves map
-// reads to the ztunnel. The datapath lives in the pins, not in this object: close() leaves it running,
-// a second open() with the same pin root adopts it, uninstall() removes it (DESIGN.md §4, §9).
+// The BPF redirector handle: loads the shipped bpf/redirect.bpf.o through libbpf, reuses or creates the
+// pinned maps, reconciles the pinned cgroup links (connect4, connect6, sockops) on one cgroup subtree, and
+// serves map reads to the ztunnel. The datapath lives in the pins, not in this object: close() leaves it
+// running, a second open() with the same pin root adopts it, uninstall() removes it (DESIGN.md §4, §9).
 import { mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildBpfObject } from './build.ts';
+import { shippedBpfObject } from './build.ts';
 import {
   type EnrollPodOptions,
   enrollPod,
@@ -61,7 +61,7 @@ export interface RedirectorOptions {
   readonly cgroupPath: string;
   /** bpffs directory for maps and links; tests use /sys/fs/bpf/ferrytest-<pid>-<name>. */
   readonly pinRoot?: string;
-  /** Prebuilt object; default: build bpf/redirect.bpf.c (cached). */
+  /** The BPF object to load; default: the shipped bpf/redirect.bpf.o (never compiled at run time). */
   readonly objectPath?: string;
   readonly config?: RedirectConfig;
 }
@@ -119,7 +119,7 @@ export class BpfRedirector implements Datapath {
     const cgroupPath = resolveCgroup(opts.cgroupPath);
     const cgroupId = statSync(cgroupPath, { bigint: true }).ino;
     const config = encodeConfig(opts.config ?? {}); // validate before touching anything
-    const objectPath = opts.objectPath ?? (await buildBpfObject());
+    const objectPath = opts.objectPath ?? shippedBpfObject();
     for (const dir of ['maps', 'links', 'pods']) mkdirSync(join(pinRoot, dir), { recursive: true });
 
     const { bpf, errno } = ffi();

@@ -19,7 +19,8 @@ export function privilegeProblem(): string | null {
 function findProblem(): string | null {
   if (process.platform !== 'linux') return 'not Linux';
   if (process.getuid?.() !== 0) return 'not root';
-  for (const tool of ['ip', 'nsenter', 'clang']) {
+  // No clang: the redirector loads the shipped bpf/redirect.bpf.o.
+  for (const tool of ['ip', 'nsenter']) {
     try {
       execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
     } catch {
