@@ -16,6 +16,7 @@ import { MeshController } from '../controller.ts';
 import { ManifestSource } from '../sources/manifest-source.ts';
 import { type Diagnostic, formatDiagnostic } from '../sources/types.ts';
 import { startXdsServer, type XdsServer } from '../xds-server.ts';
+import { keepLatestDiagnostics } from './diagnostic-history.ts';
 import { desiredEnrollments, EnrollmentReconciler, gateHbone, withEnrolled } from './enrollment.ts';
 import { LabeledSource } from './labeled-source.ts';
 import { type LocalMeshConfig, loadOrCreateCa, readMeshConfig } from './mesh-files.ts';
@@ -31,7 +32,7 @@ export interface LocalController extends AsyncDisposable {
   readonly ca: CaServer;
   readonly enrollment: EnrollmentReconciler;
   readonly log: Logger;
-  /** Diagnostics of the initial load and of every apply/delete since (latest last, bounded). */
+  /** Diagnostics of the initial load and of applies/deletes since: latest per (file, object), bounded. */
   readonly diagnostics: readonly Diagnostic[];
   /** Resolves once every connected ztunnel ACKed the current generation of every type (and all nodes are connected). */
   whenXdsConverged(signal: AbortSignal): Promise<void>;
@@ -40,7 +41,6 @@ export interface LocalController extends AsyncDisposable {
   close(): Promise<void>;
 }
 
-const MAX_KEPT_DIAGNOSTICS = 200;
 /** How long an unenrollment waits for every ztunnel to ACK first (a dead ztunnel must not block it). */
 const UNENROLL_ACK_WAIT_MS = 5_000;
 
@@ -56,8 +56,8 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
         if (d.severity === 'error') log.error({ code: d.code, object: d.object, file: d.file }, line);
         else log.warn({ code: d.code, object: d.object, file: d.file }, line);
       }
-      diagnostics.push(...list);
-      diagnostics.splice(0, Math.max(0, diagnostics.length - MAX_KEPT_DIAGNOSTICS));
+      // In place: the controller object hands out this array. Latest per (file, object), capped.
+      diagnostics.splice(0, diagnostics.length, ...keepLatestDiagnostics(diagnostics, list));
     },
   });
   const source = await LabeledSource.open(manifests, stateDir);
