@@ -3,6 +3,9 @@
 // istio.security.Authorization. Holds the current resources per type; every stream gets only what changed
 // since what its client holds (xds-stream.ts). ACKs and NACKs are reported through hooks and logs; a NACK
 // never stops the stream. Hostile bytes on the port stay inside gRPC's framing and never stop the server.
+// With `deferServing`, subscriptions are held unanswered until startServing(): a restarting controller
+// must not answer a reconnecting ztunnel with its still-empty snapshot (the delta diff would remove every
+// resource the ztunnel holds, policies included: fail-open) before its durable state is loaded and published.
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
@@ -38,6 +41,8 @@ export interface XdsServerOptions {
   readonly onNack?: (event: XdsNackEvent) => void;
   /** Called for every response written. */
   readonly onPush?: (event: XdsPushEvent) => void;
+  /** Hold every subscription unanswered until startServing() is called. Default false (serve at once). */
+  readonly deferServing?: boolean;
 }
 
 export interface XdsClientStatus {
@@ -58,6 +63,10 @@ export interface XdsServer extends AsyncDisposable {
   publishL7(entries: readonly L7Entry[]): void;
   /** Replaces the resources of one type; streams get the difference. */
   setResources(typeUrl: XdsTypeUrl, resources: ResourceMap): void;
+  /** Answers subscriptions from now on, the held ones at once (with `deferServing`); idempotent. */
+  startServing(): void;
+  /** Whether subscriptions are answered. */
+  readonly serving: boolean;
   /** Server generation per type: increases whenever that type's resources change. */
   generation(typeUrl: XdsTypeUrl): number;
   /** Connected clients and what they ACKed. */
@@ -116,6 +125,10 @@ export async function startXdsServer(opts: XdsServerOptions = {}): Promise<XdsSe
     },
     publishL7: (entries) => core.setResources(L7_TYPE_URL, l7Resources(protos, entries)),
     setResources: (typeUrl, resources) => core.setResources(typeUrl, resources),
+    startServing: () => core.startServing(),
+    get serving() {
+      return core.serving;
+    },
     generation: (typeUrl) => core.snapshot(typeUrl).generation,
     clients: () => core.clients(),
     close,
@@ -129,10 +142,12 @@ class XdsServerCore {
   readonly #snapshots = new Map<XdsTypeUrl, TypeSnapshot>();
   readonly #streams = new Set<Connected>();
   #streamIds = 0;
+  #serving: boolean;
 
   constructor(log: Logger, opts: XdsServerOptions) {
     this.#log = log;
     this.#opts = opts;
+    this.#serving = opts.deferServing !== true;
     for (const t of XDS_TYPE_URLS) this.#snapshots.set(t, { resources: new Map(), generation: 0 });
   }
 
@@ -145,7 +160,21 @@ class XdsServerCore {
     if (sameVersions(previous.resources, resources)) return;
     const snapshot = { resources: new Map(resources), generation: previous.generation + 1 };
     this.#snapshots.set(typeUrl, snapshot);
+    if (!this.#serving) return;
     for (const s of this.#streams) if (s.state.subscribed(typeUrl)) this.#push(s, typeUrl, false);
+  }
+
+  get serving(): boolean {
+    return this.#serving;
+  }
+
+  startServing(): void {
+    if (this.#serving) return;
+    this.#serving = true;
+    this.#log.info({ held: this.#streams.size }, 'xDS serving');
+    for (const s of this.#streams) {
+      for (const t of XDS_TYPE_URLS) if (s.state.subscribed(t)) this.#push(s, t, true);
+    }
   }
 
   serve(call: Call): void {
@@ -183,8 +212,11 @@ class XdsServerCore {
     const outcome = s.state.onRequest(req);
     switch (outcome.kind) {
       case 'subscribe':
-        this.#log.info({ node: s.state.nodeId, peer: s.peer, typeUrl: outcome.typeUrl }, 'xDS client subscribed');
-        this.#push(s, outcome.typeUrl, true);
+        this.#log.info(
+          { node: s.state.nodeId, peer: s.peer, typeUrl: outcome.typeUrl, held: !this.#serving },
+          'xDS client subscribed',
+        );
+        if (this.#serving) this.#push(s, outcome.typeUrl, true); // else answered by startServing()
         return;
       case 'ack':
         this.#log.debug({ ...outcome.event }, 'xDS ACK');

@@ -5,8 +5,7 @@
 // for that pod inside its netns. Enrollments are persisted to a small state file so a restarted ztunnel
 // re-opens the listeners and reconciles the pinned datapath against it. Operations run one at a time; an
 // enrollment either completes or leaves nothing behind.
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -21,6 +20,7 @@ import type {
   UnenrollPodOptions,
 } from '../redirect-bpf/index.ts';
 import { closeFd, openNetns } from '../redirect-bpf/netns.ts';
+import { writeFileDurable } from '../runtime/durable-file.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { HboneServer } from './hbone/server.ts';
 import { InPodError } from './in-pod-errors.ts';
@@ -369,9 +369,8 @@ export class InPodManager {
     if (this.#statePath === null) return;
     const pods = [...this.#pods.values()].map((p) => p.request);
     await mkdir(dirname(this.#statePath), { recursive: true });
-    const tmp = `${this.#statePath}.${randomUUID()}.tmp`;
-    await writeFile(tmp, `${JSON.stringify({ pods }, null, 2)}\n`);
-    await rename(tmp, this.#statePath); // atomic: a crash never leaves half a file
+    // Durable before the enrollment is acknowledged: a crash never leaves half a file or loses the rename.
+    await writeFileDurable(this.#statePath, `${JSON.stringify({ pods }, null, 2)}\n`, 0o644);
   }
 }
 

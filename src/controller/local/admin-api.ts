@@ -1,7 +1,8 @@
 // The local controller's admin API (127.0.0.1, plain HTTP, JSON): what `ferry status/apply/delete/label`
-// call. A change answers only once it is published, ACKed by every ztunnel and enrollment has converged
-// (bounded waits), so the CLI returns when the mesh has the change; the reply carries how long the xDS
-// propagation took (`propagationMs`: request received → every ztunnel ACKed). Browser-originated changes
+// call. A change answers only once it is durable (controller-state.json), published, ACKed by every
+// ztunnel and enrollment has converged (bounded waits), so the CLI returns when the mesh has the change
+// (an error reply or a lost connection means it may or may not have been applied); the reply carries how
+// long the xDS propagation took (`propagationMs`: request received → every ztunnel ACKed). Browser-originated changes
 // are refused (an `Origin` header), like the ztunnel admin.
 
 import { isAbsolute } from 'node:path';
@@ -155,7 +156,10 @@ function change(c: LocalController, path: string, run: (body: unknown) => Promis
         try {
           result = await run(JSON.parse(req.body ?? ''));
         } catch (err) {
-          if (err instanceof LocalControllerError) return json(400, { code: err.code, error: err.message });
+          if (err instanceof LocalControllerError) {
+            const status = err.code === 'FERRY_LOCAL_STATE_WRITE_FAILED' ? 500 : 400; // ours, not the caller's
+            return json(status, { code: err.code, error: err.message });
+          }
           if (err instanceof SyntaxError)
             return json(400, { code: 'FERRY_LOCAL_BAD_REQUEST', error: 'body is not JSON' });
           throw err;
@@ -168,6 +172,7 @@ function change(c: LocalController, path: string, run: (body: unknown) => Promis
         // so traffic right after `ferry label` already goes through the mesh.
         const announced =
           !enrollWait || !xdsWait || (await waited(c.whenXdsConverged(AbortSignal.timeout(XDS_WAIT_MS))));
+        await c.store.settled(); // the enrollments this change caused are on disk too
         c.log.info(
           {
             path,

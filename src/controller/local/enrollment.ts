@@ -4,6 +4,8 @@
 // compares desired with what the ztunnel reports (GET /pods) and fixes the difference; it is idempotent and
 // retries with backoff until it succeeds (the ztunnel may not be up yet, or may not have ACKed the config
 // that names the workload). Desired state only ever moves forward: a newer one replaces an older one.
+// A restarted controller seeds what is enrolled from its state file, so its first config already announces
+// the enrolled pods as HBONE (not TCP until each ztunnel answered); the first pass corrects the seed.
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../runtime/logger.ts';
 import type { Workload } from '../../ztunnel/store/types.ts';
@@ -87,11 +89,15 @@ export class EnrollmentReconciler {
 
   readonly #onEnrolledChange: () => void;
 
-  /** `onEnrolledChange` runs when the set of enrolled pods changed, before convergence waiters wake. */
+  /**
+   * `onEnrolledChange` runs when the set of enrolled pods changed, before convergence waiters wake;
+   * `initialEnrolled` is what the ztunnels last reported to an earlier controller (node → uid → paths).
+   */
   constructor(
     nodes: readonly { readonly name: string; readonly admin: string }[],
     log: Logger,
     onEnrolledChange: () => void = () => undefined,
+    initialEnrolled: ReadonlyMap<string, ReadonlyMap<string, PodPaths>> = new Map(),
   ) {
     this.#log = log.child({ scope: 'enrollment' });
     this.#onEnrolledChange = onEnrolledChange;
@@ -105,7 +111,7 @@ export class EnrollmentReconciler {
           generation: 0,
           done: 0,
           running: false,
-          enrolled: new Map(),
+          enrolled: new Map(initialEnrolled.get(n.name) ?? []),
           lastError: null,
         },
       ]),

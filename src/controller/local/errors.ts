@@ -3,7 +3,8 @@
 
 export const LOCAL_CONTROLLER_ERROR_CODES = [
   'FERRY_LOCAL_NOT_FOUND', // no mesh state for this cluster (not started with `ferry up -f`)
-  'FERRY_LOCAL_BAD_STATE', // a state file (mesh.json, vips.json, labels.json) is malformed
+  'FERRY_LOCAL_BAD_STATE', // a state file (mesh.json, vips.json, controller-state.json, …) is malformed or damaged
+  'FERRY_LOCAL_STATE_WRITE_FAILED', // the controller could not make a change durable: the change was not applied
   'FERRY_LOCAL_CONTROLLER_UNREACHABLE', // the controller's admin API did not answer (is it running?)
   'FERRY_LOCAL_BAD_REQUEST', // a request to the controller admin API was invalid (label syntax, unknown object)
   'FERRY_LOCAL_NOT_READY', // `ferry up` timed out waiting for ztunnels to be ready or pods to be enrolled

@@ -1,14 +1,14 @@
 // `ferry label namespace|pod <name> key=value|key-` for the local cluster: a MeshSource that wraps the
 // manifest source and lays label overrides over its Namespaces and Pods, the way `kubectl label` changes
-// the live object without touching the file. Overrides persist in labels.json (a restarted controller keeps
-// them) and survive `ferry apply` of the same object (they stay until labelled again). Every change
-// re-emits the whole state, so translation and enrollment follow at once; no pod restarts.
-import { join } from 'node:path';
+// the live object without touching the file. Overrides are committed to the controller's state file before
+// they take effect (state-store.ts: a restarted controller keeps them) and survive `ferry apply` of the same
+// object (they stay until labelled again). Every change re-emits the whole state, so translation and
+// enrollment follow at once; no pod restarts.
 import type { ChangeResult, ManifestSource } from '../sources/manifest-source.ts';
 import type { ClusterState, K8sObject, MeshSource, NamespaceObject, PodObject } from '../sources/types.ts';
 import { buildClusterState } from '../sources/types.ts';
 import { LocalControllerError } from './errors.ts';
-import { LABELS_FILE, readJsonMap, writeJsonMap } from './mesh-files.ts';
+import type { ControllerStateStore, LabelOverrides } from './state-store.ts';
 
 /** One `key=value` (set) or `key-` (remove). */
 export type LabelChange = { readonly key: string; readonly value: string | null };
@@ -19,9 +19,6 @@ export interface LabelTarget {
   readonly namespace: string;
   readonly name: string;
 }
-
-/** Object ref → label key → value (null: removed). */
-type Overrides = Map<string, Record<string, string | null>>;
 
 // Kubernetes label syntax: optional DNS-subdomain prefix + '/', name ≤ 63 of [A-Za-z0-9._-] (alnum ends).
 const LABEL_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
@@ -53,7 +50,7 @@ export function targetRef(t: LabelTarget): string {
 /** Pure: the state with overrides applied (namespaces that only exist through a label are synthesized). */
 export function applyLabelOverrides(
   state: ClusterState,
-  overrides: ReadonlyMap<string, Record<string, string | null>>,
+  overrides: ReadonlyMap<string, Readonly<Record<string, string | null>>>,
 ): ClusterState {
   if (overrides.size === 0) return state;
   const relabel = <T extends K8sObject>(o: T, ref: string): T => {
@@ -105,20 +102,17 @@ function syntheticNamespace(name: string): NamespaceObject {
 
 export class LabeledSource implements MeshSource {
   readonly #inner: ManifestSource;
-  readonly #file: string;
-  readonly #overrides: Overrides;
+  readonly #store: ControllerStateStore;
   #onChange: ((state: ClusterState) => void) | null = null;
 
-  private constructor(inner: ManifestSource, file: string, overrides: Overrides) {
+  /** `store` holds the overrides (its current state) and commits their changes. */
+  constructor(inner: ManifestSource, store: ControllerStateStore) {
     this.#inner = inner;
-    this.#file = file;
-    this.#overrides = overrides;
+    this.#store = store;
   }
 
-  static async open(inner: ManifestSource, stateDir: string): Promise<LabeledSource> {
-    const file = join(stateDir, LABELS_FILE);
-    const overrides = await readJsonMap(file, isChangeRecord);
-    return new LabeledSource(inner, file, overrides);
+  get #overrides(): LabelOverrides {
+    return this.#store.current.labels;
   }
 
   async start(onChange: (state: ClusterState) => void): Promise<void> {
@@ -156,10 +150,12 @@ export class LabeledSource implements MeshSource {
           : `pod ${target.namespace}/${target.name} is a replica of Deployment ${owner.metadata.name}: label its namespace, or change the Deployment's template and ferry apply`,
       );
     }
-    const record = { ...(this.#overrides.get(ref) ?? {}) };
-    for (const c of changes) record[c.key] = c.value;
-    this.#overrides.set(ref, record);
-    await writeJsonMap(this.#file, this.#overrides);
+    // Write-ahead: the overrides take effect (and the CLI hears of them) only once they are durable.
+    await this.#store.update((s) => {
+      const record = { ...(s.labels.get(ref) ?? {}) };
+      for (const c of changes) record[c.key] = c.value;
+      return { ...s, labels: new Map(s.labels).set(ref, record) };
+    });
     const next = this.state();
     this.#onChange?.(next);
     const obj =
@@ -175,7 +171,8 @@ export class LabeledSource implements MeshSource {
   }
 }
 
-function isChangeRecord(x: unknown): x is Record<string, string | null> {
+/** labels.json of a controller from before the state file (read once, on the state file's first start). */
+export function isChangeRecord(x: unknown): x is Record<string, string | null> {
   return (
     typeof x === 'object' &&
     x !== null &&

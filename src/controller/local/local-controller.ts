@@ -4,7 +4,10 @@
 // Everything listens on 127.0.0.1 only: xDS is PLAINTEXT in local mode (loopback, one machine, root-only
 // state dir); the CA is TLS as always (tokens travel over it); the admin API (admin-api.ts) is plain HTTP.
 // Addresses and tokens come from mesh.json, written by `ferry up`, so a restarted controller comes back on
-// the same ports with the same CA root, VIPs and labels, and ztunnels reconnect to it.
+// the same ports with the same CA root, VIPs and labels, and ztunnels reconnect to it. What users changed
+// (apply/delete/label) and the enrollments are in controller-state.json (state-store.ts), committed before
+// a change takes effect; a restart loads it first (a bad file stops the start with an error naming it) and
+// answers xDS only from its first publish of that state, never with an empty or partial snapshot.
 import { join } from 'node:path';
 import { loadState, podsOf } from '../../cli/local-cluster/state.ts';
 import { nodeBoundAuthorizer } from '../../identity/ca-authz.ts';
@@ -18,15 +21,18 @@ import { type Diagnostic, formatDiagnostic } from '../sources/types.ts';
 import { startXdsServer, type XdsServer } from '../xds-server.ts';
 import { keepLatestDiagnostics } from './diagnostic-history.ts';
 import { desiredEnrollments, EnrollmentReconciler, gateHbone, withEnrolled } from './enrollment.ts';
-import { LabeledSource } from './labeled-source.ts';
-import { type LocalMeshConfig, loadOrCreateCa, readMeshConfig } from './mesh-files.ts';
+import { isChangeRecord, LabeledSource } from './labeled-source.ts';
+import { LABELS_FILE, type LocalMeshConfig, loadOrCreateCa, readJsonMap, readMeshConfig } from './mesh-files.ts';
 import { LocalPlacement } from './placement.ts';
+import { ControllerStateStore } from './state-store.ts';
 
 export interface LocalController extends AsyncDisposable {
   readonly config: LocalMeshConfig;
   readonly stateDir: string;
   readonly mesh: MeshController;
   readonly source: LabeledSource;
+  /** The durable state: changes are committed here before they take effect. */
+  readonly store: ControllerStateStore;
   readonly placement: LocalPlacement;
   readonly xds: XdsServer;
   readonly ca: CaServer;
@@ -46,10 +52,21 @@ const UNENROLL_ACK_WAIT_MS = 5_000;
 
 export async function startLocalController(stateDir: string, log: Logger): Promise<LocalController> {
   const config = await readMeshConfig(stateDir);
+  // First: a damaged state file must stop the start before anything listens (FERRY_LOCAL_BAD_STATE).
+  const store = await ControllerStateStore.open(stateDir, {
+    labels: await readJsonMap(join(stateDir, LABELS_FILE), isChangeRecord), // a cluster from before the store
+  });
+  log.info(
+    store.restored === null
+      ? { file: store.file }
+      : { file: store.file, objects: store.restored.objects.length, labels: store.restored.labels.size },
+    store.restored === null ? 'no controller state yet: starting from the manifests' : 'controller state restored',
+  );
   const ca = await loadOrCreateCa(stateDir, config.trustDomain);
   const diagnostics: Diagnostic[] = [];
   const manifests = new ManifestSource({
     paths: config.manifests,
+    store: store.objectStore(),
     onDiagnostics: (list) => {
       for (const d of list) {
         const line = formatDiagnostic(d);
@@ -60,16 +77,27 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
       diagnostics.splice(0, diagnostics.length, ...keepLatestDiagnostics(diagnostics, list));
     },
   });
-  const source = await LabeledSource.open(manifests, stateDir);
+  const source = new LabeledSource(manifests, store);
   const placement = await LocalPlacement.open(stateDir, log);
   // The ztunnels get the translated config gated by enrollment (gateHbone): republished as pods enroll.
   let translated: Parameters<XdsServer['publish']>[0] | null = null;
   let native: ReadonlySet<string> = new Set();
   let xds: XdsServer | null = null;
   const publishGated = (): void => {
-    if (translated !== null) xds?.publish(gateHbone(translated, enrollment.enrolled(), native));
+    if (translated === null || xds === null) return;
+    xds.publish(gateHbone(translated, enrollment.enrolled(), native));
+    xds.startServing(); // from the first complete publish of the loaded state on (idempotent)
   };
-  const enrollment = new EnrollmentReconciler(config.nodes, log, publishGated);
+  const onEnrolledChange = (): void => {
+    publishGated();
+    // Kept so that a restart announces the same pods as HBONE at once (not TCP until each ztunnel answers).
+    store
+      .update((s) => ({ ...s, enrolled: enrollment.enrolledByNode() }))
+      .catch((err: unknown) => {
+        log.error({ error: String(err) }, 'could not persist the enrolled pods');
+      });
+  };
+  const enrollment = new EnrollmentReconciler(config.nodes, log, onEnrolledChange, store.current.enrolled);
   const ackWaiters = new Set<() => void>();
   const wakeAckWaiters = () => {
     for (const w of [...ackWaiters]) {
@@ -84,6 +112,7 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
     tls: null,
     log,
     onAck: wakeAckWaiters,
+    deferServing: true,
   });
   xds = xdsServer;
   const cleanup: (() => Promise<void>)[] = [() => xdsServer.close()];
@@ -189,6 +218,7 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
       stateDir,
       mesh,
       source,
+      store,
       placement,
       xds: xdsServer,
       ca: caServer,

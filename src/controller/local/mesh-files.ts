@@ -1,15 +1,18 @@
 // Files the local-mode controller shares with `ferry up` and the CLI, all in the cluster's state dir:
 // `mesh.json` (written by `up` before anything starts: manifests, controller and ztunnel addresses, one CA
 // token per node; 0600 because of the tokens), `vips.json` (Service VIPs, so a restarted controller hands
-// out the same ones), `labels.json` (`ferry label` overrides) and `ca/` (the CA root in Istio's cacerts
-// layout, so a restarted controller keeps one root of trust). Parsing is strict: a bad file is an error
-// naming it, never a half-read value. Writes go through a temp file + rename (never a torn file).
+// out the same ones) and `ca/` (the CA root in Istio's cacerts layout, so a restarted controller keeps one
+// root of trust); applied objects and labels live in controller-state.json (state-store.ts; `labels.json`
+// is only read once, from a cluster started by an older controller). Parsing is strict: a bad file is an
+// error naming it, never a half-read value. Writes are durable: temp file + fsync + rename + fsync of the
+// directory (runtime/durable-file.ts), never a torn or lost file.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CertificateAuthority } from '../../identity/ca.ts';
 import { createSelfSignedRoot, generateP256KeyPair, privateKeyToPem } from '../../identity/x509.ts';
+import { syncDirectory, writeFileDurable } from '../../runtime/durable-file.ts';
 import { LocalControllerError } from './errors.ts';
 
 export interface LocalNodeConfig {
@@ -48,9 +51,7 @@ export function newNodeToken(): string {
 }
 
 export async function writeJsonAtomic(path: string, value: unknown, mode = 0o600): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode });
-  await rename(tmp, path);
+  await writeFileDurable(path, `${JSON.stringify(value, null, 2)}\n`, mode);
 }
 
 export async function writeMeshConfig(stateDir: string, config: LocalMeshConfig): Promise<void> {
@@ -140,11 +141,12 @@ export async function loadOrCreateCa(stateDir: string, trustDomain: string): Pro
       notAfter: new Date(now + 365 * 24 * 3600 * 1000),
     });
     const pem = root.toString('pem');
-    await writeFile(join(dir, 'ca-key.pem.tmp'), await privateKeyToPem(keys.privateKey), { mode: 0o600 });
     for (const f of ['ca-cert.pem', 'root-cert.pem', 'cert-chain.pem']) {
-      await writeFile(join(dir, f), `${pem}\n`, { mode: 0o644 });
+      await writeFileDurable(join(dir, f), `${pem}\n`, 0o644);
     }
-    await rename(join(dir, 'ca-key.pem.tmp'), join(dir, 'ca-key.pem')); // last: its presence means "complete"
+    // Last: its presence means "complete" (a crash before it makes the next start generate a new root).
+    await writeFileDurable(join(dir, 'ca-key.pem'), await privateKeyToPem(keys.privateKey), 0o600);
+    await syncDirectory(stateDir);
   }
   return CertificateAuthority.loadPluggedIn(dir, { trustDomain });
 }

@@ -1,7 +1,9 @@
 // The manifest source (local mode, DESIGN.md §7): Kubernetes YAML files or directories, multi-document,
 // `kind: List` expanded, each object validated on its own. A bad document or object is reported (file, line,
 // Kind/ns/name, field) and excluded; everything else applies. `apply`/`delete` back `ferry apply/delete -f`
-// while running. Owns the current object set; translation never sees files. Reads files, nothing else.
+// while running. Owns the current object set; translation never sees files. Reads files, nothing else;
+// with an ObjectStore, every new object set is handed to it (and must be durable) before it becomes current,
+// and a restart begins from what the store restored instead of re-reading the files.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
@@ -28,7 +30,26 @@ export interface ParseManifestOptions {
 
 export interface ParsedManifest {
   readonly objects: readonly K8sObject[];
+  /** The source document (plain JSON value) of `objects[i]`: what an ObjectStore keeps. */
+  readonly documents: readonly unknown[];
   readonly diagnostics: readonly Diagnostic[];
+}
+
+/** An object with the document it was parsed from (re-parsing the document gives the object again). */
+export interface ManifestEntry {
+  readonly object: K8sObject;
+  readonly document: unknown;
+}
+
+/**
+ * Where the object set is kept across restarts (the local controller's state file). `commit` gets every new
+ * set, before it becomes current: a change is applied (and acknowledged) only once `commit` resolved, and a
+ * rejected commit changes nothing.
+ */
+export interface ObjectStore {
+  /** The set committed by an earlier run, or null (first start: the source reads its paths). */
+  readonly restored: readonly ManifestEntry[] | null;
+  commit(entries: readonly ManifestEntry[]): Promise<void>;
 }
 
 function diag(file: string, line: number | null, code: Diagnostic['code'], message: string): Diagnostic {
@@ -38,10 +59,12 @@ function diag(file: string, line: number | null, code: Diagnostic['code'], messa
 /** Parses one manifest file's text (multi-document YAML or JSON). Pure; never throws. */
 export function parseManifestText(text: string, file: string, opts: ParseManifestOptions): ParsedManifest {
   const objects: K8sObject[] = [];
+  const documents: unknown[] = [];
   const diagnostics: Diagnostic[] = [];
   if (text.length > MAX_MANIFEST_BYTES) {
     return {
       objects,
+      documents,
       diagnostics: [diag(file, null, 'FERRY_MANIFEST_READ_FAILED', `larger than ${MAX_MANIFEST_BYTES} bytes`)],
     };
   }
@@ -78,10 +101,30 @@ export function parseManifestText(text: string, file: string, opts: ParseManifes
         defaultNamespace: opts.defaultNamespace,
       });
       diagnostics.push(...parsed.diagnostics);
-      if (parsed.object !== null) objects.push(parsed.object);
+      if (parsed.object !== null) {
+        objects.push(parsed.object);
+        documents.push(item);
+      }
     }
   }
-  return { objects, diagnostics };
+  return { objects, documents, diagnostics };
+}
+
+/**
+ * Re-parses a stored document as it was first parsed (same origin and sequence, so "oldest wins" keeps its
+ * order). Pure; the object, or the error diagnostics when this version of Ferry no longer accepts it.
+ */
+export function parseStoredDocument(
+  document: unknown,
+  at: { readonly file: string; readonly line: number | null; readonly sequence: number },
+  defaultNamespace = 'default',
+): { object: K8sObject | null; diagnostics: readonly Diagnostic[] } {
+  const parsed = parseK8sObject(document, {
+    origin: { file: at.file, line: at.line },
+    sequence: at.sequence,
+    defaultNamespace,
+  });
+  return { object: parsed.object, diagnostics: parsed.diagnostics.filter((d) => d.severity === 'error') };
 }
 
 /** Expands files and directories (non-recursive, *.yaml|*.yml|*.json, sorted) into file paths. */
@@ -115,6 +158,8 @@ export interface ManifestSourceOptions {
   readonly defaultNamespace?: string;
   /** Receives every batch of diagnostics: the initial load, each apply and delete. */
   readonly onDiagnostics?: (diagnostics: readonly Diagnostic[]) => void;
+  /** Keeps the object set across restarts (see ObjectStore); without one, it lives in memory only. */
+  readonly store?: ObjectStore;
 }
 
 export interface ChangeResult {
@@ -135,7 +180,8 @@ export class ManifestSource implements MeshSource {
   readonly #paths: readonly string[];
   readonly #defaultNamespace: string;
   readonly #onDiagnostics: (diagnostics: readonly Diagnostic[]) => void;
-  readonly #objects = new Map<string, K8sObject>();
+  readonly #store: ObjectStore | null;
+  #objects = new Map<string, ManifestEntry>();
   #sequence = 0;
   #onChange: ((state: ClusterState) => void) | null = null;
   #closed = false;
@@ -146,12 +192,20 @@ export class ManifestSource implements MeshSource {
     this.#paths = [...opts.paths];
     this.#defaultNamespace = opts.defaultNamespace ?? 'default';
     this.#onDiagnostics = opts.onDiagnostics ?? (() => {});
+    this.#store = opts.store ?? null;
   }
 
   async start(onChange: (state: ClusterState) => void): Promise<void> {
     if (this.#closed) throw new TypeError('ManifestSource is closed');
     if (this.#onChange !== null) throw new TypeError('ManifestSource already started');
-    await this.#serial(() => this.#apply(this.#paths, false));
+    const restored = this.#store?.restored ?? null;
+    if (restored === null) {
+      await this.#serial(() => this.#apply(this.#paths, false, true));
+    } else {
+      // A restart serves exactly what was committed: the files may have changed or gone since.
+      this.#objects = new Map(restored.map((e) => [refOf(e.object), e]));
+      this.#sequence = Math.max(-1, ...restored.map((e) => e.object.metadata.sequence)) + 1;
+    }
     this.#onChange = onChange;
     onChange(this.state());
   }
@@ -170,7 +224,7 @@ export class ManifestSource implements MeshSource {
   }
 
   state(): ClusterState {
-    return buildClusterState(this.#objects.values());
+    return buildClusterState([...this.#objects.values()].map((e) => e.object));
   }
 
   async close(): Promise<void> {
@@ -188,9 +242,9 @@ export class ManifestSource implements MeshSource {
     return next;
   }
 
-  async #read(paths: readonly string[]): Promise<{ objects: K8sObject[]; diagnostics: Diagnostic[] }> {
+  async #read(paths: readonly string[]): Promise<{ entries: ManifestEntry[]; diagnostics: Diagnostic[] }> {
     const diagnostics: Diagnostic[] = [];
-    const objects: K8sObject[] = [];
+    const entries: ManifestEntry[] = [];
     const firstSeen = new Map<string, K8sObject>();
     for (const file of await manifestFiles(paths, diagnostics)) {
       let text: string;
@@ -209,12 +263,12 @@ export class ManifestSource implements MeshSource {
       });
       this.#sequence += parsed.objects.length + parsed.diagnostics.length + 1;
       diagnostics.push(...parsed.diagnostics);
-      for (const o of parsed.objects) {
+      for (const [i, o] of parsed.objects.entries()) {
         const ref = refOf(o);
         const first = firstSeen.get(ref);
         if (first === undefined) {
           firstSeen.set(ref, o);
-          objects.push(o);
+          entries.push({ object: o, document: parsed.documents[i] });
         } else {
           // The first definition stays: a later duplicate is far more often a copy-paste slip than an edit.
           const where = `${first.origin.file}${first.origin.line === null ? '' : `:${first.origin.line}`}`;
@@ -230,31 +284,37 @@ export class ManifestSource implements MeshSource {
         }
       }
     }
-    return { objects, diagnostics };
+    return { entries, diagnostics };
   }
 
-  async #apply(paths: readonly string[], atomic: boolean): Promise<ChangeResult> {
-    const { objects, diagnostics } = await this.#read(paths);
+  async #apply(paths: readonly string[], atomic: boolean, initial = false): Promise<ChangeResult> {
+    const { entries, diagnostics } = await this.#read(paths);
     const changed: string[] = [];
     if (atomic && hasErrors(diagnostics)) return this.#finish(changed, diagnostics);
-    for (const o of objects) {
+    const next = new Map(this.#objects);
+    for (const e of entries) {
+      const o = e.object;
       const ref = refOf(o);
-      const old = this.#objects.get(ref);
+      const old = next.get(ref)?.object;
       // An update keeps the object's age: "oldest wins" must not flip because a policy was re-applied.
-      const next = old === undefined ? o : { ...o, metadata: { ...o.metadata, sequence: old.metadata.sequence } };
-      this.#objects.set(ref, next as K8sObject);
+      const object = old === undefined ? o : { ...o, metadata: { ...o.metadata, sequence: old.metadata.sequence } };
+      next.set(ref, { object: object as K8sObject, document: e.document });
       changed.push(ref);
     }
+    // Write-ahead: durable first (the first start commits too, so a restart never re-reads the files).
+    if (changed.length > 0 || initial) await this.#store?.commit([...next.values()]);
+    this.#objects = next;
     return this.#finish(changed, diagnostics);
   }
 
   async #delete(paths: readonly string[], atomic: boolean): Promise<ChangeResult> {
-    const { objects, diagnostics } = await this.#read(paths);
+    const { entries, diagnostics } = await this.#read(paths);
     const changed: string[] = [];
     if (atomic && hasErrors(diagnostics)) return this.#finish(changed, diagnostics);
-    for (const o of objects) {
+    const next = new Map(this.#objects);
+    for (const { object: o } of entries) {
       const ref = refOf(o);
-      if (this.#objects.delete(ref)) changed.push(ref);
+      if (next.delete(ref)) changed.push(ref);
       else
         diagnostics.push({
           severity: 'warning',
@@ -266,6 +326,8 @@ export class ManifestSource implements MeshSource {
           line: o.origin.line,
         });
     }
+    if (changed.length > 0) await this.#store?.commit([...next.values()]);
+    this.#objects = next;
     return this.#finish(changed, diagnostics);
   }
 
