@@ -48,6 +48,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   },
   testapp: { summary: 'built-in test apps: http-echo, tcp-echo, curl', load: () => import('./testapp-command.ts') },
   observe: { summary: "live flow view from the ztunnels' access logs", load: () => import('./observe-command.ts') },
+  doctor: {
+    summary: 'check that this machine can run Ferry (kernel, BPF, cgroup2, capabilities)',
+    load: () => import('./doctor-command.ts'),
+  },
   version: { summary: 'print the version', load: async () => ({ run: printVersion }) },
 };
 

@@ -33,6 +33,11 @@ export interface Libbpf {
   mapDeleteElem(fd: number, key: Buffer): number;
   mapGetNextKey(fd: number, key: Buffer | null, nextKey: Buffer): number;
   probeProgType(progType: number, opts: null): number;
+  probeHelper(progType: number, helperId: number, opts: null): number;
+  probeMapType(mapType: number, opts: null): number;
+  majorVersion(): number;
+  minorVersion(): number;
+  versionString(): string;
   numPossibleCpus(): number;
 }
 
@@ -104,6 +109,11 @@ function loadFfi(): Ffi {
     mapDeleteElem: b('int bpf_map_delete_elem(int fd, const void *key)'),
     mapGetNextKey: b('int bpf_map_get_next_key(int fd, const void *key, void *next_key)'),
     probeProgType: b('int libbpf_probe_bpf_prog_type(int prog_type, const void *opts)'),
+    probeHelper: b('int libbpf_probe_bpf_helper(int prog_type, int helper_id, const void *opts)'),
+    probeMapType: b('int libbpf_probe_bpf_map_type(int map_type, const void *opts)'),
+    majorVersion: b('uint32_t libbpf_major_version(void)'),
+    minorVersion: b('uint32_t libbpf_minor_version(void)'),
+    versionString: b('const char *libbpf_version_string(void)'),
     numPossibleCpus: b('int libbpf_num_possible_cpus(void)'),
   };
   const libc: Libc = {

@@ -1,20 +1,22 @@
 // Feature probing (DESIGN.md §4): can this machine run the redirector, and if not, what should the operator
-// do? Each check is a value, so `ferry doctor` can print them all; `assertRedirectorSupported` throws the
-// first failure as a BpfError.
+// do? The quick start-up subset, each check a value with a BpfErrorCode; `assertRedirectorSupported` throws
+// the first failure as a BpfError. `ferry doctor` runs the full list (host-checks.ts, host-facts.ts).
 import { readFileSync, statfsSync } from 'node:fs';
 import { release } from 'node:os';
 import { dirname } from 'node:path';
 import { BpfError, type BpfErrorCode, describeErrno } from './errors.ts';
 import { ffi } from './ffi.ts';
+import {
+  compareKernel,
+  findCgroup2Mount,
+  MIN_KERNEL,
+  parseKernelVersion,
+  REQUIRED_PROGRAM_TYPES,
+} from './host-checks.ts';
 
-/** Oldest kernel with everything we use: sk_lookup (5.9), netns cookie in sockops and SO_NETNS_COOKIE (5.14/5.15). */
-export const MIN_KERNEL: readonly [number, number] = [5, 15];
+export { findCgroup2Mount, MIN_KERNEL, parseKernelVersion };
+
 const BPF_FS_MAGIC = 0xcafe4a11;
-const PROG_TYPES: readonly { type: number; name: string }[] = [
-  { type: 13, name: 'sock_ops' },
-  { type: 18, name: 'cgroup_sock_addr' },
-  { type: 30, name: 'sk_lookup' },
-];
 
 export type FeatureCheck =
   | { readonly name: string; readonly ok: true; readonly detail: string }
@@ -27,21 +29,6 @@ export interface FeatureReport {
   readonly cgroup2Mount: string | null;
 }
 
-/** Parses "6.18.44-foo" → [6, 18]; null when unreadable. */
-export function parseKernelVersion(text: string): readonly [number, number] | null {
-  const m = /^(\d+)\.(\d+)/.exec(text);
-  return m ? [Number(m[1]), Number(m[2])] : null;
-}
-
-/** First cgroup2 mount point in a /proc/self/mounts text. */
-export function findCgroup2Mount(mounts: string): string | null {
-  for (const line of mounts.split('\n')) {
-    const fields = line.split(' ');
-    if (fields[2] === 'cgroup2' && fields[1] !== undefined && !fields[1].startsWith('/host')) return fields[1];
-  }
-  return null;
-}
-
 export function cgroup2MountPoint(): string | null {
   return findCgroup2Mount(readFileSync('/proc/self/mounts', 'utf8'));
 }
@@ -50,7 +37,7 @@ export function probeFeatures(opts: { pinRoot?: string } = {}): FeatureReport {
   const checks: FeatureCheck[] = [];
   const kernelText = release();
   const kernel = parseKernelVersion(kernelText);
-  if (kernel !== null && compare(kernel, MIN_KERNEL) >= 0) {
+  if (kernel !== null && compareKernel(kernel, MIN_KERNEL) >= 0) {
     checks.push({ name: 'kernel', ok: true, detail: kernelText });
   } else {
     checks.push({
@@ -99,7 +86,7 @@ function probeProgramTypes(): FeatureCheck[] {
     return [{ name: 'libbpf', ok: false, code: 'FERRY_BPF_LIBBPF_UNAVAILABLE', detail }];
   }
   const out: FeatureCheck[] = [];
-  for (const { type, name } of PROG_TYPES) {
+  for (const { type, name } of REQUIRED_PROGRAM_TYPES) {
     const rc = bpf.probeProgType(type, null);
     if (rc === 1) {
       out.push({ name: `prog:${name}`, ok: true, detail: 'supported' });
@@ -128,14 +115,11 @@ export function assertRedirectorSupported(report: FeatureReport): void {
   }
 }
 
-function isBpffs(dir: string): boolean {
+/** Whether `dir` is the root of a mounted bpf filesystem (statfs magic). */
+export function isBpffs(dir: string): boolean {
   try {
     return statfsSync(dir).type === BPF_FS_MAGIC;
   } catch {
     return false;
   }
-}
-
-function compare(a: readonly [number, number], b: readonly [number, number]): number {
-  return a[0] !== b[0] ? a[0] - b[0] : a[1] - b[1];
 }

@@ -7,7 +7,8 @@
 // `netnsPath`).
 // A failure part-way tears down what was made, then rethrows.
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
+import { ensureBpffs } from '../../redirect-bpf/bpffs.ts';
 import { probeFeatures } from '../../redirect-bpf/probe.ts';
 import { ClusterError } from './errors.ts';
 import { listNetns } from './host.ts';
@@ -78,11 +79,19 @@ export function requireRoot(): void {
   }
 }
 
-/** Refuses when not root or when the host cannot run the mesh; lists every failed check. */
-export function checkHost(layout: ClusterLayout, path: string): void {
+/**
+ * Refuses when not root or when the host cannot run the mesh; lists every failed check. A missing bpffs is
+ * mounted first (as Cilium's agent does) and reported through `progress`.
+ */
+export function checkHost(layout: ClusterLayout, path: string, progress: (line: string) => void = () => {}): void {
   requireRoot();
+  const bpffs = ensureBpffs(dirname(layout.pinRoot));
+  if (bpffs.kind === 'mounted') {
+    progress(`bpffs: ${bpffs.dir} had no bpf filesystem: mounted one (${bpffs.command}); it stays mounted`);
+  }
   const report = probeFeatures({ pinRoot: layout.pinRoot });
   const failed: { name: string; detail: string }[] = report.checks.filter((c) => !c.ok);
+  if (bpffs.kind === 'failed') failed.push({ name: 'bpffs mount', detail: bpffs.detail });
   for (const tool of ['ip', 'nsenter', 'sh']) {
     if (!onPath(tool, path))
       failed.push({ name: tool, detail: `${tool} not found on PATH (install iproute2 / util-linux)` });
@@ -108,7 +117,7 @@ export async function createCluster(spec: ClusterSpec, opts: CreateClusterOption
   const progress = opts.progress ?? (() => undefined);
   requireRoot();
   const layout = clusterLayout(spec.name, { stateRoot: opts.stateRoot, cgroup2Root: requireCgroup2() });
-  checkHost(layout, opts.baseEnv.PATH ?? '');
+  checkHost(layout, opts.baseEnv.PATH ?? '', progress);
   const planned = planPods(layout, spec); // validates the whole spec before anything is created
   const resolved = planned.map((p) => p.spec.containers.map((c) => resolveContainerCommand(c, opts.ferryArgv)));
   refuseExisting(layout);

@@ -79,7 +79,7 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     out(`  remove it with: ferry down --cluster ${opts.cluster}`);
     return 0;
   }
-  checkHost(layout, env.baseEnv.PATH ?? '');
+  checkHost(layout, env.baseEnv.PATH ?? '', out);
 
   const paths = opts.paths.map((p) => resolve(p));
   out(`reading manifests: ${paths.join(', ')}`);
