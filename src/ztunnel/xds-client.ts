@@ -1,11 +1,14 @@
 // The ztunnel's delta xDS client (DESIGN.md §5.2, §9): one DeltaAggregatedResources stream to the
 // controller, wildcard subscriptions to Address and Authorization, each response converted whole
 // (xds-client-state.ts) then applied with one MeshStore.replace and ACKed; a bad resource NACKs the
-// response and changes nothing. Reconnects with exponential backoff and initial_resource_versions; while
-// the controller is away the store keeps the last good config. Readiness waits on whenSynced().
+// response and changes nothing. Reconnects with capped, fully jittered backoff (xds-backoff.ts) and
+// initial_resource_versions, each attempt on a fresh gRPC channel so that only that schedule decides when
+// the next connect happens; while the controller is away the store keeps the last good config. Readiness
+// waits on whenSynced().
 import * as grpc from '@grpc/grpc-js';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
 import type { MeshStore } from './store/mesh-store.ts';
+import { DEFAULT_XDS_BACKOFF, type ReconnectBackoff, reconnectDelayMs } from './xds-backoff.ts';
 import {
   type ApplyOutcome,
   applyDeltaResponse,
@@ -29,7 +32,6 @@ import {
 
 /** A full mesh snapshot can be large (tens of thousands of workloads); bound it well above that. */
 export const MAX_XDS_RESPONSE_BYTES = 256 * 1024 * 1024;
-const DEFAULT_BACKOFF = { initialMs: 100, maxMs: 15_000 };
 // Detects a controller that vanished without closing the connection (no FIN: node lost, partition).
 const KEEPALIVE_MS = 30_000;
 
@@ -107,22 +109,25 @@ interface TypeBook {
 export class XdsClient implements AsyncDisposable {
   readonly #opts: XdsClientOptions;
   readonly #log: Logger;
-  readonly #backoff: { initialMs: number; maxMs: number };
+  readonly #backoff: ReconnectBackoff;
   readonly #synced = Promise.withResolvers<void>();
   readonly #books = new Map<XdsTypeUrl, TypeBook>();
   #protos: XdsProtos | null = null;
   #grpc: grpc.Client | null = null;
+  #channel: { readonly credentials: grpc.ChannelCredentials; readonly options: grpc.ChannelOptions } | null = null;
   #state: ConnState = { phase: 'idle' };
   #held: XdsHeldState = EMPTY_HELD_STATE;
-  #nextDelayMs: number;
+  /** Failed attempts since the last working stream: picks the backoff ceiling. */
+  #attempt = 0;
+  /** When the last working stream ended (for the reconnect log line); null while connected or never. */
+  #lostAt: number | null = null;
   #streams = 0;
   #lastError: string | null = null;
 
   constructor(opts: XdsClientOptions) {
     this.#opts = opts;
     this.#log = (opts.log ?? silentLogger).child({ scope: 'xds', xds: opts.address });
-    this.#backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
-    this.#nextDelayMs = this.#backoff.initialMs;
+    this.#backoff = { ...DEFAULT_XDS_BACKOFF, ...opts.backoff };
     for (const t of opts.types ?? ZTUNNEL_TYPE_URLS) {
       this.#books.set(t, { synced: false, lastAcceptedNonce: null, lastAcceptedAt: null, lastRejected: null });
     }
@@ -143,12 +148,15 @@ export class XdsClient implements AsyncDisposable {
       'grpc.max_receive_message_length': MAX_XDS_RESPONSE_BYTES,
       'grpc.keepalive_time_ms': KEEPALIVE_MS,
       'grpc.keepalive_timeout_ms': 10_000,
-      // We do our own backoff per stream; keep the channel's reconnect quick so a new stream can go out.
+      // Our backoff decides when to connect: a failed attempt's channel is closed and the next attempt gets a
+      // new one, whose own subchannel (not one shared from the global pool) has no backoff state. Without
+      // this, grpc-js's reconnect backoff (±20% jitter on top of its max) came on top of ours.
+      'grpc.use_local_subchannel_pool': 1,
       'grpc.initial_reconnect_backoff_ms': this.#backoff.initialMs,
       'grpc.max_reconnect_backoff_ms': this.#backoff.maxMs,
     };
     if (this.#opts.tls?.serverName !== undefined) options['grpc.ssl_target_name_override'] = this.#opts.tls.serverName;
-    this.#grpc = new grpc.Client(this.#opts.address, credentials, options);
+    this.#channel = { credentials, options };
     this.#open();
   }
 
@@ -215,8 +223,10 @@ export class XdsClient implements AsyncDisposable {
 
   #open(): void {
     const protos = this.#protos;
+    const channel = this.#channel;
+    if (protos === null || channel === null) return;
+    this.#grpc ??= new grpc.Client(this.#opts.address, channel.credentials, channel.options);
     const client = this.#grpc;
-    if (protos === null || client === null) return;
     const method = protos.service.DeltaAggregatedResources;
     if (method === undefined) throw new Error('DeltaAggregatedResources missing from the service definition');
     const stream: Stream = client.makeBidiStreamRequest(
@@ -249,8 +259,13 @@ export class XdsClient implements AsyncDisposable {
   #onResponse(stream: Stream, response: unknown): void {
     if (!this.#current(stream) || this.#protos === null) return;
     if (this.#state.phase === 'connecting') {
-      this.#state = { phase: 'connected', stream, since: Date.now() };
-      this.#log.info({ streams: this.#streams }, 'xDS stream connected');
+      const now = Date.now();
+      this.#state = { phase: 'connected', stream, since: now };
+      this.#attempt = 0; // a working stream resets the backoff
+      const fields: Record<string, unknown> = { streams: this.#streams };
+      if (this.#lostAt !== null) fields.disconnectedMs = now - this.#lostAt;
+      this.#lostAt = null;
+      this.#log.info(fields, 'xDS stream connected');
     }
     const outcome = applyDeltaResponse(this.#protos, this.#held, response);
     if (!outcome.ok) {
@@ -275,7 +290,6 @@ export class XdsClient implements AsyncDisposable {
       this.#log.error({ err: String(err), typeUrl: outcome.typeUrl }, 'xDS onHeld listener failed');
     }
     stream.write({ type_url: outcome.typeUrl, response_nonce: outcome.nonce });
-    this.#nextDelayMs = this.#backoff.initialMs; // a working stream resets the backoff
     const book = this.#books.get(outcome.typeUrl);
     if (book !== undefined) {
       book.synced = true;
@@ -326,11 +340,16 @@ export class XdsClient implements AsyncDisposable {
 
   #onStreamEnd(stream: Stream, status: grpc.StatusObject): void {
     if (!this.#current(stream)) return; // a stale stream, or closed
-    const delayMs = Math.round(this.#nextDelayMs * (0.8 + Math.random() * 0.4)); // jitter: spread reconnects
-    this.#nextDelayMs = Math.min(this.#nextDelayMs * 2, this.#backoff.maxMs);
+    if (this.#state.phase === 'connected') this.#lostAt = Date.now();
+    const attempt = this.#attempt;
+    const delayMs = reconnectDelayMs(attempt, this.#backoff, Math.random());
+    this.#attempt = attempt + 1;
+    // The next attempt dials on a new channel (see start()): this one may be in its own backoff.
+    this.#grpc?.close();
+    this.#grpc = null;
     this.#lastError = `${grpc.status[status.code] ?? status.code}: ${status.details}`;
     this.#log.warn(
-      { code: 'FERRY_XDS_STREAM_FAILED', grpcStatus: status.code, details: status.details, delayMs },
+      { code: 'FERRY_XDS_STREAM_FAILED', grpcStatus: status.code, details: status.details, attempt, delayMs },
       'xDS stream ended; keeping the last config and reconnecting',
     );
     const timer = setTimeout(() => this.#reconnect(), delayMs);
