@@ -26,14 +26,26 @@ export interface EchoReply {
   readonly peer: { readonly address: string };
 }
 
+export interface FerryCliOptions {
+  /** How to run ferry; default [node, src/cli/main.ts]. BIN_FERRY runs it as the README does. */
+  readonly command?: readonly [string, ...string[]];
+  /** Variables added to (or replacing) this process's environment, e.g. PATH. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+/** ./bin/ferry, the command the README tells users to run. */
+export const BIN_FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
+
 /** One state root per test file (FERRY_STATE_DIR), removed when the file's tests end. */
 export class FerryCli {
   readonly stateRoot: string;
   readonly #env: NodeJS.ProcessEnv;
+  readonly #command: readonly [string, ...string[]];
 
-  constructor(prefix: string) {
+  constructor(prefix: string, opts: FerryCliOptions = {}) {
     this.stateRoot = mkdtempSync(`/tmp/ferry-e2e-${prefix}-`);
-    this.#env = { ...process.env, FERRY_STATE_DIR: this.stateRoot };
+    this.#env = { ...process.env, ...opts.env, FERRY_STATE_DIR: this.stateRoot };
+    this.#command = opts.command ?? [process.execPath, MAIN];
   }
 
   remove(): void {
@@ -43,8 +55,8 @@ export class FerryCli {
   run(args: readonly string[]): Promise<Run> {
     return new Promise((resolve) => {
       execFile(
-        process.execPath,
-        [MAIN, ...args],
+        this.#command[0],
+        [...this.#command.slice(1), ...args],
         { env: this.#env, maxBuffer: 64 * 1024 * 1024 },
         (err, stdout, stderr) => {
           resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
@@ -58,7 +70,10 @@ export class FerryCli {
    * `done` at its end. Killed in t.after if still running.
    */
   start(t: TestContext, args: readonly string[]): { firstOutput: Promise<void>; done: Promise<Run> } {
-    const child = spawn(process.execPath, [MAIN, ...args], { env: this.#env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(this.#command[0], [...this.#command.slice(1), ...args], {
+      env: this.#env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     t.after(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
