@@ -322,7 +322,7 @@ function checkLibbpf(libbpf: LibbpfFacts): HostCheck {
 function checkProbes(probes: ProbeResults): HostCheck[] {
   const out: HostCheck[] = [];
   for (const prog of REQUIRED_PROGRAM_TYPES) {
-    out.push(probeCheck(`program ${prog.name}`, probes.programTypes[prog.name], `${prog.sections.join(', ')}`));
+    out.push(probeCheck(`program ${prog.name}`, probes.programTypes[prog.name], prog.sections.join(', ')));
     for (const helper of prog.helpers) {
       out.push(probeCheck(`helper bpf_${helper} (${prog.name})`, probes.helpers[`${prog.name}/${helper}`], ''));
     }
