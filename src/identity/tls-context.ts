@@ -6,8 +6,8 @@
 import type { X509Certificate } from 'node:crypto';
 import type { PeerCertificate, SecureContext, SecureContextOptions, TLSSocket } from 'node:tls';
 import { createSecureContext } from 'node:tls';
-import { ProxyError } from '../ztunnel/errors.ts';
 import { formatSpiffeId, type ParseResult, parseSpiffeId, type SpiffeId, sameSpiffeId } from './spiffe-id.ts';
+import { classifyTlsErrorCode, TlsRefusedError } from './tls-refusal.ts';
 import type { WorkloadCertificate } from './workload-certificate.ts';
 
 export const HBONE_ALPN = ['h2'];
@@ -79,11 +79,20 @@ export function hboneClientTlsOptions(
 
 function checkExpectedIdentity(cert: PeerCertificate, expected: readonly SpiffeId[]): Error | undefined {
   const id = spiffeIdFromSubjectAltName(cert.subjectaltname);
-  if (!id.ok) return new ProxyError('FERRY_HBONE_PEER_IDENTITY_MISMATCH', `server certificate: ${id.error}`);
+  if (!id.ok) {
+    return new TlsRefusedError(
+      'FERRY_HBONE_PEER_IDENTITY_MISMATCH',
+      'no-spiffe-id',
+      null,
+      `server certificate: ${id.error}`,
+    );
+  }
   if (expected.some((e) => sameSpiffeId(e, id.value))) return undefined;
   const want = expected.map(formatSpiffeId).join(', ');
-  return new ProxyError(
+  return new TlsRefusedError(
     'FERRY_HBONE_PEER_IDENTITY_MISMATCH',
+    'unexpected-identity',
+    null,
     `server identity ${formatSpiffeId(id.value)} is not one of the expected [${want}]`,
   );
 }
@@ -117,28 +126,56 @@ export function peerSpiffeId(socket: TLSSocket): ParseResult<SpiffeId> {
 
 /**
  * Server-side check after the chain verified: the client must be a SPIFFE identity of our trust domain
- * (ztunnel's TrustDomainVerifier). Returns the peer identity, or a FERRY_HBONE_TRUST_DOMAIN_MISMATCH error.
+ * (ztunnel's TrustDomainVerifier). Returns the peer identity, or a FERRY_HBONE_TRUST_DOMAIN_MISMATCH error
+ * whose reason says which check failed (no-spiffe-id, wrong-trust-domain).
  */
 export function verifyClientTrustDomain(
   socket: TLSSocket,
   trustDomain: string,
-): { ok: true; value: SpiffeId } | { ok: false; error: ProxyError } {
+): { ok: true; value: SpiffeId } | { ok: false; error: TlsRefusedError } {
   if (!socket.authorized) {
-    const why = socket.authorizationError instanceof Error ? socket.authorizationError.message : 'not authorized';
-    return { ok: false, error: new ProxyError('FERRY_HBONE_TRUST_DOMAIN_MISMATCH', `client certificate: ${why}`) };
+    // Unreachable while the server rejects unauthorized clients in the handshake; kept as a second lock.
+    const code = verifyErrorCode(socket.authorizationError);
+    const reason = classifyTlsErrorCode(code);
+    const refused = new TlsRefusedError(
+      'FERRY_HBONE_TRUST_DOMAIN_MISMATCH',
+      reason,
+      code,
+      `client certificate not authorized: ${code ?? 'no verify result'}`,
+    );
+    return { ok: false, error: refused };
   }
   const id = peerSpiffeId(socket);
   if (!id.ok) {
-    return { ok: false, error: new ProxyError('FERRY_HBONE_TRUST_DOMAIN_MISMATCH', `client certificate: ${id.error}`) };
+    const refused = new TlsRefusedError(
+      'FERRY_HBONE_TRUST_DOMAIN_MISMATCH',
+      'no-spiffe-id',
+      null,
+      `client certificate: ${id.error}`,
+    );
+    return { ok: false, error: refused };
   }
   if (id.value.trustDomain !== trustDomain) {
-    return {
-      ok: false,
-      error: new ProxyError(
-        'FERRY_HBONE_TRUST_DOMAIN_MISMATCH',
-        `client ${formatSpiffeId(id.value)} is not in trust domain ${trustDomain}`,
-      ),
-    };
+    const refused = new TlsRefusedError(
+      'FERRY_HBONE_TRUST_DOMAIN_MISMATCH',
+      'wrong-trust-domain',
+      null,
+      `client ${formatSpiffeId(id.value)} is not in trust domain ${trustDomain}`,
+    );
+    return { ok: false, error: refused };
   }
   return { ok: true, value: id.value };
+}
+
+/**
+ * The verify code of a TLS socket's authorizationError: Node sets it to the code string (CERT_HAS_EXPIRED)
+ * on servers, and to an Error carrying it in `code` elsewhere; null when there is none.
+ */
+export function verifyErrorCode(authorizationError: unknown): string | null {
+  if (typeof authorizationError === 'string' && authorizationError !== '') return authorizationError;
+  if (authorizationError instanceof Error) {
+    const code = (authorizationError as { code?: unknown }).code;
+    return typeof code === 'string' ? code : null;
+  }
+  return null;
 }

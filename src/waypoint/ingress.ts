@@ -15,6 +15,7 @@ import {
   type HboneListenTarget,
   HboneServer,
   type HboneTunnel,
+  logHbonePeerError,
 } from '../ztunnel/hbone/server.ts';
 import type { SocketFactory } from '../ztunnel/proxy-context.ts';
 import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
@@ -63,8 +64,7 @@ export class WaypointIngress {
       ...opts.listen,
       certificate: opts.certificate,
       onConnect: (req, tunnel) => onConnect.fn(req, tunnel),
-      onPeerError: (e) =>
-        opts.log.debug({ code: e.error.code, error: e.error.message, peer: e.peer }, 'hbone peer error'),
+      onPeerError: (e) => logHbonePeerError(opts.log, e, 'debug'),
     });
     const self = new WaypointIngress(opts, server);
     onConnect.fn = (req, tunnel) => self.#onConnect(req, tunnel);

@@ -5,6 +5,7 @@
 // opened when the destination is known (so opened/closed series always pair up), or at the end for
 // connections that failed before. Never logs keys, certificates or tokens: only SPIFFE IDs and addresses.
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
+import { TlsRefusedError } from '../identity/tls-refusal.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { ProxyErrorCode } from './errors.ts';
 import {
@@ -268,6 +269,7 @@ const MAX_CAUSES = 5;
 
 function describeError(error: CodedError): Record<string, unknown> {
   const out: Record<string, unknown> = { code: error.code, message: error.message };
+  if (error instanceof TlsRefusedError) out.reason = error.reason; // why the HBONE handshake failed
   const causes: string[] = [];
   let cause: unknown = error.cause;
   while (cause !== undefined && cause !== null && causes.length < MAX_CAUSES) {

@@ -22,7 +22,7 @@ import type {
 import { closeFd, openNetns } from '../redirect-bpf/netns.ts';
 import { writeFileDurable } from '../runtime/durable-file.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { HboneServer } from './hbone/server.ts';
+import { HboneServer, logHbonePeerError } from './hbone/server.ts';
 import { InPodError } from './in-pod-errors.ts';
 import { serveHboneConnect } from './inbound.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
@@ -264,11 +264,7 @@ export class InPodManager {
         fd: fds.hbone,
         certificate,
         onConnect: (r, tunnel) => serveHboneConnect(ctx, r, tunnel),
-        onPeerError: (e) =>
-          this.#logger.warn(
-            { code: e.error.code, error: e.error.message, peer: e.peer, uid: req.uid },
-            'HBONE peer error',
-          ),
+        onPeerError: (e) => logHbonePeerError(this.#logger, e, 'warn', { uid: req.uid }),
       });
       return { request: req, podIp, identity, enrollment, sockets, outbound, inbound, hbone };
     } catch (cause) {

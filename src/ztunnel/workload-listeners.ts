@@ -7,7 +7,7 @@ import { formatSpiffeId, type SpiffeId, sameSpiffeId } from '../identity/spiffe-
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { formatAuthority } from './hbone/authority.ts';
-import { HboneServer } from './hbone/server.ts';
+import { HboneServer, logHbonePeerError } from './hbone/server.ts';
 import { serveHboneConnect } from './inbound.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import { type MeshView, workloadIdentity } from './store/mesh-view.ts';
@@ -109,11 +109,7 @@ export class WorkloadListeners {
         port: ctx.hbonePort,
         certificate,
         onConnect: (req, tunnel) => serveHboneConnect(ctx, req, tunnel),
-        onPeerError: (e) =>
-          this.#logger.warn(
-            { code: e.error.code, error: e.error.message, peer: e.peer, address: ip },
-            'HBONE peer error',
-          ),
+        onPeerError: (e) => logHbonePeerError(this.#logger, e, 'warn', { address: ip }),
       });
       if (this.#closed) {
         await server.close({ graceful: false });

@@ -243,9 +243,11 @@ describe('ztunnel processes: the HBONE listener checks certificates and requests
     const seen = fromNow(mesh.b.proc, (l) => l.code === 'FERRY_HBONE_HANDSHAKE_FAILED');
     const out = await attempt(expired, [sa('default', 'echo')]);
     assert.equal(out.kind, 'refused', JSON.stringify(out));
-    // Node reports this server-side verification failure as "socket hang up", not "certificate has
-    // expired" (see the report): only the code is asserted.
-    await mesh.b.proc.waitFor(seen, 'handshake failure log');
+    // Node itself reports this refusal as "socket hang up"; the log carries the verify result instead.
+    const line = await mesh.b.proc.waitFor(seen, 'handshake failure log');
+    assert.equal(line.reason, 'expired');
+    assert.equal(line.tls_error, 'CERT_HAS_EXPIRED');
+    assert.match(String(line.peer), /^\d+\.\d+\.\d+\.\d+:\d+$/);
   });
 
   it('refuses a client without a certificate (TLS alert "certificate required")', async () => {

@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
 import { type HboneTlsContexts, hboneClientTlsOptions } from '../../identity/tls-context.ts';
+import { classifyTlsErrorCode, describeTlsRefusal, TlsRefusedError } from '../../identity/tls-refusal.ts';
 import { ProxyError } from '../errors.ts';
 import type { SocketFactory } from '../proxy-context.ts';
 import type { IpPort } from '../store/ip-addr.ts';
@@ -120,11 +121,7 @@ export class HboneConnection {
       // Surface the socket's own error (alert from the server, identity mismatch) rather than the race's.
       const cause: Error = socketError ?? (err instanceof Error ? err : new Error(String(err)));
       if (cause instanceof ProxyError) throw cause;
-      throw new ProxyError(
-        'FERRY_HBONE_HANDSHAKE_FAILED',
-        `HBONE handshake with ${formatIpPort(opts.dst)} failed: ${cause.message}`,
-        { cause },
-      );
+      throw handshakeFailed(opts.dst, cause);
     }
     session.setLocalWindowSize(HBONE_CONNECTION_WINDOW_BYTES);
     startKeepalive(session, opts.keepalive ?? DEFAULT_KEEPALIVE);
@@ -247,6 +244,28 @@ function rawSocket(factory: SocketFactory, opts: HboneDialOptions) {
       { cause },
     );
   }
+}
+
+/**
+ * Why our handshake with dst failed, classified (tls-refusal.ts): the server's certificate refused by us
+ * (expired, unknown-ca, …: OpenSSL's verify code), or the server going away right after our handshake,
+ * which in TLS 1.3 is how a server refuses *our* certificate (peer-closed: the server's log says why).
+ */
+function handshakeFailed(dst: IpPort, cause: Error): TlsRefusedError {
+  const errCode = (cause as NodeJS.ErrnoException).code;
+  const code = typeof errCode === 'string' ? errCode : null;
+  const reason = classifyTlsErrorCode(code);
+  const what =
+    reason === 'peer-closed'
+      ? 'the server closed the connection (it may have refused our certificate)'
+      : describeTlsRefusal(reason);
+  return new TlsRefusedError(
+    'FERRY_HBONE_HANDSHAKE_FAILED',
+    reason,
+    code,
+    `HBONE handshake with ${formatIpPort(dst)} failed: ${what} (${code === null ? '' : `${code}: `}${cause.message})`,
+    { cause },
+  );
 }
 
 function onIdle(conn: HboneConnection): void {

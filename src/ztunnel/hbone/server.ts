@@ -17,11 +17,18 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
-import { buildTlsContexts, hboneServerTlsOptions, verifyClientTrustDomain } from '../../identity/tls-context.ts';
+import {
+  buildTlsContexts,
+  hboneServerTlsOptions,
+  verifyClientTrustDomain,
+  verifyErrorCode,
+} from '../../identity/tls-context.ts';
+import { classifyTlsErrorCode, describeTlsRefusal, TlsRefusedError } from '../../identity/tls-refusal.ts';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
+import type { Logger } from '../../runtime/logger.ts';
 import { ProxyError } from '../errors.ts';
 import { unmapIpv4 } from '../store/ip-addr.ts';
-import { parseHboneAuthority } from './authority.ts';
+import { formatAuthority, parseHboneAuthority } from './authority.ts';
 import { type HboneReceivedHeaders, readConnectHeaders } from './headers.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
 import { hardenTunnelStream } from './tunnel-stream.ts';
@@ -63,10 +70,40 @@ export interface HboneTunnel {
   readonly signal: AbortSignal;
 }
 
-/** Something went wrong with one peer; the server keeps serving. For logs (`log_early_deny`). */
+/**
+ * Something went wrong with one peer; the server keeps serving. For logs (`log_early_deny`). A refused
+ * handshake's error is a TlsRefusedError naming the reason (expired, unknown-ca, wrong-trust-domain, …).
+ */
 export interface HboneServerEvent {
   readonly error: ProxyError;
   readonly peer: { readonly ip: string | undefined; readonly port: number | undefined };
+}
+
+/** Log fields of a peer error: code, reason (for TLS refusals), the peer as `ip:port`, the message. */
+export function hbonePeerErrorFields(e: HboneServerEvent): Record<string, unknown> {
+  const fields: Record<string, unknown> = { code: e.error.code };
+  if (e.error instanceof TlsRefusedError) {
+    fields.reason = e.error.reason;
+    if (e.error.tlsCode !== null) fields.tls_error = e.error.tlsCode;
+  }
+  fields.peer = e.peer.ip === undefined ? 'unknown' : formatAuthority(e.peer.ip, e.peer.port ?? 0);
+  fields.error = e.error.message;
+  return fields;
+}
+
+/**
+ * Logs a peer error as `HBONE peer error`: refused handshakes always at warn (an operator must be able to
+ * see why a peer could not connect), other peer mistakes (bad CONNECTs) at `otherLevel`.
+ */
+export function logHbonePeerError(
+  log: Logger,
+  e: HboneServerEvent,
+  otherLevel: 'warn' | 'debug',
+  extra: Record<string, unknown> = {},
+): void {
+  const fields = { ...hbonePeerErrorFields(e), ...extra };
+  if (e.error instanceof TlsRefusedError || otherLevel === 'warn') log.warn(fields, 'HBONE peer error');
+  else log.debug(fields, 'HBONE peer error');
 }
 
 /** Where to listen: an address, or an already listening socket fd (an in-pod listener, DESIGN.md §4). */
@@ -103,6 +140,9 @@ export class HboneServer {
   // without a 'close' (Node 24): the server cannot finish closing while any of them is open.
   readonly #sockets = new Set<Socket>();
   readonly #identities = new WeakMap<Http2Session, SpiffeId>();
+  // The peer of each accepted TCP connection, read when it is accepted: a TLS socket that Node destroys
+  // for a refused certificate no longer knows its remote address by the time 'tlsClientError' reports it.
+  readonly #peers = new WeakMap<object, { readonly ip: string; readonly port: number }>();
   readonly #opts: HboneServerOptions;
   #trustDomain: string;
   #openStreams = 0;
@@ -122,6 +162,9 @@ export class HboneServer {
     this.#server.on('connection', (socket: Socket) => {
       // Small HTTP/2 frames (responses, WINDOW_UPDATEs) must not wait for Nagle + the peer's delayed ACK.
       socket.setNoDelay(true);
+      if (socket.remoteAddress !== undefined) {
+        this.#peers.set(socket, { ip: unmapIpv4(socket.remoteAddress), port: socket.remotePort ?? 0 });
+      }
       this.#sockets.add(socket);
       socket.once('close', () => this.#sockets.delete(socket));
     });
@@ -130,11 +173,17 @@ export class HboneServer {
     // A client that did not negotiate h2 (no ALPN, http/1.1 only): drop it now instead of after Node's
     // unknownProtocolTimeout.
     this.#server.on('unknownProtocol', (socket: TLSSocket) => {
-      this.#report(socket, new ProxyError('FERRY_HBONE_HANDSHAKE_FAILED', 'client did not negotiate ALPN h2'));
+      const refused = new TlsRefusedError(
+        'FERRY_HBONE_HANDSHAKE_FAILED',
+        'protocol',
+        null,
+        'TLS handshake refused: the client did not negotiate ALPN h2',
+      );
+      this.#report(socket, refused);
       socket.destroy();
     });
-    this.#server.on('tlsClientError', (err, socket) => {
-      this.#report(socket, new ProxyError('FERRY_HBONE_HANDSHAKE_FAILED', `TLS: ${err.message}`, { cause: err }));
+    this.#server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      this.#report(socket, refusedHandshake(err, socket));
     });
     this.#server.on('sessionError', onIgnoredError); // the session is destroyed; its 'close' cleans up
     this.#server.on('error', onIgnoredError);
@@ -254,8 +303,19 @@ export class HboneServer {
       });
   }
 
-  #report(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }, error: ProxyError): void {
-    this.#opts.onPeerError?.({ error, peer: { ip: socket.remoteAddress, port: socket.remotePort } });
+  #report(socket: Socket, error: ProxyError): void {
+    this.#opts.onPeerError?.({ error, peer: this.#peerOf(socket) });
+  }
+
+  #peerOf(socket: Socket): { ip: string | undefined; port: number | undefined } {
+    if (socket.remoteAddress !== undefined) {
+      return { ip: unmapIpv4(socket.remoteAddress), port: socket.remotePort };
+    }
+    // A destroyed TLS socket: the address recorded when its TCP connection was accepted. Node's TLS server
+    // wraps that connection and keeps it as `_parent` (no public accessor; undefined if that ever changes).
+    const transport = (socket as { _parent?: unknown })._parent;
+    const known = typeof transport === 'object' && transport !== null ? this.#peers.get(transport) : undefined;
+    return known === undefined ? { ip: undefined, port: undefined } : { ip: known.ip, port: known.port };
   }
 }
 
@@ -293,6 +353,36 @@ class StreamTunnel implements HboneTunnel {
   rejectIfPending(status: HboneRejectStatus): void {
     if (this.#phase === 'pending') this.reject(status);
   }
+}
+
+/**
+ * The refusal behind a 'tlsClientError'. With `rejectUnauthorized`, Node lets OpenSSL finish the handshake,
+ * stores the chain's verify code in `authorizationError` and destroys the socket, which then reports only
+ * "socket hang up": the verify code is the real reason. Otherwise the error's own code (no certificate,
+ * TLS version, not TLS at all, the client went away).
+ */
+function refusedHandshake(err: Error, socket: TLSSocket): TlsRefusedError {
+  const verifyCode = verifyErrorCode(socket.authorizationError);
+  if (verifyCode !== null) {
+    const reason = classifyTlsErrorCode(verifyCode);
+    return new TlsRefusedError(
+      'FERRY_HBONE_HANDSHAKE_FAILED',
+      reason,
+      verifyCode,
+      `TLS handshake refused: client ${describeTlsRefusal(reason)} (${verifyCode})`,
+      { cause: err },
+    );
+  }
+  const errCode = (err as NodeJS.ErrnoException).code;
+  const code = typeof errCode === 'string' ? errCode : null;
+  const reason = classifyTlsErrorCode(code);
+  return new TlsRefusedError(
+    'FERRY_HBONE_HANDSHAKE_FAILED',
+    reason,
+    code,
+    `TLS handshake failed: ${describeTlsRefusal(reason)} (${code === null ? '' : `${code}: `}${err.message})`,
+    { cause: err },
+  );
 }
 
 /** Null when the request is a well-formed authority-form CONNECT (RFC 9113 §8.5), else why not. */
