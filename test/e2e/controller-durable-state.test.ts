@@ -2,9 +2,10 @@
 // (STRICT PeerAuthentication, a DENY, and a few inert DENY policies) runs while the controller is killed at a
 // random moment; `ferry up` restarts it as docs/operations.md says, and the served state must equal the
 // acknowledged changes (the one change in flight at the kill may or may not have landed): `ferry status`
-// policies, and traffic (a DENY still denies, STRICT still refuses plaintext). A last round keeps a request
-// loop running through the kill and the restart: not one denied request may get through (no empty or partial
-// snapshot reaches the ztunnels). FERRY_TEST_SEED replays a run.
+// policies, and traffic (a DENY still denies, STRICT still refuses plaintext). A last round keeps request
+// loops running and samples every ztunnel's config through the kill and the restart: not one denied request
+// may get through, and no ztunnel may hold fewer policies or see an enrolled pod as TCP at any moment (no
+// empty or partial snapshot). FERRY_TEST_SEED replays a run.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,6 +62,51 @@ async function killController(cluster: string): Promise<void> {
 }
 
 const sorted = (s: Iterable<string>): string[] => [...s].sort();
+
+interface ZtunnelSample {
+  readonly node: string;
+  readonly version: number;
+  readonly policies: readonly string[];
+  /** demo workloads the ztunnel would reach in plaintext (announced TCP): a partial snapshot. */
+  readonly tcp: readonly string[];
+}
+
+/**
+ * Samples every ztunnel's /config_dump (admin address from mesh.json) back to back until stopped: what
+ * each one held while the controller was dead and restarting.
+ */
+function watchZtunnels(stateDir: string): { stop: () => Promise<ZtunnelSample[]> } {
+  const mesh = JSON.parse(readFileSync(join(stateDir, 'mesh.json'), 'utf8')) as {
+    nodes: { name: string; admin: string }[];
+  };
+  const samples: ZtunnelSample[] = [];
+  let running = true;
+  const poll = async (node: { name: string; admin: string }) => {
+    while (running) {
+      const res = await fetch(`http://${node.admin}/config_dump`, { signal: AbortSignal.timeout(5_000) });
+      const dump = (await res.json()) as {
+        version: number;
+        policies: { namespace: string; name: string }[];
+        workloads: { namespace: string; name: string; protocol: string }[];
+      };
+      samples.push({
+        node: node.name,
+        version: dump.version,
+        policies: dump.policies.map((p) => `${p.namespace}/${p.name}`),
+        tcp: dump.workloads.filter((w) => w.namespace === 'demo' && w.protocol !== 'HBONE').map((w) => w.name),
+      });
+      await delay(10);
+    }
+  };
+  const loops = mesh.nodes.map(poll);
+  return {
+    stop: async () => {
+      running = false;
+      await Promise.all(loops);
+      return samples;
+    },
+  };
+}
 
 interface Change {
   readonly verb: 'apply' | 'delete';
@@ -192,12 +238,25 @@ privilegedTest(
       strict: loop('legacy/outsider', `http://${echoIp}:8080/`),
     };
     await Promise.all([probes.deny.firstOutput, probes.strict.firstOutput]);
+    const watcher = watchZtunnels(join(cli.stateRoot, cluster));
     await killController(cluster);
     await restart();
     for (const [name, probe] of Object.entries(probes)) {
       const run = await probe.done;
       const leaked = run.stdout.split('\n').filter((l) => l === 'HTTP 200').length;
       assert.equal(leaked, 0, `${name}: ${leaked} requests got through across the controller restart`);
+    }
+    // What the ztunnels held at every moment: never fewer policies, never an enrolled pod announced as TCP.
+    const samples = await watcher.stop();
+    t.diagnostic(
+      `${samples.length} config samples; ztunnel config versions seen: ${[...new Set(samples.map((x) => `${x.node}@${x.version}`))].join(' ')}`,
+    );
+    for (const x of samples) {
+      assert.ok(
+        x.policies.includes(DENY) && x.policies.includes(STRICT),
+        `${x.node} v${x.version} held ${x.policies.join(', ') || 'no policies'}`,
+      );
+      assert.deepEqual(x.tcp, [], `${x.node} v${x.version}: enrolled pods announced as TCP`);
     }
     const final = await served();
     assert.ok(final.includes(DENY) && final.includes(STRICT), final.join(', '));

@@ -4,7 +4,7 @@
 // starts the controller and one ztunnel per node as journaled system processes (so `ferry down` removes
 // them, also after kill -9), and waits until every ztunnel is ready and every enrolled pod is enrolled. A
 // second `up` on a running cluster changes nothing and says so, except that it restarts a dead controller.
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -19,6 +19,7 @@ import {
   readMeshConfig,
   writeMeshConfig,
 } from '../../controller/local/mesh-files.ts';
+import { STATE_FILE } from '../../controller/local/state-store.ts';
 import { ManifestSource } from '../../controller/sources/manifest-source.ts';
 import { type ClusterState, formatDiagnostic } from '../../controller/sources/types.ts';
 import { listPods, listWaypoints } from '../../controller/translate/translate.ts';
@@ -114,6 +115,9 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
       token: newNodeToken(),
     })),
   };
+  // A new cluster starts from its -f manifests: never from a controller state some earlier cluster of this
+  // name left behind (a restart of *this* cluster's controller is the branch above and keeps it).
+  rmSync(join(layout.stateDir, STATE_FILE), { force: true });
   await writeMeshConfig(layout.stateDir, config);
 
   out(`starting controller (xDS ${config.controller.xds} plaintext on loopback, CA ${config.controller.ca})`);

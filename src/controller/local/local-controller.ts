@@ -204,6 +204,7 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
       closing ??= (async () => {
         enrollment.close();
         await mesh.close();
+        await store.settled();
         for (const c of cleanup.reverse()) await c().catch(() => undefined);
         wakeAckWaiters();
       })();
