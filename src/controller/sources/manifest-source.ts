@@ -204,7 +204,7 @@ export class ManifestSource implements MeshSource {
     } else {
       // A restart serves exactly what was committed: the files may have changed or gone since.
       this.#objects = new Map(restored.map((e) => [refOf(e.object), e]));
-      this.#sequence = Math.max(-1, ...restored.map((e) => e.object.metadata.sequence)) + 1;
+      this.#sequence = restored.reduce((max, e) => Math.max(max, e.object.metadata.sequence), -1) + 1;
     }
     this.#onChange = onChange;
     onChange(this.state());
