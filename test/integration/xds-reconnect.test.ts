@@ -11,8 +11,8 @@ import { XdsClient } from '../../src/ztunnel/xds-client.ts';
 import { workload } from '../helpers/mesh-builders.ts';
 import { CapturingLogger, Events } from '../helpers/xds-events.ts';
 
-/** Time for the TCP connect, the stream and the first response once the retry fires. */
-const CONNECT_MARGIN_MS = 1_000;
+/** Time for the TCP connect, the stream and the first response once the retry fires (generous: shared CPUs). */
+const CONNECT_MARGIN_MS = 2_000;
 
 async function startServer(t: { after: (fn: () => Promise<void>) => void }, port = 0) {
   const acks = new Events<XdsAckEvent>();
