@@ -26,6 +26,8 @@ export interface PodSpec {
   readonly namespace?: string;
   /** Serve h2c (HTTP/2 prior knowledge) with trailers instead of the HTTP/1.1 echo. */
   readonly h2c?: boolean;
+  /** Serve this backend instead (any server on `host`, port of its choosing). */
+  readonly backend?: (host: string) => Promise<{ port: number; close(): void }>;
 }
 
 /** An h2c echo: JSON {pod, path, protocol, te} and trailers grpc-status 0, x-trailer yes. */
@@ -86,7 +88,12 @@ export async function startWaypointHarness(
   for (const pod of pods) {
     const lines: Record<string, unknown>[] = [];
     seen.set(pod.name, lines);
-    const h2 = pod.h2c === true ? await startH2cEcho(pod.ip, pod.name) : null;
+    const h2 =
+      pod.backend !== undefined
+        ? await pod.backend(pod.ip)
+        : pod.h2c === true
+          ? await startH2cEcho(pod.ip, pod.name)
+          : null;
     if (h2 !== null) t.after(() => h2.close());
     const echo = await startHttpEcho({
       port: 0,
