@@ -34,6 +34,11 @@ import {
 export const MAX_XDS_RESPONSE_BYTES = 256 * 1024 * 1024;
 // Detects a controller that vanished without closing the connection (no FIN: node lost, partition).
 const KEEPALIVE_MS = 30_000;
+// A dial that has not produced a usable HTTP/2 connection by then is abandoned and retried on the backoff
+// schedule: a controller that accepts TCP but never answers (stopped, hung, a blackholed address) kept
+// the stream "connecting" indefinitely, since gRPC has no connect timeout of its own and keepalive
+// starts only once connected.
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface XdsClientOptions {
   /** Controller address `host:port` (IPv6 as `[::1]:15012`). */
@@ -48,6 +53,8 @@ export interface XdsClientOptions {
   readonly store: MeshStore;
   readonly log?: Logger;
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /** How long one attempt may wait for the connection (TCP, TLS, HTTP/2) before it is retried; 10 s. */
+  readonly connectTimeoutMs?: number;
   /** Types to subscribe to (wildcard); default Address and Authorization (a ztunnel). */
   readonly types?: readonly XdsTypeUrl[];
   /** Node.user_agent_name; default ferry-ztunnel. */
@@ -74,7 +81,7 @@ type Stream = grpc.ClientDuplexStream<WireDeltaRequest, unknown>;
 /** Connection lifecycle; one transition at a time, stale streams ignored by identity. */
 type ConnState =
   | { readonly phase: 'idle' }
-  | { readonly phase: 'connecting'; readonly stream: Stream; readonly since: number }
+  | { readonly phase: 'connecting'; readonly stream: Stream; readonly since: number; readonly timer: NodeJS.Timeout }
   | { readonly phase: 'connected'; readonly stream: Stream; readonly since: number }
   | { readonly phase: 'backoff'; readonly timer: NodeJS.Timeout; readonly delayMs: number }
   | { readonly phase: 'closed' };
@@ -117,6 +124,8 @@ export class XdsClient implements AsyncDisposable {
   #channel: { readonly credentials: grpc.ChannelCredentials; readonly options: grpc.ChannelOptions } | null = null;
   #state: ConnState = { phase: 'idle' };
   #held: XdsHeldState = EMPTY_HELD_STATE;
+  /** Streams cancelled by their connect deadline (named so in the log instead of "Cancelled on client"). */
+  readonly #timedOut = new WeakSet<Stream>();
   /** Failed attempts since the last working stream: picks the backoff ceiling. */
   #attempt = 0;
   /** When the last working stream ended (for the reconnect log line); null while connected or never. */
@@ -211,7 +220,7 @@ export class XdsClient implements AsyncDisposable {
     const s = this.#state;
     if (s.phase === 'closed') return;
     this.#state = { phase: 'closed' };
-    if (s.phase === 'backoff') clearTimeout(s.timer);
+    if (s.phase === 'backoff' || s.phase === 'connecting') clearTimeout(s.timer);
     if (s.phase === 'connecting' || s.phase === 'connected') s.stream.cancel();
     this.#grpc?.close();
     if (!this.synced) this.#synced.reject(new Error('xDS client closed before the first sync'));
@@ -235,7 +244,10 @@ export class XdsClient implements AsyncDisposable {
       (bytes: Buffer) => decodeMessage(protos.response, bytes),
     );
     this.#streams++;
-    this.#state = { phase: 'connecting', stream, since: Date.now() };
+    const timeoutMs = this.#opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    const timer = setTimeout(() => this.#connectTimedOut(stream), timeoutMs);
+    timer.unref();
+    this.#state = { phase: 'connecting', stream, since: Date.now(), timer };
     stream.on('data', (response: unknown) => this.#onResponse(stream, response));
     stream.on('error', () => {}); // the 'status' event below carries the outcome; this keeps errors from throwing
     stream.on('status', (status: grpc.StatusObject) => this.#onStreamEnd(stream, status));
@@ -259,6 +271,7 @@ export class XdsClient implements AsyncDisposable {
   #onResponse(stream: Stream, response: unknown): void {
     if (!this.#current(stream) || this.#protos === null) return;
     if (this.#state.phase === 'connecting') {
+      clearTimeout(this.#state.timer);
       const now = Date.now();
       this.#state = { phase: 'connected', stream, since: now };
       this.#attempt = 0; // a working stream resets the backoff
@@ -340,6 +353,7 @@ export class XdsClient implements AsyncDisposable {
 
   #onStreamEnd(stream: Stream, status: grpc.StatusObject): void {
     if (!this.#current(stream)) return; // a stale stream, or closed
+    if (this.#state.phase === 'connecting') clearTimeout(this.#state.timer);
     if (this.#state.phase === 'connected') this.#lostAt = Date.now();
     const attempt = this.#attempt;
     const delayMs = reconnectDelayMs(attempt, this.#backoff, Math.random());
@@ -347,9 +361,12 @@ export class XdsClient implements AsyncDisposable {
     // The next attempt dials on a new channel (see start()): this one may be in its own backoff.
     this.#grpc?.close();
     this.#grpc = null;
-    this.#lastError = `${grpc.status[status.code] ?? status.code}: ${status.details}`;
+    const details = this.#timedOut.has(stream)
+      ? `no connection to the controller within ${this.#opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`
+      : status.details;
+    this.#lastError = `${grpc.status[status.code] ?? status.code}: ${details}`;
     this.#log.warn(
-      { code: 'FERRY_XDS_STREAM_FAILED', grpcStatus: status.code, details: status.details, attempt, delayMs },
+      { code: 'FERRY_XDS_STREAM_FAILED', grpcStatus: status.code, details, attempt, delayMs },
       'xDS stream ended; keeping the last config and reconnecting',
     );
     const timer = setTimeout(() => this.#reconnect(), delayMs);
@@ -360,5 +377,15 @@ export class XdsClient implements AsyncDisposable {
   #reconnect(): void {
     if (this.#state.phase !== 'backoff') return;
     this.#open();
+  }
+
+  /** The attempt's connect deadline passed: give up on it unless the channel got connected meanwhile. */
+  #connectTimedOut(stream: Stream): void {
+    if (!this.#current(stream) || this.#state.phase !== 'connecting') return;
+    const channel = this.#grpc?.getChannel();
+    // Connected but waiting for the first response (a large snapshot): keepalive covers that phase.
+    if (channel?.getConnectivityState(false) === grpc.connectivityState.READY) return;
+    this.#timedOut.add(stream);
+    stream.cancel(); // ends with CANCELLED: #onStreamEnd backs off and retries on a new channel
   }
 }

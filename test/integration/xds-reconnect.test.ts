@@ -3,6 +3,8 @@
 // stays down until the client's retry ceiling has reached the cap, then returns on the same port; the
 // client must be connected again within the cap plus a margin for the connect itself.
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { startXdsServer, type XdsAckEvent, type XdsServer } from '../../src/controller/xds-server.ts';
 import { MeshStore } from '../../src/ztunnel/store/mesh-store.ts';
@@ -63,4 +65,51 @@ test('after an outage long enough to reach the backoff cap, the client reconnect
   assert.ok(Number(connected.fields.disconnectedMs) > 0, 'the reconnect log line says how long it was away');
   assert.equal(client.status().phase, 'connected');
   t.diagnostic(`reconnected ${Math.round(reconnectMs)} ms after the controller came back`);
+});
+
+test('a controller that accepts TCP but never answers: the attempt is abandoned and retried', async (t) => {
+  // A stopped or hung controller: the kernel completes the TCP handshake, nothing else happens.
+  const held = new Set<Socket>();
+  const silent = createServer((s) => {
+    held.add(s);
+    s.on('error', () => {});
+  });
+  silent.listen(0, '127.0.0.1');
+  await once(silent, 'listening');
+  const port = (silent.address() as AddressInfo).port;
+  const closeSilent = async () => {
+    for (const s of held) s.destroy();
+    if (silent.listening) await new Promise((resolve) => silent.close(resolve));
+  };
+  t.after(closeSilent);
+  const log = new CapturingLogger();
+  const connectTimeoutMs = 300;
+  const client = new XdsClient({
+    address: `127.0.0.1:${port}`,
+    tls: null,
+    nodeId: 'ztunnel~127.0.0.1~node-s',
+    nodeName: 'node-s',
+    store: new MeshStore(),
+    log,
+    connectTimeoutMs,
+  });
+  t.after(() => client.close());
+  await client.start();
+  const timedOut = await log.events.waitFor((l) => l.fields.code === 'FERRY_XDS_STREAM_FAILED');
+  assert.equal(timedOut.fields.details, `no connection to the controller within ${connectTimeoutMs} ms`);
+  assert.match(client.status().lastError ?? '', /no connection to the controller/);
+  assert.ok(held.size >= 1, 'the client did connect at the TCP level');
+
+  // The controller recovers on the same port: the client is back within the cap.
+  await closeSilent();
+  const back = log.events.mark();
+  const h = await startServer(t, port);
+  const restartedAt = performance.now();
+  await log.events.waitFor((l) => l.msg === 'xDS stream connected', back);
+  const reconnectMs = performance.now() - restartedAt;
+  await h.acks.waitFor((e) => e.nodeId === 'ztunnel~127.0.0.1~node-s');
+  assert.ok(
+    reconnectMs <= DEFAULT_XDS_BACKOFF.maxMs + CONNECT_MARGIN_MS,
+    `reconnected after ${Math.round(reconnectMs)} ms`,
+  );
 });
