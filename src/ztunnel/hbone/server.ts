@@ -92,8 +92,9 @@ export function hbonePeerErrorFields(e: HboneServerEvent): Record<string, unknow
 }
 
 /**
- * Logs a peer error as `HBONE peer error`: refused handshakes always at warn (an operator must be able to
- * see why a peer could not connect), other peer mistakes (bad CONNECTs) at `otherLevel`.
+ * Logs a peer error as `HBONE peer error`: handshakes we refused always at warn (an operator must be able
+ * to see why a peer could not connect); a client that just left mid-handshake (peer-closed: a port probe,
+ * or a client refusing our certificate, which it logs) and other peer mistakes (bad CONNECTs) at `otherLevel`.
  */
 export function logHbonePeerError(
   log: Logger,
@@ -102,7 +103,8 @@ export function logHbonePeerError(
   extra: Record<string, unknown> = {},
 ): void {
   const fields = { ...hbonePeerErrorFields(e), ...extra };
-  if (e.error instanceof TlsRefusedError || otherLevel === 'warn') log.warn(fields, 'HBONE peer error');
+  const refused = e.error instanceof TlsRefusedError && e.error.reason !== 'peer-closed';
+  if (refused || otherLevel === 'warn') log.warn(fields, 'HBONE peer error');
   else log.debug(fields, 'HBONE peer error');
 }
 

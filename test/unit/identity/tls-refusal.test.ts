@@ -12,7 +12,7 @@ import {
 } from '../../../src/identity/tls-refusal.ts';
 import { AccessLog } from '../../../src/ztunnel/access-log.ts';
 import { ProxyError } from '../../../src/ztunnel/errors.ts';
-import { hbonePeerErrorFields } from '../../../src/ztunnel/hbone/server.ts';
+import { hbonePeerErrorFields, logHbonePeerError } from '../../../src/ztunnel/hbone/server.ts';
 import { ZtunnelMetrics } from '../../../src/ztunnel/metrics.ts';
 import { CapturingLogger } from '../../helpers/xds-events.ts';
 
@@ -128,4 +128,28 @@ test('the access log of a failed outbound connection carries the handshake reaso
     message: 'expired cert',
     reason: 'expired',
   });
+});
+
+test("log levels: refusals at warn everywhere; a client that left and bad requests at the caller's level", () => {
+  const peer = { ip: '10.0.0.7', port: 1 };
+  const cases = [
+    [new TlsRefusedError('FERRY_HBONE_HANDSHAKE_FAILED', 'expired', 'CERT_HAS_EXPIRED', 'x'), 'debug', 'warn'],
+    [new TlsRefusedError('FERRY_HBONE_TRUST_DOMAIN_MISMATCH', 'wrong-trust-domain', null, 'x'), 'debug', 'warn'],
+    [new TlsRefusedError('FERRY_HBONE_HANDSHAKE_FAILED', 'peer-closed', 'ECONNRESET', 'x'), 'debug', 'debug'],
+    [new TlsRefusedError('FERRY_HBONE_HANDSHAKE_FAILED', 'peer-closed', 'ECONNRESET', 'x'), 'warn', 'warn'],
+    [new ProxyError('FERRY_HBONE_BAD_REQUEST', 'x'), 'debug', 'debug'],
+    [new ProxyError('FERRY_HBONE_BAD_REQUEST', 'x'), 'warn', 'warn'],
+  ] as const;
+  for (const [error, otherLevel, want] of cases) {
+    const seen: string[] = [];
+    const log = new CapturingLogger();
+    log.debug = () => seen.push('debug');
+    log.warn = () => seen.push('warn');
+    logHbonePeerError(log, { error, peer }, otherLevel);
+    assert.deepEqual(
+      seen,
+      [want],
+      `${error.code} ${error instanceof TlsRefusedError ? error.reason : ''} ${otherLevel}`,
+    );
+  }
 });
