@@ -22,6 +22,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "run the local cluster's controller (started by up -f)",
     load: () => import('./controller-command.ts'),
   },
+  supervise: {
+    summary: 'restart dead ztunnels and waypoints of the local cluster (started by up -f)',
+    load: () => import('./supervise-command.ts'),
+  },
   status: {
     summary: 'show the local mesh: nodes, pods, services, policies',
     load: async () => ({ run: (await import('./mesh-commands.ts')).status }),

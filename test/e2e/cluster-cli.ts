@@ -168,6 +168,24 @@ export function processesOf(cluster: string): number[] {
   return out;
 }
 
+/**
+ * Kills the cluster's supervisor (the process in `system/supervisor`), so that a test can keep a ztunnel
+ * or waypoint dead, or check what `ferry up` does without it. Waits until it is gone.
+ */
+export async function killSupervisor(cluster: string): Promise<number> {
+  const pid = processesOf(cluster).find((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`/ferry.slice/${cluster}/system/supervisor`);
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(pid !== undefined, `no supervisor process in cluster ${cluster}`);
+  process.kill(pid, 'SIGKILL');
+  while (processesOf(cluster).includes(pid)) await delay(10);
+  return pid;
+}
+
 /** The pod of that name in a status, asserted present. */
 export function podOf(s: MeshStatus, ns: string, name: string): MeshStatus['pods'][number] {
   const p = s.pods.find((x) => x.namespace === ns && x.name === name);

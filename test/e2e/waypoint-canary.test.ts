@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli } from './cluster-cli.ts';
+import { FerryCli, killSupervisor } from './cluster-cli.ts';
 import { EXAMPLE, type LoadSummary, until, variant, WaypointCluster } from './waypoint-helpers.ts';
 
 const cli = new FerryCli('wp-canary');
@@ -102,8 +102,9 @@ privilegedTest('waypoint canary: 70/30 split, weight 0, live 70/30 → 0/100 und
   });
 
   await t.test(
-    'waypoint killed: requests fail closed (never bypass it); ferry up restarts it and traffic is back',
+    'waypoint killed without a supervisor: requests fail closed (never bypass it); ferry up restarts it and traffic is back',
     async () => {
+      await killSupervisor(c.name); // else it restarts the waypoint at once (supervision.test.ts)
       const w = await c.waypoint();
       process.kill(w.pid, 'SIGKILL');
       const dead = await c.curl([c.url('echo'), '-m', '2']);
@@ -111,6 +112,7 @@ privilegedTest('waypoint canary: 70/30 split, weight 0, live 70/30 → 0/100 und
       const up = await c.cli.run(['up', '-f', EXAMPLE, '--cluster', c.name]);
       assert.equal(up.code, 0, up.stdout + up.stderr);
       assert.match(up.stdout, /restarted waypoint\(s\) that were not running: waypoint-shop-waypoint/);
+      assert.match(up.stdout, /the supervisor was not running: started it/);
       const { value: back } = await until(
         async () => {
           const r = await c.curl([c.url('echo'), '-m', '2']);

@@ -2,8 +2,10 @@
 // the manifests (diagnostics printed with file and object; any error refuses before anything is created),
 // creates the pods with the runtime (createCluster), writes mesh.json (addresses, per-node CA tokens),
 // starts the controller and one ztunnel per node as journaled system processes (so `ferry down` removes
-// them, also after kill -9), and waits until every ztunnel is ready and every enrolled pod is enrolled. A
-// second `up` on a running cluster changes nothing and says so, except that it restarts a dead controller.
+// them, also after kill -9), and waits until every ztunnel is ready and every enrolled pod is enrolled;
+// then it starts the supervisor (supervisor.ts), which restarts dead ztunnels and waypoints from then on.
+// A second `up` on a running cluster changes nothing and says so, except that it restarts a dead
+// controller, and a dead supervisor (with the waypoints that died while it was not running).
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -12,7 +14,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { MeshStatus } from '../../controller/local/admin-api.ts';
 import { LocalControllerError } from '../../controller/local/errors.ts';
 import {
-  caRootPath,
   type LocalMeshConfig,
   MESH_FILE,
   newNodeToken,
@@ -26,10 +27,12 @@ import { listPods, listWaypoints } from '../../controller/translate/translate.ts
 import type { ClusterCliEnv } from './cli-env.ts';
 import { checkHost, createCluster, requireCgroup2, requireRoot } from './cluster.ts';
 import { controllerRequest } from './controller-client.ts';
-import { clusterLayout, nodeCgroupDir, nodeName, nodePinRoot } from './layout.ts';
+import { type ClusterLayout, clusterLayout, nodeCgroupDir, nodeName } from './layout.ts';
 import { clusterSpecFromPods } from './manifest-spec.ts';
 import { CONTROLLER_ROLE, startController, startSystemProcessAgain, systemProcessAlive } from './restart.ts';
 import { loadState } from './state.ts';
+import { SUPERVISOR_ROLE } from './supervisor.ts';
+import { tuningEnv, ztunnelLaunch } from './system-processes.ts';
 import { type LocalWaypoint, restartDeadWaypoints, startLocalWaypoints } from './waypoints.ts';
 
 export interface MeshUpOptions {
@@ -59,8 +62,18 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
         return s.nodes.every((n) => n.xdsConnected && n.enrollmentConverged) ? s : false;
       });
       out(`controller restarted (pid ${pid}); every ztunnel reconnected`);
+      await ensureSupervisor(env, layout, out);
       return 0;
     }
+    if (systemProcessAlive(layout, SUPERVISOR_ROLE)) {
+      out(`cluster ${opts.cluster} is already up: nothing changed`);
+      out(`  change it with: ferry apply -f <manifests> --cluster ${opts.cluster}`);
+      out(`  see it with:    ferry status --cluster ${opts.cluster}`);
+      out(`  remove it with: ferry down --cluster ${opts.cluster}`);
+      return 0;
+    }
+    // Without a supervisor nobody restarted dead waypoints: do it here, then start the supervisor again
+    // (it restarts dead ztunnels within its first poll).
     const restarted = await restartDeadWaypoints(
       layout.stateDir,
       await readMeshConfig(layout.stateDir),
@@ -72,12 +85,8 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
       out(
         `cluster ${opts.cluster} is up; restarted waypoint(s) that were not running: ${restarted.map((w) => w.role).join(', ')}`,
       );
-      return 0;
     }
-    out(`cluster ${opts.cluster} is already up: nothing changed`);
-    out(`  change it with: ferry apply -f <manifests> --cluster ${opts.cluster}`);
-    out(`  see it with:    ferry status --cluster ${opts.cluster}`);
-    out(`  remove it with: ferry down --cluster ${opts.cluster}`);
+    await ensureSupervisor(env, layout, out);
     return 0;
   }
   checkHost(layout, env.baseEnv.PATH ?? '', out);
@@ -134,45 +143,10 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     const cgroupRoot = nodeCgroupDir(layout, i);
     cluster.journal.record({ kind: 'cgroup', path: cgroupRoot });
     mkdirSync(cgroupRoot, { recursive: true }); // a node without pods still gets its attach point
-    const role = `ztunnel-${node.name}`;
-    out(`starting ${role} (admin ${node.admin})`);
-    const pid = await cluster.startSystemProcess(
-      role,
-      [
-        'ztunnel',
-        '--node',
-        node.name,
-        '--trust-domain',
-        opts.trustDomain,
-        '--xds-address',
-        config.controller.xds,
-        '--ca-address',
-        config.controller.ca,
-        '--ca-root',
-        caRootPath(layout.stateDir),
-        '--admin',
-        node.admin,
-        '--metrics',
-        node.metrics,
-        '--readiness',
-        node.readiness,
-        '--redirect',
-        'bpf',
-        '--cgroup-root',
-        cgroupRoot,
-        '--pin-root',
-        nodePinRoot(layout, i),
-        '--redirect-state',
-        join(layout.stateDir, `${role}-pods.json`),
-      ],
-      {
-        FERRY_CA_TOKEN: node.token, // env, not argv: argv is world-readable in /proc
-        // Profiling and GC tuning of ztunnels only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
-        ...(process.env.FERRY_ZTUNNEL_NODE_OPTIONS === undefined
-          ? {}
-          : { NODE_OPTIONS: process.env.FERRY_ZTUNNEL_NODE_OPTIONS }),
-      },
-    );
+    const launch = ztunnelLaunch(layout, config, i);
+    if (launch === undefined) continue;
+    out(`starting ${launch.role} (admin ${node.admin})`);
+    const pid = await cluster.startSystemProcess(launch.role, launch.args, launch.env);
     ztunnelPids.push(pid);
   }
   for (const [i, node] of config.nodes.entries()) {
@@ -201,6 +175,13 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     return done ? s : false;
   });
   cluster.markReady();
+  // From now on a dead ztunnel or waypoint is restarted without anyone running `ferry up` again.
+  const supervisorPid = await cluster.startSystemProcess(
+    SUPERVISOR_ROLE,
+    ['supervise', '--cluster', opts.cluster],
+    tuningEnv(process.env),
+  );
+  out(`started the supervisor (pid ${supervisorPid}): dead ztunnels and waypoints are restarted`);
   out(
     `cluster ${opts.cluster} is up; logs: ferry logs <controller|ztunnel-node-N|ns_pod_container> --cluster ${opts.cluster}`,
   );
@@ -340,4 +321,17 @@ function waitWaypointReady(logDir: string, w: LocalWaypoint): Promise<boolean> {
     await res.text();
     return res.ok;
   });
+}
+
+/** Starts the supervisor again when it is not running (a cluster from before it, or it was killed). */
+async function ensureSupervisor(env: ClusterCliEnv, layout: ClusterLayout, out: (line: string) => void): Promise<void> {
+  if (systemProcessAlive(layout, SUPERVISOR_ROLE)) return;
+  const pid = await startSystemProcessAgain(
+    env,
+    layout,
+    SUPERVISOR_ROLE,
+    ['supervise', '--cluster', layout.name],
+    tuningEnv(process.env),
+  );
+  out(`the supervisor was not running: started it (pid ${pid}); it restarts dead ztunnels and waypoints`);
 }

@@ -1,0 +1,45 @@
+// `ferry supervise --cluster <name>`: the local cluster's supervisor (local-cluster/supervisor.ts), started
+// by `ferry up -f` as a journaled system process: restarts dead ztunnels and waypoints with the same
+// arguments, with a short crash-loop backoff, and records restarts for `ferry status`. Runs until
+// SIGTERM/SIGINT or `ferry down`.
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readMeshConfig } from '../controller/local/mesh-files.ts';
+import { DrainController } from '../runtime/drain.ts';
+import { createLogger, parseLogLevel } from '../runtime/logger.ts';
+import { installSignalHandlers } from '../runtime/signals.ts';
+import { clusterCliEnv } from './local-cluster/cli-env.ts';
+import { requireCgroup2 } from './local-cluster/cluster.ts';
+import { clusterLayout } from './local-cluster/layout.ts';
+import { runSupervisor } from './local-cluster/supervisor.ts';
+
+const HELP = `usage: ferry supervise [--cluster <name>] [--log-level info]
+
+Restarts the local cluster's dead ztunnels and waypoints (started by ferry up -f; ferry up starts it
+again when it is not running). Restarts per process: ferry status.
+`;
+
+export async function run(argv: readonly string[]): Promise<number> {
+  const env = clusterCliEnv();
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      cluster: { type: 'string', default: env.defaultCluster },
+      'log-level': { type: 'string', default: 'info' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const log = createLogger({ component: 'supervisor', level: parseLogLevel(values['log-level']) });
+  const layout = clusterLayout(values.cluster, { stateRoot: env.stateRoot, cgroup2Root: requireCgroup2() });
+  const config = await readMeshConfig(join(env.stateRoot, values.cluster));
+  const drain = new DrainController();
+  using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger: log });
+  await runSupervisor({ env, layout, config, log, signal: drain.signal });
+  log.info({}, 'supervisor stopped');
+  log.flush();
+  return 0;
+}
