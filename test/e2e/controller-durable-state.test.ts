@@ -1,13 +1,14 @@
 // Issue 9 §2: what a user applied survives a kill -9 of the controller. A stream of `ferry apply/delete`
-// (STRICT PeerAuthentication, a DENY, and a few inert DENY policies) runs while the controller is killed at a
-// random moment; `ferry up` restarts it as docs/operations.md says, and the served state must equal the
-// acknowledged changes (the one change in flight at the kill may or may not have landed): `ferry status`
-// policies, and traffic (a DENY still denies, STRICT still refuses plaintext). A last round keeps request
-// loops running and samples every ztunnel's config through the kill and the restart: not one denied request
-// may get through, and no ztunnel may hold fewer policies or see an enrolled pod as TCP at any moment (no
-// empty or partial snapshot). FERRY_TEST_SEED replays a run.
+// (STRICT PeerAuthentication, a DENY, and a few inert DENY policies) runs while the controller is killed at
+// a random moment, or right after it published a committed change before the CLI heard back; `ferry up`
+// restarts it as docs/operations.md says, and the served state must equal the acknowledged changes (the
+// one change in flight at the kill may or may not have landed): `ferry status` policies, and traffic (a
+// DENY still denies, STRICT still refuses plaintext). A last round keeps request loops running and samples
+// every ztunnel's config through the kill and the restart: not one denied request may get through, and no
+// ztunnel may hold fewer policies or see an enrolled pod as TCP at any moment (no empty or partial
+// snapshot). FERRY_TEST_SEED replays a run.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -52,6 +53,16 @@ function gone(pid: number): boolean {
   } catch {
     return true;
   }
+}
+
+/** Resolves at the next `mesh state published` line the controller logs from now on. */
+async function nextPublish(logFile: string): Promise<void> {
+  const from = statSync(logFile).size;
+  for (const deadline = Date.now() + 30_000; Date.now() < deadline; await delay(2)) {
+    const text = readFileSync(logFile).subarray(from).toString('utf8');
+    if (text.includes('"msg":"mesh state published"')) return;
+  }
+  throw new Error(`no change published within 30 s (${logFile})`);
 }
 
 async function killController(cluster: string): Promise<void> {
@@ -199,7 +210,10 @@ privilegedTest(
           inFlight = null;
         }
       })();
-      await delay(300 + rand() * 3_000);
+      // Odd rounds kill at a random time; even ones right after the controller published a change it had
+      // committed, before the CLI could get its answer (committed, never acknowledged: must survive too).
+      await delay(300 + rand() * (round % 2 === 0 ? 1_500 : 3_000));
+      if (round % 2 === 0) await nextPublish(join(cli.stateRoot, cluster, 'logs', 'controller.log'));
       await killController(cluster);
       stop = true;
       await stream;
