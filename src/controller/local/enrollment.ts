@@ -6,6 +6,9 @@
 // that names the workload). Desired state only ever moves forward: a newer one replaces an older one.
 // A restarted controller seeds what is enrolled from its state file, so its first config already announces
 // the enrolled pods as HBONE (not TCP until each ztunnel answered); the first pass corrects the seed.
+// Every `resyncMs` (2 s) each converged node is checked again against its ztunnel's GET /pods, so a pod
+// unenrolled behind the controller's back (DELETE /pods/<uid> on the ztunnel, a ztunnel that restarted
+// without its state) is enrolled again within one period plus a pass (docs/operations.md, "Supervision").
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../runtime/logger.ts';
 import type { Workload } from '../../ztunnel/store/types.ts';
@@ -68,6 +71,13 @@ export function withEnrolled(
 const MIN_BACKOFF_MS = 50;
 const MAX_BACKOFF_MS = 2_000;
 const REQUEST_TIMEOUT_MS = 10_000;
+/** How often converged nodes are compared with their ztunnel's /pods again. */
+export const ENROLLMENT_RESYNC_MS = 2_000;
+
+export interface EnrollmentReconcilerOptions {
+  /** Period of the re-check of converged nodes against their ztunnel (0: never). */
+  readonly resyncMs?: number;
+}
 
 interface NodeWorker {
   readonly name: string;
@@ -88,6 +98,7 @@ export class EnrollmentReconciler {
   readonly #waiters = new Set<() => void>();
 
   readonly #onEnrolledChange: () => void;
+  readonly #resync: NodeJS.Timeout | null;
 
   /**
    * `onEnrolledChange` runs when the set of enrolled pods changed, before convergence waiters wake;
@@ -98,6 +109,7 @@ export class EnrollmentReconciler {
     log: Logger,
     onEnrolledChange: () => void = () => undefined,
     initialEnrolled: ReadonlyMap<string, ReadonlyMap<string, PodPaths>> = new Map(),
+    options: EnrollmentReconcilerOptions = {},
   ) {
     this.#log = log.child({ scope: 'enrollment' });
     this.#onEnrolledChange = onEnrolledChange;
@@ -116,6 +128,13 @@ export class EnrollmentReconciler {
         },
       ]),
     );
+    const resyncMs = options.resyncMs ?? ENROLLMENT_RESYNC_MS;
+    this.#resync =
+      resyncMs > 0
+        ? setInterval(() => {
+            for (const w of this.#workers.values()) void this.#run(w, true);
+          }, resyncMs).unref()
+        : null;
   }
 
   /** Replaces what must be enrolled; nodes whose set changed reconcile at once. */
@@ -171,31 +190,38 @@ export class EnrollmentReconciler {
   }
 
   close(): void {
+    if (this.#resync !== null) clearInterval(this.#resync);
     this.#closed.abort(new Error('reconciler closed'));
   }
 
-  async #run(w: NodeWorker): Promise<void> {
+  /** `check`: one pass even when converged (the periodic re-check against the ztunnel's /pods). */
+  async #run(w: NodeWorker, check = false): Promise<void> {
     if (w.running) return; // the running loop picks up the new generation
     w.running = true;
     let backoffMs = MIN_BACKOFF_MS;
-    let reported = false;
     try {
-      while (w.done < w.generation && !this.#closed.signal.aborted) {
+      while ((w.done < w.generation || check) && !this.#closed.signal.aborted) {
         const generation = w.generation;
         try {
           const before = w.enrolled;
           w.enrolled = await this.#reconcileOnce(w);
           if (!sameKeys(before, w.enrolled)) this.#onEnrolledChange();
           w.done = generation;
-          w.lastError = null;
+          check = false;
           backoffMs = MIN_BACKOFF_MS;
-          if (reported) this.#log.info({ node: w.name }, 'node enrollments reconciled after retries');
-          reported = false;
+          if (w.lastError !== null) this.#log.info({ node: w.name }, 'node enrollments reconciled after retries');
+          w.lastError = null;
         } catch (err) {
-          w.lastError = err instanceof Error ? err.message : String(err);
           // The ztunnel is usually just not up yet: say so once per episode, not once per retry.
-          if (!reported) this.#log.info({ node: w.name, error: w.lastError }, 'enrollment pending; retrying');
-          reported = true;
+          if (w.lastError === null) {
+            this.#log.info(
+              { node: w.name, error: String((err as Error).message ?? err) },
+              'enrollment pending; retrying',
+            );
+          }
+          w.lastError = err instanceof Error ? err.message : String(err);
+          // A periodic check of a converged node that failed (its ztunnel is down): the next period retries.
+          if (check && w.done === w.generation) break;
           await delay(backoffMs, undefined, { signal: this.#closed.signal }).catch(() => undefined);
           backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
         }
