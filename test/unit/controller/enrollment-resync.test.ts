@@ -13,13 +13,7 @@ import { EnrollmentReconciler, type PodPaths } from '../../../src/controller/loc
 import { silentLogger } from '../../../src/runtime/logger.ts';
 
 /** A ztunnel admin API stand-in: GET/POST /pods, DELETE /pods/<uid>; `up = false` answers 503. */
-async function fakeZtunnel(): Promise<{
-  server: Server;
-  pods: Map<string, PodPaths>;
-  admin: string;
-  posts: string[];
-  up: { value: boolean };
-}> {
+async function fakeZtunnel() {
   const pods = new Map<string, PodPaths>();
   const posts: string[] = [];
   const up = { value: true };
