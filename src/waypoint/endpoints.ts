@@ -1,10 +1,13 @@
 // Which pod of a backend Service a waypoint request goes to, and how it is reached: the ztunnel's load
 // balancing (healthy endpoints, weighted by capacity, service port → target port), then HBONE to the
-// pod's 15008 with its identity when it is in the mesh, plain TCP otherwise.
+// pod's 15008 with its identity when it is in the mesh, plain TCP otherwise. Endpoints the outlier
+// detector ejected (their connects kept failing) are left out of the choice while others remain.
 import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
 import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
+import type { OutlierDetector } from '../ztunnel/store/outlier-detection.ts';
 import type { Service, Workload } from '../ztunnel/store/types.ts';
 import type { WaypointState } from './state.ts';
+import { nextHopKey } from './upstream/client.ts';
 import type { UpstreamEndpoint } from './upstream/types.ts';
 
 export function endpointFor(workload: Workload, ip: string, port: number, hbonePort: number): UpstreamEndpoint {
@@ -26,8 +29,19 @@ export function pickServiceEndpoint(
   port: number,
   random: () => number,
   hbonePort: number,
+  outliers?: OutlierDetector,
 ): UpstreamEndpoint | null {
-  const picked = resolveServiceEndpoint(service, port, state.view.endpointsOf(service), { random, network: '' });
+  const now = Date.now();
+  const picked = resolveServiceEndpoint(service, port, state.view.endpointsOf(service), {
+    random,
+    network: '',
+    ...(outliers === undefined
+      ? {}
+      : {
+          admit: (healthy) =>
+            outliers.admit(healthy, (c) => nextHopKey(endpointFor(c.workload, c.ip, c.targetPort, hbonePort)), now),
+        }),
+  });
   if (!picked.ok) return null;
   return endpointFor(picked.value.workload, picked.value.ip, picked.value.targetPort, hbonePort);
 }

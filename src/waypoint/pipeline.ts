@@ -300,7 +300,7 @@ export class RequestPipeline {
   }
 
   #pickEndpoint(state: WaypointState, service: Service, port: number): UpstreamEndpoint | null {
-    return pickServiceEndpoint(state, service, port, this.#random, this.#deps.hbonePort);
+    return pickServiceEndpoint(state, service, port, this.#random, this.#deps.hbonePort, this.#deps.client.outliers);
   }
 
   #mirror(state: WaypointState, backend: ServiceBackend, req: UpstreamRequest): void {

@@ -72,7 +72,9 @@ export async function serveUpgrade(
   }
   const service = state.backendService(backend);
   const endpoint =
-    service === null ? null : pickServiceEndpoint(state, service, backend.port, deps.random, deps.hbonePort);
+    service === null
+      ? null
+      : pickServiceEndpoint(state, service, backend.port, deps.random, deps.hbonePort, deps.client.outliers);
   if (endpoint === null) return refuse(503, 'Service Unavailable');
   let upstream: Duplex;
   try {

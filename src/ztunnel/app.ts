@@ -34,6 +34,7 @@ import { hostSocketFactory } from './socket-factory.ts';
 import type { MeshStore as MeshStoreType } from './store/mesh-store.ts';
 import { MeshStore } from './store/mesh-store.ts';
 import { workloadIdentity } from './store/mesh-view.ts';
+import { OutlierDetector } from './store/outlier-detection.ts';
 import { WorkloadListeners } from './workload-listeners.ts';
 
 /** What the ztunnel needs from its certificate manager (src/identity/cert-manager.ts). */
@@ -128,6 +129,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     upstreamConnectTimeoutMs: UPSTREAM_CONNECT_TIMEOUT_MS,
     drainDeadlineMs: config.drainDeadlineMs,
     sockets: { forWorkload: (w) => inPod?.socketsFor(w) ?? hostSocketFactory },
+    outliers: new OutlierDetector(),
   };
   const redirectMode = config.redirect ?? { kind: 'none' };
   const inPodMode = deps.redirector !== undefined || redirectMode.kind === 'bpf';
@@ -209,6 +211,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
         listeners: listeners.status(),
         pool: pool.stats(),
         liveInboundConnections: connections.size,
+        outliers: ctx.outliers.entries(Date.now()),
         pods: inPod?.list() ?? null,
       }),
       extraAdminRoutes: podRoutes({

@@ -6,7 +6,7 @@ import { formatSpiffeId, parseSpiffeId, type SpiffeId } from '../identity/spiffe
 import { ProxyError } from './errors.ts';
 import { formatAuthority } from './hbone/authority.ts';
 import { type IpPort, isIpv6, isLoopback } from './store/ip-addr.ts';
-import { resolveServiceEndpoint } from './store/load-balance.ts';
+import { type ResolvedEndpoint, resolveServiceEndpoint } from './store/load-balance.ts';
 import { type MeshView, workloadIdentity } from './store/mesh-view.ts';
 import { type GatewayAddress, type IpAddr, type Service, serviceKey, type Workload } from './store/types.ts';
 
@@ -29,6 +29,19 @@ export interface OutboundOptions {
   readonly selfAddresses?: ReadonlySet<IpAddr>;
   /** HBONE port of destination ztunnels; default 15008 (tests on loopback may use another). */
   readonly hbonePort?: number;
+  /**
+   * Leaves ejected endpoints out of a service's choice (outlier detection, store/outlier-detection.ts);
+   * `keyOf` names each candidate by its next hop, as `endpointKey(plan.actualDestination)` does.
+   */
+  readonly admit?: (
+    healthy: readonly ResolvedEndpoint[],
+    keyOf: (c: ResolvedEndpoint) => string,
+  ) => readonly ResolvedEndpoint[];
+}
+
+/** The outlier-detection key of a next hop: `ip:port` (`[v6]:port`). */
+export function endpointKey(hop: IpPort): string {
+  return formatAuthority(hop.ip, hop.port);
 }
 
 /** Fields every plan carries, for access logs and metric labels (reporter=source). */
@@ -81,10 +94,20 @@ export function planOutbound(req: OutboundRequest, view: MeshView, opts: Outboun
     if (service.waypoint !== null && !isFromWaypoint(source, service.waypoint, view)) {
       return toWaypoint(ctx, service.waypoint, formatAuthority(dst.ip, dst.port), view, opts);
     }
+    const admit = opts.admit;
     const picked = resolveServiceEndpoint(service, dst.port, view.endpointsOf(service), {
       random: opts.random,
       network: source.network,
       preferIpv6: isIpv6(dst.ip),
+      // The next hop: the pod's HBONE port, or its target port when it is not in the mesh (TCP).
+      ...(admit === undefined
+        ? {}
+        : {
+            admit: (healthy) =>
+              admit(healthy, (c) =>
+                endpointKey({ ip: c.ip, port: c.workload.protocol === 'TCP' ? c.targetPort : hbonePort }),
+              ),
+          }),
     });
     if (!picked.ok) return { ...ctx, kind: 'reject', error: picked.error };
     const { workload, ip, targetPort } = picked.value;
@@ -144,7 +167,7 @@ export function resolveWaypoint(
   gateway: GatewayAddress,
   source: Workload,
   view: MeshView,
-  opts: Pick<OutboundOptions, 'random'>,
+  opts: Pick<OutboundOptions, 'random' | 'admit'>,
   preferIpv6 = false,
 ): WaypointResult {
   const port = gateway.hboneMtlsPort;
@@ -166,11 +189,13 @@ export function resolveWaypoint(
       error: new ProxyError('FERRY_UNKNOWN_TARGET', `waypoint ${describeGateway(gateway)} not found`),
     };
   }
+  const admit = opts.admit;
   const picked = resolveServiceEndpoint(service, port, view.endpointsOf(service), {
     random: opts.random,
     network: source.network,
     mode: 'waypoint',
     preferIpv6,
+    ...(admit === undefined ? {} : { admit: (healthy) => admit(healthy, (c) => endpointKey({ ip: c.ip, port })) }),
   });
   if (!picked.ok) {
     const why = `waypoint ${describeGateway(gateway)}: ${picked.error.message}`;

@@ -1,17 +1,18 @@
 // Outbound (15001 / SOCKS5 entry): carries out planOutbound for one connection from a local workload
 // (reference/ztunnel-anchor.md §1.7): HBONE through the pool (direct or via a waypoint), plain TCP to a
 // workload outside the mesh, or passthrough to a destination outside it. Returns the upstream byte stream;
-// the entry point splices it and calls finish() on the returned result.
+// the entry point splices it and calls finish() on the returned result. Each connect's outcome feeds the
+// outlier detector (ctx.outliers), whose ejected endpoints the next plans leave out of service choices.
 import type { Duplex } from 'node:stream';
 import { formatSpiffeId } from '../identity/spiffe-id.ts';
 import type { ConnectionResult } from './access-log.ts';
 import { ProxyError } from './errors.ts';
 import { formatAuthority } from './hbone/authority.ts';
-import { type OutboundPlan, planOutbound } from './outbound-plan.ts';
+import { endpointKey, type OutboundPlan, planOutbound } from './outbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import type { IpPort } from './store/ip-addr.ts';
 import type { Workload } from './store/types.ts';
-import { dialTcp } from './upstream.ts';
+import { dialTcp, isEndpointFailure } from './upstream.ts';
 
 export type OutboundOpenResult =
   | { readonly ok: true; readonly upstream: Duplex; readonly result: ConnectionResult }
@@ -39,10 +40,12 @@ export async function openOutbound(
   source: Workload,
   req: OutboundRequest,
 ): Promise<OutboundOpenResult> {
+  const now = Date.now();
   const plan = planOutbound({ source, dst: req.dst }, ctx.store.view, {
     random,
     selfPorts: ctx.selfPorts,
     hbonePort: ctx.hbonePort,
+    admit: (healthy, keyOf) => ctx.outliers.admit(healthy, keyOf, now),
   });
   const result = ctx.accessLog.startConnection({
     direction: 'outbound',
@@ -79,6 +82,7 @@ export async function openOutbound(
         signal,
         socketFactory: sockets,
       });
+      ctx.outliers.recordSuccess(endpointKey(plan.actualDestination));
       return { ok: true, upstream, result };
     }
     const upstream = await dialTcp(plan.actualDestination, {
@@ -86,12 +90,28 @@ export async function openOutbound(
       signal,
       sockets,
     });
+    if (plan.kind === 'tcp') ctx.outliers.recordSuccess(endpointKey(plan.actualDestination));
     return { ok: true, upstream, result };
   } catch (err) {
     const error =
       err instanceof ProxyError
         ? err
         : new ProxyError('FERRY_UPSTREAM_CONNECT_FAILED', (err as Error).message ?? String(err), { cause: err });
+    if (plan.kind !== 'passthrough' && !signal.aborted && isEndpointFailure(error)) {
+      const hop = endpointKey(plan.actualDestination);
+      const verdict = ctx.outliers.recordFailure(hop, Date.now());
+      if (verdict.kind === 'ejected') {
+        ctx.logger.warn(
+          {
+            endpoint: hop,
+            ejectedForMs: verdict.untilMs - Date.now(),
+            ejections: verdict.ejections,
+            error: error.message,
+          },
+          'endpoint ejected from load balancing after failed connects',
+        );
+      }
+    }
     return { ok: false, error, result };
   }
 }

@@ -11,6 +11,7 @@ import type { ConnectionTracker } from './connections.ts';
 import type { HboneClientPool } from './hbone/pool.ts';
 import type { IpPort } from './store/ip-addr.ts';
 import type { MeshStore } from './store/mesh-store.ts';
+import type { OutlierDetector } from './store/outlier-detection.ts';
 import type { Workload } from './store/types.ts';
 
 /** Certificates for local identities (src/identity/cert-manager.ts implements it). */
@@ -55,4 +56,6 @@ export interface ProxyContext {
   readonly drainDeadlineMs: number;
   /** Where upstream sockets are created (host netns in loopback mode, pod netns for enrolled pods). */
   readonly sockets: SocketFactories;
+  /** Endpoints whose connects failed, left out of service load balancing for a while. */
+  readonly outliers: OutlierDetector;
 }

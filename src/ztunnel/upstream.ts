@@ -1,9 +1,11 @@
 // Plain TCP dials to an upstream (the local app, or a passthrough destination), bounded by a timeout and
 // cancellable. Resolves with a connected socket; rejects with FERRY_UPSTREAM_CONNECT_FAILED naming the target.
 // The socket comes from a SocketFactory: the host's by default, a pod's netns for enrolled pods.
+// isEndpointFailure tells which failed connects count toward an endpoint's ejection (outlier detection).
 import type net from 'node:net';
 import { ProxyError } from './errors.ts';
 import { formatAuthority } from './hbone/authority.ts';
+import { HboneStatusError } from './hbone/client.ts';
 import type { SocketFactory } from './proxy-context.ts';
 import { hostSocketFactory } from './socket-factory.ts';
 import type { IpPort } from './store/ip-addr.ts';
@@ -60,4 +62,21 @@ export function dialTcp(target: IpPort, opts: DialOptions): Promise<net.Socket> 
 function describe(cause: unknown): string {
   const e = cause as { code?: string; message?: string };
   return e.code ?? e.message ?? String(cause);
+}
+
+/**
+ * Whether a failed connect says the endpoint is unreachable (it counts toward its ejection): refused, timed
+ * out or failed TLS to its HBONE port or its plain port, or a gateway failure (502/503/504) to CONNECT. A
+ * policy denial (401), a bad request or our own state (no certificate, draining) says nothing about it.
+ */
+export function isEndpointFailure(error: ProxyError): boolean {
+  switch (error.code) {
+    case 'FERRY_HBONE_HANDSHAKE_FAILED':
+    case 'FERRY_UPSTREAM_CONNECT_FAILED':
+      return true;
+    case 'FERRY_HBONE_UPSTREAM_STATUS':
+      return error instanceof HboneStatusError && [502, 503, 504].includes(error.status);
+    default:
+      return false;
+  }
 }

@@ -2,12 +2,17 @@
 // CONNECT stream (`:authority=podIP:targetPort`, the waypoint's SVID, the pod's identity verified) through
 // the ztunnel's HboneClientPool, or a plain TCP socket for a pod outside the mesh. Idle HTTP connections
 // are kept per endpoint and reused (node:http's Agent, taught that its "sockets" are tunnel streams).
+// Every tunnel opened reports its outcome to `outliers` (keyed by next hop, like the ztunnel's), which the
+// endpoint choice (endpoints.ts) reads: an endpoint whose connects keep failing is left out for a while.
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
+import { ProxyError } from '../../ztunnel/errors.ts';
 import type { HboneClientPool } from '../../ztunnel/hbone/pool.ts';
+import { endpointKey } from '../../ztunnel/outbound-plan.ts';
 import type { SocketFactory } from '../../ztunnel/proxy-context.ts';
-import { dialTcp } from '../../ztunnel/upstream.ts';
+import { OutlierDetector } from '../../ztunnel/store/outlier-detection.ts';
+import { dialTcp, isEndpointFailure } from '../../ztunnel/upstream.ts';
 import { H2Sessions } from './h2.ts';
 import type { HeaderMap, UpstreamEndpoint, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from './types.ts';
 
@@ -21,6 +26,14 @@ export interface UpstreamClientOptions {
   readonly connectTimeoutMs?: number;
   readonly maxIdlePerEndpoint?: number;
   readonly idleTimeoutMs?: number;
+  /** Where connect outcomes go (default: a detector of this client's own). */
+  readonly outliers?: OutlierDetector;
+}
+
+/** The next hop of an endpoint: its HBONE port in the mesh, its own port outside it (the detector's key). */
+export function nextHopKey(endpoint: Pick<UpstreamEndpoint, 'ip' | 'port' | 'tunnel'>): string {
+  const port = endpoint.tunnel.kind === 'hbone' ? endpoint.tunnel.hbonePort : endpoint.port;
+  return endpointKey({ ip: endpoint.ip, port });
 }
 
 export class UpstreamError extends Error {
@@ -104,12 +117,15 @@ export function fromIncomingHeaders(headers: IncomingHttpHeaders): Map<string, s
 }
 
 export class UpstreamClient {
+  /** Connect outcomes per next hop: read by the endpoint choice. */
+  readonly outliers: OutlierDetector;
   readonly #opts: UpstreamClientOptions;
   readonly #agent: TunnelAgent;
   readonly #h2: H2Sessions;
 
   constructor(opts: UpstreamClientOptions) {
     this.#opts = opts;
+    this.outliers = opts.outliers ?? new OutlierDetector();
     this.#agent = new TunnelAgent((endpoint) => this.#openTunnel(endpoint), {
       keepAlive: true,
       maxFreeSockets: opts.maxIdlePerEndpoint ?? 32,
@@ -125,6 +141,20 @@ export class UpstreamClient {
   }
 
   async #openTunnel(endpoint: UpstreamEndpoint): Promise<Duplex> {
+    const hop = nextHopKey(endpoint);
+    try {
+      const stream = await this.#dial(endpoint);
+      this.outliers.recordSuccess(hop);
+      return stream;
+    } catch (err) {
+      const cause = (err as Error).cause;
+      const failure = cause instanceof ProxyError ? cause : err;
+      if (failure instanceof ProxyError && isEndpointFailure(failure)) this.outliers.recordFailure(hop, Date.now());
+      throw err;
+    }
+  }
+
+  async #dial(endpoint: UpstreamEndpoint): Promise<Duplex> {
     const target = { ip: endpoint.ip, port: endpoint.port };
     if (endpoint.tunnel.kind === 'plain') {
       return dialTcp(target, { timeoutMs: this.#opts.connectTimeoutMs ?? 10_000, sockets: this.#opts.sockets });

@@ -1,6 +1,7 @@
 // Client-side load balancing of a Service to one endpoint (reference/ztunnel-anchor.md §5.5): keep endpoints
 // that are healthy (Istio's ONLY_HEALTHY default), on the caller's network, and able to serve the port, then
 // choose weighted-random by Workload.capacity. Pure: randomness is injected (`random` returns [0, 1)).
+// The caller may narrow the healthy candidates further (`admit`: outlier ejection, outlier-detection.ts).
 import { ProxyError } from '../errors.ts';
 import { isIpv6 } from './ip-addr.ts';
 import type { Endpoint } from './mesh-view.ts';
@@ -26,6 +27,8 @@ export interface ResolveEndpointOptions {
   readonly mode?: ServiceResolutionMode;
   /** Address family to prefer on dual-stack endpoints (the family the client dialed). */
   readonly preferIpv6?: boolean;
+  /** Leaves endpoints out of this choice (ejected outliers); never returns none of a non-empty list. */
+  readonly admit?: (healthy: readonly ResolvedEndpoint[]) => readonly ResolvedEndpoint[];
 }
 
 export type EndpointResult =
@@ -86,7 +89,8 @@ export function resolveServiceEndpoint(
     if (targetPort === null) continue; // named port this endpoint does not expose
     candidates.push({ workload: w, ip, targetPort });
   }
-  const chosen = pickEndpoint(candidates, options.random);
+  const healthy = candidates.filter((c) => c.workload.status === 'Healthy');
+  const chosen = pickEndpoint(options.admit === undefined ? healthy : options.admit(healthy), options.random);
   if (chosen === undefined) {
     return {
       ok: false,
