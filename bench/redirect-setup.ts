@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type FerryProcess, spawnFerry } from '../src/cli/child-process.ts';
 import { uninstallPins } from '../src/redirect-bpf/loader.ts';
+import { adminSocketRequest } from '../src/runtime/admin-socket.ts';
 import type { Pod, Topology } from '../test/helpers/topology.ts';
 import { benchScript } from './children.ts';
 import { connectionCounts, positiveEnv } from './report.ts';
@@ -65,13 +66,10 @@ export interface NodeProxy {
   unenroll(pod: Pod): Promise<void>;
 }
 
-async function admin(url: string, method: string, body?: unknown): Promise<void> {
-  const res = await fetch(url, {
-    method,
-    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  const text = await res.text();
-  if (res.status !== 200) throw new Error(`${method} ${url}: HTTP ${res.status} ${text.trim()}`);
+/** Enrollment goes over the ztunnel's 0600 admin socket (its TCP admin port serves reads only). */
+async function admin(socket: string, method: string, path: string, body?: unknown): Promise<void> {
+  const res = await adminSocketRequest(socket, method, path, { body });
+  if (res.status !== 200) throw new Error(`${method} ${path}: HTTP ${res.status} ${res.text.trim()}`);
 }
 
 /**
@@ -97,20 +95,20 @@ export async function startNodeProxies(
         'ztunnel',
         ...['--config', configPath, '--node', node, '--ca-address', String(caReady.address), '--ca-root', rootPath],
         ...['--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--readiness', '127.0.0.1:0'],
+        ...['--admin-socket', join(dir, `${node}-admin.sock`)],
         ...['--redirect', 'bpf', '--cgroup-root', topo.nodeCgroup(node), '--pin-root', pinRoot],
         ...['--redirect-state', join(dir, `${node}-pods.json`), '--drain-deadline-ms', '1000'],
       ]),
     );
-    const ready = await zt.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
-    const addr = ready.admin as { host?: string; ip?: string; port: number };
-    const base = `http://${addr.host ?? addr.ip}:${addr.port}`;
+    await zt.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
+    const socket = join(dir, `${node}-admin.sock`);
     proxies.push({
       node,
       pid: zt.child.pid ?? 0,
       process: zt,
       enroll: (pod) =>
-        admin(`${base}/pods`, 'POST', { uid: podUid(pod), netnsPath: pod.netnsPath, cgroupPath: pod.cgroupPath }),
-      unenroll: (pod) => admin(`${base}/pods/${encodeURIComponent(podUid(pod))}`, 'DELETE'),
+        admin(socket, 'POST', '/pods', { uid: podUid(pod), netnsPath: pod.netnsPath, cgroupPath: pod.cgroupPath }),
+      unenroll: (pod) => admin(socket, 'DELETE', `/pods/${encodeURIComponent(podUid(pod))}`),
     });
   }
   return proxies;

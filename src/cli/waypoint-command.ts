@@ -24,7 +24,8 @@ const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> |
   --listen <host:port>        HBONE listener, default 0.0.0.0:15008                     [FERRY_WAYPOINT_LISTEN]
   --hbone-port <port>         pods' HBONE port, default 15008                           [FERRY_HBONE_PORT]
   --netns <path>              create the listener and upstream sockets in this netns   [FERRY_WAYPOINT_NETNS]
-  --admin <host:port>         default 127.0.0.1:15000
+  --admin <host:port>         default 127.0.0.1:15000 (reads only)
+  --admin-socket <path>       0600 Unix socket for admin changes (/quitquitquit, /logging)  [FERRY_ADMIN_SOCKET]
   --metrics <host:port>       default 0.0.0.0:15020
   --readiness <host:port>     default 0.0.0.0:15021
   --drain-deadline-ms <ms>    default 5000
@@ -50,6 +51,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'hbone-port': { type: 'string' },
       netns: { type: 'string' },
       admin: { type: 'string' },
+      'admin-socket': { type: 'string' },
       metrics: { type: 'string' },
       readiness: { type: 'string' },
       'drain-deadline-ms': { type: 'string' },

@@ -19,7 +19,8 @@ const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:p
   --ca-token <token>          bearer token presented to the CA                          [FERRY_CA_TOKEN]
   --in-process-ca             sign certificates in this process (single node, tests)
   --ca-dir <dir>              with --in-process-ca: Istio cacerts layout to load
-  --admin <host:port>         default 127.0.0.1:15000
+  --admin <host:port>         default 127.0.0.1:15000 (reads only)
+  --admin-socket <path>       0600 Unix socket for admin changes (/pods, /logging, /quitquitquit)  [FERRY_ADMIN_SOCKET]
   --metrics <host:port>       default 0.0.0.0:15020
   --readiness <host:port>     default 0.0.0.0:15021
   --socks5 <host:port>        enable the SOCKS5 outbound entry (e.g. 127.0.0.1:15080)
@@ -48,6 +49,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'in-process-ca': { type: 'boolean' },
       'ca-dir': { type: 'string' },
       admin: { type: 'string' },
+      'admin-socket': { type: 'string' },
       metrics: { type: 'string' },
       readiness: { type: 'string' },
       socks5: { type: 'string' },

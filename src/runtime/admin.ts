@@ -1,10 +1,12 @@
 // The admin server on 127.0.0.1:15000 (DESIGN.md §1, reference/ztunnel-anchor.md §7.3): `/` lists the
 // endpoints, `/config_dump` (JSON from the process's provider), `/logging` (GET level; POST ?level=…),
-// `/quitquitquit` (POST: graceful drain). It must stay on loopback: it can stop the process and dumps
-// configuration. State-changing requests from a browser page (they carry `Origin`) are refused, so a web
-// page the operator visits cannot POST /quitquitquit to localhost.
+// `/quitquitquit` (POST: graceful drain). Reads are served on the loopback TCP address; changes (POST)
+// only on the admin socket, a 0600 Unix socket that only root can connect to (src/runtime/http-server.ts,
+// docs/operations.md "Admin endpoints"). State-changing requests from a browser page (they carry `Origin`)
+// are refused as well. /config_dump passes through redactSecrets: no key, token or PEM key block leaves.
 import { type HttpReply, type HttpRequestInfo, HttpServer, type ListenAddress, type Route } from './http-server.ts';
 import { isLogLevel, LOG_LEVELS, type Logger, type LogLevel } from './logger.ts';
+import { redactSecrets } from './redact.ts';
 
 /** Reads and changes the process log level (the RootLogger fits). */
 export interface LogLevelControl {
@@ -15,6 +17,8 @@ export interface LogLevelControl {
 export interface AdminServerOptions {
   /** Istio: 127.0.0.1:15000. */
   readonly listen: ListenAddress;
+  /** The admin socket (0600) where POSTs are accepted; without it the admin server accepts no change. */
+  readonly socketPath?: string;
   /** Snapshot for /config_dump; must not contain private keys. May be async. */
   readonly configDump: () => unknown;
   /** Called once the /quitquitquit reply was written: start a graceful drain. */
@@ -45,7 +49,7 @@ export function createAdminServer(opts: AdminServerOptions): HttpServer {
     {
       path: '/config_dump',
       description: 'current configuration (JSON)',
-      methods: { GET: async () => json(200, await opts.configDump()) },
+      methods: { GET: async () => json(200, redactSecrets(await opts.configDump())) },
     },
     {
       path: '/logging',
@@ -88,6 +92,7 @@ export function createAdminServer(opts: AdminServerOptions): HttpServer {
   return new HttpServer({
     name: 'admin',
     listen: opts.listen,
+    ...(opts.socketPath === undefined ? {} : { socketPath: opts.socketPath }),
     routes: [index, ...routes],
     ...(opts.logger === undefined ? {} : { logger: opts.logger }),
   });

@@ -2,9 +2,13 @@
 // (path → method → handler), 404 for unknown paths, 405 with `Allow` for known paths, 500 (logged) when
 // a handler throws. start() resolves once listening (port 0 allowed); close() ends every connection,
 // idle or not, and resolves when the server is fully closed. Not for proxied traffic.
+// Changes (every method but GET and HEAD) are served only on the optional admin socket (a 0600 Unix
+// socket, src/runtime/admin-socket.ts): on the TCP address they get 403, so a local user who can reach
+// loopback can read but never change anything (docs/operations.md, "Admin endpoints").
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listenAdminSocket } from './admin-socket.ts';
 import { RuntimeError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
@@ -54,7 +58,12 @@ export interface HttpServerOptions {
   readonly listen: ListenAddress;
   readonly routes: readonly Route[];
   readonly logger?: Logger;
+  /** The admin socket: where changes (POST, DELETE) are accepted. Without it no change is accepted. */
+  readonly socketPath?: string;
 }
+
+/** Methods that only read: served on TCP. Everything else is a change and needs the admin socket. */
+const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
 // Scrapers and probes reconnect every few seconds; a short idle timeout frees their sockets without
 // making each request pay a new handshake. headersTimeout bounds slowloris-style clients.
@@ -72,6 +81,8 @@ export class HttpServer {
   readonly #routes: ReadonlyMap<string, Route>;
   readonly #logger: Logger;
   readonly #server: http.Server;
+  readonly #socketPath: string | null;
+  readonly #socketServer: http.Server | null;
   #state: ServerState = { phase: 'idle' };
 
   constructor(opts: HttpServerOptions) {
@@ -79,24 +90,37 @@ export class HttpServer {
     this.#listen = opts.listen;
     this.#routes = new Map(opts.routes.map((r) => [r.path, r]));
     this.#logger = opts.logger ?? silentLogger;
-    this.#server = http.createServer({
+    this.#socketPath = opts.socketPath ?? null;
+    this.#server = this.#createServer(false);
+    this.#socketServer = this.#socketPath === null ? null : this.#createServer(true);
+  }
+
+  /** `viaSocket`: requests arrive on the admin socket and may change things. */
+  #createServer(viaSocket: boolean): http.Server {
+    const server = http.createServer({
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
       maxHeaderSize: MAX_HEADER_BYTES,
     });
-    this.#server.on('request', (req, res) => {
-      this.#serve(req, res).catch((err: unknown) => {
+    server.on('request', (req, res) => {
+      this.#serve(req, res, viaSocket).catch((err: unknown) => {
         // #serve handles handler errors itself; reaching this is a bug in the writing code.
         this.#logger.error({ server: this.#name, err }, 'http reply failed');
         res.destroy();
       });
     });
     // Garbage on the socket (bad HTTP): answer 400 and close, never crash.
-    this.#server.on('clientError', (_err, socket) => {
+    server.on('clientError', (_err, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       else socket.destroy();
     });
+    return server;
+  }
+
+  /** The admin socket path, or null when this server accepts no changes. */
+  get socketPath(): string | null {
+    return this.#socketPath;
   }
 
   get routes(): readonly Route[] {
@@ -132,6 +156,16 @@ export class HttpServer {
     }
     const bound = this.#server.address() as AddressInfo;
     const address = { host: bound.address, port: bound.port };
+    if (this.#socketServer !== null && this.#socketPath !== null) {
+      try {
+        await listenAdminSocket(this.#socketServer, this.#socketPath);
+      } catch (err) {
+        this.#state = { phase: 'closed' };
+        await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+        throw err;
+      }
+      this.#socketServer.on('error', (err) => this.#logger.error({ server: this.#name, err }, 'admin socket error'));
+    }
     this.#state = { phase: 'listening', address };
     this.#server.on('error', (err) => this.#logger.error({ server: this.#name, err }, 'http server error'));
     return address;
@@ -142,9 +176,10 @@ export class HttpServer {
     const wasListening = this.#state.phase === 'listening';
     this.#state = { phase: 'closed' };
     if (!wasListening) return;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    this.#server.closeAllConnections();
-    await closed;
+    const servers = this.#socketServer === null ? [this.#server] : [this.#server, this.#socketServer];
+    const closed = servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve())));
+    for (const s of servers) s.closeAllConnections();
+    await Promise.all(closed); // closing a Unix socket server also removes its file
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -158,9 +193,17 @@ export class HttpServer {
     return undefined;
   }
 
-  async #serve(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  async #serve(req: http.IncomingMessage, res: http.ServerResponse, viaSocket: boolean): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const route = this.#routes.get(url.pathname) ?? this.#prefixRoute(url.pathname);
+    const asked = req.method ?? 'GET';
+    const change = !READ_METHODS.has(asked) && route?.methods[asked as HttpMethod] !== undefined;
+    if (change && !viaSocket) {
+      // Refused before the body is read and before any handler runs.
+      req.resume();
+      this.#logger.warn({ server: this.#name, method: req.method, path: url.pathname }, 'admin change refused on TCP');
+      return write(res, { status: 403, body: this.#refusal(), headers: { connection: 'close' } });
+    }
     let body: string | undefined;
     if (route?.maxBodyBytes === undefined) {
       // Bodies are not read: drain them so keep-alive connections stay usable.
@@ -195,6 +238,12 @@ export class HttpServer {
       res.once('finish', () => after(info));
     }
     write(res, reply); // node:http sends no body for HEAD, but keeps the GET content-length
+  }
+
+  #refusal(): string {
+    return this.#socketPath === null
+      ? `${this.#name}: changes are not accepted over TCP; this process has no admin socket\n`
+      : `${this.#name}: changes are accepted only on the admin socket (root only): ${this.#socketPath}\n`;
   }
 }
 

@@ -14,6 +14,8 @@ export interface ProcessServersOptions {
   readonly metricsAddress: ListenAddress;
   readonly readinessAddress: ListenAddress;
   readonly adminAddress: ListenAddress;
+  /** The admin socket (0600) for POST/DELETE endpoints; null: the admin server accepts no change. */
+  readonly adminSocketPath?: string | null;
   readonly registry: MetricsSource;
   readonly readiness: ReadinessTracker;
   readonly logger: RootLogger;
@@ -47,6 +49,9 @@ export async function startProcessServers(opts: ProcessServersOptions): Promise<
   });
   const admin = createAdminServer({
     listen: opts.adminAddress,
+    ...(opts.adminSocketPath === undefined || opts.adminSocketPath === null
+      ? {}
+      : { socketPath: opts.adminSocketPath }),
     configDump: opts.configDump,
     logLevel: logger,
     logger: logger.child({ server: 'admin' }),

@@ -130,6 +130,7 @@ export async function startWaypoint(config: WaypointProcessConfig, deps: Waypoin
       metricsAddress: config.metricsAddress,
       readinessAddress: config.readinessAddress,
       adminAddress: config.adminAddress,
+      adminSocketPath: config.adminSocketPath,
       registry: metrics.registry,
       readiness,
       logger,

@@ -1,6 +1,6 @@
 // `ferry waypoint` configuration: parsed once from CLI flags with FERRY_* environment fallbacks. The CA,
 // process-server and xDS flags mean what they mean for the ztunnel.
-import { type CaConfig, ConfigError, type HostPort, parseHostPort } from '../ztunnel/config.ts';
+import { type CaConfig, ConfigError, type HostPort, parseAdminSocket, parseHostPort } from '../ztunnel/config.ts';
 import type { WaypointIdentity } from './config-types.ts';
 
 export interface WaypointProcessConfig {
@@ -19,6 +19,8 @@ export interface WaypointProcessConfig {
   /** Network namespace (path) the data-path sockets live in: the waypoint pod's; null = this process's. */
   readonly netns: string | null;
   readonly adminAddress: HostPort;
+  /** The 0600 admin socket where POST admin endpoints are served (root only); null: none. */
+  readonly adminSocketPath: string | null;
   readonly metricsAddress: HostPort;
   readonly readinessAddress: HostPort;
   readonly drainDeadlineMs: number;
@@ -40,6 +42,7 @@ export interface WaypointFlags {
   readonly 'hbone-port'?: string;
   readonly netns?: string;
   readonly admin?: string;
+  readonly 'admin-socket'?: string;
   readonly metrics?: string;
   readonly readiness?: string;
   readonly 'drain-deadline-ms'?: string;
@@ -100,6 +103,7 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
     hbonePort: port(flags['hbone-port'] ?? env.FERRY_HBONE_PORT ?? '15008', '--hbone-port'),
     netns: flags.netns ?? env.FERRY_WAYPOINT_NETNS ?? null,
     adminAddress: parseHostPort(flags.admin ?? env.FERRY_ADMIN_ADDRESS ?? '127.0.0.1:15000', '--admin'),
+    adminSocketPath: parseAdminSocket(flags['admin-socket'] ?? env.FERRY_ADMIN_SOCKET),
     metricsAddress: parseHostPort(flags.metrics ?? env.FERRY_METRICS_ADDRESS ?? '0.0.0.0:15020', '--metrics'),
     readinessAddress: parseHostPort(flags.readiness ?? env.FERRY_READINESS_ADDRESS ?? '0.0.0.0:15021', '--readiness'),
     drainDeadlineMs: deadline,

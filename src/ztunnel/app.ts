@@ -197,6 +197,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
       metricsAddress: config.metricsAddress,
       readinessAddress: config.readinessAddress,
       adminAddress: config.adminAddress,
+      adminSocketPath: config.adminSocketPath,
       registry: metrics.registry,
       readiness,
       logger,

@@ -45,6 +45,8 @@ export interface ZtunnelConfig {
   readonly configSource: ConfigSourceConfig;
   readonly ca: CaConfig;
   readonly adminAddress: HostPort;
+  /** The 0600 admin socket where POST/DELETE admin endpoints are served (root only); null: none. */
+  readonly adminSocketPath: string | null;
   readonly metricsAddress: HostPort;
   readonly readinessAddress: HostPort;
   /** SOCKS5 outbound entry; null = disabled (opt-in, as in Istio). */
@@ -96,6 +98,7 @@ export interface ZtunnelFlags {
   readonly 'in-process-ca'?: boolean;
   readonly 'ca-dir'?: string;
   readonly admin?: string;
+  readonly 'admin-socket'?: string;
   readonly metrics?: string;
   readonly readiness?: string;
   readonly socks5?: string;
@@ -166,6 +169,7 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
     configSource,
     ca,
     adminAddress: parseHostPort(flags.admin ?? env.FERRY_ADMIN_ADDRESS ?? '127.0.0.1:15000', '--admin'),
+    adminSocketPath: parseAdminSocket(flags['admin-socket'] ?? env.FERRY_ADMIN_SOCKET),
     metricsAddress: parseHostPort(flags.metrics ?? env.FERRY_METRICS_ADDRESS ?? '0.0.0.0:15020', '--metrics'),
     readinessAddress: parseHostPort(flags.readiness ?? env.FERRY_READINESS_ADDRESS ?? '0.0.0.0:15021', '--readiness'),
     socks5Address: socks5 === undefined || socks5 === '' ? null : parseHostPort(socks5, '--socks5'),
@@ -183,6 +187,13 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
     redirect: parseRedirect(flags, env, flags.node ?? env.FERRY_NODE_NAME ?? 'local'),
   };
+}
+
+/** `--admin-socket`: an absolute path, or empty/absent for none. */
+export function parseAdminSocket(text: string | undefined): string | null {
+  if (text === undefined || text === '') return null;
+  if (!text.startsWith('/')) throw new ConfigError(`--admin-socket: expected an absolute path, got ${text}`);
+  return text;
 }
 
 const DEFAULT_PIN_ROOT = '/sys/fs/bpf/ferry';

@@ -20,6 +20,7 @@ import {
   privateKeyToPem,
   type x509,
 } from '../../src/identity/x509.ts';
+import { adminSocketRequest } from '../../src/runtime/admin-socket.ts';
 
 const HOUR_MS = 3600_000;
 
@@ -166,6 +167,8 @@ export async function startMeshProcesses(cleanup: RegisterCleanup, opts: MeshPro
       pki.rootPath,
       '--admin',
       '127.0.0.1:0',
+      '--admin-socket', // changes (/quitquitquit, /logging) are accepted only there
+      join(dir, `${node}-admin.sock`),
       '--metrics',
       '127.0.0.1:0',
       // Not logged at startup: a fixed port on this file's own loopback address cannot collide.
@@ -182,7 +185,10 @@ export async function startMeshProcesses(cleanup: RegisterCleanup, opts: MeshPro
   };
   const aProc = startZtunnel('node-a', `${opts.prefix}.250`, ['--socks5', '127.0.0.1:0']);
   const bProc = startZtunnel('node-b', `${opts.prefix}.251`, opts.bArgs ?? []);
-  const [a, b] = await Promise.all([ready(aProc, `${opts.prefix}.250`), ready(bProc, `${opts.prefix}.251`)]);
+  const [a, b] = await Promise.all([
+    ready(aProc, `${opts.prefix}.250`, join(dir, 'node-a-admin.sock')),
+    ready(bProc, `${opts.prefix}.251`, join(dir, 'node-b-admin.sock')),
+  ]);
   if (a.socks5 === null) throw new Error('ztunnel node-a started without SOCKS5');
   return {
     dir,
@@ -197,7 +203,7 @@ export async function startMeshProcesses(cleanup: RegisterCleanup, opts: MeshPro
   };
 }
 
-async function ready(proc: FerryProcess, readinessIp: string): Promise<ZtunnelProcess> {
+async function ready(proc: FerryProcess, readinessIp: string, adminSocket: string): Promise<ZtunnelProcess> {
   const line = await proc.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
   const admin = parseAddress(line.admin);
   const metrics = parseAddress(line.metrics);
@@ -211,6 +217,10 @@ async function ready(proc: FerryProcess, readinessIp: string): Promise<ZtunnelPr
     readiness,
     socks5,
     async http(server, path, method = 'GET') {
+      if (server === 'admin' && method !== 'GET' && method !== 'HEAD') {
+        const res = await adminSocketRequest(adminSocket, method, path);
+        return { status: res.status, body: res.text };
+      }
       const { host, port } = servers[server];
       const res = await fetch(`http://${host}:${port}${path}`, { method });
       return { status: res.status, body: await res.text() };

@@ -140,6 +140,7 @@ export async function startWaypointHarness(
     hbonePort,
     netns: null,
     adminAddress: { host: '127.0.0.1', port: 0 },
+    adminSocketPath: null,
     metricsAddress: { host: '127.0.0.1', port: 0 },
     readinessAddress: { host: '127.0.0.1', port: 0 },
     drainDeadlineMs: 1000,

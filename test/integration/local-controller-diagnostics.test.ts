@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { controllerRequest } from '../../src/cli/local-cluster/controller-client.ts';
 import { type MeshStatus, startAdminApi } from '../../src/controller/local/admin-api.ts';
 import { startLocalController } from '../../src/controller/local/local-controller.ts';
 import { type LocalMeshConfig, writeMeshConfig } from '../../src/controller/local/mesh-files.ts';
@@ -35,13 +36,7 @@ test('a bad manifest applied 20 times is listed once in the status', async (t) =
   writeFileSync(bad, DEEP);
   let first: readonly string[] = [];
   for (let i = 0; i < 20; i++) {
-    const res = await fetch(`${admin.url}/apply`, {
-      method: 'POST',
-      body: JSON.stringify({ paths: [bad] }),
-      headers: { 'content-type': 'application/json' },
-    });
-    assert.equal(res.status, 200, await res.clone().text());
-    const reply = (await res.json()) as { diagnostics: string[] };
+    const reply = (await controllerRequest(dir, 'POST', '/apply', { paths: [bad] })) as { diagnostics: string[] };
     assert.ok(reply.diagnostics.length > 0, 'the apply reports its problem each time');
     if (i === 0) first = reply.diagnostics;
   }

@@ -16,11 +16,12 @@ import { startAdminApi } from '../../src/controller/local/admin-api.ts';
 import { desiredEnrollments } from '../../src/controller/local/enrollment.ts';
 import { applyLabelOverrides, parseLabelChanges } from '../../src/controller/local/labeled-source.ts';
 import { startLocalController } from '../../src/controller/local/local-controller.ts';
-import { type LocalMeshConfig, writeMeshConfig } from '../../src/controller/local/mesh-files.ts';
+import { adminSocketPath, type LocalMeshConfig, writeMeshConfig } from '../../src/controller/local/mesh-files.ts';
 import { placePods } from '../../src/controller/local/placement.ts';
 import { parseManifestText } from '../../src/controller/sources/manifest-source.ts';
 import { buildClusterState } from '../../src/controller/sources/types.ts';
 import { listPods } from '../../src/controller/translate/translate.ts';
+import { adminSocketRequest } from '../../src/runtime/admin-socket.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 const MANIFEST = `
@@ -128,7 +129,7 @@ test('desired enrollments: HBONE workloads with runtime paths, grouped by node',
 });
 
 /** A stand-in for a ztunnel's admin /pods API, recording calls; `down` until `up()`. */
-async function fakeZtunnelAdmin(t: test.TestContext) {
+async function fakeZtunnelAdmin(t: test.TestContext, socketPath: string) {
   const enrolled = new Map<string, unknown>();
   const calls: string[] = [];
   let available = false;
@@ -159,12 +160,11 @@ async function fakeZtunnelAdmin(t: test.TestContext) {
       }
     });
   });
-  server.listen(0, '127.0.0.1');
+  // The controller enrolls over the node ztunnel's admin socket (its TCP admin port takes no change).
+  server.listen(socketPath);
   await once(server, 'listening');
   t.after(() => new Promise((r) => server.close(r)));
-  const addr = server.address();
-  assert.ok(typeof addr === 'object' && addr !== null);
-  return { address: `127.0.0.1:${addr.port}`, enrolled, calls, refused, up: () => (available = true) };
+  return { address: '127.0.0.1:9', enrolled, calls, refused, up: () => (available = true) };
 }
 
 test('local controller: enrollment follows labels, retries until the ztunnel answers, VIPs persist, hostile admin input', async (t) => {
@@ -184,7 +184,7 @@ test('local controller: enrollment follows labels, retries until the ztunnel ans
     }),
   );
   writeFileSync(join(dir, 'objects.jsonl'), `${journal.join('\n')}\n`);
-  const zt = await fakeZtunnelAdmin(t);
+  const zt = await fakeZtunnelAdmin(t, adminSocketPath(dir, 'ztunnel-node-1'));
   const config: LocalMeshConfig = {
     cluster: 'demo',
     trustDomain: 'cluster.local',
@@ -210,15 +210,22 @@ test('local controller: enrollment follows labels, retries until the ztunnel ans
   const vip = controller.placement.vips.get('apps/echo');
   assert.ok(vip !== undefined);
 
-  const post = (path: string, body: string) =>
-    fetch(`${admin.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+  const post = (path: string, rawBody: string, headers: Record<string, string> = {}) =>
+    adminSocketRequest(adminSocketPath(dir, 'controller'), 'POST', path, { rawBody, headers });
+  // Over TCP, a change is refused before it is parsed.
+  const overTcp = await fetch(`${admin.url}/label`, {
+    method: 'POST',
+    body: JSON.stringify({ kind: 'Namespace', name: 'apps', changes: ['istio.io/dataplane-mode-'] }),
+  });
+  assert.equal(overTcp.status, 403);
+  assert.equal(zt.enrolled.size, 3);
   // Unenroll by label (the xDS wait ends at once: no ztunnel is connected to this controller's xDS).
   const res = await post(
     '/label',
     JSON.stringify({ kind: 'Namespace', name: 'apps', changes: ['istio.io/dataplane-mode-'] }),
   );
-  assert.equal(res.status, 200, await res.clone().text());
-  const reply = (await res.json()) as { enrollmentConverged: boolean; labels: Record<string, string> };
+  assert.equal(res.status, 200, res.text);
+  const reply = JSON.parse(res.text) as { enrollmentConverged: boolean; labels: Record<string, string> };
   assert.equal(reply.enrollmentConverged, true);
   assert.deepEqual(reply.labels, {});
   assert.equal(zt.enrolled.size, 0);
@@ -242,10 +249,7 @@ test('local controller: enrollment follows labels, retries until the ztunnel ans
   ]) {
     assert.equal((await post('/label', body)).status, 400, body);
   }
-  assert.equal(
-    (await fetch(`${admin.url}/apply`, { method: 'POST', body: '{}', headers: { origin: 'http://evil' } })).status,
-    403,
-  );
+  assert.equal((await post('/apply', '{}', { origin: 'http://evil' })).status, 403);
   const sock = connect(admin.address.port, '127.0.0.1');
   t.after(() => sock.destroy());
   sock.write(Buffer.from([0x16, 0x03, 0x01, 0xff, 0xff, 0x00, 0x0d, 0x0a, 0x0d, 0x0a]));

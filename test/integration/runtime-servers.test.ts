@@ -2,8 +2,11 @@
 // an operator's curl would talk to them.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { createAdminServer } from '../../src/runtime/admin.ts';
 import { DrainController } from '../../src/runtime/drain.ts';
@@ -24,15 +27,16 @@ interface Reply {
   readonly body: string;
 }
 
-// node:http with agent:false, so no pooled socket outlives the test.
+// node:http with agent:false, so no pooled socket outlives the test. `socket`: over the admin socket.
 function request(
   server: HttpServer,
   path: string,
-  opts: { method?: string; headers?: Record<string, string> } = {},
+  opts: { method?: string; headers?: Record<string, string>; socket?: boolean } = {},
 ): Promise<Reply> {
   const { host, port } = server.address;
+  const to = opts.socket === true ? { socketPath: server.socketPath ?? '' } : { host, port };
   return new Promise((resolve, reject) => {
-    const req = http.request({ host, port, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false });
+    const req = http.request({ ...to, path, method: opts.method ?? 'GET', headers: opts.headers, agent: false });
     req.on('error', reject);
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
@@ -44,6 +48,12 @@ function request(
     });
     req.end();
   });
+}
+
+function socketDir(t: test.TestContext): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-admin-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }
 
 async function started<T extends HttpServer>(t: test.TestContext, server: T): Promise<T> {
@@ -94,6 +104,7 @@ test('readiness is 503 naming pending tasks, then 200 "ready" once all are unblo
 });
 
 test('admin: index, config_dump JSON, logging GET/POST, quitquitquit POST drains, GET is 405', async (t) => {
+  const socketPath = join(socketDir(t), 'admin.sock');
   const logLines: Record<string, unknown>[] = [];
   const logger = createLogger({
     component: 'ztunnel',
@@ -104,6 +115,7 @@ test('admin: index, config_dump JSON, logging GET/POST, quitquitquit POST drains
     t,
     createAdminServer({
       listen: LOOPBACK,
+      socketPath,
       logLevel: logger,
       logger,
       configDump: async () => ({ workloads: [{ name: 'echo-1', namespace: 'default' }], version: 3 }),
@@ -120,12 +132,21 @@ test('admin: index, config_dump JSON, logging GET/POST, quitquitquit POST drains
   assert.match(String(dump.headers['content-type']), /application\/json/);
   assert.deepEqual(JSON.parse(dump.body), { workloads: [{ name: 'echo-1', namespace: 'default' }], version: 3 });
 
+  assert.equal(statSync(socketPath).mode & 0o777, 0o600);
   assert.deepEqual(JSON.parse((await request(server, '/logging')).body).level, 'info');
-  const set = await request(server, '/logging?level=debug', { method: 'POST' });
+  // Changes over TCP are refused before any handler runs: only the 0600 admin socket takes them.
+  const overTcp = await request(server, '/logging?level=debug', { method: 'POST' });
+  assert.equal(overTcp.status, 403);
+  assert.match(overTcp.body, /admin socket/);
+  assert.equal(logger.level, 'info');
+  assert.equal((await request(server, '/quitquitquit', { method: 'POST' })).status, 403);
+  assert.equal(drain.signal.aborted, false);
+  assert.equal(JSON.parse((await request(server, '/logging', { socket: true })).body).level, 'info');
+  const set = await request(server, '/logging?level=debug', { method: 'POST', socket: true });
   assert.equal(set.status, 200);
   assert.equal(logger.level, 'debug');
   assert.equal(JSON.parse((await request(server, '/logging')).body).level, 'debug');
-  const bad = await request(server, '/logging?level=loud', { method: 'POST' });
+  const bad = await request(server, '/logging?level=loud', { method: 'POST', socket: true });
   assert.equal(bad.status, 400);
   assert.equal(logger.level, 'debug');
   assert.ok(logLines.some((l) => l.msg === 'log level changed' && l.from === 'info' && l.to === 'debug'));
@@ -138,18 +159,44 @@ test('admin: index, config_dump JSON, logging GET/POST, quitquitquit POST drains
   // A page in the operator's browser must not be able to stop the process.
   const fromBrowser = await request(server, '/quitquitquit', {
     method: 'POST',
+    socket: true,
     headers: { origin: 'http://evil.example' },
   });
   assert.equal(fromBrowser.status, 403);
   assert.equal(drain.signal.aborted, false);
 
   const stopped = once(drain.signal, 'abort');
-  const quit = await request(server, '/quitquitquit', { method: 'POST' });
+  const quit = await request(server, '/quitquitquit', { method: 'POST', socket: true });
   assert.equal(quit.status, 200);
   await stopped;
   assert.deepEqual(await drain.drained, { forced: false, remaining: 0 });
 
   assert.equal((await request(server, '/debug/unknown')).status, 404);
+});
+
+test('config_dump never serves a private key, a token or a PEM key block', async (t) => {
+  const pem = '-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----\n';
+  const server = await started(
+    t,
+    createAdminServer({
+      listen: LOOPBACK,
+      logLevel: createLogger({ component: 'c', destination: { write() {} } }),
+      configDump: () => ({
+        certificates: [{ identity: 'spiffe://td/ns/a/sa/b', serial: '0a', privateKey: pem }],
+        ca: { token: 'sekrit-token', caKey: 'k', nested: [{ note: pem }] },
+        workloads: [{ name: 'echo-1' }],
+      }),
+      onQuit: () => {},
+    }),
+  );
+  const res = await request(server, '/config_dump');
+  assert.equal(res.status, 200);
+  assert.doesNotMatch(res.body, /PRIVATE KEY|sekrit|MHcCAQEE/);
+  assert.deepEqual(JSON.parse(res.body), {
+    certificates: [{ identity: 'spiffe://td/ns/a/sa/b', serial: '0a', privateKey: '[redacted]' }],
+    ca: { token: '[redacted]', caKey: '[redacted]', nested: [{ note: '[redacted]' }] },
+    workloads: [{ name: 'echo-1' }],
+  });
 });
 
 test('a config_dump provider that throws answers 500 and the server keeps serving', async (t) => {
@@ -239,6 +286,7 @@ test('close() ends idle keep-alive connections instead of waiting for them', asy
 });
 
 test('process servers: all three listen; quitquitquit drains and readiness turns 503', async (t) => {
+  const adminSocketPath = join(socketDir(t), 'admin.sock');
   const logger = createLogger({ component: 'ztunnel', destination: { write() {} } });
   const drain = new DrainController();
   const tracker = new ReadinessTracker();
@@ -247,6 +295,7 @@ test('process servers: all three listen; quitquitquit drains and readiness turns
     metricsAddress: LOOPBACK,
     readinessAddress: LOOPBACK,
     adminAddress: LOOPBACK,
+    adminSocketPath,
     registry: metrics.registry,
     readiness: tracker,
     logger,
@@ -257,7 +306,7 @@ test('process servers: all three listen; quitquitquit drains and readiness turns
   t.after(() => servers.close());
   assert.equal((await request(servers.readiness, '/healthz/ready')).status, 200);
   assert.equal((await request(servers.metrics, '/metrics')).status, 200);
-  assert.equal((await request(servers.admin, '/quitquitquit', { method: 'POST' })).status, 200);
+  assert.equal((await request(servers.admin, '/quitquitquit', { method: 'POST', socket: true })).status, 200);
   await drain.drained;
   const res = await request(servers.readiness, '/healthz/ready');
   assert.equal(res.status, 503);

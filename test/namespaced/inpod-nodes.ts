@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { closeFd, createListenerFd, inNetns, openNetns } from '../../src/redirect-bpf/netns.ts';
+import { adminSocketRequest } from '../../src/runtime/admin-socket.ts';
 import { run } from '../helpers/netns.ts';
 import { type ParsedMetrics, parseMetrics } from '../helpers/parse-metrics.ts';
 import type { Pod, Topology } from '../helpers/topology.ts';
@@ -62,7 +63,10 @@ export interface NodeZtunnelOptions {
 
 export interface NodeZtunnel {
   readonly logs: LogCapture;
+  /** Reads only: changes over TCP get 403. */
   readonly adminUrl: string;
+  /** The 0600 admin socket: enrollment goes here. */
+  readonly adminSocket: string;
   readonly metricsUrl: string;
   readonly child: ChildProcess;
   /** SIGTERM (graceful drain) and wait for the exit. */
@@ -105,6 +109,7 @@ export async function startNodeZtunnel(opts: NodeZtunnelOptions, stack: AsyncDis
   const admin = ready.admin as { host: string; port: number };
   const metricsAddr = ready.metrics as { host: string; port: number };
   const adminUrl = `http://${admin.host}:${admin.port}`;
+  const adminSocket = `${opts.statePath}.admin.sock`; // see fixtures/ztunnel-node.ts
   const metricsUrl = `http://${metricsAddr.host}:${metricsAddr.port}/metrics`;
   return {
     logs,
@@ -123,12 +128,10 @@ export async function startNodeZtunnel(opts: NodeZtunnelOptions, stack: AsyncDis
       const res = await fetch(metricsUrl);
       return parseMetrics(await res.text());
     },
+    adminSocket,
     async admin(method, path, body) {
-      const res = await fetch(`${adminUrl}${path}`, {
-        method,
-        ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-      });
-      const text = await res.text();
+      const res = await adminSocketRequest(adminSocket, method, path, { body });
+      const text = res.text;
       let json: unknown = text;
       try {
         json = JSON.parse(text);

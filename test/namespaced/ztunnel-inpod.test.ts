@@ -9,6 +9,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { before } from 'node:test';
 import { uninstallPins } from '../../src/redirect-bpf/loader.ts';
+import { adminSocketRequest } from '../../src/runtime/admin-socket.ts';
 import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
 import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
 import { type Pod, Topology } from '../helpers/topology.ts';
@@ -159,8 +160,18 @@ privilegedTest(
         assert.equal(res.status, status, JSON.stringify(res.json));
         assert.equal((res.json as { code: string }).code, code);
       }
-      const garbage = await fetch(`${za.adminUrl}/pods`, { method: 'POST', body: '{"uid": ' });
+      const garbage = await adminSocketRequest(za.adminSocket, 'POST', '/pods', { rawBody: '{"uid": ' });
       assert.equal(garbage.status, 400);
+      // Over the loopback TCP admin port a change is refused: only root (the 0600 socket) enrolls.
+      const overTcp = await fetch(`${za.adminUrl}/pods`, {
+        method: 'POST',
+        body: JSON.stringify({
+          uid: uid('default', 'client'),
+          netnsPath: client.netnsPath,
+          cgroupPath: client.cgroupPath,
+        }),
+      });
+      assert.equal(overTcp.status, 403);
       assert.deepEqual((await za.admin('GET', '/pods')).json, { pods: [] });
       // Not enrolled: the client still goes direct.
       assert.equal(greeting(await connectFromPod(client, server.ip, 8080)).remote, client.ip);

@@ -1,8 +1,11 @@
-// How the CLI (`ferry status/apply/delete/label`, `ferry up`) talks to a running local controller: its admin
-// API address comes from the cluster's mesh.json. Transport failures become FERRY_LOCAL_CONTROLLER_UNREACHABLE
-// (with the `ferry logs controller` hint); 4xx replies carrying a FERRY_* code are rethrown with that code.
+// How the CLI (`ferry status/apply/delete/label`, `ferry up`) talks to a running local controller: over its
+// admin socket, `<stateDir>/controller-admin.sock` (0600: root only; the TCP admin address only serves
+// reads). Transport failures become FERRY_LOCAL_CONTROLLER_UNREACHABLE (with the `ferry logs controller`
+// hint, or "run as root" when the socket refused us); 4xx replies carrying a FERRY_* code are rethrown
+// with that code.
 import { LOCAL_CONTROLLER_ERROR_CODES, LocalControllerError } from '../../controller/local/errors.ts';
-import { readMeshConfig } from '../../controller/local/mesh-files.ts';
+import { adminSocketPath, readMeshConfig } from '../../controller/local/mesh-files.ts';
+import { type AdminReply, adminSocketRequest } from '../../runtime/admin-socket.ts';
 
 /** A JSON request to the controller admin API; resolves with the parsed reply body. */
 export async function controllerRequest(
@@ -13,29 +16,28 @@ export async function controllerRequest(
   timeoutMs = 60_000,
 ): Promise<unknown> {
   const config = await readMeshConfig(stateDir);
-  const url = `http://${config.controller.admin}${path}`;
-  let res: Response;
+  const socket = adminSocketPath(stateDir, 'controller');
+  let res: AdminReply;
   try {
-    res = await fetch(url, {
-      method,
-      signal: AbortSignal.timeout(timeoutMs),
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
+    res = await adminSocketRequest(socket, method, path, { body, timeoutMs });
   } catch (err) {
+    const denied = (err as NodeJS.ErrnoException).code === 'EACCES';
     throw new LocalControllerError(
       'FERRY_LOCAL_CONTROLLER_UNREACHABLE',
-      `the controller of cluster ${config.cluster} does not answer at ${config.controller.admin} (${(err as Error).message}); see: ferry logs controller --cluster ${config.cluster}`,
+      denied
+        ? `permission denied on the controller's admin socket ${socket}: it is root only (run as root)`
+        : `the controller of cluster ${config.cluster} does not answer at ${socket} (${(err as Error).message}); see: ferry logs controller --cluster ${config.cluster}`,
       { cause: err },
     );
   }
-  const text = await res.text();
+  const text = res.text;
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
   } catch {
     // plain-text reply (errors from the HTTP layer)
   }
-  if (!res.ok) {
+  if (res.status < 200 || res.status > 299) {
     const o = typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
     const code = (LOCAL_CONTROLLER_ERROR_CODES as readonly unknown[]).includes(o.code)
       ? (o.code as LocalControllerError['code'])

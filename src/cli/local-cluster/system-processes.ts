@@ -3,7 +3,7 @@
 // environment of the first one. Secrets (the node's CA token) travel in the environment, never in argv
 // (world-readable in /proc).
 import { join } from 'node:path';
-import { caRootPath, type LocalMeshConfig } from '../../controller/local/mesh-files.ts';
+import { adminSocketPath, caRootPath, type LocalMeshConfig } from '../../controller/local/mesh-files.ts';
 import { type ClusterLayout, nodeCgroupDir, nodePinRoot } from './layout.ts';
 import type { LocalWaypoint } from './waypoints.ts';
 
@@ -55,6 +55,8 @@ export function ztunnelLaunch(
       caRootPath(layout.stateDir),
       '--admin',
       node.admin,
+      '--admin-socket', // where the controller enrolls pods: 0600, root only
+      adminSocketPath(layout.stateDir, role),
       '--metrics',
       node.metrics,
       '--readiness',

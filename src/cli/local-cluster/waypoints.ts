@@ -7,7 +7,7 @@
 // and tools.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { caRootPath, type LocalMeshConfig } from '../../controller/local/mesh-files.ts';
+import { adminSocketPath, caRootPath, type LocalMeshConfig } from '../../controller/local/mesh-files.ts';
 import type { WaypointSpec } from '../../controller/translate/types.ts';
 import type { ClusterLayout } from './layout.ts';
 import { loadState, podsOf } from './state.ts';
@@ -74,6 +74,8 @@ export async function startLocalWaypoints(opts: StartWaypointsOptions): Promise<
       `${pod.ip}:15008`,
       '--admin',
       admin,
+      '--admin-socket',
+      adminSocketPath(opts.layout.stateDir, role),
       '--metrics',
       metrics,
       '--readiness',

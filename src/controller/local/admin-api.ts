@@ -1,5 +1,7 @@
-// The local controller's admin API (127.0.0.1, plain HTTP, JSON): what `ferry status/apply/delete/label`
-// call. A change answers only once it is durable (controller-state.json), published, ACKed by every
+// The local controller's admin API (plain HTTP, JSON): what `ferry status/apply/delete/label` call. Reads
+// (`/status`, `/healthz/ready`) are served on 127.0.0.1 and on the admin socket; changes (`/apply`,
+// `/delete`, `/label`) only on the admin socket, `<stateDir>/controller-admin.sock` (0600, root only).
+// A change answers only once it is durable (controller-state.json), published, ACKed by every
 // ztunnel and enrollment has converged (bounded waits), so the CLI returns when the mesh has the change
 // (an error reply or a lost connection means it may or may not have been applied); the reply carries how
 // long the xDS propagation took (`propagationMs`: request received → every ztunnel ACKed). Browser-originated changes
@@ -17,6 +19,7 @@ import { formatDiagnostic } from '../sources/types.ts';
 import { LocalControllerError } from './errors.ts';
 import { type LabelTarget, parseLabelChanges } from './labeled-source.ts';
 import type { LocalController } from './local-controller.ts';
+import { adminSocketPath } from './mesh-files.ts';
 
 const MAX_BODY_BYTES = 64 * 1024;
 const XDS_WAIT_MS = 10_000;
@@ -120,6 +123,7 @@ export async function startAdminApi(c: LocalController): Promise<HttpServer> {
   const server = new HttpServer({
     name: 'controller-admin',
     listen,
+    socketPath: adminSocketPath(c.stateDir, 'controller'),
     logger: c.log,
     routes: [
       { path: '/healthz/ready', methods: { GET: () => ({ status: 200, body: 'ready\n' }) } },

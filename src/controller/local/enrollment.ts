@@ -9,7 +9,9 @@
 // Every `resyncMs` (2 s) each converged node is checked again against its ztunnel's GET /pods, so a pod
 // unenrolled behind the controller's back (DELETE /pods/<uid> on the ztunnel, a ztunnel that restarted
 // without its state) is enrolled again within one period plus a pass (docs/operations.md, "Supervision").
+// Every call goes over the ztunnel's admin socket (0600, root only): its TCP admin port serves no change.
 import { setTimeout as delay } from 'node:timers/promises';
+import { adminSocketRequest } from '../../runtime/admin-socket.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { Workload } from '../../ztunnel/store/types.ts';
 
@@ -81,7 +83,8 @@ export interface EnrollmentReconcilerOptions {
 
 interface NodeWorker {
   readonly name: string;
-  readonly adminUrl: string;
+  /** The ztunnel's admin socket. */
+  readonly adminSocket: string;
   desired: ReadonlyMap<string, PodPaths>;
   generation: number;
   done: number;
@@ -105,7 +108,7 @@ export class EnrollmentReconciler {
    * `initialEnrolled` is what the ztunnels last reported to an earlier controller (node → uid → paths).
    */
   constructor(
-    nodes: readonly { readonly name: string; readonly admin: string }[],
+    nodes: readonly { readonly name: string; readonly adminSocket: string }[],
     log: Logger,
     onEnrolledChange: () => void = () => undefined,
     initialEnrolled: ReadonlyMap<string, ReadonlyMap<string, PodPaths>> = new Map(),
@@ -118,7 +121,7 @@ export class EnrollmentReconciler {
         n.name,
         {
           name: n.name,
-          adminUrl: `http://${n.admin}`,
+          adminSocket: n.adminSocket,
           desired: new Map(),
           generation: 0,
           done: 0,
@@ -263,15 +266,12 @@ export class EnrollmentReconciler {
 
   async #call(w: NodeWorker, method: string, path: string, body?: unknown): Promise<unknown> {
     const signal = AbortSignal.any([this.#closed.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]);
-    const res = await fetch(`${w.adminUrl}${path}`, {
-      method,
-      signal,
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-    });
-    const text = await res.text();
+    const res = await adminSocketRequest(w.adminSocket, method, path, { body, signal });
+    const text = res.text;
     // DELETE of a pod that is already gone is success: the goal state holds.
     if (res.status === 404 && method === 'DELETE') return null;
-    if (!res.ok) throw new Error(`${method} ${path} on ${w.name}: HTTP ${res.status} ${text.trim().slice(0, 300)}`);
+    if (res.status < 200 || res.status > 299)
+      throw new Error(`${method} ${path} on ${w.name}: HTTP ${res.status} ${text.trim().slice(0, 300)}`);
     return text === '' ? null : (JSON.parse(text) as unknown);
   }
 }

@@ -22,7 +22,14 @@ import { startXdsServer, type XdsServer } from '../xds-server.ts';
 import { keepLatestDiagnostics } from './diagnostic-history.ts';
 import { desiredEnrollments, EnrollmentReconciler, gateHbone, withEnrolled } from './enrollment.ts';
 import { isChangeRecord, LabeledSource } from './labeled-source.ts';
-import { LABELS_FILE, type LocalMeshConfig, loadOrCreateCa, readJsonMap, readMeshConfig } from './mesh-files.ts';
+import {
+  adminSocketPath,
+  LABELS_FILE,
+  type LocalMeshConfig,
+  loadOrCreateCa,
+  readJsonMap,
+  readMeshConfig,
+} from './mesh-files.ts';
 import { LocalPlacement } from './placement.ts';
 import { ControllerStateStore } from './state-store.ts';
 
@@ -97,7 +104,12 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
         log.error({ error: String(err) }, 'could not persist the enrolled pods');
       });
   };
-  const enrollment = new EnrollmentReconciler(config.nodes, log, onEnrolledChange, store.current.enrolled);
+  const enrollment = new EnrollmentReconciler(
+    config.nodes.map((n) => ({ name: n.name, adminSocket: adminSocketPath(stateDir, `ztunnel-${n.name}`) })),
+    log,
+    onEnrolledChange,
+    store.current.enrolled,
+  );
   const ackWaiters = new Set<() => void>();
   const wakeAckWaiters = () => {
     for (const w of [...ackWaiters]) {

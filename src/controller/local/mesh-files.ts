@@ -6,7 +6,7 @@
 // is only read once, from a cluster started by an older controller). Parsing is strict: a bad file is an
 // error naming it, never a half-read value. Writes are durable: temp file + fsync + rename + fsync of the
 // directory (runtime/durable-file.ts), never a torn or lost file.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -41,6 +41,21 @@ export const VIPS_FILE = 'vips.json';
 export const LABELS_FILE = 'labels.json';
 export const CA_DIR = 'ca';
 
+/**
+ * The admin socket of a process of the cluster (`controller`, `ztunnel-node-1`, a waypoint's role): a
+ * 0600 Unix socket in the root-only state dir, the only place its admin API accepts changes
+ * (src/runtime/admin-socket.ts; docs/operations.md "Admin endpoints").
+ */
+export function adminSocketPath(stateDir: string, role: string): string {
+  const path = join(stateDir, `${role}-admin.sock`);
+  if (Buffer.byteLength(path) <= MAX_SOCKET_PATH_BYTES) return path;
+  // sun_path holds 107 bytes: a long waypoint role keeps a readable prefix and a hash of the whole.
+  const hash = createHash('sha256').update(role).digest('hex').slice(0, 12);
+  return join(stateDir, `${role.slice(0, 16)}-${hash}-admin.sock`);
+}
+
+const MAX_SOCKET_PATH_BYTES = 107;
+
 /** The CA root (PEM) ztunnels verify the CA server with. */
 export function caRootPath(stateDir: string): string {
   return join(stateDir, CA_DIR, 'root-cert.pem');
@@ -72,7 +87,7 @@ export async function readMeshConfig(stateDir: string): Promise<LocalMeshConfig>
         `no mesh in ${stateDir} (was it started with ferry up -f?)`,
       );
     }
-    throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${path}: ${(err as Error).message}`, { cause: err });
+    throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${path}: ${readFailure(err)}`);
   }
   const bad = (what: string) => new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${path}: ${what}`);
   if (!isRecord(v)) throw bad('not an object');
@@ -108,7 +123,7 @@ export async function readJsonMap<T>(file: string, valid: (x: unknown) => x is T
     v = JSON.parse(await readFile(file, 'utf8'));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-    throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${file}: ${(err as Error).message}`, { cause: err });
+    throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${file}: ${readFailure(err)}`);
   }
   if (!isRecord(v)) throw new LocalControllerError('FERRY_LOCAL_BAD_STATE', `${file}: not an object`);
   const out = new Map<string, T>();
@@ -149,6 +164,16 @@ export async function loadOrCreateCa(stateDir: string, trustDomain: string): Pro
     await syncDirectory(stateDir);
   }
   return CertificateAuthority.loadPluggedIn(dir, { trustDomain });
+}
+
+/**
+ * Why a state file could not be read, never with its content: V8's JSON.parse message quotes the text
+ * around the error, and mesh.json holds the CA tokens. No `cause` either (it carries the same message).
+ */
+function readFailure(err: unknown): string {
+  if (err instanceof SyntaxError) return 'not valid JSON';
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' ? `cannot read (${code})` : 'cannot read';
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {

@@ -66,8 +66,15 @@ export function parseK8sObject(value: unknown, opts: ParseOptions): ParsedObject
   const r = new ObjectReader('', opts.origin);
   const object = isObj(value)
     ? parseWith(r, value, opts)
-    : r.fail('FERRY_MANIFEST_INVALID_FIELD', '', `document is not a Kubernetes object (got ${q(value)})`);
+    : r.fail('FERRY_MANIFEST_INVALID_FIELD', '', `document is not a Kubernetes object (got ${shapeOf(value)})`);
   return { object: r.failed ? null : object, diagnostics: r.diagnostics };
+}
+
+// What a document that is not an object is, without its text: a file that is not a manifest (a key, a
+// password file) must never be echoed into the reply or `ferry status` (docs/operations.md, "Admin endpoints").
+function shapeOf(value: unknown): string {
+  if (typeof value === 'string') return `a string of ${value.length} characters`;
+  return Array.isArray(value) ? 'a list' : value === null ? 'null' : `a ${typeof value}`;
 }
 
 function parseWith(r: ObjectReader, doc: Obj, opts: ParseOptions): K8sObject | null {
