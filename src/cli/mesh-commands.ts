@@ -7,9 +7,14 @@ import { parseArgs } from 'node:util';
 import type { MeshStatus } from '../controller/local/admin-api.ts';
 import { LocalControllerError } from '../controller/local/errors.ts';
 import { parseLabelChanges } from '../controller/local/labeled-source.ts';
+import { readMeshConfig } from '../controller/local/mesh-files.ts';
 import { clusterCliEnv } from './local-cluster/cli-env.ts';
 import { controllerRequest } from './local-cluster/controller-client.ts';
+import { liveStatusLines, readZtunnelPods, withLiveState } from './local-cluster/live-status.ts';
 import { printSummary } from './local-cluster/mesh-up.ts';
+import { runningPid } from './local-cluster/restart.ts';
+import { loadState, podsOf } from './local-cluster/state.ts';
+import { readSupervisorReport } from './local-cluster/supervisor.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -36,7 +41,15 @@ const STATUS_HELP = 'usage: ferry status [--cluster <name>] [--json]\n';
 export async function status(argv: readonly string[]): Promise<number> {
   const { values, stateDir } = common(argv);
   if (values.help === true) return help(STATUS_HELP);
-  const s = (await controllerRequest(stateDir, 'GET', '/status')) as MeshStatus;
+  const controller = (await controllerRequest(stateDir, 'GET', '/status')) as MeshStatus;
+  // Enrollment as each ztunnel reports it now, and the supervisor's restarts (not the controller's cache).
+  const s = withLiveState(
+    controller,
+    podsOf(loadState(stateDir)),
+    await readZtunnelPods(await readMeshConfig(stateDir)),
+    readSupervisorReport(stateDir),
+    (role) => runningPid({ stateDir }, role),
+  );
   if (values.json === true) {
     out(JSON.stringify(s, null, 2));
     return 0;
@@ -48,6 +61,7 @@ export async function status(argv: readonly string[]): Promise<number> {
     out(`  ${n.name.padEnd(10)} ${state}${n.error === null ? '' : ` (${n.error})`}`);
   }
   printSummary(s, out);
+  for (const line of liveStatusLines(s, Date.now())) out(line);
   out('policies:');
   for (const p of s.policies) out(`  ${`${p.namespace}/${p.name}`.padEnd(32)} ${p.action} (${p.scope})`);
   if (s.waypoints.length > 0) {

@@ -13,11 +13,20 @@ import { loadState, StateJournal } from './state.ts';
 export const CONTROLLER_ROLE = 'controller';
 
 /** True when the newest journaled process of `role` still runs (same pid and start time: no pid reuse). */
-export function systemProcessAlive(layout: ClusterLayout, role: string): boolean {
+export function systemProcessAlive(layout: Pick<ClusterLayout, 'stateDir'>, role: string): boolean {
   const procs = loadState(layout.stateDir).records.filter((r) => r.kind === 'process' && r.role === role);
   const last = procs.at(-1);
   if (last === undefined || last.kind !== 'process') return false;
   return processStartTicks(last.pid) === last.startTicks && !isZombie(last.pid);
+}
+
+/** The pid of the newest journaled process of `role` when it still runs, else null. */
+export function runningPid(layout: Pick<ClusterLayout, 'stateDir'>, role: string): number | null {
+  const last = loadState(layout.stateDir)
+    .records.filter((r) => r.kind === 'process' && r.role === role)
+    .at(-1);
+  if (last === undefined || last.kind !== 'process') return null;
+  return processStartTicks(last.pid) === last.startTicks && !isZombie(last.pid) ? last.pid : null;
 }
 
 /** Starts the controller again in `system/controller` (journaled, so `ferry down` removes it); its pid. */

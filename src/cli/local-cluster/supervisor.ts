@@ -75,6 +75,8 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<void> {
   const { layout, log } = opts;
   const policy = opts.policy ?? DEFAULT_RESTART_POLICY;
   const watched = new Map<string, Watched>();
+  // Restart counts survive a restart of the supervisor itself (`ferry up` starts it again).
+  const earlier = new Map((readSupervisorReport(layout.stateDir)?.processes ?? []).map((p) => [p.role, p.restarts]));
   const adopt = (launch: SystemLaunch, journal: readonly StateRecord[]): void => {
     const last = journal.filter((r) => r.kind === 'process' && r.role === launch.role).at(-1);
     const rec = last?.kind === 'process' ? last : null;
@@ -83,7 +85,7 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<void> {
       pid: rec?.pid ?? null,
       startTicks: rec?.startTicks ?? null,
       // Adopted processes count as started now: their own start time is not known in ms.
-      restart: NEW_RESTART_STATE,
+      restart: { ...NEW_RESTART_STATE, restarts: earlier.get(launch.role) ?? 0 },
       restartAtMs: null,
     });
   };
