@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Ferry redirector (DESIGN.md §2, §4). One object, five programs:
+ * Ferry redirector (docs/redirect.md). One object, five programs:
  *  - cgroup/connect4, cgroup/connect6 (v4-mapped only): an enrolled pod's TCP connect is rewritten to
- *    127.0.0.1:15001 inside its own netns, where the ztunnel owns a listener; the original destination is
- *    stored by socket cookie.
+ *    podIP:15001 (127.0.0.1:15001 for an entry without POD_FLAG_STEER_LISTENERS) inside its own netns; the
+ *    original destination is stored by socket cookie.
  *  - sockops: at ACTIVE_ESTABLISHED the original destination is re-keyed by (netns cookie, 4-tuple), the key
  *    the ztunnel can compute from its accepted socket. The netns cookie is needed because every pod uses
  *    127.0.0.1, so tuples repeat across pods.
  *  - sk_lookup (attached per pod netns): inbound plaintext SYNs are assigned to the ztunnel's in-pod 15006
- *    listener, found in a sockhash keyed by the pod IP that user space fills.
+ *    listener, captured connects (podIP:15001) to its 15001 listener and HBONE (podIP:15008) to its 15008
+ *    listener, each found in a sockhash keyed by the pod IP that user space fills. Assigned with
+ *    NO_REUSEPORT: the in-pod listeners use SO_REUSEPORT for the handoff between two ztunnel processes, and
+ *    any process in the pod with the same UID could join those groups; only the registered socket counts.
  * Layouts of every map key/value are mirrored in src/redirect-bpf/layout.ts; change both together.
  */
 #include <linux/bpf.h>
@@ -49,10 +52,17 @@ enum counter_index {
   CTR_LOOKUP_MISSED = 4,
   CTR_COUNT = 5,
 };
+#define NO_COUNTER CTR_COUNT
+
+/* pod_info.flags: the ztunnel registered the pod's 15001 and 15008 listeners in outbound_listeners and
+ * hbone_listeners, and the pod's sk_lookup program steers to them, so captured connects go to podIP:15001.
+ * Entries written before this flag existed keep the 127.0.0.1:15001 rewrite until their pod is enrolled
+ * again (a ztunnel upgrade re-enrolls every pod), which keeps an upgrade from refusing connections. */
+#define POD_FLAG_STEER_LISTENERS 1
 
 struct pod_info {
   __u32 pod_ip; /* network order */
-  __u32 flags;  /* reserved */
+  __u32 flags;  /* POD_FLAG_* */
 };
 
 struct orig_dst {
@@ -120,6 +130,23 @@ struct {
   __type(key, __u32); /* pod IP, network order */
   __type(value, __u64);
 } inbound_listeners SEC(".maps");
+
+/* The ztunnel's captured-outbound listener in each pod (bound to 127.0.0.1:15001; sk_lookup hands it the
+ * SYNs to podIP:15001 that connect4 made). */
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32); /* pod IP, network order */
+  __type(value, __u64);
+} outbound_listeners SEC(".maps");
+
+/* The ztunnel's HBONE listener in each pod (podIP:15008). */
+struct {
+  __uint(type, BPF_MAP_TYPE_SOCKHASH);
+  __uint(max_entries, 4096);
+  __type(key, __u32); /* pod IP, network order */
+  __type(value, __u64);
+} hbone_listeners SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -193,8 +220,9 @@ static __always_inline struct pod_info *current_pod(__u64 *cgroup_id) {
   return 0;
 }
 
-/* Shared decision for connect4/connect6: 1 = redirect (orig stored), 0 = leave alone. */
-static __always_inline int capture(void *ctx, __u32 dst_ip, __u16 dst_port_net) {
+/* Shared decision for connect4/connect6: the address to rewrite the destination to (network order, orig
+ * stored), or 0 = leave alone. */
+static __always_inline __u32 capture(void *ctx, __u32 dst_ip, __u16 dst_port_net) {
   __u64 cgroup_id = 0;
   struct pod_info *pod = current_pod(&cgroup_id);
   if (!pod)
@@ -213,15 +241,18 @@ static __always_inline int capture(void *ctx, __u32 dst_ip, __u16 dst_port_net) 
     return 0;
   }
   count(CTR_OUTBOUND_REDIRECTED);
-  return 1;
+  /* The pod IP, not 127.0.0.1: sk_lookup has no netns cookie, so the destination address is what tells it
+   * which pod's listener the SYN belongs to. */
+  return (pod->flags & POD_FLAG_STEER_LISTENERS) ? pod->pod_ip : bpf_htonl(0x7f000001);
 }
 
 SEC("cgroup/connect4")
 int ferry_connect4(struct bpf_sock_addr *ctx) {
   if (ctx->protocol != IPPROTO_TCP)
     return 1;
-  if (capture(ctx, ctx->user_ip4, (__u16)ctx->user_port)) {
-    ctx->user_ip4 = bpf_htonl(0x7f000001);
+  __u32 target = capture(ctx, ctx->user_ip4, (__u16)ctx->user_port);
+  if (target != 0) {
+    ctx->user_ip4 = target;
     ctx->user_port = bpf_htons(PORT_OUTBOUND);
   }
   return 1;
@@ -234,8 +265,9 @@ int ferry_connect6(struct bpf_sock_addr *ctx) {
   /* Only v4-mapped destinations (::ffff:a.b.c.d); native IPv6 is not in v1. */
   if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
     return 1;
-  if (capture(ctx, ctx->user_ip6[3], (__u16)ctx->user_port)) {
-    ctx->user_ip6[3] = bpf_htonl(0x7f000001);
+  __u32 target = capture(ctx, ctx->user_ip6[3], (__u16)ctx->user_port);
+  if (target != 0) {
+    ctx->user_ip6[3] = target;
     ctx->user_port = bpf_htons(PORT_OUTBOUND);
   }
   return 1;
@@ -268,6 +300,29 @@ int ferry_sockops(struct bpf_sock_ops *skops) {
   return 1;
 }
 
+/* Assigns the SYN to the listener registered under the pod IP in `listeners`; SK_DROP (ECONNREFUSED) when
+ * there is none, so nothing else in the pod ever gets it. NO_REUSEPORT: the registered socket itself, never
+ * another member of its reuseport group: a process in the pod with the ztunnel's UID can join that group,
+ * and so can a previous enrollment's listener that is about to close (re-enrolled within the unenroll
+ * grace). A newer ztunnel process registering its own listener replaces the entry: the handoff. */
+static __always_inline int assign_registered(struct bpf_sk_lookup *ctx, void *listeners, __u32 pod_ip,
+                                             __u32 steered_counter) {
+  struct bpf_sock *sk = bpf_map_lookup_elem(listeners, &pod_ip);
+  if (!sk) {
+    count(CTR_LOOKUP_MISSED);
+    return SK_DROP;
+  }
+  long err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
+  bpf_sk_release(sk);
+  if (err != 0) {
+    count(CTR_LOOKUP_MISSED);
+    return SK_DROP;
+  }
+  if (steered_counter != NO_COUNTER)
+    count(steered_counter);
+  return SK_PASS;
+}
+
 SEC("sk_lookup")
 int ferry_sk_lookup(struct bpf_sk_lookup *ctx) {
   if (ctx->protocol != IPPROTO_TCP || ctx->family != AF_INET)
@@ -277,30 +332,23 @@ int ferry_sk_lookup(struct bpf_sk_lookup *ctx) {
   __u16 port = (__u16)ctx->local_port;
   if (is_loopback_or_any(local_ip))
     return SK_PASS; /* in-pod loopback traffic is the app's own business */
+  /* A captured connect (connect4 rewrote it to podIP:15001) comes from the pod itself: its own IP, or
+   * loopback when the app had bound its socket there. A peer elsewhere dialing podIP:15001 is left alone
+   * (the ztunnel's listener is bound to 127.0.0.1, so nothing of the ztunnel's answers it). */
+  if (port == PORT_OUTBOUND && (remote_ip == local_ip || is_loopback_or_any(remote_ip)))
+    return assign_registered(ctx, &outbound_listeners, local_ip, NO_COUNTER); /* counted at connect */
+  if (port == PORT_HBONE)
+    return assign_registered(ctx, &hbone_listeners, local_ip, NO_COUNTER);
   struct config *cfg = load_config();
   if (!cfg || is_ztunnel_port(port) || is_excluded_port(cfg, port) || remote_ip == SOURCE_INPOD_127_0_0_6 ||
       remote_ip == local_ip || in_cidrs(cfg->probe_cidrs, cfg->probe_cidr_count, remote_ip)) {
     count(CTR_INBOUND_BYPASSED);
     return SK_PASS;
   }
-  struct bpf_sock *sk = bpf_map_lookup_elem(&inbound_listeners, &local_ip);
-  if (!sk) {
-    /* Enrolled (this program is attached) but no ztunnel listener: fail closed. SK_DROP makes the lookup
-     * fail with ECONNREFUSED, so the client gets a reset at once, and plaintext never reaches the app
-     * behind the mesh's back (STRICT would otherwise be bypassed while the ztunnel is down). */
-    count(CTR_LOOKUP_MISSED);
-    return SK_DROP;
-  }
-  /* NO_REUSEPORT: the listener in the map, never another member of its reuseport group, which may be a
-   * previous enrollment's listener that is about to close (re-enrolled within the unenroll grace). */
-  long err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
-  bpf_sk_release(sk);
-  if (err != 0) {
-    count(CTR_LOOKUP_MISSED);
-    return SK_DROP;
-  }
-  count(CTR_INBOUND_STEERED);
-  return SK_PASS;
+  /* Enrolled (this program is attached) but no ztunnel listener: fail closed. SK_DROP makes the lookup
+   * fail with ECONNREFUSED, so the client gets a reset at once, and plaintext never reaches the app behind
+   * the mesh's back (STRICT would otherwise be bypassed while the ztunnel is down). */
+  return assign_registered(ctx, &inbound_listeners, local_ip, CTR_INBOUND_STEERED);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,12 +1,13 @@
-// Pod enrollment (DESIGN.md §4): in-pod listeners (via the setns sandwich), the pod's 15006 listener in
-// the inbound sockhash, an sk_lookup link on the pod netns, and finally the `enrolled` map entry, which is
-// what starts outbound capture. Everything is validated before the first change, and a failure part-way
+// Pod enrollment (docs/redirect.md, "Enrolling pods"): in-pod listeners (via the setns sandwich), the
+// pod's 15006, 15001 and 15008 listeners in their sockhashes (sk_lookup hands connections to those sockets
+// only, never to another member of their reuseport groups), an sk_lookup link on the pod netns, and
+// finally the `enrolled` map entry, which is what starts outbound capture. Everything is validated before the first change, and a failure part-way
 // undoes what was done, so a pod is never half-enrolled. Re-enrolling is idempotent for the datapath.
 import { mkdirSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BpfError } from './errors.ts';
 import { ffi } from './ffi.ts';
-import { decodePodInfo, encodePodInfo, encodeU64, parseIpv4 } from './layout.ts';
+import { decodePodInfo, encodePodInfo, encodeU64, POD_FLAG_STEER_LISTENERS, parseIpv4 } from './layout.ts';
 import { reconcileLink, unpinLink } from './links.ts';
 import type { Datapath } from './loader.ts';
 import { closeFd, createListenerFd, inNetns, openNetns, socketNetnsCookie } from './netns.ts';
@@ -26,7 +27,7 @@ export interface EnrollPodOptions {
 
 /** Listening sockets inside the pod netns, owned by the caller: serve with `server.listen({ fd })`. */
 export interface PodListenerFds {
-  /** 127.0.0.1:15001, outbound capture. */
+  /** 127.0.0.1:15001, outbound capture (captured connects reach it as podIP:15001, through sk_lookup). */
   readonly outbound: number;
   /** 0.0.0.0:15006, plaintext inbound steered by sk_lookup (the local address is the original destination). */
   readonly inboundPlaintext: number;
@@ -67,10 +68,18 @@ export function enrollPod(dp: Datapath, opts: EnrollPodOptions): PodEnrollment {
     });
     const netnsCookie = socketNetnsCookie(listeners.outbound);
 
+    // Registering replaces the entry of a previous enrollment (another ztunnel process, or this pod enrolled
+    // again): from here on new connections go to these sockets, the old ones only finish their queues.
     const ipKey = parseIpv4(opts.podIp);
-    const inbound = dp.map('inbound_listeners');
-    inbound.update(ipKey, encodeU64(BigInt(listeners.inboundPlaintext)));
-    undo.push(() => inbound.delete(ipKey));
+    for (const [name, fd] of [
+      ['inbound_listeners', listeners.inboundPlaintext],
+      ['outbound_listeners', listeners.outbound],
+      ['hbone_listeners', listeners.hbone],
+    ] as const) {
+      const map = dp.map(name);
+      map.update(ipKey, encodeU64(BigInt(fd)));
+      undo.push(() => map.delete(ipKey));
+    }
 
     const podDir = join(dp.pinRoot, 'pods', String(cgroupId));
     mkdirSync(podDir, { recursive: true });
@@ -83,8 +92,9 @@ export function enrollPod(dp: Datapath, opts: EnrollPodOptions): PodEnrollment {
     });
     if (outcome === 'attached') undo.push(() => rmSync(podDir, { recursive: true, force: true }));
 
-    // Last: from here on the pod's connects are captured, and its 15001 listener already exists.
-    dp.map('enrolled').update(encodeU64(cgroupId), encodePodInfo(opts.podIp));
+    // Last: from here on the pod's connects are captured (to podIP:15001, which sk_lookup hands to the
+    // 15001 listener registered above), and that listener already exists.
+    dp.map('enrolled').update(encodeU64(cgroupId), encodePodInfo(opts.podIp, POD_FLAG_STEER_LISTENERS));
     undo.length = 0;
     return { cgroupId, podIp: opts.podIp, netnsPath: opts.netnsPath, netnsCookie, listeners };
   } catch (err) {
@@ -116,7 +126,12 @@ export function unenrollPod(dp: Datapath, opts: UnenrollPodOptions): void {
   // pod in between.
   const podDir = join(dp.pinRoot, 'pods', String(cgroupId));
   unpinLink(join(podDir, 'sk_lookup'));
-  if (value !== null) dp.map('inbound_listeners').delete(parseIpv4(decodePodInfo(value).podIp));
+  if (value !== null) {
+    const ipKey = parseIpv4(decodePodInfo(value).podIp);
+    for (const name of ['inbound_listeners', 'outbound_listeners', 'hbone_listeners'] as const) {
+      dp.map(name).delete(ipKey);
+    }
+  }
   rmSync(podDir, { recursive: true, force: true });
 }
 

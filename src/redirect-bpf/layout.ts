@@ -10,6 +10,12 @@ export const CONFIG_SIZE = 176;
 export const TUPLE_KEY_SIZE = 24;
 export const ORIG_DST_SIZE = 16;
 export const POD_INFO_SIZE = 8;
+/**
+ * pod_info.flags bit (POD_FLAG_STEER_LISTENERS in bpf/redirect.bpf.c): the pod's 15001 and 15008 listeners
+ * are registered for sk_lookup, so connect4 rewrites to podIP:15001 instead of 127.0.0.1:15001
+ * (docs/redirect.md, "Only the ztunnel's own sockets").
+ */
+export const POD_FLAG_STEER_LISTENERS = 1;
 
 export const COUNTER_NAMES = [
   'outboundRedirected',

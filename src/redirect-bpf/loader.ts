@@ -46,6 +46,8 @@ const MAP_SHAPES = {
   orig_by_tuple: { key: TUPLE_KEY_SIZE, value: ORIG_DST_SIZE },
   config: { key: 4, value: CONFIG_SIZE },
   inbound_listeners: { key: 4, value: 8 },
+  outbound_listeners: { key: 4, value: 8 },
+  hbone_listeners: { key: 4, value: 8 },
   counters: { key: 4, value: 8 },
 } as const;
 export type MapName = keyof typeof MAP_SHAPES;

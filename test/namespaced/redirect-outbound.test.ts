@@ -2,6 +2,7 @@
 // 15001 listener and the stand-in ztunnel recovers the original destination from the pinned maps.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
+import { decodePodInfo, encodePodInfo, encodeU64, POD_FLAG_STEER_LISTENERS } from '../../src/redirect-bpf/layout.ts';
 import { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
 import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
 import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
@@ -77,6 +78,21 @@ privilegedTest('enrolled pod: connects are captured, loopback/own IP/ztunnel por
     assert.equal(counters.outboundRedirected, 4n);
     assert.equal(counters.outboundBypassed, 3n);
   });
+
+  await t.test(
+    'an entry written before the steering flag (mid-upgrade) keeps the 127.0.0.1:15001 rewrite',
+    async () => {
+      const key = encodeU64(enrollment.cgroupId);
+      const value = redirector.map('enrolled').lookup(key);
+      assert.ok(value !== null);
+      assert.equal(decodePodInfo(value).flags, POD_FLAG_STEER_LISTENERS);
+      // Such a connect meets the 127.0.0.1:15001 listener by the ordinary lookup, as before the flag existed.
+      redirector.map('enrolled').update(key, encodePodInfo(client.ip, 0));
+      const res = await connectFromPod(client, server.ip, 8080);
+      redirector.map('enrolled').update(key, value);
+      assert.deepEqual(res, { ok: true, reply: { via: 'ztunnel-outbound', pod: 'client', orig: `${server.ip}:8080` } });
+    },
+  );
 });
 
 privilegedTest('leaves no netns, cgroup or pin behind', async () => {
