@@ -33,6 +33,17 @@ const HEADERS_TIMEOUT_MS = 30_000;
  */
 const KEEP_ALIVE_TIMEOUT_MS = 3_600_000;
 
+/**
+ * HTTP/2 with prior knowledge (h2c) starts with the whole connection preface (RFC 9113 §3.4, §3.3);
+ * anything else is HTTP/1.x, including a request line that merely begins with "PRI". 'more' while the
+ * bytes so far are a strict prefix of the preface.
+ */
+export function sniffHttpVersion(head: Uint8Array): 'http2' | 'http1' | 'more' {
+  const n = Math.min(head.length, H2_PREFACE.length);
+  if (Buffer.compare(head.subarray(0, n), H2_PREFACE.subarray(0, n)) !== 0) return 'http1';
+  return n === H2_PREFACE.length ? 'http2' : 'more';
+}
+
 export interface IngressOptions {
   readonly listen: HboneListenTarget;
   readonly certificate: WorkloadCertificate;
@@ -114,14 +125,29 @@ export class WaypointIngress {
       return;
     }
     const protocol = target.port.appProtocol;
-    stream.once('data', (first: Buffer) => {
+    const forcedH2 = protocol === 'http2' || protocol === 'grpc';
+    // The first bytes decide HTTP/2 or HTTP/1.1; they may arrive in any number of chunks (at most the
+    // 24 bytes of the preface are held back while they could still be one).
+    const held: Buffer[] = [];
+    const onData = (chunk: Buffer): void => {
+      held.push(chunk);
+      const head = held.length === 1 ? chunk : Buffer.concat(held);
+      const version = forcedH2 ? 'http2' : sniffHttpVersion(head);
+      if (version === 'more') return;
+      stream.off('data', onData);
+      stream.off('end', onEarlyEnd);
       stream.pause();
-      stream.unshift(first);
-      const h2 = protocol === 'http2' || protocol === 'grpc' || first.subarray(0, 3).equals(H2_PREFACE.subarray(0, 3));
-      if (h2) this.#serveHttp2(stream, { ...ctxBase, protocol: 'http2' });
+      stream.unshift(head);
+      if (version === 'http2') this.#serveHttp2(stream, { ...ctxBase, protocol: 'http2' });
       else this.#serveHttp1(stream, { ...ctxBase, protocol: 'http1' });
       stream.resume();
-    });
+    };
+    // The client ended inside a preface: no request to answer.
+    const onEarlyEnd = (): void => {
+      stream.destroy();
+    };
+    stream.on('data', onData);
+    stream.once('end', onEarlyEnd);
   }
 
   #serveHttp1(stream: Duplex, ctx: DownstreamContext): void {
