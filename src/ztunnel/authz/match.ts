@@ -7,8 +7,8 @@ import { ipInCidr } from '../store/ip-addr.ts';
 import type { Authorization, Clause, Match, Rule, ServiceAccountMatch, StringMatch } from '../store/types.ts';
 import type { AuthzConnection } from './types.ts';
 
-/** What a Match compares against, derived once per connection. */
-interface Subject {
+/** What a Match compares against, derived once per connection (subjectOf). */
+export interface Subject {
   readonly conn: AuthzConnection;
   /** `td/ns/x/sa/y` (spiffe:// stripped), or null for plaintext. */
   readonly principal: string | null;
@@ -103,15 +103,20 @@ function ruleMatches(rule: Rule, subject: Subject): boolean {
   return rule.every((clause) => clauseMatches(clause, subject)); // zero clauses: matches everything
 }
 
+/** The connection as policies see it; build it once per decision, not once per policy. */
+export function subjectOf(conn: AuthzConnection): Subject {
+  const id = conn.srcIdentity;
+  return { conn, principal: id === null ? null : principalOf(id), namespace: id === null ? '' : id.namespace };
+}
+
+/** Whether `policy` matches the connection behind `subject` (ignores action and dryRun). */
+export function matchesSubject(policy: Authorization, subject: Subject): boolean {
+  return policy.rules.some((rule) => ruleMatches(rule, subject));
+}
+
 /** Whether `policy` matches `conn` (ignores action and dryRun). A policy with no rules never matches. */
 export function matchesPolicy(policy: Authorization, conn: AuthzConnection): boolean {
-  const id = conn.srcIdentity;
-  const subject: Subject = {
-    conn,
-    principal: id === null ? null : principalOf(id),
-    namespace: id === null ? '' : id.namespace,
-  };
-  return policy.rules.some((rule) => ruleMatches(rule, subject));
+  return matchesSubject(policy, subjectOf(conn));
 }
 
 function assertNever(value: never): never {
