@@ -332,10 +332,11 @@ int ferry_sk_lookup(struct bpf_sk_lookup *ctx) {
   __u16 port = (__u16)ctx->local_port;
   if (is_loopback_or_any(local_ip))
     return SK_PASS; /* in-pod loopback traffic is the app's own business */
-  /* A captured connect (connect4 rewrote it to podIP:15001) comes from the pod itself: its own IP, or
-   * loopback when the app had bound its socket there. A peer elsewhere dialing podIP:15001 is left alone
-   * (the ztunnel's listener is bound to 127.0.0.1, so nothing of the ztunnel's answers it). */
-  if (port == PORT_OUTBOUND && (remote_ip == local_ip || is_loopback_or_any(remote_ip)))
+  /* podIP:15001 is where connect4 sends the pod's captured connects, from whichever local address the app's
+   * socket has (the pod IP, loopback, another address it bound). Every SYN to it goes to the registered
+   * listener, never to the ordinary lookup, where a foreign socket could answer. A peer elsewhere dialing
+   * it gets a reset from the ztunnel, which has no original destination for that tuple. */
+  if (port == PORT_OUTBOUND)
     return assign_registered(ctx, &outbound_listeners, local_ip, NO_COUNTER); /* counted at connect */
   if (port == PORT_HBONE)
     return assign_registered(ctx, &hbone_listeners, local_ip, NO_COUNTER);

@@ -89,6 +89,24 @@ async function burst(pod: Pod, host: string, port: number, count = CONNECTIONS):
   return results.map((r) => (r.ok ? String(r.reply).trim() : `error ${r.code}`));
 }
 
+/** Connections from `pod` to host:port, 4 at a time, until `stop()`; resolves the replies then. */
+function startLoad(pod: Pod, host: string, port: number): { stop(): Promise<string[]> } {
+  const child = pod.spawn(process.execPath, [BURST, host, String(port), '-', '4']);
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    stdout += chunk;
+  });
+  const exited = once(child, 'close');
+  return {
+    async stop() {
+      child.stdin.end();
+      await exited;
+      const { results } = JSON.parse(stdout) as { results: Array<{ ok: boolean; reply?: string; code?: string }> };
+      return results.map((r) => (r.ok ? String(r.reply).trim() : `error ${r.code}`));
+    },
+  };
+}
+
 /** Replies tallied by who answered: the app (through the mesh: peer 127.0.0.6) or anything else. */
 function tally(replies: readonly string[], marker: string): Record<string, number> {
   const out: Record<string, number> = {};
@@ -114,6 +132,11 @@ const mtlsInboundFromClient =
     l.direction === 'inbound' &&
     l['dst.addr'] === `${server.ip}:8080` &&
     l['src.identity'] === CLIENT_ID;
+
+const outboundToServer =
+  (server: Pod) =>
+  (l: LogLine): boolean =>
+    l.msg === 'connection complete' && l.direction === 'outbound' && l['dst.hbone_addr'] === `${server.ip}:8080`;
 
 /** Resolves once `count` lines match (already logged or future); rejects after 30 s with what it saw. */
 async function waitForCount(logs: LogCapture, pred: (l: LogLine) => boolean, count: number): Promise<void> {
@@ -182,23 +205,40 @@ privilegedTest(
       },
     );
 
+    await t.test(
+      'a peer outside the pod dialing podIP:15001 is reset by the ztunnel, never answered by the competitor',
+      async () => {
+        assert.deepEqual(tally(await burst(server, client.ip, 15001, 8), marker), { 'error ECONNRESET': 8 });
+        await za.logs.waitFor((l) => l.code === 'FERRY_INPOD_NO_ORIGINAL_DST' && l.uid === uid('client'));
+        assert.deepEqual(outboundCompetitor.accepted, []);
+      },
+    );
+
     await t.test('hitless handoff: a second ztunnel takes over, the first drains; nothing fails or leaks', async () => {
+      // Connections keep coming through the whole handoff: start, overlap, the old one's exit.
+      const load = startLoad(client, server.ip, 8080);
       const statePath = join(dir, 'node-a-pods-2.json');
       await copyFile(opts.statePath, statePath);
       const zb = await startNodeZtunnel({ ...opts, statePath }, stack);
       const reconciled = await zb.logs.waitFor((l) => l.msg === 'in-pod enrollments reconciled');
       assert.deepEqual((reconciled.restored as string[]).sort(), [uid('client'), uid('server')]);
 
-      // Both processes serve the pods now: new connections go to the newest registration only.
-      const served = za.logs.lines.filter((l) => l.msg === 'connection complete').length;
+      // Both processes serve the pods now: new captured connections go to the newest registration only.
+      // (An HBONE connection the new one pooled to the old one's 15008 before it re-registered the server
+      // pod stays in use until the old one drains it: that is the old one finishing what it has.)
+      const outboundAtA = za.logs.lines.filter(outboundToServer(server)).length;
+      const outboundAtB = zb.logs.lines.filter(outboundToServer(server)).length;
       assert.deepEqual(tally(await burst(client, server.ip, 8080), marker), fromMesh);
-      await waitForCount(zb.logs, mtlsInboundFromClient(server), CONNECTIONS);
-      assert.equal(za.logs.lines.filter((l) => l.msg === 'connection complete').length, served);
+      await waitForCount(zb.logs, outboundToServer(server), outboundAtB + CONNECTIONS);
+      assert.equal(za.logs.lines.filter(outboundToServer(server)).length, outboundAtA);
 
       // The old process drains and exits while connections keep coming.
       const [replies] = await Promise.all([burst(client, server.ip, 8080), za.stop()]);
       assert.deepEqual(tally(replies, marker), fromMesh);
       assert.deepEqual(tally(await burst(client, server.ip, 8080), marker), fromMesh);
+      const during = await load.stop();
+      assert.ok(during.length >= CONNECTIONS, `only ${during.length} connections during the handoff`);
+      assert.deepEqual(tally(during, marker), { 'app from 127.0.0.6': during.length });
       assert.deepEqual(outboundCompetitor.accepted, []);
       assert.deepEqual(hboneCompetitor.accepted, []);
       await zb.stop();
