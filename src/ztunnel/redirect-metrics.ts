@@ -22,12 +22,12 @@ const COUNTERS: ReadonlyArray<{ key: keyof RedirectCounters; name: string; help:
   {
     key: 'inboundBypassed',
     name: 'ferry_redirect_inbound_bypassed_total',
-    help: 'Inbound SYNs to enrolled pods left alone (15008, 127.0.0.6, probe CIDRs, excluded ports)',
+    help: 'Inbound SYNs to enrolled pods left alone (127.0.0.6, probe CIDRs, excluded ports, other ztunnel ports)',
   },
   {
     key: 'lookupsMissed',
     name: 'ferry_redirect_lookups_missed_total',
-    help: 'Inbound SYNs to enrolled pods with no 15006 listener registered (ztunnel not serving the pod)',
+    help: 'SYNs to enrolled pods refused: no ztunnel listener (15006, 15001, 15008) registered for the pod',
   },
 ];
 
