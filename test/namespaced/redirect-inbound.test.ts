@@ -1,6 +1,7 @@
 // Plaintext inbound steering (DESIGN.md §2 step 5): the sk_lookup program on an enrolled pod's netns hands
 // SYNs for app ports to the ztunnel's in-pod 15006 listener, whose accepted socket keeps the original
-// local address; 15008, 127.0.0.6, probe CIDRs and excluded ports are left alone.
+// local address; 15008 goes to the registered HBONE listener; 127.0.0.6, probe CIDRs and excluded ports are
+// left alone.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
