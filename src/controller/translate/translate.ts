@@ -8,6 +8,7 @@ import type { ClusterState, K8sObject, Labels, ServiceObject } from '../sources/
 import { convertAuthorizationPolicy } from './authorization-policy.ts';
 import { PeerAuthenticationIndex } from './peer-authentication.ts';
 import { expandPods } from './pods.ts';
+import { type SelectorPolicy, SelectorPolicyIndex } from './selector-index.ts';
 import { translateService } from './services.ts';
 import {
   DEFAULT_TRANSLATE_SETTINGS,
@@ -21,7 +22,7 @@ import {
 } from './types.ts';
 import { allowFromWaypoints, asWaypointWorkload, l7Entries, routeStatuses, waypointService } from './waypoint-l7.ts';
 import { WaypointIndex } from './waypoints.ts';
-import { type SelectorPolicy, translateWorkload } from './workloads.ts';
+import { translateWorkload } from './workloads.ts';
 
 export interface TranslateInputs {
   /** `<ns>/<pod>` → {ip, node}; see expandPods for the pod names. */
@@ -95,6 +96,7 @@ export function translateCluster(
     servicesByNs.set(svc.metadata.namespace, list);
   }
 
+  const selectorIndex = new SelectorPolicyIndex(selectorPolicies, settings.rootNamespace);
   const serviceAccounts = new Set(state.serviceAccounts.map((sa) => `${sa.metadata.namespace}/${sa.metadata.name}`));
   const workloads: Workload[] = [];
   for (const pod of expandPods(state, diags)) {
@@ -121,7 +123,7 @@ export function translateCluster(
       placement: inputs.placement,
       namespaceLabels,
       servicesIn: (ns) => servicesByNs.get(ns) ?? [],
-      selectorPolicies,
+      selectorPolicies: selectorIndex,
       mtls,
       waypoints,
       diags,

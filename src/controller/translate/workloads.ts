@@ -9,6 +9,7 @@ import { serviceKey } from '../../ztunnel/store/types.ts';
 import { matchesLabels } from '../sources/label-match.ts';
 import type { Labels, ServiceObject } from '../sources/types.ts';
 import type { PeerAuthenticationIndex } from './peer-authentication.ts';
+import type { SelectorPolicyIndex } from './selector-index.ts';
 import { serviceHostname } from './services.ts';
 import type { Diagnostics, Placement, PodInstance, TranslateSettings } from './types.ts';
 import type { WaypointIndex } from './waypoints.ts';
@@ -19,20 +20,14 @@ export const SIDECAR_CONTAINER = 'istio-proxy';
 const CANONICAL_NAME_LABELS = ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app'];
 const CANONICAL_REVISION_LABELS = ['service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version'];
 
-/** A WorkloadSelector policy ztunnel will receive, with what it selects. */
-export interface SelectorPolicy {
-  readonly key: PolicyKey;
-  readonly namespace: string;
-  readonly selector: Labels;
-}
-
 export interface WorkloadContext {
   readonly settings: TranslateSettings;
   readonly placement: Placement;
   readonly namespaceLabels: (namespace: string) => Labels;
   /** Services that could select pods of a namespace (same namespace). */
   readonly servicesIn: (namespace: string) => readonly ServiceObject[];
-  readonly selectorPolicies: readonly SelectorPolicy[];
+  /** The WorkloadSelector policies ztunnel will receive, by what they select. */
+  readonly selectorPolicies: SelectorPolicyIndex;
   readonly mtls: PeerAuthenticationIndex;
   readonly waypoints: WaypointIndex;
   readonly diags: Diagnostics;
@@ -112,14 +107,8 @@ export function translateWorkload(pod: PodInstance, ctx: WorkloadContext): Workl
   }
   const nsLabels = ctx.namespaceLabels(pod.namespace);
   const workloadName = pod.owner.name;
-  const policies: PolicyKey[] = ctx.selectorPolicies
-    // Selector policies of the root namespace apply in every namespace (Istio's root-namespace rule).
-    .filter(
-      (p) =>
-        (p.namespace === pod.namespace || p.namespace === ctx.settings.rootNamespace) &&
-        matchesLabels(p.selector, pod.labels),
-    )
-    .map((p) => p.key);
+  // Selector policies of the root namespace apply in every namespace (Istio's root-namespace rule).
+  const policies: PolicyKey[] = ctx.selectorPolicies.matching(pod.namespace, pod.labels);
   policies.push(...ctx.mtls.policiesFor(pod.namespace, pod.labels).keys);
   return {
     uid: `${ctx.settings.clusterId}//Pod/${pod.namespace}/${pod.name}`,
