@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CertificateAuthority } from '../identity/ca.ts';
+import { defaultCaAdmissionLimits } from '../identity/ca-admission.ts';
 import { allowAll, nodeBoundAuthorizer } from '../identity/ca-authz.ts';
 import { startCaServer } from '../identity/ca-server.ts';
 import { DrainController } from '../runtime/drain.ts';
@@ -19,6 +20,9 @@ const HELP = `usage: ferry ca [options]
   --root-out <file>         write the trust bundle (PEM) here
   --node-token <tok>=<node> accept bearer token <tok> as node <node> (repeatable); without any, every
                             caller may obtain any identity of the trust domain
+  --max-signings <n>        requests verified/signed at once (default 2 × cores)
+  --max-queued-signings <n> requests waiting for a slot; more are shed with RESOURCE_EXHAUSTED
+                            (default 32 × --max-signings)
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -31,6 +35,8 @@ export async function run(argv: readonly string[]): Promise<number> {
       'ca-dir': { type: 'string' },
       'root-out': { type: 'string' },
       'node-token': { type: 'string', multiple: true },
+      'max-signings': { type: 'string' },
+      'max-queued-signings': { type: 'string' },
     },
   });
   if (values.help === true) {
@@ -53,9 +59,13 @@ export async function run(argv: readonly string[]): Promise<number> {
   // Without a pod inventory (the controller supplies one later), a known node may hold any identity.
   const authorizer = tokens.size === 0 ? allowAll() : nodeBoundAuthorizer({ tokens, mayHold: () => true });
   if (values['root-out'] !== undefined) await writeFile(values['root-out'], ca.trustBundlePem().join(''));
+  const defaults = defaultCaAdmissionLimits();
+  const maxConcurrent = count(values['max-signings'], '--max-signings', defaults.maxConcurrent, 1);
+  const maxQueued = count(values['max-queued-signings'], '--max-queued-signings', 32 * maxConcurrent, 0);
   const server = await startCaServer({
     ca,
     authorizer,
+    admission: { maxConcurrent, maxQueued },
     host: listen.host,
     port: listen.port,
     ipAddresses: [listen.host],
@@ -69,4 +79,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   logger.info({}, 'CA stopped');
   logger.flush();
   return 0;
+}
+
+function count(text: string | undefined, flag: string, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new ConfigError(`${flag}: expected an integer ≥ ${min}, got ${text}`);
+  return n;
 }

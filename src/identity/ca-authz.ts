@@ -2,17 +2,28 @@
 // ztunnel of the node that runs a pod with that service account". The node-bound authorizer learns the
 // calling node from its bearer token and asks a callback (supplied by the controller, which knows where pods
 // run) whether that node may hold the identity. Decisions are values; tokens are never logged or echoed.
+// Two steps, so the CA spends nothing on strangers: `authenticate` (who calls, from the metadata alone,
+// cheap) runs before the CSR is parsed or verified; `authorize` (may this caller hold that identity) after.
 import { timingSafeEqual } from 'node:crypto';
 import type * as grpc from '@grpc/grpc-js';
 import { formatSpiffeId, type SpiffeId } from './spiffe-id.ts';
 
-export interface CaAuthzRequest {
-  /** The identity that would be issued (CSR SAN, equal to ImpersonatedIdentity when that was sent). */
-  readonly requested: SpiffeId;
+export interface CaCallerRequest {
   readonly metadata: grpc.Metadata;
   /** The caller's address as gRPC reports it (`ipv4:1.2.3.4:5678`), for logs. */
   readonly peer: string;
 }
+
+export interface CaAuthzRequest extends CaCallerRequest {
+  /** The identity that would be issued (CSR SAN, equal to ImpersonatedIdentity when that was sent). */
+  readonly requested: SpiffeId;
+  /** The caller `authenticate` found (a node name), if the authorizer names callers. */
+  readonly caller?: string;
+}
+
+export type CaAuthnDecision =
+  | { readonly ok: true; readonly caller?: string }
+  | { readonly ok: false; readonly code: 'FERRY_CA_UNAUTHENTICATED'; readonly reason: string };
 
 export type CaRefusalCode = 'FERRY_CA_UNAUTHENTICATED' | 'FERRY_CA_IDENTITY_NOT_ON_NODE' | 'FERRY_CA_PERMISSION_DENIED';
 
@@ -21,12 +32,14 @@ export type CaAuthzDecision =
   | { readonly ok: false; readonly code: CaRefusalCode; readonly reason: string; readonly node?: string };
 
 export interface CaAuthorizer {
+  /** Who calls, from the call's metadata only: synchronous and cheap (runs for every request). */
+  authenticate(req: CaCallerRequest): CaAuthnDecision;
   authorize(req: CaAuthzRequest): CaAuthzDecision | Promise<CaAuthzDecision>;
 }
 
 /** Issues any identity of the trust domain to anyone who can reach the CA: local mode and tests only. */
 export function allowAll(): CaAuthorizer {
-  return { authorize: () => ({ ok: true }) };
+  return { authenticate: () => ({ ok: true }), authorize: () => ({ ok: true }) };
 }
 
 export interface NodeBoundOptions {
@@ -39,14 +52,22 @@ export interface NodeBoundOptions {
 /** Binds identities to nodes: a caller gets only identities of workloads running on its own node. */
 export function nodeBoundAuthorizer(opts: NodeBoundOptions): CaAuthorizer {
   const entries = [...opts.tokens].map(([token, node]) => ({ token: Buffer.from(token), node }));
+  const authenticate = (req: CaCallerRequest): CaAuthnDecision => {
+    const token = bearerToken(req.metadata);
+    if (token === null) {
+      return { ok: false, code: 'FERRY_CA_UNAUTHENTICATED', reason: 'no "authorization: Bearer <token>" metadata' };
+    }
+    const node = findNode(entries, token);
+    if (node === null) return { ok: false, code: 'FERRY_CA_UNAUTHENTICATED', reason: 'unknown bearer token' };
+    return { ok: true, caller: node };
+  };
   return {
+    authenticate,
     async authorize(req) {
-      const token = bearerToken(req.metadata);
-      if (token === null) {
-        return { ok: false, code: 'FERRY_CA_UNAUTHENTICATED', reason: 'no "authorization: Bearer <token>" metadata' };
-      }
-      const node = findNode(entries, token);
-      if (node === null) return { ok: false, code: 'FERRY_CA_UNAUTHENTICATED', reason: 'unknown bearer token' };
+      // The server passes the caller it authenticated; a direct call authenticates here.
+      const authn: CaAuthnDecision = req.caller === undefined ? authenticate(req) : { ok: true, caller: req.caller };
+      if (!authn.ok) return authn;
+      const node = authn.caller as string;
       if (await opts.mayHold(node, req.requested)) return { ok: true, node };
       return {
         ok: false,

@@ -1,12 +1,15 @@
 // gRPC front of the CA: istio.v1.auth.IstioCertificateService/CreateCertificate over TLS (DESIGN.md §3 port
 // 15012, §5.3). The serving certificate is issued by the CA itself, so clients verify it with the trust
-// bundle they already hold. Per request: validate CSR + policy (ca.ts), authorize the identity for the
-// caller (ca-authz.ts), sign. Every refusal is a gRPC status whose message starts with the FERRY_CA_* code
+// bundle they already hold. Per request, cheapest first: authenticate the caller from its metadata
+// (ca-authz.ts: a stranger costs a map lookup, never a CSR parse), take a signing slot (ca-admission.ts: at
+// most 2 × cores at once, a bounded FIFO queue, RESOURCE_EXHAUSTED beyond it), validate CSR + policy (ca.ts),
+// authorize the identity for the caller, sign. Every refusal is a gRPC status whose message starts with the FERRY_CA_* code
 // and names the identity (and node), plus a warn log line. Hostile bytes on the port never reach this code
 // beyond gRPC's own framing, and never stop the server.
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { CertificateAuthority } from './ca.ts';
+import { CaAdmission, type CaAdmissionLimits, defaultCaAdmissionLimits } from './ca-admission.ts';
 import type { CaAuthorizer, CaAuthzDecision } from './ca-authz.ts';
 import { loadCaServiceDefinition, MAX_CA_MESSAGE_BYTES, parseCertificateRequest } from './ca-grpc.ts';
 import type { IdentityError, IdentityErrorCode } from './errors.ts';
@@ -25,6 +28,8 @@ export interface CaServerOptions {
   /** IP SANs of the serving certificate; the listen host is added when it is a specific IP. */
   readonly ipAddresses?: readonly string[];
   readonly log?: IdentityLog;
+  /** Concurrent and queued signings (defaults: defaultCaAdmissionLimits()). */
+  readonly admission?: Partial<CaAdmissionLimits>;
 }
 
 export interface CaServer extends AsyncDisposable {
@@ -47,17 +52,22 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
     ipAddresses,
   });
   const definition = await loadCaServiceDefinition();
+  const admission = new CaAdmission({ ...defaultCaAdmissionLimits(), ...opts.admission });
 
   const server = new grpc.Server({
     'grpc.max_receive_message_length': MAX_CA_MESSAGE_BYTES,
     'grpc.max_send_message_length': MAX_CA_MESSAGE_BYTES,
+    // One connection cannot hold more calls than this open (HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS): a
+    // flooding client is bounded per connection, and the CA's memory with it.
+    'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
   });
+  const refusals = new LogBudget(REFUSAL_LOG_LINES_PER_SECOND);
   server.addService(definition, {
     CreateCertificate: (
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<{ cert_chain: readonly string[] }>,
     ) => {
-      createCertificate(call, opts, log).then(
+      createCertificate(call, opts, admission, refusals, log).then(
         (result) => (result.ok ? callback(null, { cert_chain: result.chain }) : callback(result.status)),
         (err: unknown) => {
           // Our own invariant broke: a bug. Log with stack; the peer gets a generic INTERNAL.
@@ -79,7 +89,7 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
       err === null ? resolve(boundPort) : reject(err),
     );
   });
-  log.info({ host, port, trustDomain: opts.ca.trustDomain }, 'CA server listening');
+  log.info({ host, port, trustDomain: opts.ca.trustDomain, ...admission.limits }, 'CA server listening');
 
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -89,11 +99,93 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
   return { host, port, address: `${bindHost}:${port}`, close, [Symbol.asyncDispose]: close };
 }
 
+const MAX_STREAMS_PER_CONNECTION = 128;
+// Refusals before any work (unauthenticated, shed) are logged up to this many lines a second; the next
+// line logged says how many were not (`suppressed`), so a flood cannot turn into a logging flood.
+const REFUSAL_LOG_LINES_PER_SECOND = 10;
+
+class LogBudget {
+  readonly #perSecond: number;
+  #windowStart = 0;
+  #used = 0;
+  #suppressed = 0;
+
+  constructor(perSecond: number) {
+    this.#perSecond = perSecond;
+  }
+
+  /** null: do not log; else the number of lines suppressed since the last one logged. */
+  take(nowMs: number): number | null {
+    if (nowMs - this.#windowStart >= 1000) {
+      this.#windowStart = nowMs;
+      this.#used = 0;
+    }
+    if (this.#used >= this.#perSecond) {
+      this.#suppressed++;
+      return null;
+    }
+    this.#used++;
+    const suppressed = this.#suppressed;
+    this.#suppressed = 0;
+    return suppressed;
+  }
+}
+
 type Outcome = { ok: true; chain: readonly string[] } | { ok: false; status: Partial<grpc.StatusObject> };
 
 async function createCertificate(
   call: grpc.ServerUnaryCall<unknown, unknown>,
   opts: CaServerOptions,
+  admission: CaAdmission,
+  refusals: LogBudget,
+  log: IdentityLog,
+): Promise<Outcome> {
+  const peer = call.getPeer();
+  const authn = opts.authorizer.authenticate({ metadata: call.metadata, peer });
+  if (!authn.ok) {
+    // Before the CSR is even looked at: a stranger costs a token lookup (and, within budget, a log line).
+    const suppressed = refusals.take(Date.now());
+    if (suppressed !== null) {
+      log.warn({ code: authn.code, peer, reason: authn.reason, suppressed }, 'CA request refused');
+    }
+    return {
+      ok: false,
+      status: { code: grpc.status.UNAUTHENTICATED, details: `${authn.code}: ${authn.reason}` },
+    };
+  }
+  const cancelled = new AbortController();
+  const onCancel = (): void => cancelled.abort(new Error('call cancelled'));
+  call.once('cancelled', onCancel);
+  try {
+    const admitted = admission.enter(cancelled.signal);
+    if (admitted.kind === 'shed') {
+      const details = `FERRY_CA_OVERLOADED: ${admitted.active} signings in progress and ${admitted.queued} queued; retry with backoff`;
+      const suppressed = refusals.take(Date.now());
+      if (suppressed !== null) {
+        log.warn(
+          { code: 'FERRY_CA_OVERLOADED', peer, caller: authn.caller, ...admission.limits, suppressed },
+          'CA request shed',
+        );
+      }
+      return { ok: false, status: { code: grpc.status.RESOURCE_EXHAUSTED, details } };
+    }
+    let slot: Disposable;
+    try {
+      slot = await admitted.slot;
+    } catch {
+      return { ok: false, status: { code: grpc.status.CANCELLED, details: 'cancelled while queued' } };
+    }
+    using _slot = slot;
+    return await signFor(call, opts, authn.caller, log);
+  } finally {
+    call.removeListener('cancelled', onCancel);
+  }
+}
+
+async function signFor(
+  call: grpc.ServerUnaryCall<unknown, unknown>,
+  opts: CaServerOptions,
+  caller: string | undefined,
   log: IdentityLog,
 ): Promise<Outcome> {
   const peer = call.getPeer();
@@ -110,6 +202,7 @@ async function createCertificate(
     requested: prepared.value.identity,
     metadata: call.metadata,
     peer,
+    ...(caller === undefined ? {} : { caller }),
   });
   if (!decision.ok) {
     const message = `${decision.code}: may not issue ${identity}${decision.node === undefined ? '' : ` to node ${JSON.stringify(decision.node)}`}: ${decision.reason}`;

@@ -18,6 +18,7 @@ export const IDENTITY_ERROR_CODES = [
   'FERRY_CA_UNAUTHENTICATED', // no bearer token, or one the CA does not know
   'FERRY_CA_IDENTITY_NOT_ON_NODE', // the calling node runs no pod with the requested identity
   'FERRY_CA_PERMISSION_DENIED', // any other refusal by the authorizer
+  'FERRY_CA_OVERLOADED', // every signing slot busy and the queue full: shed with RESOURCE_EXHAUSTED (ca-admission.ts)
   // CA key material (ca.ts).
   'FERRY_CA_PLUGIN_FILE_MISSING', // a file of the cacerts layout cannot be read
   'FERRY_CA_PLUGIN_FILE_INVALID', // a file of the cacerts layout does not hold what it must (names file and problem)

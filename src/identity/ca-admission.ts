@@ -1,0 +1,103 @@
+// Admission for the CA's expensive work (CSR verification and signing): at most `maxConcurrent` requests
+// work at once, at most `maxQueued` wait (FIFO), and the rest are shed at once, so a flood of requests can
+// neither grow the CA's memory without bound nor push a waiting request past its client's deadline. Only
+// authenticated callers get here (src/identity/ca-server.ts authenticates first). Pure counting: no
+// timers, no I/O; a waiter whose signal aborts leaves the queue.
+import { availableParallelism } from 'node:os';
+
+export interface CaAdmissionLimits {
+  /** Requests verifying or signing at the same time. Default: 2 × cores. */
+  readonly maxConcurrent: number;
+  /** Requests waiting for a slot; beyond it requests are shed (RESOURCE_EXHAUSTED). Default: 32 × maxConcurrent. */
+  readonly maxQueued: number;
+}
+
+export function defaultCaAdmissionLimits(cores = availableParallelism()): CaAdmissionLimits {
+  const maxConcurrent = Math.max(2, 2 * cores);
+  // A signing takes a few ms of CPU: 32 queued per slot is well under a client's 10 s deadline.
+  return { maxConcurrent, maxQueued: 32 * maxConcurrent };
+}
+
+export type Admission =
+  | { readonly kind: 'admitted'; readonly slot: Promise<Disposable> }
+  | { readonly kind: 'shed'; readonly active: number; readonly queued: number };
+
+interface Waiter {
+  readonly grant: (slot: Disposable) => void;
+  readonly detach: () => void;
+}
+
+export class CaAdmission {
+  readonly limits: CaAdmissionLimits;
+  #active = 0;
+  readonly #queue: Waiter[] = [];
+
+  constructor(limits: CaAdmissionLimits) {
+    if (!(Number.isInteger(limits.maxConcurrent) && limits.maxConcurrent >= 1)) {
+      throw new RangeError(`maxConcurrent must be an integer ≥ 1, got ${limits.maxConcurrent}`);
+    }
+    if (!(Number.isInteger(limits.maxQueued) && limits.maxQueued >= 0)) {
+      throw new RangeError(`maxQueued must be an integer ≥ 0, got ${limits.maxQueued}`);
+    }
+    this.limits = limits;
+  }
+
+  get active(): number {
+    return this.#active;
+  }
+
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * A slot now, a place in the queue, or `shed` when the queue is full. The slot promise rejects with the
+   * signal's reason when `signal` aborts while waiting. Dispose the slot when the work is done.
+   */
+  enter(signal?: AbortSignal): Admission {
+    if (signal?.aborted === true) return { kind: 'admitted', slot: Promise.reject(signal.reason) };
+    if (this.#active < this.limits.maxConcurrent) {
+      this.#active++;
+      return { kind: 'admitted', slot: Promise.resolve(this.#slot()) };
+    }
+    if (this.#queue.length >= this.limits.maxQueued) {
+      return { kind: 'shed', active: this.#active, queued: this.#queue.length };
+    }
+    const slot = new Promise<Disposable>((resolve, reject) => {
+      const onAbort = (): void => {
+        const i = this.#queue.indexOf(waiter);
+        if (i >= 0) this.#queue.splice(i, 1);
+        reject(signal?.reason);
+      };
+      const waiter: Waiter = {
+        grant: resolve,
+        detach: () => signal?.removeEventListener('abort', onAbort),
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(waiter);
+    });
+    return { kind: 'admitted', slot };
+  }
+
+  #slot(): Disposable {
+    let released = false;
+    return {
+      [Symbol.dispose]: () => {
+        if (released) return; // idempotent: a double dispose never frees two slots
+        released = true;
+        this.#release();
+      },
+    };
+  }
+
+  #release(): void {
+    const next = this.#queue.shift();
+    if (next === undefined) {
+      this.#active--;
+      return;
+    }
+    // The slot passes straight to the next waiter: #active stays the same.
+    next.detach();
+    next.grant(this.#slot());
+  }
+}
