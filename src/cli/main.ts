@@ -22,6 +22,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "run the local cluster's controller (started by up -f)",
     load: () => import('./controller-command.ts'),
   },
+  rollout: {
+    summary: "replace the local cluster's ztunnels without failing connections (rollout restart ztunnel)",
+    load: () => import('./rollout-command.ts'),
+  },
   supervise: {
     summary: 'restart dead ztunnels and waypoints of the local cluster (started by up -f)',
     load: () => import('./supervise-command.ts'),

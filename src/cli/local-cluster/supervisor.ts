@@ -6,7 +6,9 @@
 // and start time from the journal, polled every 100 ms. Each restart is journaled like the first start.
 // What it saw goes to supervisor.json (restarts per process) for `ferry status`. The controller is not
 // supervised: `ferry up` restarts it, and the supervisor itself (docs/operations.md, "Supervision").
-import { readFileSync } from 'node:fs';
+// It also carries out `ferry rollout restart ztunnel` (a request file; ztunnel-replacement.ts), one node
+// at a time, while it keeps watching the other processes.
+import { readFileSync, rmSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -28,9 +30,31 @@ import {
 import { loadState, type StateRecord } from './state.ts';
 import { type SystemLaunch, waypointLaunch, ztunnelLaunch } from './system-processes.ts';
 import { type LocalWaypoint, WAYPOINTS_FILE } from './waypoints.ts';
+import { replaceZtunnel } from './ztunnel-replacement.ts';
 
 export const SUPERVISOR_ROLE = 'supervisor';
 export const SUPERVISOR_FILE = 'supervisor.json';
+/** `ferry rollout restart ztunnel` writes it; the supervisor takes it and reports in supervisor.json. */
+export const ROLLOUT_REQUEST_FILE = 'rollout-request.json';
+
+export interface RolloutRequest {
+  readonly id: string;
+  /** Node names, replaced in this order. */
+  readonly nodes: readonly string[];
+}
+
+export interface RolloutReport {
+  readonly id: string;
+  readonly phase: 'running' | 'done' | 'failed';
+  readonly results: readonly {
+    readonly node: string;
+    readonly oldPid: number | null;
+    readonly pid: number | null;
+    readonly readyMs: number | null;
+    readonly oldExitMs: number | null;
+    readonly error: string | null;
+  }[];
+}
 const POLL_MS = 100;
 
 /** One supervised process, as supervisor.json reports it. */
@@ -49,6 +73,8 @@ export interface SupervisorReport {
   readonly pid: number;
   readonly updatedAt: string;
   readonly processes: readonly SupervisedStatus[];
+  /** The latest `ferry rollout restart ztunnel`, if any since this supervisor started. */
+  readonly rollout?: RolloutReport | null;
 }
 
 interface Watched {
@@ -57,6 +83,8 @@ interface Watched {
   startTicks: string | null;
   restart: RestartState;
   restartAtMs: number | null;
+  /** Being replaced (rollout): not restarted meanwhile. */
+  rolling: boolean;
 }
 
 export interface SupervisorOptions {
@@ -73,6 +101,9 @@ export interface SupervisorOptions {
 /** Runs until `signal` aborts or the cluster's state dir is gone (after `ferry down`). */
 export async function runSupervisor(opts: SupervisorOptions): Promise<void> {
   const { layout, log } = opts;
+  let config = opts.config; // a rollout moves a node's ztunnel to new ports
+  let rollout: RolloutReport | null = null;
+  let rolloutRunning = false;
   const policy = opts.policy ?? DEFAULT_RESTART_POLICY;
   const watched = new Map<string, Watched>();
   // Restart counts survive a restart of the supervisor itself (`ferry up` starts it again).
@@ -87,11 +118,12 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<void> {
       // Adopted processes count as started now: their own start time is not known in ms.
       restart: { ...NEW_RESTART_STATE, restarts: earlier.get(launch.role) ?? 0 },
       restartAtMs: null,
+      rolling: false,
     });
   };
   const refreshLaunches = (): void => {
     const journal = loadState(layout.stateDir).records;
-    for (const launch of launchesOf(opts)) {
+    for (const launch of launchesOf({ ...opts, config })) {
       const w = watched.get(launch.role);
       if (w === undefined) adopt(launch, journal);
       else w.launch = launch; // e.g. waypoints.json rewritten: same role, maybe new arguments
@@ -107,7 +139,28 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<void> {
       refreshLaunches(); // waypoints added by a later `ferry up`; cheap enough every few seconds
       lastRefresh = now;
     }
+    if (!rolloutRunning) {
+      const request = takeRolloutRequest(layout.stateDir);
+      if (request !== null) {
+        rolloutRunning = true;
+        rollout = { id: request.id, phase: 'running', results: [] };
+        dirty = true;
+        const done = (report: RolloutReport): void => {
+          rollout = report;
+          rolloutRunning = false;
+          dirty = true;
+        };
+        void runRollout(request, (r) => {
+          rollout = r;
+          dirty = true;
+        }).then(done, (err: unknown) => {
+          log.error({ error: String(err) }, 'rollout failed');
+          done({ id: request.id, phase: 'failed', results: [] });
+        });
+      }
+    }
     for (const w of watched.values()) {
+      if (w.rolling) continue;
       if (w.restartAtMs === null) {
         if (isAlive(w)) {
           w.restart = onRunning(w.restart, now);
@@ -144,12 +197,79 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<void> {
     }
     if (dirty) {
       if (!clusterStillExists(layout)) return;
-      await writeReport(layout.stateDir, watched).catch((err: unknown) =>
+      await writeReport(layout.stateDir, watched, rollout).catch((err: unknown) =>
         log.warn({ error: String(err) }, 'could not write supervisor.json'),
       );
       dirty = false;
     }
     await delay(POLL_MS, undefined, { signal: opts.signal }).catch(() => undefined);
+  }
+
+  /** Replaces the requested nodes' ztunnels one after the other; stops at the first failure. */
+  async function runRollout(request: RolloutRequest, progress: (r: RolloutReport) => void): Promise<RolloutReport> {
+    const results: RolloutReport['results'][number][] = [];
+    for (const nodeName of request.nodes) {
+      const index = config.nodes.findIndex((n) => n.name === nodeName);
+      const w = watched.get(`ztunnel-${nodeName}`);
+      const fail = (error: string): RolloutReport => {
+        results.push({ node: nodeName, oldPid: w?.pid ?? null, pid: null, readyMs: null, oldExitMs: null, error });
+        return { id: request.id, phase: 'failed', results };
+      };
+      if (index < 0 || w === undefined) return fail(`no node ${nodeName}`);
+      if (w.restartAtMs !== null || w.pid === null || !isAlive(w)) return fail('its ztunnel is not running');
+      w.rolling = true;
+      try {
+        const oldPid = w.pid;
+        const replaced = await replaceZtunnel({
+          env: opts.env,
+          layout,
+          config,
+          index,
+          oldPid,
+          log,
+          from: opts.from ?? process.env,
+        });
+        config = replaced.config;
+        const launch = ztunnelLaunch(layout, config, index, opts.from ?? process.env);
+        if (launch !== undefined) w.launch = launch;
+        w.pid = replaced.pid;
+        w.startTicks = processStartTicks(replaced.pid);
+        w.restart = onRunning({ ...w.restart, startedAtMs: null }, Date.now());
+        results.push({
+          node: nodeName,
+          oldPid,
+          pid: replaced.pid,
+          readyMs: replaced.readyMs,
+          oldExitMs: replaced.oldExitMs,
+          error: null,
+        });
+        progress({ id: request.id, phase: 'running', results: [...results] });
+      } catch (err) {
+        log.error({ node: nodeName, error: String(err) }, 'ztunnel replacement failed; the old one keeps serving');
+        return fail(err instanceof Error ? err.message : String(err));
+      } finally {
+        w.rolling = false;
+      }
+    }
+    return { id: request.id, phase: 'done', results };
+  }
+}
+
+/** The pending rollout request (removed as it is taken), or null. */
+function takeRolloutRequest(stateDir: string): RolloutRequest | null {
+  const path = join(stateDir, ROLLOUT_REQUEST_FILE);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+  rmSync(path, { force: true });
+  try {
+    const v = JSON.parse(text) as RolloutRequest;
+    return typeof v.id === 'string' && Array.isArray(v.nodes) ? v : null;
+  } catch {
+    return null;
   }
 }
 
@@ -202,7 +322,11 @@ async function recordWaypointPid(stateDir: string, role: string, pid: number): P
   await writeAtomic(join(stateDir, WAYPOINTS_FILE), `${JSON.stringify(next, null, 2)}\n`);
 }
 
-async function writeReport(stateDir: string, watched: ReadonlyMap<string, Watched>): Promise<void> {
+async function writeReport(
+  stateDir: string,
+  watched: ReadonlyMap<string, Watched>,
+  rollout: RolloutReport | null,
+): Promise<void> {
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
   const report: SupervisorReport = {
     pid: process.pid,
@@ -216,6 +340,7 @@ async function writeReport(stateDir: string, watched: ReadonlyMap<string, Watche
       lastExitAt: iso(w.restart.lastExitAtMs),
       nextStartAt: iso(w.restartAtMs),
     })),
+    rollout,
   };
   await writeAtomic(join(stateDir, SUPERVISOR_FILE), `${JSON.stringify(report, null, 2)}\n`);
 }

@@ -34,6 +34,8 @@ export function ztunnelLaunch(
   config: LocalMeshConfig,
   index: number,
   from: NodeJS.ProcessEnv = process.env,
+  /** Another admin socket path (a replacement ztunnel while the old one still holds the usual one). */
+  adminSocket?: string,
 ): SystemLaunch | undefined {
   const node = config.nodes[index];
   if (node === undefined) return undefined;
@@ -56,7 +58,7 @@ export function ztunnelLaunch(
       '--admin',
       node.admin,
       '--admin-socket', // where the controller enrolls pods: 0600, root only
-      adminSocketPath(layout.stateDir, role),
+      adminSocket ?? adminSocketPath(layout.stateDir, role),
       '--metrics',
       node.metrics,
       '--readiness',
