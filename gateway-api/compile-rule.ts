@@ -21,6 +21,7 @@ import {
 } from './compile-common.ts';
 import { checkFilterRules, readFilters } from './compile-filters.ts';
 import { parseGatewayDuration } from './duration.ts';
+import { compileRouteRegex } from './route-regex.ts';
 
 export type { CompileContext, Obj, RouteProblem, RuleScope, ServicePortInfo };
 export { invalidPathValue, isObj };
@@ -183,18 +184,10 @@ function readValueMatch(m: Obj, at: string, p: RuleProblems): ValueMatch | null 
   return p.invalid(`${at}.type`, 'must be Exact or RegularExpression');
 }
 
-// RE2 (what Envoy runs) has no backreferences or lookaround; refusing them keeps routes portable.
-const NON_RE2 = /\\[1-9]|\\k<|\(\?[=!]|\(\?<[=!]/;
-
 function compileRegex(value: string, at: string, p: RuleProblems): RegExp | null {
-  if (NON_RE2.test(value)) {
-    return p.invalid(at, `regular expression ${JSON.stringify(value)} uses backreferences or lookaround (not RE2)`);
-  }
-  try {
-    return new RegExp(`^(?:${value})$`, 'u');
-  } catch (err) {
-    return p.invalid(at, `invalid regular expression ${JSON.stringify(value)}: ${(err as Error).message}`);
-  }
+  const compiled = compileRouteRegex(value);
+  if (compiled.ok) return compiled.regex;
+  return p.invalid(at, `invalid regular expression ${JSON.stringify(value)}: ${compiled.reason}`);
 }
 
 // ---- filters ----

@@ -134,6 +134,7 @@ type PathStep = string | number;
 export function pathsOf(doc: unknown): PathStep[][] {
   const out: PathStep[][] = [];
   const walk = (v: unknown, path: PathStep[]): void => {
+    if (ArrayBuffer.isView(v)) return; // bytes fields are leaves
     if (Array.isArray(v)) {
       v.forEach((x, i) => {
         out.push([...path, i]);
@@ -171,7 +172,7 @@ export function applyDocEdits(doc: unknown, edits: readonly DocEdit[]): unknown 
   const copy: unknown = structuredClone(doc);
   for (const e of edits) {
     const paths = pathsOf(copy);
-    if (paths.length === 0) return e.op === 'replace' ? e.value : copy;
+    if (paths.length === 0) return e.op === 'replace' ? structuredClone(e.value) : copy;
     const path = paths[e.path % paths.length] as PathStep[];
     const parent = path.slice(0, -1).reduce<unknown>((v, k) => (v as Record<PathStep, unknown>)[k], copy) as Record<
       PathStep,
@@ -180,7 +181,8 @@ export function applyDocEdits(doc: unknown, edits: readonly DocEdit[]): unknown 
     const key = path[path.length - 1] as PathStep;
     switch (e.op) {
       case 'replace':
-        parent[key] = e.value;
+        // Copies: a generated value is reused across runs and shrinks, and must never be edited in place.
+        parent[key] = structuredClone(e.value);
         break;
       case 'delete':
         if (Array.isArray(parent)) parent.splice(key as number, 1);
@@ -200,7 +202,7 @@ export function applyDocEdits(doc: unknown, edits: readonly DocEdit[]): unknown 
             configurable: true,
           });
         } else if (Array.isArray(target)) {
-          target.push(e.value);
+          target.push(structuredClone(e.value));
         }
         break;
       }

@@ -63,6 +63,20 @@ export const FUZZ_TARGETS: readonly TargetEntry[] = [
     batchSize: 2_000,
     load: async () => (await import('./targets/manifests.ts')).manifestsTarget,
   },
+  {
+    name: 'xds',
+    kind: 'pure',
+    weight: 150,
+    batchSize: 10_000,
+    load: async () => (await import('./targets/xds.ts')).xdsTarget,
+  },
+  {
+    name: 'httproute',
+    kind: 'pure',
+    weight: 100,
+    batchSize: 10_000,
+    load: async () => (await import('./targets/httproute.ts')).httprouteTarget,
+  },
 ];
 
 export function findTarget(name: string): TargetEntry | undefined {
