@@ -66,8 +66,17 @@ export async function startBackend(mode: 'echo' | 'sink', host: string, cpus: Cp
 }
 
 /** Runs bench/loadgen.ts to completion and returns its JSON answer. */
-export async function runLoadgen(args: readonly string[], cpus: CpuList): Promise<Record<string, number>> {
-  const child = spawnNode(benchScript('loadgen.ts'), args, cpus);
+export function runLoadgen(args: readonly string[], cpus: CpuList): Promise<Record<string, number>> {
+  return runJsonChild('loadgen.ts', args, cpus);
+}
+
+/** Runs a bench script (e.g. conn-churn.ts) to completion and returns the JSON object it printed last. */
+export async function runJsonChild(
+  script: string,
+  args: readonly string[],
+  cpus: CpuList,
+): Promise<Record<string, number>> {
+  const child = spawnNode(benchScript(script), args, cpus);
   let out = '';
   let err = '';
   child.stdout?.setEncoding('utf8').on('data', (d: string) => {
@@ -79,7 +88,7 @@ export async function runLoadgen(args: readonly string[], cpus: CpuList): Promis
   const [code] = (await once(child, 'exit')) as [number | null];
   const last = out.trim().split('\n').pop() ?? '';
   if (code !== 0 || !last.startsWith('{')) {
-    throw new Error(`loadgen ${args.join(' ')} failed (exit ${code}): ${err.slice(-1500)}`);
+    throw new Error(`${script} ${args.join(' ')} failed (exit ${code}): ${err.slice(-1500)}`);
   }
   return JSON.parse(last) as Record<string, number>;
 }

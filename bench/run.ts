@@ -20,6 +20,14 @@ const BENCHES: Record<string, Bench> = {
     summary: 'client → ztunnel → waypoint → ztunnel → server vs no mesh (root): added latency, waypoint CPU, RSS',
     run: async () => (await import('./waypoint.ts')).runWaypoint(),
   },
+  'policy-scale': {
+    summary: 'authz decision, new connection and controller heap/RSS with 0 vs BENCH_POLICIES (5,000) policies',
+    run: async () => (await import('./policy-scale.ts')).runPolicyScale(),
+  },
+  'ztunnel-soak': {
+    summary: 'steady load through two ztunnels for BENCH_SOAK_DURATION_MS: RSS vs heap, heap snapshots compared',
+    run: async () => (await import('./ztunnel-soak.ts')).runZtunnelSoak(),
+  },
 };
 
 function usage(): string {
