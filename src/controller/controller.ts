@@ -5,6 +5,7 @@
 import { type SpiffeId, sameSpiffeId } from '../identity/spiffe-id.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
+import { type MemoryReleaseOptions, MemoryReleaser } from './memory-release.ts';
 import { type ClusterState, formatDiagnostic, type MeshSource } from './sources/types.ts';
 import { listPods, type TranslateInputs, translateCluster } from './translate/translate.ts';
 import type { PodInstance, TranslateResult, TranslateSettings } from './translate/types.ts';
@@ -27,6 +28,10 @@ export interface MeshControllerOptions {
   readonly log: Logger;
   /** Called after each publish (the local cluster creates pods and enrolls them from it). */
   readonly onTranslated?: (result: TranslateResult, state: ClusterState) => void | Promise<void>;
+  /**
+   * Hand reserved heap back once changes are quiet (memory-release.ts): default on; null turns it off.
+   */
+  readonly memoryRelease?: MemoryReleaseOptions | null;
 }
 
 export class MeshController {
@@ -35,9 +40,27 @@ export class MeshController {
   #revision = 0;
   // Changes are applied one at a time, in order: a slow placement never lets an older state win.
   #queue: Promise<void> = Promise.resolve();
+  readonly #memory: MemoryReleaser | null;
 
   constructor(opts: MeshControllerOptions) {
     this.#opts = opts;
+    this.#memory =
+      opts.memoryRelease === null
+        ? null
+        : new MemoryReleaser({
+            ...opts.memoryRelease,
+            onReleased: (before, after, ms) => {
+              opts.log.info(
+                {
+                  heapTotalMb: [mib(before.totalBytes), mib(after.totalBytes)],
+                  heapUsedMb: [mib(before.usedBytes), mib(after.usedBytes)],
+                  ms: Math.round(ms),
+                },
+                'reserved heap released after a large change',
+              );
+              opts.memoryRelease?.onReleased?.(before, after, ms);
+            },
+          });
   }
 
   get current(): TranslateResult | null {
@@ -73,6 +96,7 @@ export class MeshController {
   }
 
   async close(): Promise<void> {
+    this.#memory?.close();
     await this.#opts.source.close();
     await this.#queue;
   }
@@ -100,5 +124,8 @@ export class MeshController {
       'mesh state published',
     );
     await this.#opts.onTranslated?.(result, state);
+    this.#memory?.changed();
   }
 }
+
+const mib = (bytes: number): number => Math.round(bytes / 1024 / 102.4) / 10;
