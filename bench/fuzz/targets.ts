@@ -77,6 +77,20 @@ export const FUZZ_TARGETS: readonly TargetEntry[] = [
     batchSize: 10_000,
     load: async () => (await import('./targets/httproute.ts')).httprouteTarget,
   },
+  {
+    name: 'csr',
+    kind: 'pure',
+    weight: 20,
+    batchSize: 2_000,
+    load: async () => (await import('./targets/csr.ts')).csrTarget,
+  },
+  {
+    name: 'ca-server',
+    kind: 'network',
+    weight: 3,
+    batchSize: 500,
+    load: async () => (await import('./targets/csr.ts')).caServerTarget,
+  },
 ];
 
 export function findTarget(name: string): TargetEntry | undefined {
