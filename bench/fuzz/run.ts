@@ -7,9 +7,8 @@ import { fork } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { describeFailures, type FuzzReport, runFuzzTarget } from './engine.ts';
-import { FUZZ_TARGETS, findTarget, type TargetEntry } from './targets.ts';
+import { DEFAULT_TOTAL_INPUTS, FUZZ_TARGETS, findTarget, type TargetEntry } from './targets.ts';
 
-const DEFAULT_INPUTS = 1_000_000;
 const DEFAULT_SEED = 20_261_202;
 // A batch of a network target can take a minute on a busy machine; a silent child for this long is stuck.
 const WATCHDOG_MS = 180_000;
@@ -39,7 +38,7 @@ async function main(): Promise<number> {
     process.stdout.write(usage());
     return 0;
   }
-  const inputs = Number(values.inputs ?? DEFAULT_INPUTS);
+  const inputs = Number(values.inputs ?? DEFAULT_TOTAL_INPUTS);
   const seed = Number(values.seed ?? DEFAULT_SEED);
   if (!Number.isInteger(inputs) || inputs < 1 || !Number.isInteger(seed)) {
     process.stderr.write(`fuzz: --inputs must be a positive integer and --seed an integer\n\n${usage()}`);
