@@ -126,7 +126,7 @@ function decisionCost(n: number, decisions: number) {
       if (verdict.kind !== 'allow') throw new Error(`expected allow with ${n} policies, got ${verdict.code}`);
     }
     times.sort((a, b) => a - b);
-    return { p50_ms: r3(percentile(times, 50) * 1000) / 1000, p99_ms: r3(percentile(times, 99) * 1000) / 1000 };
+    return { p50_us: r3(percentile(times, 50) * 1000), p99_us: r3(percentile(times, 99) * 1000) };
   };
   // Linear first and fewer times when large: it is the slow reference.
   const linear = run((ps, c) => evaluateAuthzLinear(ps, c));
@@ -307,7 +307,7 @@ export async function runPolicyScale(o: PolicyScaleOptions = policyScaleOptionsF
     const decisions = [0, o.policies].map((n) => decisionCost(n, n === 0 ? o.decisions : Math.min(o.decisions, 2000)));
     for (const d of decisions) {
       say(
-        `  ${String(d.policies).padStart(5)} policies: indexed p50 ${d.indexed.p50_ms} p99 ${d.indexed.p99_ms} ms; linear p50 ${d.linear.p50_ms} p99 ${d.linear.p99_ms} ms`,
+        `  ${String(d.policies).padStart(5)} policies: indexed p50 ${d.indexed.p50_us} p99 ${d.indexed.p99_us} µs; linear p50 ${d.linear.p50_us} p99 ${d.linear.p99_us} µs`,
       );
     }
     say(`2. new connections through two ztunnels (${o.churnRate}/s for ${o.churnMs} ms)`);
