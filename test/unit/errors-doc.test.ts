@@ -16,13 +16,17 @@ async function sourceFiles(dir: string): Promise<string[]> {
   return out;
 }
 
+/** Quoted FERRY_* names, less environment variables (read as `env.NAME`, `process.env.NAME`, `from.NAME`). */
 async function codesInSource(): Promise<Set<string>> {
   const codes = new Set<string>();
+  const envVars = new Set<string>();
   const files = [...(await sourceFiles(join(ROOT, 'src'))), ...(await sourceFiles(join(ROOT, 'gateway-api')))];
   for (const file of files) {
     const text = await readFile(file, 'utf8');
     for (const m of text.matchAll(/['"](FERRY_[A-Z0-9_]+)['"]/g)) codes.add(m[1] as string);
+    for (const m of text.matchAll(/\b(?:env|from)\??\.(FERRY_[A-Z0-9_]+)/g)) envVars.add(m[1] as string);
   }
+  for (const name of envVars) codes.delete(name);
   return codes;
 }
 
