@@ -6,7 +6,7 @@
 // replacement's times. Run: sudo node bench/ztunnel-replacement.ts (or npm run bench -- ztunnel-replacement
 // where registered). Istio's top complaint about ztunnel upgrades is reset connections: this measures ours.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -68,8 +68,7 @@ export async function runZtunnelReplacement(): Promise<number> {
       if (r.code !== 0) throw new Error(`rollout failed:\n${r.stdout}\n${r.stderr}`);
     }
     await new Promise((r) => setTimeout(r, 2_000));
-    direct.child.kill('SIGTERM');
-    viaWaypoint.child.kill('SIGTERM');
+    stopInPodLoads(cluster); // `ferry exec` does not forward signals: end the curls inside the pods
     const count = (text: string) => {
       const lines = text
         .split('\n')
@@ -96,6 +95,22 @@ export async function runZtunnelReplacement(): Promise<number> {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     await ferry(['down', '--cluster', cluster]);
     rmSync(stateRoot, { recursive: true, force: true });
+  }
+}
+
+/** SIGTERM to the cluster's in-pod curl loops (`--interval` in their command line). */
+function stopInPodLoads(cluster: string): void {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cgroup = readFileSync(`/proc/${entry}/cgroup`, 'utf8');
+      const argv = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+      if (cgroup.includes(`/ferry.slice/${cluster}/pods/`) && argv.includes('--interval')) {
+        process.kill(Number(entry), 'SIGTERM');
+      }
+    } catch {
+      // gone
+    }
   }
 }
 

@@ -5,6 +5,7 @@
 // Every tunnel opened reports its outcome to `outliers` (keyed by next hop, like the ztunnel's), which the
 // endpoint choice (endpoints.ts) reads: an endpoint whose connects keep failing is left out for a while.
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+import type { Http2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
 import { ProxyError } from '../../ztunnel/errors.ts';
@@ -75,11 +76,52 @@ class TunnelAgent extends http.Agent {
   ): Duplex | null | undefined {
     const endpoint = (options as TunnelRequestOptions).endpoint;
     this.#open(endpoint).then(
-      (stream) => callback?.(null, asAgentSocket(stream)),
+      (stream) => {
+        watchDrain(stream);
+        callback?.(null, asAgentSocket(stream));
+      },
       (err: unknown) => callback?.(err as Error, undefined as unknown as Duplex),
     );
     return undefined;
   }
+
+  /** A tunnel on an HBONE connection that got GOAWAY is not reused: the next request opens a new one. */
+  override keepSocketAlive(socket: Parameters<http.Agent['keepSocketAlive']>[0]): boolean {
+    if (isDraining(socket)) return false; // the Agent destroys it instead of pooling it
+    super.keepSocketAlive(socket); // node:http's always keeps it (returns true; typed void)
+    return true;
+  }
+}
+
+/**
+ * The tunnels (keep-alive HTTP connections) on each HBONE connection. When the peer ztunnel drains (it is
+ * being replaced: GOAWAY), the idle ones close now and the busy ones after their response, so requests move
+ * to a new connection (the new process) instead of riding the old one until its drain deadline cuts them.
+ */
+const tunnelsOf = new WeakMap<Http2Session, Set<Duplex>>();
+const DRAINING = Symbol('ferry.tunnelDraining');
+
+function watchDrain(stream: Duplex): void {
+  const session = (stream as Duplex & { session?: Http2Session }).session;
+  if (session === undefined) return; // plain TCP to a pod outside the mesh
+  let set = tunnelsOf.get(session);
+  if (set === undefined) {
+    const tunnels = new Set<Duplex>();
+    set = tunnels;
+    tunnelsOf.set(session, tunnels);
+    session.once('goaway', () => {
+      for (const t of tunnels) {
+        (t as Duplex & { [DRAINING]?: true })[DRAINING] = true;
+        if ((t as Duplex & { _httpMessage?: unknown })._httpMessage == null) t.destroy(); // idle in the agent
+      }
+    });
+  }
+  set.add(stream);
+  stream.once('close', () => set.delete(stream));
+}
+
+function isDraining(socket: Duplex): boolean {
+  return (socket as Duplex & { [DRAINING]?: true })[DRAINING] === true;
 }
 
 /**

@@ -38,6 +38,18 @@ export const MAX_STREAMS_PER_CONNECTION = 100;
 const MAX_SESSION_MEMORY_MB = 256;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * A CONNECT the peer never processed: refused (RST_STREAM REFUSED_STREAM, e.g. sent as its GOAWAY crossed
+ * it), or not even sent because the connection was closing. HTTP/2 guarantees nothing reached the target,
+ * so the pool retries it on another connection (a ztunnel being replaced sends GOAWAY as it drains).
+ */
+export class HboneRefusedError extends ProxyError {
+  constructor(message: string, options?: ErrorOptions) {
+    super('FERRY_HBONE_HANDSHAKE_FAILED', message, options);
+    this.name = 'HboneRefusedError';
+  }
+}
+
 /** A CONNECT answered with something other than 200. */
 export class HboneStatusError extends ProxyError {
   readonly status: number;
@@ -169,7 +181,7 @@ export class HboneConnection {
    */
   openTunnel(authority: string, headers: Record<string, string>, signal?: AbortSignal): Promise<Duplex> {
     if (this.#state !== 'ready') {
-      return Promise.reject(new ProxyError('FERRY_HBONE_HANDSHAKE_FAILED', 'HBONE connection is not usable'));
+      return Promise.reject(new HboneRefusedError('HBONE connection is not usable'));
     }
     this.#openStreams++;
     if (this.#idleTimer !== null) clearTimeout(this.#idleTimer);
@@ -182,9 +194,7 @@ export class HboneConnection {
       );
     } catch (err) {
       this.#onStreamClosed();
-      return Promise.reject(
-        new ProxyError('FERRY_HBONE_HANDSHAKE_FAILED', `cannot open CONNECT stream: ${String(err)}`, { cause: err }),
-      );
+      return Promise.reject(new HboneRefusedError(`cannot open CONNECT stream: ${String(err)}`, { cause: err }));
     }
     stream.on('error', onIgnoredError); // after the 200 the splice sees errors as 'close'
     stream.once('close', () => this.#onStreamClosed());
@@ -287,8 +297,11 @@ function awaitResponse(stream: ClientHttp2Stream, authority: string, signal: Abo
     const onClose = (): void => {
       cleanup();
       const code = stream.rstCode ?? 0;
+      const message = `CONNECT ${authority} reset before a response (code ${code})`;
       reject(
-        new ProxyError('FERRY_HBONE_HANDSHAKE_FAILED', `CONNECT ${authority} reset before a response (code ${code})`),
+        code === h2constants.NGHTTP2_REFUSED_STREAM
+          ? new HboneRefusedError(message)
+          : new ProxyError('FERRY_HBONE_HANDSHAKE_FAILED', message),
       );
     };
     const onAbort = (): void => {

@@ -12,12 +12,14 @@ import { ProxyError } from '../errors.ts';
 import type { SocketFactory } from '../proxy-context.ts';
 import type { IpPort } from '../store/ip-addr.ts';
 import { formatIpPort } from './authority.ts';
-import { HboneConnection } from './client.ts';
+import { HboneConnection, HboneRefusedError } from './client.ts';
 import { buildConnectHeaders, type HboneRequestHeaders } from './headers.ts';
 import type { KeepaliveOptions } from './keepalive.ts';
 
 const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000; // Istio's POOL_UNUSED_RELEASE_TIMEOUT
 const DEFAULT_CLOSE_DEADLINE_MS = 5_000;
+/** Tries of a CONNECT the peer refused unprocessed (a draining ztunnel's GOAWAY): then the error stands. */
+const MAX_REFUSED_RETRIES = 3;
 
 export interface HboneConnectOptions {
   readonly source: WorkloadCertificate;
@@ -72,11 +74,19 @@ export class HboneClientPool {
   async connect(o: HboneConnectOptions): Promise<Duplex> {
     const key = poolKey(o);
     const headers = buildConnectHeaders(o.authority, o.headers ?? {}) as Record<string, string>;
-    for (;;) {
+    for (let refused = 0; ; ) {
       if (this.#closed) throw new ProxyError('FERRY_DRAINING', 'HBONE pool is closed');
       o.signal?.throwIfAborted();
       const conn = this.#checkout(key);
-      if (conn !== null) return conn.openTunnel(o.authority, headers, o.signal);
+      if (conn !== null) {
+        try {
+          return await conn.openTunnel(o.authority, headers, o.signal);
+        } catch (err) {
+          // Never processed by the peer (its GOAWAY crossed our CONNECT): safe to send again elsewhere.
+          if (err instanceof HboneRefusedError && ++refused < MAX_REFUSED_RETRIES) continue;
+          throw err;
+        }
+      }
       let dial = this.#dials.get(key);
       if (dial === undefined) {
         dial = this.#dial(key, o);
