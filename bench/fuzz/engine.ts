@@ -53,6 +53,9 @@ export interface FuzzReport {
   readonly failures: readonly FuzzFailure[];
   readonly rssBeforeBytes: number;
   readonly rssAfterBytes: number;
+  /** V8 heap in use after a full GC (with --expose-gc): growth here is live memory, unlike RSS. */
+  readonly heapUsedBeforeBytes: number;
+  readonly heapUsedAfterBytes: number;
   readonly elapsedMs: number;
 }
 
@@ -77,7 +80,7 @@ export async function runFuzzTarget(target: FuzzTarget, opts: FuzzRunOptions): P
   let hangs = 0;
   let tried = 0;
   collectGarbage();
-  const rssBeforeBytes = process.memoryUsage().rss;
+  const before = process.memoryUsage();
   try {
     for (let batch = 0; tried < opts.inputs; batch++) {
       const numRuns = Math.min(opts.batchSize ?? DEFAULT_BATCH, opts.inputs - tried);
@@ -107,6 +110,7 @@ export async function runFuzzTarget(target: FuzzTarget, opts: FuzzRunOptions): P
     await session.close();
   }
   collectGarbage();
+  const after = process.memoryUsage();
   return {
     target: target.name,
     kind: target.kind,
@@ -114,8 +118,10 @@ export async function runFuzzTarget(target: FuzzTarget, opts: FuzzRunOptions): P
     crashes,
     hangs,
     failures,
-    rssBeforeBytes,
-    rssAfterBytes: process.memoryUsage().rss,
+    rssBeforeBytes: before.rss,
+    rssAfterBytes: after.rss,
+    heapUsedBeforeBytes: before.heapUsed,
+    heapUsedAfterBytes: after.heapUsed,
     elapsedMs: performance.now() - started,
   };
 }

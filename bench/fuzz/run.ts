@@ -78,10 +78,11 @@ async function main(): Promise<number> {
 
 function formatLine(r: FuzzReport): string {
   const rss = `${(r.rssBeforeBytes / MiB).toFixed(0)} → ${(r.rssAfterBytes / MiB).toFixed(0)} MiB`;
+  const heap = `${(r.heapUsedBeforeBytes / MiB).toFixed(0)} → ${(r.heapUsedAfterBytes / MiB).toFixed(0)} MiB`;
   const rate = r.elapsedMs > 0 ? Math.round((r.inputs * 1000) / r.elapsedMs) : 0;
   return (
     `${r.target.padEnd(16)} ${r.kind.padEnd(8)} inputs ${String(r.inputs).padStart(8)}  crashes ${r.crashes}  ` +
-    `hangs ${r.hangs}  rss ${rss.padEnd(16)} ${(r.elapsedMs / 1000).toFixed(1)} s (${rate}/s)`
+    `hangs ${r.hangs}  rss ${rss.padEnd(16)} heap used ${heap.padEnd(14)} ${(r.elapsedMs / 1000).toFixed(1)} s (${rate}/s)`
   );
 }
 
@@ -149,6 +150,8 @@ function runInChild(entry: TargetEntry, inputs: number, seed: number): Promise<F
         failures: [{ kind: hung ? 'hang' : 'crash', seed, message }],
         rssBeforeBytes: 0,
         rssAfterBytes: 0,
+        heapUsedBeforeBytes: 0,
+        heapUsedAfterBytes: 0,
         elapsedMs: 0,
       });
     });
