@@ -129,11 +129,17 @@ export class WaypointIngress {
     // The first bytes decide HTTP/2 or HTTP/1.1; they may arrive in any number of chunks (at most the
     // 24 bytes of the preface are held back while they could still be one).
     const held: Buffer[] = [];
+    // Until they arrive no HTTP server (and none of its timeouts) holds the tunnel: allow as long as for
+    // a request's headers.
+    const firstBytes = setTimeout(destroyStream, HEADERS_TIMEOUT_MS, stream);
+    firstBytes.unref();
+    stream.once('close', () => clearTimeout(firstBytes));
     const onData = (chunk: Buffer): void => {
       held.push(chunk);
       const head = held.length === 1 ? chunk : Buffer.concat(held);
       const version = forcedH2 ? 'http2' : sniffHttpVersion(head);
       if (version === 'more') return;
+      clearTimeout(firstBytes);
       stream.off('data', onData);
       stream.off('end', onEarlyEnd);
       stream.pause();
@@ -228,4 +234,8 @@ export function forwardedForIp(forwarded: string | undefined): string | null {
   if (m === null) return null;
   const parsed = parseHboneAuthority(m[1] ?? '');
   return parsed.ok ? parsed.value.ip : null;
+}
+
+function destroyStream(stream: Duplex): void {
+  stream.destroy();
 }
