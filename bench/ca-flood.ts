@@ -2,7 +2,9 @@
 // own process) changes the latency of a legitimate node's CreateCertificate. Three phases, each
 // BENCH_CA_SAMPLES sequential legitimate requests (new key + CSR + call, as a ztunnel does) from node-a:
 //   quiet            nothing else;
-//   unauthenticated  a flood child keeps BENCH_CA_FLOOD requests in flight without a token (valid CSRs);
+//   unauthenticated  a flood child sends BENCH_CA_FLOOD_RPS requests a second (open loop: the rate does not
+//                    depend on how fast the CA answers) without a token, valid CSRs, at most BENCH_CA_FLOOD
+//                    unanswered at a time;
 //   authenticated    the same with node-b's token (these are signed or shed, RESOURCE_EXHAUSTED).
 // Prints p50/p99/max of the legitimate requests, how many failed, the flood's answered rate by status, and
 // the CA's RSS before and after. The flood runs in a child process so that it does not share the event
@@ -58,14 +60,9 @@ interface FloodChild {
   stop(): Promise<Record<string, number>>;
 }
 
-function startFlood(address: string, rootPath: string, inFlight: number, token: string): FloodChild {
-  const child = spawn(
-    process.execPath,
-    [fileURLToPath(import.meta.url), 'flood', address, rootPath, String(inFlight), token],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
+function startFlood(address: string, rootPath: string, inFlight: number, rps: number, token: string): FloodChild {
+  const args = [fileURLToPath(import.meta.url), 'flood', address, rootPath, String(inFlight), String(rps), token];
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => {
     out += c;
@@ -80,8 +77,14 @@ function startFlood(address: string, rootPath: string, inFlight: number, token: 
   };
 }
 
-/** Child mode: keep `inFlight` CreateCertificate calls going until stdin says stop; print counts by status. */
-async function floodChild(address: string, rootPath: string, inFlight: number, token: string): Promise<void> {
+/** Child mode: `rps` CreateCertificate calls a second (at most `inFlight` unanswered) until stdin says stop. */
+async function floodChild(
+  address: string,
+  rootPath: string,
+  inFlight: number,
+  rps: number,
+  token: string,
+): Promise<void> {
   const { readFile } = await import('node:fs/promises');
   const def = await loadCaServiceDefinition();
   const method = def.CreateCertificate as grpc.MethodDefinition<Record<string, unknown>, unknown>;
@@ -103,33 +106,42 @@ async function floodChild(address: string, rootPath: string, inFlight: number, t
   const finished = new Promise<void>((resolve) => {
     done = resolve;
   });
+  let skipped = 0;
   const fire = (): void => {
+    if (pending >= inFlight) {
+      skipped++;
+      return;
+    }
     const client = clients[sent++ % clients.length] as grpc.Client;
     pending++;
     client.makeUnaryRequest(method.path, method.requestSerialize, method.responseDeserialize, req, md, (err) => {
       pending--;
       const name = err === null ? 'OK' : (grpc.status[err.code] ?? String(err.code));
       counts[name] = (counts[name] ?? 0) + 1;
-      if (!stop) fire();
-      else if (pending === 0) done();
+      if (stop && pending === 0) done();
     });
   };
-  for (let i = 0; i < inFlight; i++) fire();
+  const perTick = Math.max(1, Math.round(rps / 100));
+  const ticker = setInterval(() => {
+    for (let i = 0; i < perTick; i++) fire();
+  }, 10);
   process.stdin.once('data', () => {
     stop = true;
+    clearInterval(ticker);
     if (pending === 0) done();
   });
   await finished;
   const seconds = (performance.now() - started) / 1000;
   for (const c of clients) c.close();
   process.stdout.write(
-    `${JSON.stringify({ ...counts, answeredPerSecond: Math.round(Object.values(counts).reduce((a, b) => a + b, 0) / seconds) })}\n`,
+    `${JSON.stringify({ ...counts, sent, notSentInFlightCap: skipped, answeredPerSecond: Math.round(Object.values(counts).reduce((a, b) => a + b, 0) / seconds) })}\n`,
   );
 }
 
 export async function runCaFlood(env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const samples = positiveEnv(env, 'BENCH_CA_SAMPLES', 50);
   const flood = positiveEnv(env, 'BENCH_CA_FLOOD', 2000);
+  const rps = positiveEnv(env, 'BENCH_CA_FLOOD_RPS', 500);
   const warmupMs = positiveEnv(env, 'BENCH_CA_WARMUP_MS', 1000);
   const dir = await mkdtemp(join(tmpdir(), 'ferry-bench-ca-'));
   const rootPath = join(dir, 'root.pem');
@@ -152,7 +164,7 @@ export async function runCaFlood(env: NodeJS.ProcessEnv = process.env): Promise<
       ['unauthenticated', '-'],
       ['authenticated', FLOOD_TOKEN],
     ] as const) {
-      const child = startFlood(address, rootPath, flood, token);
+      const child = startFlood(address, rootPath, flood, rps, token);
       await new Promise((r) => setTimeout(r, warmupMs));
       const legit = await legitimateRound(client, samples);
       rss[`during ${phase}`] = r3(rssMb(pid));
@@ -163,7 +175,7 @@ export async function runCaFlood(env: NodeJS.ProcessEnv = process.env): Promise<
     }
     client.close();
     process.stdout.write(
-      `${JSON.stringify({ bench: 'ca-flood', samples, floodInFlight: flood, legitimateMs: results, caRssMb: rss }, null, 2)}\n`,
+      `${JSON.stringify({ bench: 'ca-flood', samples, floodRps: rps, floodMaxInFlight: flood, legitimateMs: results, caRssMb: rss }, null, 2)}\n`,
     );
     return 0;
   } finally {
@@ -175,8 +187,8 @@ export async function runCaFlood(env: NodeJS.ProcessEnv = process.env): Promise<
 const [mode, ...rest] = process.argv.slice(2);
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (mode === 'flood') {
-    const [address, rootPath, inFlight, token] = rest;
-    await floodChild(address as string, rootPath as string, Number(inFlight), token as string);
+    const [address, rootPath, inFlight, rps, token] = rest;
+    await floodChild(address as string, rootPath as string, Number(inFlight), Number(rps), token as string);
   } else {
     process.exitCode = await runCaFlood();
   }

@@ -7,8 +7,9 @@
 // loopback can read but never change anything (docs/operations.md, "Admin endpoints").
 import { once } from 'node:events';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { listenAdminSocket } from './admin-socket.ts';
+import { ConnectionLimiter, DEFAULT_CONNECTION_LIMITS, guardConnection } from './connection-limiter.ts';
 import { RuntimeError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import { silentLogger } from './logger.ts';
@@ -66,10 +67,13 @@ export interface HttpServerOptions {
 const READ_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
 
 // Scrapers and probes reconnect every few seconds; a short idle timeout frees their sockets without
-// making each request pay a new handshake. headersTimeout bounds slowloris-style clients.
+// making each request pay a new handshake. headersTimeout bounds slowloris-style clients: Node checks it
+// every connectionsCheckingInterval, so a client that never finishes its headers is cut after 10-11 s.
+// The TCP address also caps concurrent connections (64 per source IP, 256 in all).
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const HEADERS_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 30_000;
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 // No endpoint takes a body bigger than a query string; refuse large uploads early.
 const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -101,8 +105,15 @@ export class HttpServer {
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
       headersTimeout: HEADERS_TIMEOUT_MS,
       requestTimeout: REQUEST_TIMEOUT_MS,
+      connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS,
       maxHeaderSize: MAX_HEADER_BYTES,
     });
+    if (!viaSocket) {
+      const limiter = new ConnectionLimiter(DEFAULT_CONNECTION_LIMITS.http);
+      server.on('connection', (socket: Socket) => {
+        guardConnection(socket, limiter);
+      });
+    }
     server.on('request', (req, res) => {
       this.#serve(req, res, viaSocket).catch((err: unknown) => {
         // #serve handles handler errors itself; reaching this is a bug in the writing code.
@@ -110,10 +121,13 @@ export class HttpServer {
         res.destroy();
       });
     });
-    // Garbage on the socket (bad HTTP): answer 400 and close, never crash.
+    // Garbage on the socket (bad HTTP) or headers not finished in time: answer 400 and close, never crash.
+    // Destroyed once the answer is flushed: a client that never reads or closes must not keep our fd.
     server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
+      if (socket.writable) {
+        socket.once('finish', () => socket.destroy());
+        socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      } else socket.destroy();
     });
     return server;
   }

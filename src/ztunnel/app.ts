@@ -7,6 +7,11 @@ import net from 'node:net';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import { BpfRedirector } from '../redirect-bpf/loader.ts';
+import {
+  ConnectionLimiter,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+} from '../runtime/connection-limiter.ts';
 import type { DrainOutcome } from '../runtime/drain.ts';
 import { DrainController } from '../runtime/drain.ts';
 import type { ListenAddress } from '../runtime/http-server.ts';
@@ -118,6 +123,10 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     drain,
     logger: log,
     inboundSourceAddress: config.inboundSourceAddress,
+    hboneAdmission: {
+      limiter: new ConnectionLimiter(config.hboneConnectionLimits ?? DEFAULT_CONNECTION_LIMITS.hbone),
+      handshakeTimeoutMs: config.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    },
     selfPorts: new Set([
       ZTUNNEL_PORTS.outbound,
       ZTUNNEL_PORTS.inboundPlaintext,
@@ -212,6 +221,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
         listeners: listeners.status(),
         pool: pool.stats(),
         liveInboundConnections: connections.size,
+        hboneConnections: ctx.hboneAdmission?.limiter.stats() ?? null,
         outliers: ctx.outliers.entries(Date.now()),
         pods: inPod?.list() ?? null,
       }),

@@ -2,6 +2,11 @@
 // Nothing else in the ztunnel reads process.env (STYLE.md §9). Invalid values fail startup with a message
 // naming the flag.
 import { validateTrustDomain } from '../identity/spiffe-id.ts';
+import {
+  type ConnectionLimits,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+} from '../runtime/connection-limiter.ts';
 
 export interface HostPort {
   readonly host: string;
@@ -57,6 +62,10 @@ export interface ZtunnelConfig {
   readonly inboundSourceAddress: string;
   readonly drainDeadlineMs: number;
   readonly poolIdleTimeoutMs: number;
+  /** Concurrent connections to all HBONE listeners (15008) together: per source IP and in total. */
+  readonly hboneConnectionLimits?: ConnectionLimits;
+  /** TLS handshake deadline of new HBONE connections (Envoy's transport_socket_connect_timeout). */
+  readonly handshakeTimeoutMs?: number;
   readonly logLevel: string;
   /** In-pod mode through the BPF redirector, or none (loopback listeners only). Absent = none. */
   readonly redirect?: RedirectMode;
@@ -110,6 +119,14 @@ export interface ZtunnelFlags {
   readonly 'cgroup-root'?: string;
   readonly 'pin-root'?: string;
   readonly 'redirect-state'?: string;
+}
+
+function atLeastOne(text: string | undefined, fallback: number, variable: string): number {
+  if (text === undefined || text === '') return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    throw new ConfigError(`the ${variable} variable: expected an integer ≥ 1, got ${text}`);
+  return n;
 }
 
 function positiveInt(text: string, what: string): number {
@@ -183,6 +200,23 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
     poolIdleTimeoutMs: positiveInt(
       env.FERRY_POOL_IDLE_TIMEOUT_MS ?? '300000',
       'the FERRY_POOL_IDLE_TIMEOUT_MS variable',
+    ),
+    hboneConnectionLimits: {
+      maxPerSource: atLeastOne(
+        env.FERRY_HBONE_MAX_CONNECTIONS_PER_SOURCE,
+        DEFAULT_CONNECTION_LIMITS.hbone.maxPerSource,
+        'FERRY_HBONE_MAX_CONNECTIONS_PER_SOURCE',
+      ),
+      maxTotal: atLeastOne(
+        env.FERRY_HBONE_MAX_CONNECTIONS,
+        DEFAULT_CONNECTION_LIMITS.hbone.maxTotal,
+        'FERRY_HBONE_MAX_CONNECTIONS',
+      ),
+    },
+    handshakeTimeoutMs: atLeastOne(
+      env.FERRY_HANDSHAKE_TIMEOUT_MS,
+      DEFAULT_HANDSHAKE_TIMEOUT_MS,
+      'FERRY_HANDSHAKE_TIMEOUT_MS',
     ),
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
     redirect: parseRedirect(flags, env, flags.node ?? env.FERRY_NODE_NAME ?? 'local'),

@@ -265,6 +265,7 @@ export class InPodManager {
         certificate,
         onConnect: (r, tunnel) => serveHboneConnect(ctx, r, tunnel),
         onPeerError: (e) => logHbonePeerError(this.#logger, e, 'warn', { uid: req.uid }),
+        ...ctx.hboneAdmission,
       });
       return { request: req, podIp, identity, enrollment, sockets, outbound, inbound, hbone };
     } catch (cause) {

@@ -4,6 +4,7 @@
 import type { Socket } from 'node:net';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import type { ConnectionLimiter } from '../runtime/connection-limiter.ts';
 import type { DrainController } from '../runtime/drain.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { AccessLog } from './access-log.ts';
@@ -47,6 +48,8 @@ export interface ProxyContext {
   readonly logger: Logger;
   /** Source address of connections to local apps (127.0.0.6, Istio's in-pod convention). */
   readonly inboundSourceAddress: string;
+  /** Shared by every HBONE listener (15008) of this ztunnel: connection caps and TLS handshake timeout. */
+  readonly hboneAdmission?: { readonly limiter: ConnectionLimiter; readonly handshakeTimeoutMs: number };
   /** Our own proxy ports: never a valid target (loop guard). */
   readonly selfPorts: ReadonlySet<number>;
   /** HBONE port of peers (15008). */

@@ -6,6 +6,7 @@ import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
 import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ConnectionLimiter, DEFAULT_CONNECTION_LIMITS, guardConnection } from '../runtime/connection-limiter.ts';
 import { ProxyError } from './errors.ts';
 import { type SpliceResult, splice } from './splice.ts';
 import { type IpPort, unmapIpv4 } from './store/ip-addr.ts';
@@ -158,6 +159,8 @@ export interface Socks5ServerOptions {
   readonly onConnect: (req: Socks5ConnectRequest) => Promise<Socks5ConnectResult>;
   /** A client that never completes the handshake is dropped after this long. */
   readonly handshakeTimeoutMs?: number;
+  /** Concurrent client caps (default 1024 per source, 1024 in all: DEFAULT_CONNECTION_LIMITS.socks5). */
+  readonly limiter?: ConnectionLimiter;
   /** Name resolution for domain targets (default: dns.lookup). */
   readonly resolve?: (host: string) => Promise<string>;
   /** A client was refused or sent garbage (for logs). */
@@ -174,10 +177,14 @@ export class Socks5Server {
   readonly #server: Server;
   readonly #clients = new Set<Socket>();
   readonly #opts: Socks5ServerOptions;
+  readonly #limiter: ConnectionLimiter;
 
   private constructor(opts: Socks5ServerOptions) {
     this.#opts = opts;
-    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.#onClient(socket));
+    this.#limiter = opts.limiter ?? new ConnectionLimiter(DEFAULT_CONNECTION_LIMITS.socks5);
+    this.#server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+      if (guardConnection(socket, this.#limiter)) this.#onClient(socket);
+    });
     this.#server.on('error', onIgnoredError);
   }
 

@@ -110,6 +110,7 @@ export class WorkloadListeners {
         certificate,
         onConnect: (req, tunnel) => serveHboneConnect(ctx, req, tunnel),
         onPeerError: (e) => logHbonePeerError(this.#logger, e, 'warn', { address: ip }),
+        ...ctx.hboneAdmission,
       });
       if (this.#closed) {
         await server.close({ graceful: false });

@@ -2,7 +2,9 @@
 // client certificate of our trust domain, HTTP/2, one CONNECT stream per tunnel. This module validates the
 // request's shape and hands it to onConnect; it never answers 200 by itself: only tunnel.accept() does,
 // which the caller invokes after authorization and the upstream connect succeeded. Hostile TLS or HTTP/2
-// input ends that connection only; every emitter here has an 'error' listener.
+// input ends that connection only; every emitter here has an 'error' listener. A plain TCP listener accepts
+// and admits each connection (per-source and total caps, src/runtime/connection-limiter.ts) before the TLS
+// server sees a byte of it; the TLS handshake must finish within handshakeTimeoutMs (10 s).
 import { once } from 'node:events';
 import {
   createSecureServer,
@@ -13,7 +15,7 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
@@ -25,6 +27,12 @@ import {
 } from '../../identity/tls-context.ts';
 import { classifyTlsErrorCode, describeTlsRefusal, TlsRefusedError } from '../../identity/tls-refusal.ts';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
+import {
+  ConnectionLimiter,
+  DEFAULT_CONNECTION_LIMITS,
+  DEFAULT_HANDSHAKE_TIMEOUT_MS,
+  guardConnection,
+} from '../../runtime/connection-limiter.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { ProxyError } from '../errors.ts';
 import { unmapIpv4 } from '../store/ip-addr.ts';
@@ -127,6 +135,10 @@ export interface HboneServerCommonOptions {
   readonly onConnect: (request: HboneConnectRequest, tunnel: HboneTunnel) => void | Promise<void>;
   readonly onPeerError?: (event: HboneServerEvent) => void;
   readonly keepalive?: KeepaliveOptions;
+  /** Shared by every HBONE listener of the process (default: one of this server's own, 1024/16384). */
+  readonly limiter?: ConnectionLimiter;
+  /** Time a connection has to complete its TLS handshake; default 10 s. */
+  readonly handshakeTimeoutMs?: number;
 }
 
 export interface HboneCloseOptions {
@@ -137,6 +149,9 @@ export interface HboneCloseOptions {
 
 export class HboneServer {
   readonly #server: Http2SecureServer;
+  // Accepts TCP connections and hands the admitted ones to #server (which never listens itself).
+  readonly #listener: TcpServer;
+  readonly #limiter: ConnectionLimiter;
   readonly #sessions = new Set<ServerHttp2Session>();
   // Every accepted TCP connection, also those still in the TLS handshake or whose session was destroyed
   // without a 'close' (Node 24): the server cannot finish closing while any of them is open.
@@ -160,7 +175,13 @@ export class HboneServer {
       allowHTTP1: false,
       settings: HBONE_SERVER_SETTINGS,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      handshakeTimeout: opts.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
     });
+    this.#limiter = opts.limiter ?? new ConnectionLimiter(DEFAULT_CONNECTION_LIMITS.hbone);
+    this.#listener = createTcpServer((socket) => {
+      if (guardConnection(socket, this.#limiter)) this.#server.emit('connection', socket);
+    });
+    this.#listener.on('error', onIgnoredError);
     this.#server.on('connection', (socket: Socket) => {
       // Small HTTP/2 frames (responses, WINDOW_UPDATEs) must not wait for Nagle + the peer's delayed ACK.
       socket.setNoDelay(true);
@@ -194,9 +215,12 @@ export class HboneServer {
   /** Starts listening; resolves once the port is bound. */
   static async listen(opts: HboneServerOptions): Promise<HboneServer> {
     const s = new HboneServer(opts);
-    s.#server.listen('fd' in opts ? { fd: opts.fd } : { host: opts.host, port: opts.port });
-    await Promise.race([once(s.#server, 'listening'), once(s.#server, 'error').then(([err]) => Promise.reject(err))]);
-    const a = s.#server.address() as AddressInfo;
+    s.#listener.listen('fd' in opts ? { fd: opts.fd } : { host: opts.host, port: opts.port });
+    await Promise.race([
+      once(s.#listener, 'listening'),
+      once(s.#listener, 'error').then(([err]) => Promise.reject(err)),
+    ]);
+    const a = s.#listener.address() as AddressInfo;
     s.#address = { ip: a.address, port: a.port };
     return s;
   }
@@ -207,10 +231,10 @@ export class HboneServer {
   }
 
   /** Live HTTP/2 sessions and open CONNECT streams (tests, metrics). */
-  stats(): { sessions: number; streams: number } {
+  stats(): { sessions: number; streams: number; connections: number } {
     let sessions = 0;
     for (const s of this.#sessions) if (!s.destroyed) sessions++;
-    return { sessions, streams: this.#openStreams };
+    return { sessions, streams: this.#openStreams, connections: this.#sockets.size };
   }
 
   /** Rotates the served certificate; new handshakes use it, established sessions keep theirs. */
@@ -226,6 +250,7 @@ export class HboneServer {
   }
 
   async #close(opts: HboneCloseOptions): Promise<void> {
+    const listenerClosed = new Promise<void>((resolve) => this.#listener.close(() => resolve()));
     const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
     // A session destroyed by a socket error may never emit 'close' (Node 24); those count as closed.
     const sessions = [...this.#sessions].filter((s) => !s.destroyed);
@@ -245,7 +270,7 @@ export class HboneServer {
     // without 'close') must not hold the close open.
     for (const socket of this.#sockets) socket.destroy();
     this.#sockets.clear();
-    await serverClosed;
+    await Promise.all([listenerClosed, serverClosed]);
   }
 
   #onSession(session: ServerHttp2Session): void {
