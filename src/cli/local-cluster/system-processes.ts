@@ -4,6 +4,7 @@
 // (world-readable in /proc).
 import { join } from 'node:path';
 import { adminSocketPath, caRootPath, type LocalMeshConfig } from '../../controller/local/mesh-files.ts';
+import { ztunnelNodeOptions } from '../../ztunnel/heap-limits.ts';
 import { type ClusterLayout, nodeCgroupDir, nodePinRoot } from './layout.ts';
 import type { LocalWaypoint } from './waypoints.ts';
 
@@ -74,8 +75,9 @@ export function ztunnelLaunch(
     ],
     env: {
       FERRY_CA_TOKEN: node.token,
-      // Profiling and GC tuning of ztunnels only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
-      ...(from.FERRY_ZTUNNEL_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: from.FERRY_ZTUNNEL_NODE_OPTIONS }),
+      // Heap limits (src/ztunnel/heap-limits.ts, docs/operations.md), then the operator's profiling and GC
+      // tuning of ztunnels only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof), which win over the limits.
+      NODE_OPTIONS: ztunnelNodeOptions(from.FERRY_ZTUNNEL_NODE_OPTIONS),
     },
   };
 }
