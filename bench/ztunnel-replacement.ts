@@ -7,6 +7,7 @@
 // where registered). Istio's top complaint about ztunnel upgrades is reset connections: this measures ours.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -87,6 +88,8 @@ export async function runZtunnelReplacement(): Promise<number> {
       newConnectionsDirect: count(await direct.done),
       newConnectionsViaWaypoint: count(await viaWaypoint.done),
       keepAliveRequests: JSON.parse((await keepAlive.done).trim().split('\n').pop() ?? '{}') as unknown,
+      // What the ztunnels logged at warn/error meanwhile (failed connections, ejections), by message and code.
+      ztunnelWarnings: warningsIn(join(stateRoot, cluster, 'logs')),
     };
     for (const line of replacements) process.stdout.write(`${line}\n`);
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
@@ -96,6 +99,24 @@ export async function runZtunnelReplacement(): Promise<number> {
     await ferry(['down', '--cluster', cluster]);
     rmSync(stateRoot, { recursive: true, force: true });
   }
+}
+
+function warningsIn(logDir: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of readdirSync(logDir).filter((n) => n.startsWith('ztunnel-'))) {
+    for (const line of readFileSync(join(logDir, f), 'utf8').split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const l = JSON.parse(line) as { level?: string; msg?: string; code?: string; error?: string };
+        if (l.level !== 'warn' && l.level !== 'error') continue;
+        const key = `${f.replace(/\.log$/, '')}: ${l.msg ?? ''} ${l.code ?? ''}`.trim();
+        out[key] = (out[key] ?? 0) + 1;
+      } catch {
+        // not a log line
+      }
+    }
+  }
+  return out;
 }
 
 /** SIGTERM to the cluster's in-pod curl loops (`--interval` in their command line). */
