@@ -3,8 +3,8 @@
 // loads running from the client pod, and `ferry rollout restart ztunnel` replacing every node's ztunnel,
 // BENCH_ROUNDS times (default 2). Reports failed new connections (one fresh connection every 10 ms,
 // direct and through the waypoint), failed requests on keep-alive connections (4 workers), and each
-// replacement's times. Run: sudo node bench/ztunnel-replacement.ts (or npm run bench -- ztunnel-replacement
-// where registered). Istio's top complaint about ztunnel upgrades is reset connections: this measures ours.
+// replacement's times, and the ztunnels' warnings meanwhile. Run: sudo node bench/ztunnel-replacement.ts.
+// Istio's top complaint about ztunnel upgrades is reset connections: this measures ours.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
