@@ -57,6 +57,8 @@ async function legitimateRound(client: CaClient, samples: number) {
 }
 
 interface FloodChild {
+  /** Resolves once the child sends (it loads gRPC and makes its CSR first: seconds on a busy machine). */
+  readonly ready: Promise<void>;
   stop(): Promise<Record<string, number>>;
 }
 
@@ -64,15 +66,18 @@ function startFlood(address: string, rootPath: string, inFlight: number, rps: nu
   const args = [fileURLToPath(import.meta.url), 'flood', address, rootPath, String(inFlight), String(rps), token];
   const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
+  const { promise: ready, resolve: onReady } = Promise.withResolvers<void>();
   child.stdout.setEncoding('utf8').on('data', (c: string) => {
     out += c;
+    if (out.startsWith('ready\n')) onReady();
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
+    ready,
     async stop() {
       child.stdin.end('stop\n');
       await exited;
-      return JSON.parse(out.trim() || '{}') as Record<string, number>;
+      return JSON.parse(out.slice('ready\n'.length).trim() || '{}') as Record<string, number>;
     },
   };
 }
@@ -121,10 +126,12 @@ async function floodChild(
       if (stop && pending === 0) done();
     });
   };
-  const perTick = Math.max(1, Math.round(rps / 100));
+  // Open loop: whatever the timer's lateness, the number sent (or skipped) follows the clock.
   const ticker = setInterval(() => {
-    for (let i = 0; i < perTick; i++) fire();
+    const due = Math.floor(((performance.now() - started) * rps) / 1000) - sent - skipped;
+    for (let i = 0; i < due; i++) fire();
   }, 10);
+  process.stdout.write('ready\n');
   process.stdin.once('data', () => {
     stop = true;
     clearInterval(ticker);
@@ -165,6 +172,7 @@ export async function runCaFlood(env: NodeJS.ProcessEnv = process.env): Promise<
       ['authenticated', FLOOD_TOKEN],
     ] as const) {
       const child = startFlood(address, rootPath, flood, rps, token);
+      await child.ready;
       await new Promise((r) => setTimeout(r, warmupMs));
       const legit = await legitimateRound(client, samples);
       rss[`during ${phase}`] = r3(rssMb(pid));

@@ -1,8 +1,9 @@
 // Admission for the CA's expensive work (CSR verification and signing): at most `maxConcurrent` requests
 // work at once, at most `maxQueued` wait (FIFO), and the rest are shed at once, so a flood of requests can
 // neither grow the CA's memory without bound nor push a waiting request past its client's deadline. Only
-// authenticated callers get here (src/identity/ca-server.ts authenticates first). Pure counting: no
-// timers, no I/O; a waiter whose signal aborts leaves the queue.
+// authenticated callers get here (src/identity/ca-server.ts authenticates first), and one caller (a node)
+// may hold at most `maxPerCaller` of the slots and queue places together, so a flooding node cannot
+// crowd the others out. Pure counting: no timers, no I/O; a waiter whose signal aborts leaves the queue.
 import { availableParallelism } from 'node:os';
 
 export interface CaAdmissionLimits {
@@ -10,6 +11,8 @@ export interface CaAdmissionLimits {
   readonly maxConcurrent: number;
   /** Requests waiting for a slot; beyond it requests are shed (RESOURCE_EXHAUSTED). Default: 32 × maxConcurrent. */
   readonly maxQueued: number;
+  /** Slots plus queue places one caller may hold. Default: a quarter of slots + queue. */
+  readonly maxPerCaller?: number;
 }
 
 export function defaultCaAdmissionLimits(cores = availableParallelism()): CaAdmissionLimits {
@@ -18,11 +21,22 @@ export function defaultCaAdmissionLimits(cores = availableParallelism()): CaAdmi
   return { maxConcurrent, maxQueued: 32 * maxConcurrent };
 }
 
+function perCallerLimit(limits: CaAdmissionLimits): number {
+  return limits.maxPerCaller ?? Math.max(1, Math.floor((limits.maxConcurrent + limits.maxQueued) / 4));
+}
+
 export type Admission =
   | { readonly kind: 'admitted'; readonly slot: Promise<Disposable> }
-  | { readonly kind: 'shed'; readonly active: number; readonly queued: number };
+  | {
+      readonly kind: 'shed';
+      /** 'queue': every slot and queue place is taken; 'caller': this caller holds its share. */
+      readonly reason: 'queue' | 'caller';
+      readonly active: number;
+      readonly queued: number;
+    };
 
 interface Waiter {
+  readonly caller: string;
   readonly grant: (slot: Disposable) => void;
   readonly detach: () => void;
 }
@@ -31,6 +45,8 @@ export class CaAdmission {
   readonly limits: CaAdmissionLimits;
   #active = 0;
   readonly #queue: Waiter[] = [];
+  readonly #byCaller = new Map<string, number>();
+  readonly #maxPerCaller: number;
 
   constructor(limits: CaAdmissionLimits) {
     if (!(Number.isInteger(limits.maxConcurrent) && limits.maxConcurrent >= 1)) {
@@ -40,6 +56,7 @@ export class CaAdmission {
       throw new RangeError(`maxQueued must be an integer ≥ 0, got ${limits.maxQueued}`);
     }
     this.limits = limits;
+    this.#maxPerCaller = perCallerLimit(limits);
   }
 
   get active(): number {
@@ -54,22 +71,30 @@ export class CaAdmission {
    * A slot now, a place in the queue, or `shed` when the queue is full. The slot promise rejects with the
    * signal's reason when `signal` aborts while waiting. Dispose the slot when the work is done.
    */
-  enter(signal?: AbortSignal): Admission {
+  enter(signal?: AbortSignal, caller = ''): Admission {
     if (signal?.aborted === true) return { kind: 'admitted', slot: Promise.reject(signal.reason) };
+    const held = this.#byCaller.get(caller) ?? 0;
+    if (held >= this.#maxPerCaller) {
+      return { kind: 'shed', reason: 'caller', active: this.#active, queued: this.#queue.length };
+    }
     if (this.#active < this.limits.maxConcurrent) {
       this.#active++;
-      return { kind: 'admitted', slot: Promise.resolve(this.#slot()) };
+      this.#byCaller.set(caller, held + 1);
+      return { kind: 'admitted', slot: Promise.resolve(this.#slot(caller)) };
     }
     if (this.#queue.length >= this.limits.maxQueued) {
-      return { kind: 'shed', active: this.#active, queued: this.#queue.length };
+      return { kind: 'shed', reason: 'queue', active: this.#active, queued: this.#queue.length };
     }
+    this.#byCaller.set(caller, held + 1);
     const slot = new Promise<Disposable>((resolve, reject) => {
       const onAbort = (): void => {
         const i = this.#queue.indexOf(waiter);
         if (i >= 0) this.#queue.splice(i, 1);
+        this.#forget(caller);
         reject(signal?.reason);
       };
       const waiter: Waiter = {
+        caller,
         grant: resolve,
         detach: () => signal?.removeEventListener('abort', onAbort),
       };
@@ -79,15 +104,22 @@ export class CaAdmission {
     return { kind: 'admitted', slot };
   }
 
-  #slot(): Disposable {
+  #slot(caller: string): Disposable {
     let released = false;
     return {
       [Symbol.dispose]: () => {
         if (released) return; // idempotent: a double dispose never frees two slots
         released = true;
+        this.#forget(caller);
         this.#release();
       },
     };
+  }
+
+  #forget(caller: string): void {
+    const left = (this.#byCaller.get(caller) ?? 1) - 1;
+    if (left <= 0) this.#byCaller.delete(caller);
+    else this.#byCaller.set(caller, left);
   }
 
   #release(): void {
@@ -98,6 +130,6 @@ export class CaAdmission {
     }
     // The slot passes straight to the next waiter: #active stays the same.
     next.detach();
-    next.grant(this.#slot());
+    next.grant(this.#slot(next.caller));
   }
 }

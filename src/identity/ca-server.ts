@@ -99,7 +99,9 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
   return { host, port, address: `${bindHost}:${port}`, close, [Symbol.asyncDispose]: close };
 }
 
-const MAX_STREAMS_PER_CONNECTION = 128;
+// A node asks for one certificate per local identity; more in flight on one connection are queued by the
+// client. Small, because each read of a flooding connection dispatches up to this many calls at once.
+const MAX_STREAMS_PER_CONNECTION = 32;
 // Refusals before any work (unauthenticated, shed) are logged up to this many lines a second; the next
 // line logged says how many were not (`suppressed`), so a flood cannot turn into a logging flood.
 const REFUSAL_LOG_LINES_PER_SECOND = 10;
@@ -157,9 +159,13 @@ async function createCertificate(
   const onCancel = (): void => cancelled.abort(new Error('call cancelled'));
   call.once('cancelled', onCancel);
   try {
-    const admitted = admission.enter(cancelled.signal);
+    const admitted = admission.enter(cancelled.signal, authn.caller);
     if (admitted.kind === 'shed') {
-      const details = `FERRY_CA_OVERLOADED: ${admitted.active} signings in progress and ${admitted.queued} queued; retry with backoff`;
+      const why =
+        admitted.reason === 'caller'
+          ? `this caller already has its share of signings in progress or queued`
+          : `${admitted.active} signings in progress and ${admitted.queued} queued`;
+      const details = `FERRY_CA_OVERLOADED: ${why}; retry with backoff`;
       const suppressed = refusals.take(Date.now());
       if (suppressed !== null) {
         log.warn(

@@ -130,11 +130,14 @@ test('a flood of unauthenticated requests is refused before any CSR is parsed; a
   assert.equal(log.msgs.get('certificate issued'), 1);
 });
 
-test('an authenticated flood beyond the slots and the queue is shed with RESOURCE_EXHAUSTED', async (t) => {
-  const { ca, server, log } = await startCa(t, { maxConcurrent: 2, maxQueued: 6 });
+test('an authenticated flood beyond its share is shed with RESOURCE_EXHAUSTED; another node is signed', async (t) => {
+  const { ca, server, log } = await startCa(t, { maxConcurrent: 2, maxQueued: 6 }); // share: 2 per node
   const call = await rawCaller(t, server, ca, 4);
   const req = await csrRequest(WEB);
-  const results = await Promise.all(Array.from({ length: 200 }, (_, i) => call(i, req, 'token-node-a')));
+  const flood = Promise.all(Array.from({ length: 200 }, (_, i) => call(i, req, 'token-node-a')));
+  const other = await call(0, req, 'token-node-b'); // while node-a floods
+  assert.equal(other, null, `node-b refused: ${other?.details}`);
+  const results = await flood;
   const ok = results.filter((e) => e === null).length;
   const shed = results.filter((e) => e?.code === grpc.status.RESOURCE_EXHAUSTED);
   assert.equal(
@@ -142,17 +145,10 @@ test('an authenticated flood beyond the slots and the queue is shed with RESOURC
     200,
     `other outcomes: ${results.filter((e) => e !== null && e.code !== grpc.status.RESOURCE_EXHAUSTED).map((e) => e?.details)}`,
   );
-  assert.ok(ok >= 8, `at least slots + queue are signed (${ok})`);
+  assert.ok(ok >= 2, `at least node-a's share is signed (${ok})`);
   assert.ok(shed.length > 0, 'some requests are shed');
-  assert.match(
-    shed[0]?.details ?? '',
-    /^FERRY_CA_OVERLOADED: \d+ signings in progress and \d+ queued; retry with backoff/,
-  );
-  assert.equal(log.msgs.get('certificate issued'), ok);
-  // Every slot was given back: the next requests are all signed.
-  const after = await Promise.all(Array.from({ length: 8 }, (_, i) => call(i, req, 'token-node-b')));
-  assert.deepEqual(
-    after,
-    Array.from({ length: 8 }, () => null),
-  );
+  assert.match(shed[0]?.details ?? '', /^FERRY_CA_OVERLOADED: .*; retry with backoff$/);
+  assert.equal(log.msgs.get('certificate issued'), ok + 1);
+  // Every slot was given back: requests one after another are all signed.
+  for (const token of ['token-node-a', 'token-node-a', 'token-node-b']) assert.equal(await call(0, req, token), null);
 });

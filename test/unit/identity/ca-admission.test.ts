@@ -1,12 +1,13 @@
 // CaAdmission: the CA's signing slots and queue, as pure counting. Slots up to maxConcurrent, then FIFO
-// waiters up to maxQueued, then shed (with the counts for the message); a released slot passes straight to
-// the next waiter; an aborted waiter leaves the queue; a double dispose frees one slot only.
+// waiters up to maxQueued, then shed (with the counts for the message); one caller holds at most its
+// share; a released slot passes straight to the next waiter; an aborted waiter leaves the queue; a double
+// dispose frees one slot only.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CaAdmission, defaultCaAdmissionLimits } from '../../../src/identity/ca-admission.ts';
 
 test('slots, then a FIFO queue, then shed', async () => {
-  const a = new CaAdmission({ maxConcurrent: 2, maxQueued: 2 });
+  const a = new CaAdmission({ maxConcurrent: 2, maxQueued: 2, maxPerCaller: 10 });
   const order: string[] = [];
   const enter = (name: string) => {
     const r = a.enter();
@@ -21,7 +22,7 @@ test('slots, then a FIFO queue, then shed', async () => {
   const s2 = enter('2');
   const q3 = enter('3');
   const q4 = enter('4');
-  assert.deepEqual(enter('5'), { kind: 'shed', active: 2, queued: 2 });
+  assert.deepEqual(enter('5'), { kind: 'shed', reason: 'queue', active: 2, queued: 2 });
   assert.equal(a.active, 2);
   assert.equal(a.queued, 2);
   assert.ok(s1.kind === 'admitted' && s2.kind === 'admitted' && q3.kind === 'admitted' && q4.kind === 'admitted');
@@ -41,7 +42,7 @@ test('slots, then a FIFO queue, then shed', async () => {
 });
 
 test('an aborted waiter leaves the queue and never takes a slot', async () => {
-  const a = new CaAdmission({ maxConcurrent: 1, maxQueued: 1 });
+  const a = new CaAdmission({ maxConcurrent: 1, maxQueued: 1, maxPerCaller: 10 });
   const held = a.enter();
   assert.equal(held.kind, 'admitted');
   const ac = new AbortController();
@@ -57,6 +58,21 @@ test('an aborted waiter leaves the queue and never takes a slot', async () => {
   assert.equal(already.kind, 'admitted');
   await assert.rejects(already.kind === 'admitted' ? already.slot : Promise.resolve(), /late/);
   assert.equal(a.active, 0);
+});
+
+test('one caller holds at most its share; others still get in; a released share is usable again', async () => {
+  const a = new CaAdmission({ maxConcurrent: 2, maxQueued: 6 }); // default share: (2 + 6) / 4 = 2
+  const b1 = a.enter(undefined, 'node-b');
+  const b2 = a.enter(undefined, 'node-b');
+  assert.equal(b1.kind, 'admitted');
+  assert.equal(b2.kind, 'admitted');
+  assert.deepEqual(a.enter(undefined, 'node-b'), { kind: 'shed', reason: 'caller', active: 2, queued: 0 });
+  const n1 = a.enter(undefined, 'node-a'); // queued behind node-b's two
+  assert.equal(n1.kind, 'admitted');
+  assert.equal(a.queued, 1);
+  if (b1.kind === 'admitted') (await b1.slot)[Symbol.dispose]();
+  if (n1.kind === 'admitted') (await n1.slot)[Symbol.dispose]();
+  assert.equal(a.enter(undefined, 'node-b').kind, 'admitted', 'node-b has a free share again');
 });
 
 test('defaults scale with cores; invalid limits throw', () => {
