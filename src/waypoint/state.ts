@@ -103,7 +103,7 @@ export function buildWaypointState(
     identity,
     view,
     routes: buildRouteTables(compiled, identity),
-    policies,
+    policies: Object.freeze(policies), // frozen: authz indexes it once per state (authz/evaluate.ts)
     statuses,
     problems,
     serviceByVip(ip, port) {

@@ -27,7 +27,52 @@ export interface L7Verdict {
   readonly reason: string;
 }
 
+/** Below this many policies the filter is as fast as an index lookup. */
+const INDEX_MIN_POLICIES = 16;
+// Per frozen policy list (a WaypointState's, built once per config): `kind\0namespace\0name` → positions.
+const targetIndexes = new WeakMap<readonly L7Policy[], Map<string, number[]>>();
+
+const targetKey = (kind: 'Gateway' | 'Service', namespace: string, name: string): string =>
+  `${kind}\u0000${namespace}\u0000${name}`;
+
+function targetIndex(all: readonly L7Policy[]): Map<string, number[]> {
+  let index = targetIndexes.get(all);
+  if (index !== undefined) return index;
+  index = new Map();
+  for (const [i, p] of all.entries()) {
+    for (const t of p.targets) {
+      const key = targetKey(t.kind, p.namespace, t.name);
+      const list = index.get(key);
+      if (list === undefined) index.set(key, [i]);
+      else if (list[list.length - 1] !== i) list.push(i); // a target listed twice counts once
+    }
+  }
+  targetIndexes.set(all, index);
+  return index;
+}
+
+/**
+ * The policies that apply to a request (docs/performance.md, "Policy scale"): those targeting this waypoint's
+ * Gateway or the destination Service, in list order. A frozen list of 16 or more is looked up in an index
+ * built once per list instead of being filtered per request.
+ */
 export function policiesFor(
+  all: readonly L7Policy[],
+  waypoint: { readonly namespace: string; readonly name: string },
+  service: { readonly namespace: string; readonly name: string } | null,
+): L7Policy[] {
+  if (all.length < INDEX_MIN_POLICIES || !Object.isFrozen(all)) return filterPolicies(all, waypoint, service);
+  const index = targetIndex(all);
+  const gateway = index.get(targetKey('Gateway', waypoint.namespace, waypoint.name)) ?? [];
+  const forService = service === null ? [] : (index.get(targetKey('Service', service.namespace, service.name)) ?? []);
+  if (forService.length === 0) return gateway.map((i) => all[i] as L7Policy);
+  if (gateway.length === 0) return forService.map((i) => all[i] as L7Policy);
+  const positions = [...new Set([...gateway, ...forService])].sort((a, b) => a - b);
+  return positions.map((i) => all[i] as L7Policy);
+}
+
+/** The reference: every policy's targets compared (what policiesFor returns, by definition). */
+export function filterPolicies(
   all: readonly L7Policy[],
   waypoint: { readonly namespace: string; readonly name: string },
   service: { readonly namespace: string; readonly name: string } | null,
