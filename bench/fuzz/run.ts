@@ -6,7 +6,7 @@
 import { fork } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { describeFailures, type FuzzReport, runFuzzTarget } from './engine.ts';
+import { describeFailures, type FuzzFailure, type FuzzReport, runFuzzTarget } from './engine.ts';
 import { DEFAULT_TOTAL_INPUTS, FUZZ_TARGETS, findTarget, type TargetEntry } from './targets.ts';
 
 const DEFAULT_SEED = 20_261_202;
@@ -15,7 +15,7 @@ const WATCHDOG_MS = 180_000;
 const MiB = 1024 * 1024;
 
 type ChildMessage =
-  | { readonly type: 'progress'; readonly inputs: number }
+  | { readonly type: 'progress'; readonly inputs: number; readonly failures: readonly FuzzFailure[] }
   | { readonly type: 'report'; readonly report: FuzzReport };
 
 function usage(): string {
@@ -93,7 +93,7 @@ async function runChild(entry: TargetEntry, inputs: number, seed: number): Promi
     inputs,
     seed,
     batchSize: entry.batchSize,
-    onProgress: (n) => send({ type: 'progress', inputs: n }),
+    onProgress: (n, failures) => send({ type: 'progress', inputs: n, failures }),
   });
   if (process.send === undefined) {
     process.stdout.write(`${formatLine(report)}\n${describeFailures(report)}\n`);
@@ -118,6 +118,8 @@ function runInChild(entry: TargetEntry, inputs: number, seed: number): Promise<F
     stderr = (stderr + d).slice(-4000);
   });
   let progress = 0;
+  // Failures the child reported before it died or was killed: kept, so a later hang cannot hide them.
+  let earlier: readonly FuzzFailure[] = [];
   let report: FuzzReport | null = null;
   let hung = false;
   let watchdog = setTimeout(onSilent, WATCHDOG_MS);
@@ -128,8 +130,12 @@ function runInChild(entry: TargetEntry, inputs: number, seed: number): Promise<F
   child.on('message', (m: ChildMessage) => {
     clearTimeout(watchdog);
     watchdog = setTimeout(onSilent, WATCHDOG_MS);
-    if (m.type === 'progress') progress = m.inputs;
-    else report = m.report;
+    if (m.type === 'progress') {
+      progress = m.inputs;
+      earlier = m.failures;
+    } else {
+      report = m.report;
+    }
   });
   return new Promise((resolve) => {
     child.once('exit', (code, signal) => {
@@ -141,13 +147,14 @@ function runInChild(entry: TargetEntry, inputs: number, seed: number): Promise<F
       const message = hung
         ? `no progress for ${WATCHDOG_MS / 1000} s after ${progress} inputs (killed)`
         : `child exited (code ${code}, signal ${signal}) after ${progress} inputs\n${stderr}`;
+      const failures = [...earlier, { kind: hung ? ('hang' as const) : ('crash' as const), seed, message }];
       resolve({
         target: entry.name,
         kind: entry.kind,
         inputs: progress,
-        crashes: hung ? 0 : 1,
-        hangs: hung ? 1 : 0,
-        failures: [{ kind: hung ? 'hang' : 'crash', seed, message }],
+        crashes: failures.filter((f) => f.kind === 'crash').length,
+        hangs: failures.filter((f) => f.kind === 'hang').length,
+        failures,
         rssBeforeBytes: 0,
         rssAfterBytes: 0,
         heapUsedBeforeBytes: 0,

@@ -139,7 +139,7 @@ export const csrTarget: FuzzTarget = {
   name: 'csr',
   kind: 'pure',
   what: 'CSR parsing and CA policy (parseCsr, CertificateAuthority.prepare/sign)',
-  hangMs: 2_000,
+  hangMs: 10_000,
   async start() {
     const ca = await CertificateAuthority.generate({ trustDomain: TD });
     const seeds = await csrSeeds();
@@ -156,7 +156,7 @@ export const caServerTarget: FuzzTarget = {
   name: 'ca-server',
   kind: 'network',
   what: 'the CA gRPC server: CreateCertificate with fuzzed CSRs and metadata on fresh connections, then a real fetch',
-  hangMs: 15_000,
+  hangMs: 30_000,
   async start() {
     const ca = await CertificateAuthority.generate({ trustDomain: TD });
     const server = await startCaServer({ ca, authorizer: allowAll() });

@@ -106,7 +106,7 @@ export const hboneConnectTarget: FuzzTarget = {
   name: 'hbone-connect',
   kind: 'pure',
   what: 'HBONE CONNECT validation: validateConnect, parseHboneAuthority, readConnectHeaders',
-  hangMs: 1_000,
+  hangMs: 5_000,
   async start() {
     return {
       sync: true,

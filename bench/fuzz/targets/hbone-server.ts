@@ -31,7 +31,7 @@ export const hboneServerTarget: FuzzTarget = {
   name: 'hbone-server',
   kind: 'network',
   what: 'HBONE listener over real sockets: mTLS + HTTP/2 frames + CONNECT requests, then a legitimate CONNECT',
-  hangMs: 15_000,
+  hangMs: 30_000,
   async start() {
     const pki = await createTestPki('cluster.local');
     const serverId = spiffeId('cluster.local', 'default', 'server');

@@ -133,7 +133,7 @@ export const httprouteTarget: FuzzTarget = {
   name: 'httproute',
   kind: 'pure',
   what: 'HTTPRoute compilation and request matching (gateway-api/compile*.ts, route-table.ts, match.ts)',
-  hangMs: 1_000,
+  hangMs: 5_000,
   async start() {
     const corpus = await loadManifestCorpus();
     const specs: unknown[] = [RICH_SPEC];

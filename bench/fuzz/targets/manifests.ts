@@ -71,7 +71,7 @@ export const manifestsTarget: FuzzTarget = {
   name: 'manifests',
   kind: 'pure',
   what: 'manifest parsing (YAML → objects), translation, and the controller output round trip (xDS, L7)',
-  hangMs: 2_000,
+  hangMs: 10_000,
   async start() {
     const corpus = await loadManifestCorpus();
     const protos = await loadXdsProtos();

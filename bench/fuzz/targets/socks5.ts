@@ -85,7 +85,7 @@ export const socks5ParseTarget: FuzzTarget = {
   name: 'socks5-parse',
   kind: 'pure',
   what: 'SOCKS5 greeting and request parsers (parseSocks5Greeting, parseSocks5Request)',
-  hangMs: 1_000,
+  hangMs: 5_000,
   async start() {
     return { sync: true, arbitrary: socks5Bytes, run: checkParsers, async close() {} };
   },

@@ -204,7 +204,7 @@ export const waypointHttp1Target: FuzzTarget = {
   name: 'waypoint-http1',
   kind: 'network',
   what: "the waypoint's HTTP/1.1 ingress over HBONE tunnels (each input a fresh tunnel), then a legitimate request",
-  hangMs: 15_000,
+  hangMs: 30_000,
   async start() {
     const w = await startFuzzWaypoint();
     let count = 0;
@@ -256,7 +256,7 @@ export const waypointH2cTarget: FuzzTarget = {
   name: 'waypoint-h2c',
   kind: 'network',
   what: "the waypoint's h2c (HTTP/2 prior knowledge) ingress over HBONE tunnels, then legitimate requests",
-  hangMs: 15_000,
+  hangMs: 30_000,
   async start() {
     const w = await startFuzzWaypoint();
     let count = 0;

@@ -30,7 +30,7 @@ export const xdsTarget: FuzzTarget = {
   name: 'xds',
   kind: 'pure',
   what: 'xDS resource conversion: istio.workload.Address, istio.security.Authorization, ferry L7Resource',
-  hangMs: 1_000,
+  hangMs: 5_000,
   async start() {
     const protos = await loadXdsProtos();
     const corpus = await loadManifestCorpus();
