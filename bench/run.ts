@@ -28,6 +28,14 @@ const BENCHES: Record<string, Bench> = {
     summary: 'steady load through two ztunnels for BENCH_SOAK_DURATION_MS: RSS vs heap, heap snapshots compared',
     run: async () => (await import('./ztunnel-soak.ts')).runZtunnelSoak(),
   },
+  'ca-flood': {
+    summary: "a legitimate node's certificate request while the CA is flooded (unauthenticated, authenticated)",
+    run: async () => (await import('./ca-flood.ts')).runCaFlood(),
+  },
+  'slow-clients': {
+    summary: 'fds and RSS of a ztunnel while N clients from one IP never finish their TLS handshake on 15008',
+    run: async () => (await import('./slow-clients.ts')).runSlowClients(),
+  },
 };
 
 function usage(): string {
