@@ -39,6 +39,17 @@ export type Obj = Readonly<Record<string, unknown>>;
 
 export const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+/**
+ * A spec value for a message. Never throws: `String(v)` does when a spec object carries its own `toString`
+ * or `valueOf` key (`port: {toString: x}`), which turned an invalid route into an exception (found by the
+ * fuzzer, `npm run fuzz -- --target httproute`).
+ */
+export function describeValue(v: unknown): string {
+  if (typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean') return String(v);
+  if (v === null || v === undefined) return String(v);
+  return Array.isArray(v) ? 'a list' : 'an object';
+}
+
 export const MAX_MATCHES_PER_RULE = 64;
 export const MAX_BACKENDS = 16;
 export const MAX_HEADER_MATCHES = 16;
@@ -101,7 +112,10 @@ export function resolveBackendRef(
     return null;
   };
   if ((group !== '' && group !== 'core') || kind !== 'Service') {
-    return fail('InvalidKind', `backendRef ${String(group)}/${String(kind)} ${name}: only Services are supported`);
+    return fail(
+      'InvalidKind',
+      `backendRef ${describeValue(group)}/${describeValue(kind)} ${name}: only Services are supported`,
+    );
   }
   if (!Number.isInteger(b.port) || (b.port as number) < 1 || (b.port as number) > 65535) {
     p.invalid(`${at}.port`, 'is required for a Service backendRef (1..65535)');

@@ -3,6 +3,7 @@
 // its own (an invalid rule is dropped, the others keep working: PartiallyInvalid "Dropped Rule"), backend
 // references resolved (an unresolved one keeps its weight and answers 500). The controller (status) and the
 // waypoint (routing) both run this, so they agree on what is in effect. Pure; never throws.
+import { describeValue } from './compile-common.ts';
 import { type CompileContext, compileRule, isObj, type RouteProblem } from './compile-rule.ts';
 import type {
   CompiledRoute,
@@ -193,7 +194,10 @@ function readParent(
     let port: number | null = null;
     if (raw.port !== undefined) {
       if (!Number.isInteger(raw.port) || !svc.ports.some((p) => p.port === raw.port)) {
-        return refuse('NoMatchingParent', `parent service "${namespace}/${name}" has no port ${String(raw.port)}`);
+        return refuse(
+          'NoMatchingParent',
+          `parent service "${namespace}/${name}" has no port ${describeValue(raw.port)}`,
+        );
       }
       port = raw.port as number;
     }
@@ -202,7 +206,7 @@ function readParent(
       if (named === undefined || (port !== null && named.port !== port)) {
         return refuse(
           'NoMatchingParent',
-          `parent service "${namespace}/${name}" has no port named ${String(raw.sectionName)}${port === null ? '' : ` with number ${port}`}`,
+          `parent service "${namespace}/${name}" has no port named ${describeValue(raw.sectionName)}${port === null ? '' : ` with number ${port}`}`,
         );
       }
       port = named.port;

@@ -193,7 +193,7 @@ export function applyDocEdits(doc: unknown, edits: readonly DocEdit[]): unknown 
         break;
       case 'add': {
         const target = parent[key];
-        if (typeof target === 'object' && target !== null && !Array.isArray(target)) {
+        if (typeof target === 'object' && target !== null && !Array.isArray(target) && !ArrayBuffer.isView(target)) {
           // An own property even for "__proto__", as JSON.parse and YAML produce it.
           Object.defineProperty(target, e.key, {
             value: e.value,

@@ -1,13 +1,13 @@
-// Regression (found by `npm run fuzz -- --target httproute`): an HTTPRoute regex match ran on V8's
-// backtracking engine, so `/(a|b|ab)*` against `/abab…ab!` took exponential time and one request would
-// stall the waypoint for every client. Matching runs in a child process: a hang there cannot block the test
-// runner, and the child's deadline turns it into a failure.
+// Regressions found by the fuzzer in HTTPRoute compilation and matching (`npm run fuzz -- --target
+// httproute`). A regex match ran on V8's backtracking engine, so `/(a|b|ab)*` against `/abab…ab!` took
+// exponential time and one request would stall the waypoint for every client; matching runs in a child
+// process here, so a hang cannot block the test runner and the child's deadline turns it into a failure.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { compileRouteRegex } from '../../../gateway-api/route-regex.ts';
-import { route, table } from './fixtures.ts';
+import { compile, route, table } from './fixtures.ts';
 
 const CHILD = `
   import { compile, req, table } from ${JSON.stringify(new URL('./fixtures.ts', import.meta.url).href)};
@@ -48,4 +48,23 @@ test('the linear-time regexes match what the u-flag regexes match', () => {
   assert.equal(compileRouteRegex('(a)\\1').ok, false, 'backreferences are refused');
   assert.equal(compileRouteRegex('a(?=b)').ok, false, 'lookahead is refused');
   assert.equal(compileRouteRegex('a\\-').ok, false, 'stray escapes are refused (u-flag syntax)');
+});
+
+// Regression (found by `npm run fuzz -- --target httproute`): a value carrying its own `toString` key made
+// String() throw inside compileHttpRoute, so an invalid route became an exception instead of a status.
+test('spec values with their own toString or valueOf keys are refused, never thrown', () => {
+  const hostile: unknown[] = [{ toString: '' }, [{ toString: '' }], { valueOf: 1, toString: null }];
+  for (const value of hostile) {
+    const out = compile({
+      parentRefs: [{ group: '', kind: 'Service', name: 'echo', port: value, sectionName: value }],
+      rules: [{ backendRefs: [{ group: value, kind: value, name: 'echo', port: 80 }] }],
+    });
+    assert.equal(out.route, null, JSON.stringify(value));
+    assert.ok(out.problems.length > 0);
+    const named = compile({
+      parentRefs: [{ group: '', kind: 'Service', name: 'echo', sectionName: value }],
+      rules: [{ backendRefs: [{ name: 'echo', port: 80 }] }],
+    });
+    assert.equal(named.route, null);
+  }
 });
