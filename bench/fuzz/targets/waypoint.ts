@@ -88,6 +88,23 @@ async function startFuzzWaypoint(): Promise<RunningWaypoint> {
   };
 }
 
+/**
+ * Opening a tunnel (or a request's tunnel) through the test client's pooled HBONE session, retried once
+ * when the CONNECT is reset before any response: seen under heavy machine load on the pooled session
+ * itself, before the input is sent (docs/fuzzing.md, open findings). Counted and reported, not hidden.
+ */
+let tunnelRetries = 0;
+async function onceMore<T>(open: () => Promise<T>): Promise<T> {
+  try {
+    return await open();
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.includes('reset before a response')) throw err;
+    tunnelRetries++;
+    process.stderr.write(`fuzz: ${err.message}; retried once (${tunnelRetries} so far)\n`);
+    return open();
+  }
+}
+
 /** Checks after one input: no error-level log line, then a legitimate request must get 200. */
 async function afterInput(h: WaypointHarness, count: number): Promise<void> {
   const bad = h.logs.lines.find((l) => typeof l.level === 'number' && l.level >= PINO_ERROR);
@@ -95,7 +112,7 @@ async function afterInput(h: WaypointHarness, count: number): Promise<void> {
   // The harness keeps every log line and echo record; a long run must not measure those.
   h.logs.lines.length = 0;
   for (const lines of h.seen.values()) (lines as unknown[]).length = 0;
-  const res = await h.request(ECHO_VIP, 80, { path: `/legit/${count}` });
+  const res = await onceMore(() => h.request(ECHO_VIP, 80, { path: `/legit/${count}` }));
   if (res.status !== 200) throw new FuzzViolation(`legitimate request got ${res.status} after the input`);
 }
 
@@ -213,7 +230,8 @@ export const waypointHttp1Target: FuzzTarget = {
       arbitrary: fc.record({ bytes: http1Bytes, halfClose: fc.boolean() }),
       async run(input: { bytes: Uint8Array; halfClose: boolean }) {
         count++;
-        const reply = await exchange(await w.h.openTunnel(ECHO_VIP, 80), input.bytes, input.halfClose);
+        const tunnel = await onceMore(() => w.h.openTunnel(ECHO_VIP, 80));
+        const reply = await exchange(tunnel, input.bytes, input.halfClose);
         if (reply.length > 0 && !HTTP1_RESPONSE.test(reply.subarray(0, 16).toString('latin1'))) {
           throw new FuzzViolation(
             `the waypoint answered with non-HTTP bytes: ${JSON.stringify(reply.subarray(0, 64).toString('latin1'))}`,
@@ -269,7 +287,7 @@ export const waypointH2cTarget: FuzzTarget = {
       }),
       async run(input: { bytes: Uint8Array; vip: string; halfClose: boolean }) {
         count++;
-        await exchange(await w.h.openTunnel(input.vip, 80), input.bytes, input.halfClose);
+        await exchange(await onceMore(() => w.h.openTunnel(input.vip, 80)), input.bytes, input.halfClose);
         await afterInput(w.h, count);
         if (count % 20 === 0) await legitimateH2c(w.h);
       },
