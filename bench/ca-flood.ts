@@ -6,6 +6,7 @@
 //                    depend on how fast the CA answers) without a token, valid CSRs, at most BENCH_CA_FLOOD
 //                    unanswered at a time;
 //   authenticated    the same with node-b's token (these are signed or shed, RESOURCE_EXHAUSTED).
+// A phase ends after BENCH_CA_PHASE_MS (60 s) even if fewer samples were taken (`done` says how many).
 // Prints p50/p99/max of the legitimate requests, how many failed, the flood's answered rate by status, and
 // the CA's RSS before and after. The flood runs in a child process so that it does not share the event
 // loop of the measured client. Results: docs/performance.md ("CA under a flood").
@@ -32,11 +33,12 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-async function legitimateRound(client: CaClient, samples: number) {
+async function legitimateRound(client: CaClient, samples: number, phaseMs = Number.POSITIVE_INFINITY) {
   const ms: number[] = [];
   let failed = 0;
   const errors = new Set<string>();
-  for (let i = 0; i < samples; i++) {
+  const phaseStart = performance.now();
+  for (let i = 0; i < samples && performance.now() - phaseStart < phaseMs; i++) {
     const started = performance.now();
     try {
       await client.fetch(spiffeId(TD, 'default', `web-${i % 4}`));
@@ -48,6 +50,7 @@ async function legitimateRound(client: CaClient, samples: number) {
   }
   ms.sort((a, b) => a - b);
   return {
+    done: ms.length + failed,
     p50: r3(percentile(ms, 50)),
     p99: r3(percentile(ms, 99)),
     max: r3(ms.at(-1) ?? Number.NaN),
@@ -149,6 +152,8 @@ export async function runCaFlood(env: NodeJS.ProcessEnv = process.env): Promise<
   const samples = positiveEnv(env, 'BENCH_CA_SAMPLES', 50);
   const flood = positiveEnv(env, 'BENCH_CA_FLOOD', 2000);
   const rps = positiveEnv(env, 'BENCH_CA_FLOOD_RPS', 500);
+  // A phase ends after this long even if not every sample was taken (failures wait for the 10 s deadline).
+  const phaseMs = positiveEnv(env, 'BENCH_CA_PHASE_MS', 60_000);
   const warmupMs = positiveEnv(env, 'BENCH_CA_WARMUP_MS', 1000);
   const dir = await mkdtemp(join(tmpdir(), 'ferry-bench-ca-'));
   const rootPath = join(dir, 'root.pem');
@@ -174,7 +179,7 @@ export async function runCaFlood(env: NodeJS.ProcessEnv = process.env): Promise<
       const child = startFlood(address, rootPath, flood, rps, token);
       await child.ready;
       await new Promise((r) => setTimeout(r, warmupMs));
-      const legit = await legitimateRound(client, samples);
+      const legit = await legitimateRound(client, samples, phaseMs);
       rss[`during ${phase}`] = r3(rssMb(pid));
       const floodCounts = await child.stop();
       results[phase] = { ...legit, flood: floodCounts };

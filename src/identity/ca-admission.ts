@@ -2,8 +2,9 @@
 // work at once, at most `maxQueued` wait (FIFO), and the rest are shed at once, so a flood of requests can
 // neither grow the CA's memory without bound nor push a waiting request past its client's deadline. Only
 // authenticated callers get here (src/identity/ca-server.ts authenticates first), and one caller (a node)
-// may hold at most `maxPerCaller` of the slots and queue places together, so a flooding node cannot
-// crowd the others out. Pure counting: no timers, no I/O; a waiter whose signal aborts leaves the queue.
+// may hold at most `maxPerCaller` of the slots and queue places together, and a freed slot goes to the
+// callers in turn (round robin over per-caller FIFO queues), so a flooding node cannot crowd the others
+// out: another node waits for one signing, not for the flooder's whole queue. Pure counting: no timers, no I/O; a waiter whose signal aborts leaves the queue.
 import { availableParallelism } from 'node:os';
 
 export interface CaAdmissionLimits {
@@ -44,7 +45,9 @@ interface Waiter {
 export class CaAdmission {
   readonly limits: CaAdmissionLimits;
   #active = 0;
-  readonly #queue: Waiter[] = [];
+  /** Per-caller FIFO queues; the Map's order is the round-robin order. */
+  readonly #queues = new Map<string, Waiter[]>();
+  #queued = 0;
   readonly #byCaller = new Map<string, number>();
   readonly #maxPerCaller: number;
 
@@ -64,7 +67,7 @@ export class CaAdmission {
   }
 
   get queued(): number {
-    return this.#queue.length;
+    return this.#queued;
   }
 
   /**
@@ -75,21 +78,26 @@ export class CaAdmission {
     if (signal?.aborted === true) return { kind: 'admitted', slot: Promise.reject(signal.reason) };
     const held = this.#byCaller.get(caller) ?? 0;
     if (held >= this.#maxPerCaller) {
-      return { kind: 'shed', reason: 'caller', active: this.#active, queued: this.#queue.length };
+      return { kind: 'shed', reason: 'caller', active: this.#active, queued: this.#queued };
     }
     if (this.#active < this.limits.maxConcurrent) {
       this.#active++;
       this.#byCaller.set(caller, held + 1);
       return { kind: 'admitted', slot: Promise.resolve(this.#slot(caller)) };
     }
-    if (this.#queue.length >= this.limits.maxQueued) {
-      return { kind: 'shed', reason: 'queue', active: this.#active, queued: this.#queue.length };
+    if (this.#queued >= this.limits.maxQueued) {
+      return { kind: 'shed', reason: 'queue', active: this.#active, queued: this.#queued };
     }
     this.#byCaller.set(caller, held + 1);
     const slot = new Promise<Disposable>((resolve, reject) => {
       const onAbort = (): void => {
-        const i = this.#queue.indexOf(waiter);
-        if (i >= 0) this.#queue.splice(i, 1);
+        const queue = this.#queues.get(caller) ?? [];
+        const i = queue.indexOf(waiter);
+        if (i >= 0) {
+          queue.splice(i, 1);
+          this.#queued--;
+          if (queue.length === 0) this.#queues.delete(caller);
+        }
         this.#forget(caller);
         reject(signal?.reason);
       };
@@ -99,7 +107,10 @@ export class CaAdmission {
         detach: () => signal?.removeEventListener('abort', onAbort),
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#queue.push(waiter);
+      const queue = this.#queues.get(caller);
+      if (queue === undefined) this.#queues.set(caller, [waiter]);
+      else queue.push(waiter);
+      this.#queued++;
     });
     return { kind: 'admitted', slot };
   }
@@ -116,6 +127,19 @@ export class CaAdmission {
     };
   }
 
+  /** The first waiter of the caller whose turn it is; that caller moves to the end of the rotation. */
+  #nextWaiter(): Waiter | undefined {
+    for (const [caller, queue] of this.#queues) {
+      const next = queue.shift();
+      this.#queues.delete(caller);
+      if (next === undefined) continue;
+      if (queue.length > 0) this.#queues.set(caller, queue); // re-inserted: last in the rotation
+      this.#queued--;
+      return next;
+    }
+    return undefined;
+  }
+
   #forget(caller: string): void {
     const left = (this.#byCaller.get(caller) ?? 1) - 1;
     if (left <= 0) this.#byCaller.delete(caller);
@@ -123,7 +147,7 @@ export class CaAdmission {
   }
 
   #release(): void {
-    const next = this.#queue.shift();
+    const next = this.#nextWaiter();
     if (next === undefined) {
       this.#active--;
       return;

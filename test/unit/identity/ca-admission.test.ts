@@ -75,6 +75,33 @@ test('one caller holds at most its share; others still get in; a released share 
   assert.equal(a.enter(undefined, 'node-b').kind, 'admitted', 'node-b has a free share again');
 });
 
+test('a freed slot goes to the callers in turn: another node waits for one signing, not for a whole queue', async () => {
+  const a = new CaAdmission({ maxConcurrent: 1, maxQueued: 10, maxPerCaller: 10 });
+  const order: string[] = [];
+  const slots: Promise<void>[] = [];
+  const enter = (caller: string, name: string) => {
+    const r = a.enter(undefined, caller);
+    assert.equal(r.kind, 'admitted');
+    if (r.kind === 'admitted') {
+      slots.push(
+        r.slot.then((s) => {
+          order.push(name);
+          setImmediate(() => s[Symbol.dispose]()); // the signing is done: the slot goes to the next
+        }),
+      );
+    }
+  };
+  enter('node-b', 'b0'); // takes the slot
+  for (let i = 1; i <= 4; i++) enter('node-b', `b${i}`);
+  enter('node-a', 'a1');
+  enter('node-a', 'a2');
+  await Promise.all(slots);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(order, ['b0', 'b1', 'a1', 'b2', 'a2', 'b3', 'b4']);
+  assert.equal(a.active, 0);
+  assert.equal(a.queued, 0);
+});
+
 test('defaults scale with cores; invalid limits throw', () => {
   assert.deepEqual(defaultCaAdmissionLimits(2), { maxConcurrent: 4, maxQueued: 128 });
   assert.deepEqual(defaultCaAdmissionLimits(1), { maxConcurrent: 2, maxQueued: 64 });
