@@ -135,7 +135,13 @@ export const hboneServerTarget: FuzzTarget = {
           throw new FuzzViolation(`onConnect saw an authority that fails validation: ${JSON.stringify(invalidSeen)}`);
         }
         await legitimateConnect(count % FRESH_SESSION_EVERY === 0);
-        if (count % FRESH_SESSION_EVERY === 0) await expectSessionsReleased(() => fixture.server.stats().sessions);
+        if (count % FRESH_SESSION_EVERY === 0) {
+          await expectSessionsReleased(
+            () => fixture.server.stats().sessions,
+            () =>
+              ` (streams ${fixture.server.stats().streams}, tunnels handed to onConnect ${fixture.requests.length - count})`,
+          );
+        }
       },
       async close() {
         legit?.destroy();
@@ -170,10 +176,11 @@ function settle(s: Socket, ms: number): Promise<void> {
 }
 
 /** Sessions of closed fuzz connections must go away: only the legitimate one may remain. */
-async function expectSessionsReleased(sessions: () => number): Promise<void> {
+async function expectSessionsReleased(sessions: () => number, describe: () => string = () => ''): Promise<void> {
   const deadline = Date.now() + 3_000;
   while (sessions() > 1) {
-    if (Date.now() > deadline) throw new FuzzViolation(`${sessions()} HTTP/2 sessions still open on the server`);
+    if (Date.now() > deadline)
+      throw new FuzzViolation(`${sessions()} HTTP/2 sessions still open on the server${describe()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
