@@ -6,7 +6,6 @@
 // The ztunnel is a real `ferry ztunnel` process (static config, in-process CA) with one local workload on
 // 127.0.0.50. Needs `ulimit -n` above BENCH_SLOW_CLIENTS + 100 (this process holds every client socket).
 // Results: docs/performance.md ("Slow clients on 15008").
-import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
@@ -53,7 +52,11 @@ async function openSlowClients(n: number, port: number): Promise<{ sockets: Sock
       socket.once('close', () => {
         closed++;
       });
-      await Promise.race([once(socket, 'connect'), once(socket, 'close')]);
+      // Not events.once: it rejects on 'error', and a refused client may see its reset before 'connect'.
+      await new Promise<void>((resolve) => {
+        socket.once('connect', () => resolve());
+        socket.once('close', () => resolve());
+      });
       if (!socket.destroyed) socket.write(HALF_CLIENT_HELLO);
     }
   };
@@ -74,7 +77,7 @@ export async function runSlowClients(env: NodeJS.ProcessEnv = process.env): Prom
     zt = spawnFerry('ztunnel', [
       'ztunnel',
       ...['--config', configPath, '--node', 'bench', '--in-process-ca', '--hbone-port', String(port)],
-      ...['--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--readiness', '127.0.0.1:0', '--log-level', 'error'],
+      ...['--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--readiness', '127.0.0.1:0'],
     ]);
     await zt.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
     const pid = zt.child.pid ?? 0;

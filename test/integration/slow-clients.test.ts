@@ -39,7 +39,11 @@ async function openSlowClients(n: number, port: number, host: string, localAddre
       socket.once('close', () => {
         c.closedAt = performance.now();
       });
-      await Promise.race([once(socket, 'connect'), once(socket, 'close')]);
+      // Not events.once: it rejects on 'error', and a refused client may see its reset before 'connect'.
+      await new Promise<void>((resolve) => {
+        socket.once('connect', () => resolve());
+        socket.once('close', () => resolve());
+      });
       if (first !== null && !socket.destroyed) socket.write(first);
     }),
   );
