@@ -40,17 +40,25 @@ export const hboneServerTarget: FuzzTarget = {
     const echo = await startEchoServer();
     const echoAuthority = `${echo.ip}:${echo.port}`;
     const invalidSeen: string[] = [];
+    // Tunnels whose handler has not finished, for the report when sessions are not released.
+    const pending = new Set<string>();
+    let count = 0;
     const fixture = await startHboneFixture(serverCert, {
       onConnect: async (req, tunnel) => {
         if (!parseHboneAuthority(req.authority).ok) invalidSeen.push(req.authority);
-        if (req.authority === echoAuthority) await dialAuthority(req, tunnel);
-        else tunnel.reject(503);
+        const key = `input ${count} peer port ${req.peer.port}`;
+        pending.add(key);
+        try {
+          if (req.authority === echoAuthority) await dialAuthority(req, tunnel);
+          else tunnel.reject(503);
+        } finally {
+          pending.delete(key);
+        }
       },
     });
     const addr = fixture.server.address;
     const tlsOptions = hboneClientTlsOptions(buildTlsContexts(clientCert), [serverId]);
     let legit: ClientHttp2Session | null = null;
-    let count = 0;
 
     const validConnect: fc.Arbitrary<HeaderList> = fc.constantFrom<HeaderList>(
       [
@@ -139,7 +147,7 @@ export const hboneServerTarget: FuzzTarget = {
           await expectSessionsReleased(
             () => fixture.server.stats().sessions,
             () =>
-              ` (streams ${fixture.server.stats().streams}, tunnels handed to onConnect ${fixture.requests.length - count})`,
+              ` (open CONNECT streams ${fixture.server.stats().streams}; unfinished tunnels: ${[...pending].join(', ')})`,
           );
         }
       },
