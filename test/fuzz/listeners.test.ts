@@ -8,9 +8,9 @@ import { findTarget } from '../../bench/fuzz/targets.ts';
 
 const SEED = 20_261_202;
 const BUDGET: readonly (readonly [string, number])[] = [
-  ['hbone-server', 200],
-  ['socks5-server', 150],
-  ['ca-server', 30],
+  ['hbone-server', 400],
+  ['socks5-server', 400],
+  ['ca-server', 60],
 ];
 
 for (const [name, inputs] of BUDGET) {

@@ -9,12 +9,12 @@ import { findTarget } from '../../bench/fuzz/targets.ts';
 const SEED = 20_261_202;
 
 const BUDGET: readonly (readonly [string, number])[] = [
-  ['hbone-connect', 3_000],
-  ['socks5-parse', 3_000],
-  ['xds', 3_000],
-  ['httproute', 3_000],
-  ['csr', 300],
-  ['manifests', 200],
+  ['hbone-connect', 10_000],
+  ['socks5-parse', 10_000],
+  ['xds', 8_000],
+  ['httproute', 8_000],
+  ['csr', 1_000],
+  ['manifests', 600],
 ];
 
 for (const [name, inputs] of BUDGET) {

@@ -8,8 +8,8 @@ import { findTarget } from '../../bench/fuzz/targets.ts';
 
 const SEED = 20_261_202;
 const BUDGET: readonly (readonly [string, number])[] = [
-  ['waypoint-http1', 200],
-  ['waypoint-h2c', 150],
+  ['waypoint-http1', 400],
+  ['waypoint-h2c', 300],
 ];
 
 for (const [name, inputs] of BUDGET) {
