@@ -6,8 +6,9 @@
 // authorize the identity for the caller, sign. Every refusal is a gRPC status whose message starts with the FERRY_CA_* code
 // and names the identity (and node), plus a warn log line. Hostile bytes on the port never reach this code
 // beyond gRPC's own framing, and never stop the server.
-import { isIP } from 'node:net';
+import net, { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { ConnectionLimiter, type ConnectionLimits, guardConnection } from '../runtime/connection-limiter.ts';
 import type { CertificateAuthority } from './ca.ts';
 import { CaAdmission, type CaAdmissionLimits, defaultCaAdmissionLimits } from './ca-admission.ts';
 import type { CaAuthorizer, CaAuthzDecision } from './ca-authz.ts';
@@ -30,6 +31,8 @@ export interface CaServerOptions {
   readonly log?: IdentityLog;
   /** Concurrent and queued signings (defaults: defaultCaAdmissionLimits()). */
   readonly admission?: Partial<CaAdmissionLimits>;
+  /** Concurrent TCP connections per source IP and in total (default 256 / 4096). */
+  readonly connectionLimits?: ConnectionLimits;
 }
 
 export interface CaServer extends AsyncDisposable {
@@ -83,17 +86,37 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
     [{ private_key: Buffer.from(serving.privateKeyPem), cert_chain: Buffer.from(serving.certChainPem.join('\n')) }],
     false,
   );
+  // The TCP listener is ours: each connection is admitted (per-source and total caps) before gRPC's TLS
+  // server sees it, then handed over (a connection injector).
+  const injector = server.createConnectionInjector(credentials);
+  const limiter = new ConnectionLimiter(opts.connectionLimits ?? CA_CONNECTION_LIMITS);
+  const sockets = new Set<net.Socket>();
+  const listener = net.createServer((socket) => {
+    if (!guardConnection(socket, limiter)) return;
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    injector.injectConnection(socket);
+  });
+  listener.on('error', () => {});
   const bindHost = isIP(host) === 6 ? `[${host}]` : host;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${bindHost}:${opts.port ?? 0}`, credentials, (err, boundPort) =>
-      err === null ? resolve(boundPort) : reject(err),
-    );
+    listener.once('error', reject);
+    listener.listen({ host, port: opts.port ?? 0 }, () => {
+      listener.removeListener('error', reject);
+      resolve((listener.address() as net.AddressInfo).port);
+    });
   });
   log.info({ host, port, trustDomain: opts.ca.trustDomain, ...admission.limits }, 'CA server listening');
 
   let closed: Promise<void> | null = null;
   const close = (): Promise<void> => {
-    closed ??= new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+    closed ??= (async () => {
+      const listenerClosed = new Promise<void>((resolve) => listener.close(() => resolve()));
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      injector.destroy();
+      for (const s of sockets) s.destroy(); // connections still in their TLS handshake
+      await listenerClosed;
+    })();
     return closed;
   };
   return { host, port, address: `${bindHost}:${port}`, close, [Symbol.asyncDispose]: close };
@@ -102,6 +125,7 @@ export async function startCaServer(opts: CaServerOptions): Promise<CaServer> {
 // A node asks for one certificate per local identity; more in flight on one connection are queued by the
 // client. Small, because each read of a flooding connection dispatches up to this many calls at once.
 const MAX_STREAMS_PER_CONNECTION = 32;
+const CA_CONNECTION_LIMITS: ConnectionLimits = { maxPerSource: 256, maxTotal: 4096 };
 // Refusals before any work (unauthenticated, shed) are logged up to this many lines a second; the next
 // line logged says how many were not (`suppressed`), so a flood cannot turn into a logging flood.
 const REFUSAL_LOG_LINES_PER_SECOND = 10;

@@ -4,6 +4,7 @@
 // shed with RESOURCE_EXHAUSTED and a FERRY_CA_OVERLOADED message; the CA serves normally afterwards.
 // Latency under a flood is measured in bench/ca-flood.ts, never asserted here.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import { CertificateAuthority } from '../../src/identity/ca.ts';
@@ -151,4 +152,39 @@ test('an authenticated flood beyond its share is shed with RESOURCE_EXHAUSTED; a
   assert.equal(log.msgs.get('certificate issued'), ok + 1);
   // Every slot was given back: requests one after another are all signed.
   for (const token of ['token-node-a', 'token-node-a', 'token-node-b']) assert.equal(await call(0, req, token), null);
+});
+
+test('the CA port caps concurrent connections per source IP; other sources are served', async (t) => {
+  const ca = await CertificateAuthority.generate({ trustDomain: TD });
+  const server = await startCaServer({
+    ca,
+    authorizer: nodeBoundAuthorizer({ tokens: TOKENS, mayHold: () => true }),
+    connectionLimits: { maxPerSource: 3, maxTotal: 100 },
+  });
+  t.after(() => server.close());
+  const closed: boolean[] = [];
+  const sockets = Array.from({ length: 5 }, (_, i) => {
+    const s = net.connect({ host: '127.0.0.1', port: server.port, localAddress: '127.0.0.77' });
+    closed[i] = false;
+    s.on('error', () => {});
+    s.once('close', () => {
+      closed[i] = true;
+    });
+    return s;
+  });
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+  });
+  const deadline = Date.now() + 3_000;
+  while (closed.filter(Boolean).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(closed.filter(Boolean).length, 2, 'two of five from one source are reset');
+  const legit = await CaClient.create({
+    address: server.address,
+    roots: { pem: ca.trustBundlePem() },
+    timeoutMs: 10_000,
+    token: 'token-node-a',
+  });
+  t.after(() => legit.close());
+  assert.deepEqual((await legit.fetch(WEB)).identity, WEB);
+  assert.equal(closed.filter(Boolean).length, 2, 'the three admitted stay open');
 });
