@@ -215,9 +215,7 @@ privilegedTest('waypoint with third-party programs: nginx behind an HTTPRoute, c
 
   await t.test('keep-alive: 50 requests on one connection', async () => {
     const urls = Array.from({ length: 50 }, () => `-o /dev/null ${base}/small.bin`).join(' ');
-    const lines = (
-      await sh(`/usr/bin/curl -sS -w '%{http_code} %{num_connects} %{size_download}\\n' ${urls}`)
-    )
+    const lines = (await sh(`/usr/bin/curl -sS -w '%{http_code} %{num_connects} %{size_download}\\n' ${urls}`))
       .trim()
       .split('\n');
     assert.equal(lines.length, 50);
