@@ -4,13 +4,12 @@
 // tokens and manifest paths come from the cluster's mesh.json (written by `ferry up`).
 
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { startAdminApi } from '../controller/local/admin-api.ts';
 import { startLocalController } from '../controller/local/local-controller.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
+import { parseClusterProcessArgs } from './local-cluster/cli-env.ts';
 
 const HELP = `usage: ferry controller [--cluster <name>] [--log-level info]
 
@@ -18,21 +17,11 @@ Runs the local cluster's controller (started by ferry up -f; restart it the same
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
-  const env = clusterCliEnv();
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      cluster: { type: 'string', default: env.defaultCluster },
-      'log-level': { type: 'string', default: 'info' },
-    },
-  });
-  if (values.help === true) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const logger = createLogger({ component: 'controller', level: parseLogLevel(values['log-level']) });
-  const controller = await startLocalController(join(env.stateRoot, values.cluster), logger);
+  const args = parseClusterProcessArgs(argv, HELP);
+  if (args === null) return 0;
+  const { env } = args;
+  const logger = createLogger({ component: 'controller', level: parseLogLevel(args.logLevel) });
+  const controller = await startLocalController(join(env.stateRoot, args.cluster), logger);
   const admin = await startAdminApi(controller);
   logger.info({ admin: admin.address }, 'controller admin API listening');
   const drain = new DrainController();

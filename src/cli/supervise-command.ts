@@ -3,12 +3,11 @@
 // arguments, with a short crash-loop backoff, and records restarts for `ferry status`. Runs until
 // SIGTERM/SIGINT or `ferry down`.
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { readMeshConfig } from '../controller/local/mesh-files.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
+import { parseClusterProcessArgs } from './local-cluster/cli-env.ts';
 import { requireCgroup2 } from './local-cluster/cluster.ts';
 import { clusterLayout } from './local-cluster/layout.ts';
 import { runSupervisor } from './local-cluster/supervisor.ts';
@@ -20,22 +19,12 @@ again when it is not running). Restarts per process: ferry status.
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
-  const env = clusterCliEnv();
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      cluster: { type: 'string', default: env.defaultCluster },
-      'log-level': { type: 'string', default: 'info' },
-    },
-  });
-  if (values.help === true) {
-    process.stdout.write(HELP);
-    return 0;
-  }
-  const log = createLogger({ component: 'supervisor', level: parseLogLevel(values['log-level']) });
-  const layout = clusterLayout(values.cluster, { stateRoot: env.stateRoot, cgroup2Root: requireCgroup2() });
-  const config = await readMeshConfig(join(env.stateRoot, values.cluster));
+  const args = parseClusterProcessArgs(argv, HELP);
+  if (args === null) return 0;
+  const { env } = args;
+  const log = createLogger({ component: 'supervisor', level: parseLogLevel(args.logLevel) });
+  const layout = clusterLayout(args.cluster, { stateRoot: env.stateRoot, cgroup2Root: requireCgroup2() });
+  const config = await readMeshConfig(join(env.stateRoot, args.cluster));
   const drain = new DrainController();
   using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger: log });
   await runSupervisor({ env, layout, config, log, signal: drain.signal });

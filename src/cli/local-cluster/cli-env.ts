@@ -1,6 +1,7 @@
 // Options shared by `ferry up/down/exec`: which cluster, where its state lives, and how to run Ferry itself.
 // The only place these commands read the environment (FERRY_STATE_DIR, FERRY_CLUSTER, PATH).
 import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
 import { DEFAULT_STATE_ROOT } from './layout.ts';
 
 export const DEFAULT_CLUSTER = 'ferry';
@@ -23,4 +24,31 @@ export function clusterCliEnv(): ClusterCliEnv {
       ...(process.env.FERRY_STATE_DIR === undefined ? {} : { FERRY_STATE_DIR: process.env.FERRY_STATE_DIR }),
     },
   };
+}
+
+export interface ClusterProcessArgs {
+  readonly env: ClusterCliEnv;
+  readonly cluster: string;
+  readonly logLevel: string;
+}
+
+/**
+ * `[--cluster <name>] [--log-level info]`, the arguments of the cluster's long-running processes
+ * (`ferry controller`, `ferry supervise`); null when --help was asked for and `help` was printed.
+ */
+export function parseClusterProcessArgs(argv: readonly string[], help: string): ClusterProcessArgs | null {
+  const env = clusterCliEnv();
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      cluster: { type: 'string', default: env.defaultCluster },
+      'log-level': { type: 'string', default: 'info' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(help);
+    return null;
+  }
+  return { env, cluster: values.cluster, logLevel: values['log-level'] };
 }
