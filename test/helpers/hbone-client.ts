@@ -71,12 +71,18 @@ export const dialAuthority: TestConnectHandler = async (request, tunnel) => {
   const colon = request.authority.lastIndexOf(':');
   const host = request.authority.slice(0, colon).replace(/^\[|\]$/g, '');
   const port = Number(request.authority.slice(colon + 1));
-  const upstream = netConnect({ host, port, allowHalfOpen: true, noDelay: true });
+  // As the ztunnel's inbound does: a CONNECT reset by the client during the dial aborts it, and nothing is
+  // spliced onto a stream that is already gone (it would hold the upstream socket forever).
+  const upstream = netConnect({ host, port, allowHalfOpen: true, noDelay: true, signal: tunnel.signal });
   upstream.on('error', () => {});
   try {
     await Promise.race([once(upstream, 'connect'), once(upstream, 'error').then(([e]) => Promise.reject(e))]);
   } catch {
-    tunnel.reject(503);
+    if (!tunnel.signal.aborted) tunnel.reject(503);
+    return;
+  }
+  if (tunnel.signal.aborted) {
+    upstream.destroy();
     return;
   }
   await splice(upstream, tunnel.accept());
