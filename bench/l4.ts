@@ -5,13 +5,13 @@
 // around the mesh rounds, RSS idle and under load (max of 100 ms samples), and single-stream throughput
 // into a sink, direct and through the mesh. The last line printed is one JSON object (docs/performance.md).
 
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type FerryProcess, spawnFerry } from '../src/cli/child-process.ts';
 import { type CpuList, pinProcess, runLoadgen, startBackend } from './children.ts';
 import { cpuSeconds, RssSampler, rssMb } from './proc.ts';
 import { connectionCounts, positiveEnv, proxyCostSummary, r3 } from './report.ts';
+import { startZtunnelPair } from './ztunnel-pair.ts';
 
 // Loopback "pods" on an uncommon /24 so concurrent tests (127.0.0.x) cannot collide with our :15008s.
 const CLIENT_IP = '127.0.93.2';
@@ -115,34 +115,19 @@ export async function runL4(o: L4Options = l4OptionsFromEnv(process.env)): Promi
   const echo = stack.use(await startBackend('echo', SERVER_IP, cpus.load));
   const sink = stack.use(await startBackend('sink', SERVER_IP, cpus.load));
 
-  const configPath = join(dir, 'mesh.yaml');
-  const rootPath = join(dir, 'root-cert.pem');
-  await writeFile(configPath, meshYaml());
-  const nodeOptions = [process.env.NODE_OPTIONS, o.ztunnelNodeOptions].filter((s) => s !== undefined && s !== '');
-  const env = { ...process.env, NODE_OPTIONS: nodeOptions.join(' ') };
-  const ca = stack.use(spawnFerry('ca', ['ca', '--listen', '127.0.0.1:0', '--root-out', rootPath]));
-  const caReady = await ca.waitFor((l) => l.msg === 'CA ready', 'CA ready');
-  const ztunnel = (node: string, socks: boolean): FerryProcess =>
-    stack.use(
-      spawnFerry(
-        `ztunnel ${node}`,
-        [
-          'ztunnel',
-          ...['--config', configPath, '--node', node, '--ca-address', String(caReady.address), '--ca-root', rootPath],
-          ...['--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--readiness', '127.0.0.1:0'],
-          ...(socks ? ['--socks5', '127.0.0.1:0'] : []),
-        ],
-        env,
-      ),
-    );
-  const zA = ztunnel('bench-a', true);
-  const zB = ztunnel('bench-b', false);
-  const readyA = await zA.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
-  await zB.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
+  const {
+    ca,
+    a: zA,
+    b: zB,
+    socks5: socks,
+  } = await startZtunnelPair(stack, {
+    dir,
+    meshYaml: meshYaml(),
+    nodes: ['bench-a', 'bench-b'],
+    nodeOptions: [process.env.NODE_OPTIONS, o.ztunnelNodeOptions],
+  });
   const pids = { a: zA.child.pid ?? 0, b: zB.child.pid ?? 0 };
   for (const pid of [ca.child.pid ?? 0, pids.a, pids.b]) pinProcess(pid, cpus.mesh);
-  const socksAddr = readyA.socks5 as { ip: string; port: number };
-  const socks = `${socksAddr.ip}:${socksAddr.port}`;
 
   // Idle: after startup (certificates fetched, listeners up), before any traffic; let startup garbage settle.
   await new Promise((r) => setTimeout(r, 1000));

@@ -6,15 +6,15 @@
 // and a memory-reducing GC gives the RSS back). Load: persistent connections at a fixed request rate
 // (bench/loadgen.ts) plus a fixed rate of new connections (bench/conn-churn.ts), i.e. both per-request and
 // per-connection paths. The last line printed is one JSON object (docs/performance.md, "Soak").
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type FerryProcess, spawnFerry } from '../src/cli/child-process.ts';
 import { runJsonChild, runLoadgen, startBackend } from './children.ts';
 import { compareHeapSummaries, formatDeltas, type HeapSummary, summarizeHeapSnapshot } from './heap-snapshot.ts';
 import { InspectorClient, type MemoryUsage, waitForInspectorUrl } from './inspector.ts';
 import { cpuSeconds, rssMb } from './proc.ts';
 import { nonNegativeEnv, positiveEnv, r3 } from './report.ts';
+import { startZtunnelPair } from './ztunnel-pair.ts';
 
 const CLIENT_IP = '127.0.94.2';
 const SERVER_IP = '127.0.94.3';
@@ -131,32 +131,16 @@ export async function runZtunnelSoak(o: SoakOptions = soakOptionsFromEnv(process
   const snapshotDir = o.snapshotDir ?? dir;
 
   const echo = stack.use(await startBackend('echo', SERVER_IP, null));
-  const configPath = join(dir, 'mesh.yaml');
-  const rootPath = join(dir, 'root-cert.pem');
-  await writeFile(configPath, meshYaml());
-  const nodeOptions = [process.env.NODE_OPTIONS, o.ztunnelNodeOptions, '--inspect=127.0.0.1:0'].filter(
-    (s) => s !== undefined && s !== '',
-  );
-  const env = { ...process.env, NODE_OPTIONS: nodeOptions.join(' ') };
-  const ca = stack.use(spawnFerry('ca', ['ca', '--listen', '127.0.0.1:0', '--root-out', rootPath]));
-  const caReady = await ca.waitFor((l) => l.msg === 'CA ready', 'CA ready');
-  const ztunnel = (node: string, socks: boolean): FerryProcess =>
-    stack.use(
-      spawnFerry(
-        `ztunnel ${node}`,
-        [
-          'ztunnel',
-          ...['--config', configPath, '--node', node, '--ca-address', String(caReady.address), '--ca-root', rootPath],
-          ...['--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--readiness', '127.0.0.1:0'],
-          ...(socks ? ['--socks5', '127.0.0.1:0'] : []),
-        ],
-        env,
-      ),
-    );
-  const zA = ztunnel('soak-a', true);
-  const zB = ztunnel('soak-b', false);
-  const readyA = await zA.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
-  await zB.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
+  const {
+    a: zA,
+    b: zB,
+    socks5: socks,
+  } = await startZtunnelPair(stack, {
+    dir,
+    meshYaml: meshYaml(),
+    nodes: ['soak-a', 'soak-b'],
+    nodeOptions: [process.env.NODE_OPTIONS, o.ztunnelNodeOptions, '--inspect=127.0.0.1:0'],
+  });
   const observed: Observed[] = [];
   for (const [name, p] of [
     ['a', zA],
@@ -166,8 +150,6 @@ export async function runZtunnelSoak(o: SoakOptions = soakOptionsFromEnv(process
     stack.defer(() => inspector.close());
     observed.push({ name, pid: p.child.pid ?? 0, inspector });
   }
-  const socksAddr = readyA.socks5 as { ip: string; port: number };
-  const socks = `${socksAddr.ip}:${socksAddr.port}`;
   const loadArgs = (durationMs: number): string[] => [
     ...['--target', `${SERVER_IP}:${echo.port}`, '--source', CLIENT_IP, '--socks5', socks],
     ...['--connections', String(o.connections), '--rate', String(o.rate), '--size', String(o.size)],
