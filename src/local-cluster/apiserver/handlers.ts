@@ -2,7 +2,7 @@
 // /status and /scale subresources. Each write is read-modify-commit with no await in between, so it is atomic
 // against other requests (one event loop); conflicts are decided on resourceVersion as the real server does.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { deepClone, isObj, metaOf, type Obj, own } from './json.ts';
+import { isObj, metaOf, type Obj, own } from './json.ts';
 import {
   allocateClusterIp,
   isNoop,
@@ -398,7 +398,7 @@ function applyPatch(t: ResourceType, existing: Obj, patch: unknown, type: PatchT
   try {
     switch (type) {
       case 'merge':
-        return applyMergePatch(deepClone(existing), patch);
+        return applyMergePatch(existing, patch); // copies what it changes; `existing` stays intact
       case 'json':
         return applyJsonPatch(existing, patch);
       case 'strategic':

@@ -456,15 +456,20 @@ async function readBody(
     throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
   }
   const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      req.resume();
-      throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
-    }
-    chunks.push(chunk);
-  }
+  const tooLarge = await new Promise<boolean>((resolve, reject) => {
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(true);
+      } else chunks.push(chunk);
+    });
+    req.once('end', () => resolve(false));
+    req.once('error', reject);
+  });
+  if (tooLarge) throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') {
     if (purpose === 'delete') return null;
