@@ -8,9 +8,9 @@
 // resource the ztunnel holds, policies included: fail-open) before its durable state is loaded and published.
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import type { MeshConfig } from '../mesh/types.ts';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
-import type { MeshConfig } from '../ztunnel/store/types.ts';
-import { L7_TYPE_URL, loadXdsProtos, XDS_TYPE_URLS, type XdsTypeUrl } from '../ztunnel/xds-proto.ts';
+import { L7_TYPE_URL, loadXdsProtos, XDS_TYPE_URLS, type XdsTypeUrl } from '../xds/proto.ts';
 import type { L7Entry } from './translate/types.ts';
 import { l7Resources, meshResources, type ResourceMap } from './xds-resources.ts';
 import {

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
 import type { ObjectInput } from '../../gateway-api/types.ts';
-import { parseLocalConfig } from '../ztunnel/store/local-config.ts';
+import { parseLocalConfig } from '../ztunnel/local-config/config.ts';
 import { EMPTY_WAYPOINT_CONFIG, type WaypointConfig, type WaypointConfigSource } from './config-types.ts';
 
 export class WaypointConfigError extends Error {

@@ -25,9 +25,9 @@ import type {
 } from '../../gateway-api/types.ts';
 import { BackendSplitter } from '../../gateway-api/weights.ts';
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import type { Service, Workload } from '../mesh/types.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
-import type { Service, Workload } from '../ztunnel/store/types.ts';
 import { evaluateL7, policiesFor } from './authz/evaluate.ts';
 import { pickServiceEndpoint } from './endpoints.ts';
 import {

@@ -5,8 +5,8 @@
 import { type CompileContext, compileHttpRoute, type RouteProblem } from '../../gateway-api/compile.ts';
 import { buildRouteTables, type RouteTables } from '../../gateway-api/route-table.ts';
 import type { RouteStatus, ServiceBackend } from '../../gateway-api/types.ts';
-import { buildMeshView, type MeshView } from '../ztunnel/store/mesh-view.ts';
-import type { Service, ServicePort } from '../ztunnel/store/types.ts';
+import { buildMeshView, type MeshView } from '../mesh/mesh-view.ts';
+import type { Service, ServicePort } from '../mesh/types.ts';
 import { compileL7Policy, type L7Policy, type L7PolicyProblem } from './authz/compile.ts';
 import type { WaypointConfig, WaypointIdentity } from './config-types.ts';
 

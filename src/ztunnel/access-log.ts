@@ -6,6 +6,7 @@
 // connections that failed before. Never logs keys, certificates or tokens: only SPIFFE IDs and addresses.
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
 import { TlsRefusedError } from '../identity/tls-refusal.ts';
+import type { PolicyKey, Service, Workload } from '../mesh/types.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { ProxyErrorCode } from './errors.ts';
 import {
@@ -15,7 +16,6 @@ import {
   trafficLabelsFor,
   type ZtunnelMetrics,
 } from './metrics.ts';
-import type { PolicyKey, Service, Workload } from './store/types.ts';
 
 export type Direction = 'inbound' | 'outbound';
 

@@ -4,8 +4,15 @@
 // order. Signals are installed by the CLI, not here, so tests can run
 // several ztunnels in one process.
 import net from 'node:net';
+import { HboneClientPool } from '../hbone/pool.ts';
+import { hostSocketFactory } from '../hbone/socket-factory.ts';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import { evaluateAuthz } from '../mesh/authz/evaluate.ts';
+import type { MeshStore as MeshStoreType } from '../mesh/mesh-store.ts';
+import { MeshStore } from '../mesh/mesh-store.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import { OutlierDetector } from '../mesh/outlier-detection.ts';
 import { BpfRedirector } from '../redirect-bpf/loader.ts';
 import {
   ConnectionLimiter,
@@ -20,13 +27,11 @@ import { createLogger, type LogDestination, parseLogLevel, type RootLogger } fro
 import { type ProcessServers, startProcessServers } from '../runtime/process-servers.ts';
 import { ReadinessTracker } from '../runtime/readiness.ts';
 import { AccessLog } from './access-log.ts';
-import { evaluateAuthz } from './authz/evaluate.ts';
 import { ConfigError, ZTUNNEL_PORTS, type ZtunnelConfig } from './config.ts';
 import { ConfigFileSource, type LoadOutcome } from './config-file-source.ts';
 import { ConfigXdsSource } from './config-xds-source.ts';
 import { ConnectionTracker } from './connections.ts';
 import { ProxyError } from './errors.ts';
-import { HboneClientPool } from './hbone/pool.ts';
 import { type EnrolledPod, InPodManager, type PodEnrollRequest, type PodRedirector } from './in-pod.ts';
 import { InPodError } from './in-pod-errors.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
@@ -35,11 +40,6 @@ import { startSocks5 } from './outbound-entry.ts';
 import { podRoutes } from './pods-api.ts';
 import type { CertificateProvider, ProxyContext } from './proxy-context.ts';
 import { registerRedirectMetrics } from './redirect-metrics.ts';
-import { hostSocketFactory } from './socket-factory.ts';
-import type { MeshStore as MeshStoreType } from './store/mesh-store.ts';
-import { MeshStore } from './store/mesh-store.ts';
-import { workloadIdentity } from './store/mesh-view.ts';
-import { OutlierDetector } from './store/outlier-detection.ts';
 import { WorkloadListeners } from './workload-listeners.ts';
 
 /** What the ztunnel needs from its certificate manager (src/identity/cert-manager.ts). */

@@ -3,8 +3,8 @@
 // plaintext socket), splice, and record one result. Also logs dry-run policy findings (Istio logs them, never
 // enforces them).
 import type { Duplex } from 'node:stream';
+import type { AuthzVerdict } from '../mesh/authz/types.ts';
 import type { ConnectionResult } from './access-log.ts';
-import type { AuthzVerdict } from './authz/types.ts';
 import { ProxyError } from './errors.ts';
 import type { InboundPlan } from './inbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';

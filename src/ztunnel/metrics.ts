@@ -5,7 +5,7 @@
 // registry is scraped, so a chunk costs one addition and long connections still show live byte counts.
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
-import type { Service, Workload } from './store/types.ts';
+import type { Service, Workload } from '../mesh/types.ts';
 
 export const TRAFFIC_LABEL_NAMES = [
   'reporter',

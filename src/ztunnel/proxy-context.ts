@@ -2,18 +2,18 @@
 // Passed explicitly; no module-level singletons. `sockets` is the OS seam (ztunnel's SocketFactory): where
 // a connection made on behalf of a local workload is created (the host netns, or that pod's netns).
 import type { Socket } from 'node:net';
+import type { HboneClientPool } from '../hbone/pool.ts';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import type { IpPort } from '../mesh/ip-addr.ts';
+import type { MeshStore } from '../mesh/mesh-store.ts';
+import type { OutlierDetector } from '../mesh/outlier-detection.ts';
+import type { Workload } from '../mesh/types.ts';
 import type { ConnectionLimiter } from '../runtime/connection-limiter.ts';
 import type { DrainController } from '../runtime/drain.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { AccessLog } from './access-log.ts';
 import type { ConnectionTracker } from './connections.ts';
-import type { HboneClientPool } from './hbone/pool.ts';
-import type { IpPort } from './store/ip-addr.ts';
-import type { MeshStore } from './store/mesh-store.ts';
-import type { OutlierDetector } from './store/outlier-detection.ts';
-import type { Workload } from './store/types.ts';
 
 /** Certificates for local identities (src/identity/cert-manager.ts implements it). */
 export interface CertificateProvider {

@@ -6,8 +6,8 @@ import net from 'node:net';
 import { test } from 'node:test';
 import { dialViaSocks5 } from '../../bench/socks5-dial.ts';
 import { startXdsServer } from '../../src/controller/xds-server.ts';
-import { parseLocalConfig } from '../../src/ztunnel/store/local-config.ts';
-import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
+import type { MeshConfig } from '../../src/mesh/types.ts';
+import { parseLocalConfig } from '../../src/ztunnel/local-config/config.ts';
 import { inProcessCertificates, startTestZtunnel, testCa } from '../helpers/ztunnel-harness.ts';
 
 function mesh(appPort: number, denyClient: boolean): MeshConfig {

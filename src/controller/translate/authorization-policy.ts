@@ -9,8 +9,8 @@
 //   with any is dropped whole (never matches: stricter); a DENY rule keeps only its L4 part (broader).
 // Invalid values (CIDR, port) reject the whole policy, as Istio's admission would. Pure.
 
-import { EMPTY_MATCH } from '../../ztunnel/authz/match.ts';
-import { parseCidr } from '../../ztunnel/store/ip-addr.ts';
+import { EMPTY_MATCH } from '../../mesh/authz/match.ts';
+import { parseCidr } from '../../mesh/ip-addr.ts';
 import type {
   Authorization,
   Cidr,
@@ -20,7 +20,7 @@ import type {
   Rule,
   ServiceAccountMatch,
   StringMatch,
-} from '../../ztunnel/store/types.ts';
+} from '../../mesh/types.ts';
 import type {
   AuthorizationPolicyObject,
   AuthzOperationSpec,

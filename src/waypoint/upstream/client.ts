@@ -7,12 +7,12 @@
 import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import type { HboneClientPool } from '../../hbone/pool.ts';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
+import { OutlierDetector } from '../../mesh/outlier-detection.ts';
 import { ProxyError } from '../../ztunnel/errors.ts';
-import type { HboneClientPool } from '../../ztunnel/hbone/pool.ts';
 import { endpointKey } from '../../ztunnel/outbound-plan.ts';
 import type { SocketFactory } from '../../ztunnel/proxy-context.ts';
-import { OutlierDetector } from '../../ztunnel/store/outlier-detection.ts';
 import { dialTcp, isEndpointFailure } from '../../ztunnel/upstream.ts';
 import { H2Sessions } from './h2.ts';
 import type { HeaderMap, UpstreamEndpoint, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from './types.ts';

@@ -4,7 +4,7 @@
 import type { Readable } from 'node:stream';
 import type { RetryPolicy, RouteTimeouts } from '../../../gateway-api/types.ts';
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
-import type { Workload } from '../../ztunnel/store/types.ts';
+import type { Workload } from '../../mesh/types.ts';
 
 export type UpstreamProtocol = 'http1' | 'http2';
 
