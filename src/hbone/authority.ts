@@ -2,9 +2,9 @@
 // IPv6 bracketed. The authority comes from the network, so parsing is strict and never throws; hostname
 // authorities (double HBONE) are refused for now. Formatting lives here too so both ends agree on the text.
 
+import { ProxyError } from '../errors.ts';
 import { type IpPort, isIpv6, parseIpAddr } from '../mesh/ip-addr.ts';
 import type { IpAddr } from '../mesh/types.ts';
-import { ProxyError } from '../ztunnel/errors.ts';
 
 export type AuthorityResult =
   | { readonly ok: true; readonly value: IpPort }
@@ -62,4 +62,9 @@ function bad(text: unknown, reason: string): AuthorityResult {
 /** `ip:port` of a socket address, brackets around IPv6. */
 export function formatIpPort(addr: IpPort): string {
   return formatAuthority(addr.ip, addr.port);
+}
+
+/** The outlier-detection key of a next hop: `ip:port` (`[v6]:port`). */
+export function endpointKey(hop: IpPort): string {
+  return formatAuthority(hop.ip, hop.port);
 }

@@ -14,15 +14,15 @@ import {
 } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
+import { ProxyError } from '../errors.ts';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import { type HboneTlsContexts, hboneClientTlsOptions } from '../identity/tls-context.ts';
 import { classifyTlsErrorCode, describeTlsRefusal, TlsRefusedError } from '../identity/tls-refusal.ts';
 import type { IpPort } from '../mesh/ip-addr.ts';
-import { ProxyError } from '../ztunnel/errors.ts';
-import type { SocketFactory } from '../ztunnel/proxy-context.ts';
 import { formatIpPort } from './authority.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';
 import { HBONE_CONNECTION_WINDOW_BYTES } from './server.ts';
+import type { SocketFactory } from './socket-factory.ts';
 import { hardenTunnelStream } from './tunnel-stream.ts';
 
 const MiB = 1024 * 1024;

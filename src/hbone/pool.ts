@@ -5,16 +5,16 @@
 // connection that got GOAWAY, closed or sat idle is never handed out again. TLS material is built once per
 // certificate object (one per identity and rotation).
 import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors.ts';
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
 import { buildTlsContexts, type HboneTlsContexts } from '../identity/tls-context.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import type { IpPort } from '../mesh/ip-addr.ts';
-import { ProxyError } from '../ztunnel/errors.ts';
-import type { SocketFactory } from '../ztunnel/proxy-context.ts';
 import { formatIpPort } from './authority.ts';
 import { HboneConnection, HboneRefusedError } from './client.ts';
 import { buildConnectHeaders, type HboneRequestHeaders } from './headers.ts';
 import type { KeepaliveOptions } from './keepalive.ts';
+import type { SocketFactory } from './socket-factory.ts';
 
 const DEFAULT_IDLE_TIMEOUT_MS = 5 * 60_000; // Istio's POOL_UNUSED_RELEASE_TIMEOUT
 const DEFAULT_CLOSE_DEADLINE_MS = 5_000;

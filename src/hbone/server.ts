@@ -18,6 +18,7 @@ import {
 import { type AddressInfo, createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
+import { ProxyError } from '../errors.ts';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import {
   buildTlsContexts,
@@ -35,7 +36,6 @@ import {
   guardConnection,
 } from '../runtime/connection-limiter.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { ProxyError } from '../ztunnel/errors.ts';
 import { formatAuthority, parseHboneAuthority } from './authority.ts';
 import { type HboneReceivedHeaders, readConnectHeaders } from './headers.ts';
 import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keepalive.ts';

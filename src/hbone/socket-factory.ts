@@ -3,13 +3,29 @@
 // setns sandwich (DESIGN.md §4 (a)) and lets Node connect it from there, so the connection leaves from the
 // pod (its IP outbound, 127.0.0.6 toward its app). Only socket()+bind() run inside the namespace; connect()
 // runs afterwards on the fd, which keeps the namespace it was created in.
-import net from 'node:net';
+import net, { type Socket } from 'node:net';
 import type { IpPort } from '../mesh/ip-addr.ts';
+import type { Workload } from '../mesh/types.ts';
 import { BpfError } from '../redirect-bpf/errors.ts';
 import { closeFd, createBoundSocketFd, inNetns } from '../redirect-bpf/netns.ts';
-import type { SocketConnectOptions, SocketFactory } from '../ztunnel/proxy-context.ts';
 
 const ANY_IPV4 = '0.0.0.0';
+
+export interface SocketConnectOptions {
+  /** Local address to bind before connecting (127.0.0.6 toward a local app, the pod IP outbound). */
+  readonly localAddress?: string;
+}
+
+/** Creates outgoing TCP sockets. The socket is connecting: it emits 'connect' or 'error' as net.connect's. */
+export interface SocketFactory {
+  /** May throw synchronously when the socket cannot even be created (e.g. the pod netns is gone). */
+  connect(target: IpPort, opts?: SocketConnectOptions): Socket;
+}
+
+/** Picks the factory for connections made on behalf of `workload` (null: no workload, the host's). */
+export interface SocketFactories {
+  forWorkload(workload: Workload | null | undefined): SocketFactory;
+}
 
 export const hostSocketFactory: SocketFactory = {
   connect(target: IpPort, opts: SocketConnectOptions = {}): net.Socket {

@@ -1,5 +1,6 @@
 // Errors of the local cluster runtime (`ferry up/down/exec`, src/cli/local-cluster). One code union, one
 // class; callers branch on `code`. Messages name the bad value and say what the operator can do.
+import { FerryError } from '../errors.ts';
 
 export const CLUSTER_ERROR_CODES = [
   'FERRY_CLUSTER_NOT_ROOT', // `ferry up`/`down`/`exec` needs root (netns, veth, cgroups, BPF)
@@ -16,11 +17,4 @@ export const CLUSTER_ERROR_CODES = [
 
 export type ClusterErrorCode = (typeof CLUSTER_ERROR_CODES)[number];
 
-export class ClusterError extends Error {
-  readonly code: ClusterErrorCode;
-  constructor(code: ClusterErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ClusterError';
-    this.code = code;
-  }
-}
+export class ClusterError extends FerryError<ClusterErrorCode> {}

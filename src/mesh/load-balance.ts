@@ -2,7 +2,7 @@
 // that are healthy (Istio's ONLY_HEALTHY default), on the caller's network, and able to serve the port, then
 // choose weighted-random by Workload.capacity. Pure: randomness is injected (`random` returns [0, 1)).
 // The caller may narrow the healthy candidates further (`admit`: outlier ejection, outlier-detection.ts).
-import { ProxyError } from '../ztunnel/errors.ts';
+import { ProxyError } from '../errors.ts';
 import { isIpv6 } from './ip-addr.ts';
 import type { Endpoint } from './mesh-view.ts';
 import type { IpAddr, PortMap, Service, Workload } from './types.ts';

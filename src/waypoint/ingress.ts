@@ -15,13 +15,13 @@ import {
   type HboneTunnel,
   logHbonePeerError,
 } from '../hbone/server.ts';
+import type { SocketFactory } from '../hbone/socket-factory.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import { resolveServiceEndpoint } from '../mesh/load-balance.ts';
 import { workloadIdentity } from '../mesh/mesh-view.ts';
 import type { Logger } from '../runtime/logger.ts';
-import type { SocketFactory } from '../ztunnel/proxy-context.ts';
-import type { DownstreamContext, RequestPipeline } from './pipeline.ts';
-import type { ServiceTarget, WaypointState } from './state.ts';
+import type { RequestPipeline } from './pipeline.ts';
+import type { DownstreamContext, ServiceTarget, WaypointState } from './state.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const MAX_HEADER_BYTES = 16 * 1024;

@@ -5,6 +5,7 @@
 // initial_resource_versions, each attempt on a fresh gRPC channel so that only that schedule decides when
 // the next connect happens; while the controller is away the store keeps the last good config. Readiness
 // waits on whenSynced().
+
 import * as grpc from '@grpc/grpc-js';
 import type { MeshStore } from '../mesh/mesh-store.ts';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
@@ -17,6 +18,7 @@ import {
   meshConfigOf,
   type XdsHeldState,
 } from './client-state.ts';
+import type { XdsErrorCode } from './errors.ts';
 import {
   DELTA_ADS_PATH,
   decodeMessage,
@@ -366,7 +368,7 @@ export class XdsClient implements AsyncDisposable {
       : status.details;
     this.#lastError = `${grpc.status[status.code] ?? status.code}: ${details}`;
     this.#log.warn(
-      { code: 'FERRY_XDS_STREAM_FAILED', grpcStatus: status.code, details, attempt, delayMs },
+      { code: 'FERRY_XDS_STREAM_FAILED' satisfies XdsErrorCode, grpcStatus: status.code, details, attempt, delayMs },
       'xDS stream ended; keeping the last config and reconnecting',
     );
     const timer = setTimeout(() => this.#reconnect(), delayMs);

@@ -7,6 +7,13 @@
 import type { ObjectInput } from '../../gateway-api/types.ts';
 import { parseSpiffeId, validateTrustDomain } from '../identity/spiffe-id.ts';
 import { formatIp } from '../mesh/ip-addr.ts';
+import {
+  DEFAULT_CANONICAL_REVISION,
+  DEFAULT_CLUSTER_ID,
+  DEFAULT_SERVICE_ACCOUNT,
+  DEFAULT_TRUST_DOMAIN,
+} from '../mesh/local-config/config.ts';
+import { HBONE_PORT, isName, isNamespace, MAX_PORT } from '../mesh/local-config/values.ts';
 import type {
   AppProtocol,
   Authorization,
@@ -23,18 +30,12 @@ import type {
   Workload,
   WorkloadType,
 } from '../mesh/types.ts';
-import {
-  DEFAULT_CANONICAL_REVISION,
-  DEFAULT_CLUSTER_ID,
-  DEFAULT_SERVICE_ACCOUNT,
-  DEFAULT_TRUST_DOMAIN,
-} from '../ztunnel/local-config/config.ts';
-import { HBONE_PORT, isName, isNamespace, MAX_PORT } from '../ztunnel/local-config/values.ts';
+import type { XdsErrorCode } from './errors.ts';
 import { decodeMessage, isRecord, type XdsProtos } from './proto.ts';
 
 /** Why one resource was refused: `field` is a path inside the message, e.g. `workload.addresses[1]`. */
 export interface XdsResourceError {
-  readonly code: 'FERRY_XDS_RESOURCE_REJECTED';
+  readonly code: Extract<XdsErrorCode, 'FERRY_XDS_RESOURCE_REJECTED'>;
   readonly resource: string;
   readonly field: string;
   readonly reason: string;

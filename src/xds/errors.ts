@@ -1,6 +1,6 @@
-// Errors of delta xDS, both ends (controller server, ztunnel client). One code union, one class; callers
-// branch on `code`. Expected outcomes (a rejected resource, a NACK) are values carrying these codes; the
-// class is for the log line and for throwing on invalid options at API entry.
+// Error codes of delta xDS, both ends (controller server, ztunnel client). Callers branch on `code`.
+// Expected outcomes (a rejected resource, a NACK) are values carrying these codes; the
+// codes appear in log lines and in the rejection values (typed with XdsErrorCode).
 
 export const XDS_ERROR_CODES = [
   'FERRY_XDS_RESOURCE_REJECTED', // a received resource failed validation: the response was NACKed, config kept
@@ -10,12 +10,3 @@ export const XDS_ERROR_CODES = [
 ] as const;
 
 export type XdsErrorCode = (typeof XDS_ERROR_CODES)[number];
-
-export class XdsError extends Error {
-  readonly code: XdsErrorCode;
-  constructor(code: XdsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'XdsError';
-    this.code = code;
-  }
-}

@@ -10,6 +10,7 @@ import net from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { HboneServer, logHbonePeerError } from '../hbone/server.ts';
+import type { SocketFactory } from '../hbone/socket-factory.ts';
 import { type PodNetnsSockets, podNetnsSocketFactory } from '../hbone/socket-factory.ts';
 import { formatSpiffeId, type SpiffeId, sameSpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
@@ -31,7 +32,7 @@ import { InPodError } from './in-pod-errors.ts';
 import { serveHboneConnect } from './inbound.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { serveOutboundSocket } from './outbound-entry.ts';
-import type { ProxyContext, SocketFactory } from './proxy-context.ts';
+import type { ProxyContext } from './proxy-context.ts';
 
 /** How long an unenrolled pod's listeners keep accepting what was already redirected to them. */
 const UNENROLL_ACCEPT_GRACE_MS = 250;

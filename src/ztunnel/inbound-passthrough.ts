@@ -3,10 +3,10 @@
 // connections without a principal) refuses it. Entry point for the BPF sk_lookup listener and, on loopback,
 // for the configured plaintext forwards.
 import type { Socket } from 'node:net';
+import { ProxyError } from '../errors.ts';
 import { formatAuthority } from '../hbone/authority.ts';
 import { evaluateAuthz } from '../mesh/authz/evaluate.ts';
 import type { IpPort } from '../mesh/ip-addr.ts';
-import { ProxyError } from './errors.ts';
 import { denyingPolicy, forwardToApp, logDryRun } from './inbound-forward.ts';
 import { planInboundPassthrough } from './inbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';

@@ -2,10 +2,10 @@
 // SOCKS5 glue, both on top of openOutbound. A captured socket is: plan + dial (openOutbound), splice, one
 // access-log line; a refused one is reset at once (the app sees a refusal, never a hang).
 import type net from 'node:net';
+import { ProxyError } from '../errors.ts';
 import type { IpPort } from '../mesh/ip-addr.ts';
 import type { Workload } from '../mesh/types.ts';
 import type { ConnectionResult } from './access-log.ts';
-import { ProxyError } from './errors.ts';
 import { openOutbound, resolveSourceWorkload } from './outbound.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import type { Socks5ConnectRequest } from './socks5.ts';

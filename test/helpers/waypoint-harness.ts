@@ -13,10 +13,10 @@ import { stringify } from 'yaml';
 import { startHttpEcho } from '../../src/cli/testapp/http-echo.ts';
 import { HboneClientPool } from '../../src/hbone/pool.ts';
 import { CertificateAuthority } from '../../src/identity/ca.ts';
+import { serializeMeshConfig } from '../../src/mesh/local-config/serialize.ts';
 import type { MeshConfig } from '../../src/mesh/types.ts';
 import { startWaypoint, type Waypoint } from '../../src/waypoint/app.ts';
 import type { WaypointProcessConfig } from '../../src/waypoint/config.ts';
-import { serializeMeshConfig } from '../../src/ztunnel/local-config/serialize.ts';
 import { dialAuthority, startHboneFixture } from './hbone-client.ts';
 import { captureLogs, inProcessCertificates, type LogCapture } from './ztunnel-harness.ts';
 

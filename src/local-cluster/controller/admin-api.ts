@@ -14,7 +14,7 @@ import { formatDiagnostic } from '../../controller/sources/types.ts';
 import { formatSpiffeId } from '../../identity/spiffe-id.ts';
 import { workloadIdentity } from '../../mesh/mesh-view.ts';
 import { type HttpReply, type HttpRequestInfo, HttpServer } from '../../runtime/http-server.ts';
-import { parseHostPort } from '../../ztunnel/config.ts';
+import { parseHostPort } from '../../runtime/process-config.ts';
 import { loadState, podsOf } from '../state.ts';
 import { LocalControllerError } from './errors.ts';
 import { type LabelTarget, parseLabelChanges } from './labeled-source.ts';

@@ -1,5 +1,6 @@
 // Errors of the local-mode controller and the CLI commands that talk to it (`ferry controller`, `up -f`,
 // `status`, `apply`, `delete`, `label`, `logs`). One code union, one class; callers branch on `code`.
+import { FerryError } from '../../errors.ts';
 
 export const LOCAL_CONTROLLER_ERROR_CODES = [
   'FERRY_LOCAL_NOT_FOUND', // no mesh state for this cluster (not started with `ferry up -f`)
@@ -13,11 +14,4 @@ export const LOCAL_CONTROLLER_ERROR_CODES = [
 
 export type LocalControllerErrorCode = (typeof LOCAL_CONTROLLER_ERROR_CODES)[number];
 
-export class LocalControllerError extends Error {
-  readonly code: LocalControllerErrorCode;
-  constructor(code: LocalControllerErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'LocalControllerError';
-    this.code = code;
-  }
-}
+export class LocalControllerError extends FerryError<LocalControllerErrorCode> {}

@@ -122,3 +122,11 @@ export function matchesPolicy(policy: Authorization, conn: AuthzConnection): boo
 function assertNever(value: never): never {
   throw new TypeError(`unexpected StringMatch ${JSON.stringify(value)}`);
 }
+
+/** Istio string forms: "*" presence, "*x" suffix, "x*" prefix, anything else exact. */
+export function stringMatch(value: string): StringMatch {
+  if (value === '*') return { kind: 'presence' };
+  if (value.startsWith('*')) return { kind: 'suffix', value: value.slice(1) };
+  if (value.endsWith('*')) return { kind: 'prefix', value: value.slice(0, -1) };
+  return { kind: 'exact', value };
+}

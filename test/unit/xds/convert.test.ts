@@ -12,6 +12,7 @@ import {
   serviceMessage,
   workloadMessage,
 } from '../../../src/controller/xds-resources.ts';
+import { parseLocalConfig } from '../../../src/mesh/local-config/config.ts';
 import type { MeshConfig } from '../../../src/mesh/types.ts';
 import { applyDeltaResponse, EMPTY_HELD_STATE, meshConfigOf } from '../../../src/xds/client-state.ts';
 import { parseAddressResource, parseAuthorizationResource } from '../../../src/xds/convert.ts';
@@ -22,7 +23,6 @@ import {
   encodeMessage,
   loadXdsProtos,
 } from '../../../src/xds/proto.ts';
-import { parseLocalConfig } from '../../../src/ztunnel/local-config/config.ts';
 import { workload } from '../../helpers/mesh-builders.ts';
 import { sortedConfig } from '../../helpers/xds-events.ts';
 

@@ -7,13 +7,13 @@ import { test } from 'node:test';
 import { stringify } from 'yaml';
 import { spiffeId } from '../../../src/identity/spiffe-id.ts';
 import { evaluateAuthz } from '../../../src/mesh/authz/evaluate.ts';
-import type { MeshConfig } from '../../../src/mesh/types.ts';
 import {
   type LocalConfigError,
   type LocalConfigErrorCode,
   parseLocalConfig,
   serializeMeshConfig,
-} from '../../../src/ztunnel/local-config/config.ts';
+} from '../../../src/mesh/local-config/config.ts';
+import type { MeshConfig } from '../../../src/mesh/types.ts';
 
 const FIXTURES = new URL('../../fixtures/local-config/', import.meta.url);
 const fixture = (name: string) => readFile(new URL(name, FIXTURES), 'utf8');

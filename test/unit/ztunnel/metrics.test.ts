@@ -2,18 +2,13 @@
 // Prometheus text (parsed, queried by labels) and the JSON log lines.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ProxyError } from '../../../src/errors.ts';
 import { spiffeId } from '../../../src/identity/spiffe-id.ts';
+import { defaultTrafficLabels, TRAFFIC_LABEL_NAMES, trafficLabelsFor } from '../../../src/mesh/traffic-labels.ts';
 import type { Service, Workload } from '../../../src/mesh/types.ts';
 import { createLogger, type LogLevel } from '../../../src/runtime/logger.ts';
 import { AccessLog, responseFlagsFor } from '../../../src/ztunnel/access-log.ts';
-import { ProxyError } from '../../../src/ztunnel/errors.ts';
-import {
-  defaultTrafficLabels,
-  METRIC_NAMES,
-  TRAFFIC_LABEL_NAMES,
-  trafficLabelsFor,
-  ZtunnelMetrics,
-} from '../../../src/ztunnel/metrics.ts';
+import { METRIC_NAMES, ZtunnelMetrics } from '../../../src/ztunnel/metrics.ts';
 import { parseMetrics } from '../../helpers/parse-metrics.ts';
 
 function workload(name: string, namespace: string, over: Partial<Workload> = {}): Workload {

@@ -1,7 +1,7 @@
 // Authorization policies of the static config file: `policies[]` with rules → clauses → matches (3 nested
 // lists), converted to the domain Authorization (reference/ztunnel-anchor.md §4.1, §5.6).
 import type { Node } from 'yaml';
-import { EMPTY_MATCH } from '../../mesh/authz/match.ts';
+import { EMPTY_MATCH } from '../authz/match.ts';
 import {
   type Authorization,
   type Clause,
@@ -11,7 +11,7 @@ import {
   policyKey,
   type Rule,
   type ServiceAccountMatch,
-} from '../../mesh/types.ts';
+} from '../types.ts';
 import { type ConfigReader, opt, type Seen } from './reader.ts';
 import { readCidr, readList, readName, readNamespace, readPort, readStringMatch } from './values.ts';
 

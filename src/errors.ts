@@ -1,5 +1,21 @@
-// Errors of the L4 proxy path. One code union, one class; callers branch on `code`, never on message text.
-// Every code is listed in docs/errors.md (enforced by test/unit/errors-doc.test.ts).
+// The one error base of the project. Every area keeps its own list of codes (each listed in docs/errors.md,
+// enforced by test/unit/errors-doc.test.ts) and a one-line subclass that fixes the code type; callers branch
+// on `code`, never on message text. ProxyError lives here too: its codes are the data path's, shared by the
+// identity (TLS refusals), mesh (load balancing), HBONE, ztunnel and waypoint layers.
+
+export class FerryError<Code extends string = string> extends Error {
+  readonly code: Code;
+  constructor(code: Code, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** Narrowing helper for catch blocks and promise rejections. */
+export function isFerryError(err: unknown): err is FerryError {
+  return err instanceof FerryError;
+}
 
 export const PROXY_ERROR_CODES = [
   'FERRY_HBONE_BAD_REQUEST', // not a CONNECT, or malformed headers
@@ -25,11 +41,4 @@ export const PROXY_ERROR_CODES = [
 
 export type ProxyErrorCode = (typeof PROXY_ERROR_CODES)[number];
 
-export class ProxyError extends Error {
-  readonly code: ProxyErrorCode;
-  constructor(code: ProxyErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ProxyError';
-    this.code = code;
-  }
-}
+export class ProxyError extends FerryError<ProxyErrorCode> {}

@@ -14,7 +14,7 @@ import {
   type Workload,
   type WorkloadStatus,
   type WorkloadType,
-} from '../../mesh/types.ts';
+} from '../types.ts';
 import { readPolicy } from './policy.ts';
 import {
   ConfigReader,

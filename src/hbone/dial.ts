@@ -3,12 +3,12 @@
 // The socket comes from a SocketFactory: the host's by default, a pod's netns for enrolled pods.
 // isEndpointFailure tells which failed connects count toward an endpoint's ejection (outlier detection).
 import type net from 'node:net';
-import { formatAuthority } from '../hbone/authority.ts';
-import { HboneStatusError } from '../hbone/client.ts';
-import { hostSocketFactory } from '../hbone/socket-factory.ts';
+import { ProxyError } from '../errors.ts';
 import type { IpPort } from '../mesh/ip-addr.ts';
-import { ProxyError } from './errors.ts';
-import type { SocketFactory } from './proxy-context.ts';
+import { formatAuthority } from './authority.ts';
+import { HboneStatusError } from './client.ts';
+import type { SocketFactory } from './socket-factory.ts';
+import { hostSocketFactory } from './socket-factory.ts';
 
 export interface DialOptions {
   readonly localAddress?: string;

@@ -1,8 +1,8 @@
 // Leaf values of the static config format: names, IPs and `network/ip` addresses, CIDRs, port maps,
 // StringMatch forms and waypoint addresses. Each reader records its own error and returns null.
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
-import { canonicalIp, parseCidr } from '../../mesh/ip-addr.ts';
-import type { Cidr, GatewayAddress, NetworkAddress, PortMap, StringMatch } from '../../mesh/types.ts';
+import { canonicalIp, parseCidr } from '../ip-addr.ts';
+import type { Cidr, GatewayAddress, NetworkAddress, PortMap, StringMatch } from '../types.ts';
 import type { ConfigReader } from './reader.ts';
 
 export const MAX_PORT = 65535;

@@ -1,7 +1,7 @@
 // MeshConfig → plain JSON-able object in the static config file's own shape (camelCase keys, StringMatch as
 // `{exact: x}` / `{presence: {}}`, CIDRs as "ip/len", VIPs as "network/ip"). For /config_dump; feeding the
 // output back to parseLocalConfig yields an equal MeshConfig.
-import { formatCidr } from '../../mesh/ip-addr.ts';
+import { formatCidr } from '../ip-addr.ts';
 import type {
   Authorization,
   GatewayAddress,
@@ -12,7 +12,7 @@ import type {
   Service,
   StringMatch,
   Workload,
-} from '../../mesh/types.ts';
+} from '../types.ts';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
