@@ -16,7 +16,6 @@ import {
 import { BpfError, describeErrno } from './errors.ts';
 import { type BpfObjectPtr, type BpfProgramPtr, ffi } from './ffi.ts';
 import {
-  CONFIG_SIZE,
   COUNTER_NAMES,
   type CounterName,
   decodeOrigDst,
@@ -27,13 +26,10 @@ import {
   MAP_SHAPES,
   type MapName,
   normalizeIpv4,
-  ORIG_DST_SIZE,
   type OriginalDestination,
-  POD_INFO_SIZE,
   type RedirectConfig,
   type RedirectCounters,
   sumPerCpu,
-  TUPLE_KEY_SIZE,
 } from './layout.ts';
 import { reconcileLink, unpinLink } from './links.ts';
 import { BpfMapHandle, type Datapath } from './maps.ts';

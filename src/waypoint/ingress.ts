@@ -201,7 +201,7 @@ export class WaypointIngress {
       state.view.endpointsOf(target.service),
       {
         random: Math.random,
-        network: '',
+        network: state.network,
       },
     );
     if (!picked.ok) {
