@@ -1,7 +1,7 @@
 // The BPF redirector handle: loads the shipped bpf/redirect.bpf.o through libbpf, reuses or creates the
 // pinned maps, reconciles the pinned cgroup links (connect4, connect6, sockops) on one cgroup subtree, and
 // serves map reads to the ztunnel. The datapath lives in the pins, not in this object: close() leaves it
-// running, a second open() with the same pin root adopts it, uninstall() removes it (DESIGN.md §4, §9).
+// running, a second open() with the same pin root adopts it, uninstall() removes it (docs/redirect.md; docs/architecture.md "Failure semantics").
 import { mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { shippedBpfObject } from './build.ts';

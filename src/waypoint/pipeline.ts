@@ -1,4 +1,4 @@
-// One HTTP request through the waypoint (DESIGN.md §2 step 6; reference gateway-api-anchor.md §2.4, §7):
+// One HTTP request through the waypoint (docs/architecture.md "How a connection flows through the code" step 6; reference gateway-api-anchor.md §2.4, §7):
 // L7 authorization, the route of the destination Service port (none attached → pass-through to the
 // Service; attached but no match → 404), CORS, rule filters, redirect, weighted backend choice (none or
 // invalid → 500), per-backend filters, mirrors, then the upstream exchange with the rule's retries and

@@ -1,4 +1,4 @@
-// A waypoint's compiled view of its config (DESIGN.md §2 step 6, §6): the mesh (to find the parent Service
+// A waypoint's compiled view of its config (docs/architecture.md "How a connection flows through the code" step 6, §6): the mesh (to find the parent Service
 // by VIP:port and the endpoints of backends), the HTTPRoutes compiled and attached per Service port, the
 // L7 policies, and every problem found while compiling. Built once per config change; a request reads the
 // state current when it started, so a config swap never disturbs requests in flight. Pure.
