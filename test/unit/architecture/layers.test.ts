@@ -41,9 +41,9 @@ const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+'(\.{1,2}\/[^']+)'|im
 
 function importsOf(file: string): string[] {
   const text = readFileSync(join(ROOT, file), 'utf8');
-  return [...text.matchAll(IMPORT)].map((m) =>
-    relative(ROOT, resolve(dirname(join(ROOT, file)), (m[1] ?? m[2]) as string)),
-  );
+  return [...text.matchAll(IMPORT)]
+    .map((m) => relative(ROOT, resolve(dirname(join(ROOT, file)), (m[1] ?? m[2]) as string)))
+    .filter((dep) => dep.endsWith('.ts')); // data (package.json) is not a layer
 }
 
 const files = [...sourceFiles('src'), ...sourceFiles('gateway-api')];
