@@ -490,14 +490,30 @@ async function readBody(
   }
   if (ct === 'application/yaml' || ct === 'application/x-yaml' || ct === 'text/yaml') {
     try {
-      return parseYaml(text, { maxAliasCount: 100 }) as unknown;
+      return withinDepth(parseYaml(text, { maxAliasCount: 100 }) as unknown);
     } catch (err) {
       throw badRequest(`the request body is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
     }
   }
+  let value: unknown;
   try {
-    return JSON.parse(text) as unknown;
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
   }
+  return withinDepth(value);
+}
+
+const MAX_BODY_DEPTH = 64; // Kubernetes objects nest far less; deeper input only aims at recursion limits
+
+/** Refuses documents nested deeper than MAX_BODY_DEPTH (checked without recursion). */
+function withinDepth(value: unknown): unknown {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= MAX_BODY_DEPTH) throw badRequest(`the request body is nested deeper than ${MAX_BODY_DEPTH} levels`);
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1]);
+  }
+  return value;
 }
