@@ -143,3 +143,17 @@ export function resolveBackendRef(
   }
   return { namespace, name, port };
 }
+
+/**
+ * How a ReferenceGrant permission is written in the waypoint config and the L7 resources:
+ * `fromNs|toNs|serviceName` for HTTPRoutes (`*` = any Service), `…|GRPCRoute` or `…|TCPRoute` for the others.
+ */
+export function referenceGrantKey(from: string, to: string, name: string, kind: RouteKind = 'HTTPRoute'): string {
+  return kind === 'HTTPRoute' ? `${from}|${to}|${name}` : `${from}|${to}|${name}|${kind}`;
+}
+
+/** A referenceGrantAllows over a set of referenceGrantKey strings. */
+export function grantsAllow(grants: ReadonlySet<string>): CompileContext['referenceGrantAllows'] {
+  return (from, to, name, kind) =>
+    grants.has(referenceGrantKey(from, to, name, kind)) || grants.has(referenceGrantKey(from, to, '*', kind));
+}

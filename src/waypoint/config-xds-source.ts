@@ -1,5 +1,5 @@
 // A waypoint's config from the controller over delta xDS (DESIGN.md §5.2): wildcard subscriptions to
-// istio.workload.Address (the mesh) and ferry.waypoint.v1.L7Resource (HTTPRoutes, L7 policies, waypoint
+// istio.workload.Address (the mesh) and ferry.waypoint.v1.L7Resource (HTTP/GRPC/TCPRoutes, L7 policies, waypoint
 // Gateways, ReferenceGrants), through the ztunnel's XdsClient (ACK/NACK, reconnect with backoff and
 // initial_resource_versions). While the controller is away the last good config stays in effect.
 import type { ObjectInput } from '../../gateway-api/types.ts';
@@ -26,6 +26,8 @@ export interface WaypointXdsSourceOptions {
 /** The WaypointConfig of everything held, in resource-name order. */
 export function waypointConfigOf(held: XdsHeldState): WaypointConfig {
   const httpRoutes: ObjectInput[] = [];
+  const grpcRoutes: ObjectInput[] = [];
+  const tcpRoutes: ObjectInput[] = [];
   const authorizationPolicies: ObjectInput[] = [];
   const waypointGateways: string[] = [];
   const referenceGrants: string[] = [];
@@ -33,11 +35,21 @@ export function waypointConfigOf(held: XdsHeldState): WaypointConfig {
     const v = held.l7.get(name)?.value;
     if (v === undefined) continue;
     if (v.kind === 'HTTPRoute') httpRoutes.push(v.input);
+    else if (v.kind === 'GRPCRoute') grpcRoutes.push(v.input);
+    else if (v.kind === 'TCPRoute') tcpRoutes.push(v.input);
     else if (v.kind === 'AuthorizationPolicy') authorizationPolicies.push(v.input);
     else if (v.kind === 'Gateway') waypointGateways.push(v.ref);
     else if (v.kind === 'ReferenceGrant') referenceGrants.push(v.grant);
   }
-  return { mesh: meshConfigOf(held), httpRoutes, authorizationPolicies, waypointGateways, referenceGrants };
+  return {
+    mesh: meshConfigOf(held),
+    httpRoutes,
+    grpcRoutes,
+    tcpRoutes,
+    authorizationPolicies,
+    waypointGateways,
+    referenceGrants,
+  };
 }
 
 export class WaypointXdsSource implements WaypointConfigSource {

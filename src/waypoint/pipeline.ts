@@ -5,7 +5,8 @@
 // timeouts, response filters, one metrics record and one access-log line.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Http2ServerResponse } from 'node:http2';
+import type { Duplex, Readable } from 'node:stream';
 import { corsPreflight, corsResponseHeaders } from '../../gateway-api/cors.ts';
 import {
   applyHeaderModifier,
@@ -30,6 +31,7 @@ import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
 import type { Service, Workload } from '../ztunnel/store/types.ts';
 import { evaluateL7, policiesFor } from './authz/evaluate.ts';
 import { pickServiceEndpoint } from './endpoints.ts';
+import { isGrpcContentType, relayTrailersOnly, replyGrpcStatus } from './grpc-status.ts';
 import {
   type DownstreamRequest,
   type DownstreamResponse,
@@ -79,6 +81,8 @@ interface Outcome {
   denial: string | null;
   requestBytes: number;
   responseBytes: number;
+  /** A gRPC call on a port where a GRPCRoute applies: local outcomes are answered as gRPC statuses. */
+  grpc: boolean;
 }
 
 export class RequestPipeline {
@@ -119,6 +123,7 @@ export class RequestPipeline {
       denial: null,
       requestBytes: 0,
       responseBytes: 0,
+      grpc: false,
     };
     const svc = ctx.target.service;
     const svcRef = { namespace: svc.namespace, name: serviceName(svc) };
@@ -138,7 +143,13 @@ export class RequestPipeline {
         out.flags = 'RBAC';
         return this.#local(res, out, 403, 'RBAC: access denied');
       }
-      const table = state.routes.forServicePort(svcRef.namespace, svcRef.name, ctx.target.port.servicePort);
+      // The client's namespace picks its consumer routes, if it has any (gateway-api/route-table.ts).
+      const table = state.routes.forServicePort(
+        svcRef.namespace,
+        svcRef.name,
+        ctx.target.port.servicePort,
+        ctx.sourceIdentity.namespace,
+      );
       if (table === null) {
         // No route attached: the Service itself, as if there were no waypoint.
         const passthrough = { namespace: svcRef.namespace, name: svcRef.name, port: ctx.target.port.servicePort };
@@ -149,6 +160,8 @@ export class RequestPipeline {
           filters: [],
         });
       }
+      out.grpc =
+        table.kind === 'GRPCRoute' && ctx.protocol === 'http2' && isGrpcContentType(headers.get('content-type')?.[0]);
       const selected = selectRoute(table, view);
       if (selected === null) {
         out.flags = 'NR';
@@ -237,7 +250,12 @@ export class RequestPipeline {
     const service = state.backendService(plan.backend);
     if (service === null)
       return this.#local(res, out, 500, `backend ${plan.backend.namespace}/${plan.backend.name} not found`);
-    const body = await readBody(req);
+    // gRPC streams in both directions at once (bidi calls wait for replies before sending more), so its
+    // body is passed through as it arrives, never buffered (no retries: GRPCRoute has none); a mirrored
+    // call is buffered, to be sent twice.
+    const grpcStream =
+      downstream === 'http2' && mirrors.length === 0 && isGrpcContentType(headersIn.get('content-type')?.[0]);
+    const body = grpcStream ? (req as Readable) : await readBody(req);
     out.requestBytes = Buffer.isBuffer(body) ? body.length : 0;
     const upstreamReq: UpstreamRequest = {
       method: view.method,
@@ -282,6 +300,11 @@ export class RequestPipeline {
     const cors = plan.filters.find((f) => f.type === 'CORS');
     const extra = cors === undefined ? new Map<string, string>() : corsResponseHeaders(cors.cors, view);
     out.status = response.status;
+    if (downstream === 'http2' && respHeaders.has('grpc-status')) {
+      response.body.resume();
+      relayTrailersOnly(res as Http2ServerResponse, response.status, toResponseHeaders(respHeaders, extra));
+      return;
+    }
     (res as ServerResponse).writeHead(response.status, toResponseHeaders(respHeaders, extra));
     await pipeBody(
       response.body,
@@ -330,6 +353,10 @@ export class RequestPipeline {
     out.status = status;
     if (res.headersSent) {
       res.destroy();
+      return;
+    }
+    if (out.grpc && status >= 400) {
+      replyGrpcStatus(res as Http2ServerResponse, status, text);
       return;
     }
     const h: OutgoingHttpHeaders = { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) };
