@@ -54,7 +54,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "print a local cluster process's log",
     load: async () => ({ run: (await import('./mesh-commands.ts')).logs }),
   },
-  testapp: { summary: 'built-in test apps: http-echo, tcp-echo, curl', load: () => import('./testapp-command.ts') },
+  testapp: {
+    summary: 'built-in test apps: http-echo, tcp-echo, grpc-echo, curl, grpc-client',
+    load: () => import('./testapp-command.ts'),
+  },
   observe: { summary: "live flow view from the ztunnels' access logs", load: () => import('./observe-command.ts') },
   doctor: {
     summary: 'check that this machine can run Ferry (kernel, BPF, cgroup2, capabilities)',

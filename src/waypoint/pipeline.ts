@@ -264,7 +264,8 @@ export class RequestPipeline {
       headers,
       body: Buffer.isBuffer(body) && body.length === 0 ? null : body,
     };
-    for (const m of mirrors) this.#mirror(state, m, upstreamReq);
+    const grpcCall = (headersIn.get('content-type')?.[0] ?? '').startsWith('application/grpc');
+    for (const m of mirrors) this.#mirror(state, m, upstreamReq, grpcCall);
     const abort = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
@@ -326,7 +327,7 @@ export class RequestPipeline {
     return pickServiceEndpoint(state, service, port, this.#random, this.#deps.hbonePort, this.#deps.client.outliers);
   }
 
-  #mirror(state: WaypointState, backend: ServiceBackend, req: UpstreamRequest): void {
+  #mirror(state: WaypointState, backend: ServiceBackend, req: UpstreamRequest, grpc: boolean): void {
     if (this.#mirrors >= MAX_MIRRORS_IN_FLIGHT || (req.body !== null && !Buffer.isBuffer(req.body))) return;
     const service = state.backendService(backend);
     if (service === null) return;
@@ -335,7 +336,7 @@ export class RequestPipeline {
     this.#mirrors += 1;
     const copy: UpstreamRequest = { ...req, authority: `${req.authority.replace(/:\d+$/, '')}-shadow` };
     this.#deps.client
-      .request(endpoint, copy, AbortSignal.timeout(30_000))
+      .send(endpoint, copy, upstreamProtocol(service, backend.port, grpc), AbortSignal.timeout(30_000))
       .then((r) => r.body.resume())
       .catch((err: unknown) => this.#deps.log.debug({ error: String(err) }, 'mirror request failed'))
       .finally(() => {
