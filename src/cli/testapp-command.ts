@@ -6,6 +6,10 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { CURL_HELP, parseCurlArgs, runCurl } from './testapp/curl.ts';
 import { runGrpcClient, startGrpcEcho } from './testapp/grpc-echo.ts';
+import { runTcpClient } from './testapp/tcp-client.ts';
+
+const SHAPES = ['unary', 'server', 'client', 'bidi'] as const;
+
 import { startHttpEcho } from './testapp/http-echo.ts';
 import { startTcpEcho } from './testapp/tcp-echo.ts';
 
@@ -17,8 +21,11 @@ const HELP = `usage: ferry testapp <kind> [options]
   tcp-echo --port <n> [--host <ip>]    echoes bytes back
   grpc-echo --port <n> [--host <ip>]   gRPC (h2c) service ferry.test.Echo: Unary, ServerStream, ClientStream,
                                        Bidi; replies name the pod and the request metadata
-  grpc-client --target <host:port> [--calls <n>] [--metadata k=v]...
-                                       n unary calls to ferry.test.Echo; prints {pods, codes, metadata} JSON
+  grpc-client --target <host:port> [--calls <n>] [--shape unary|server|client|bidi] [--concurrency <n>]
+              [--metadata k=v]...      n calls to ferry.test.Echo; prints {pods, codes, replies, metadata} JSON
+  tcp-client --target <host:port> [--connections <n>] [--concurrency <n>]
+                                       n connections: each sends a line, half-closes, expects it echoed;
+                                       prints {ok, failed} JSON
   curl <url> [options]                 HTTP client (ferry testapp curl --help)
 `;
 
@@ -62,6 +69,8 @@ export async function run(argv: readonly string[]): Promise<number> {
         options: {
           target: { type: 'string' },
           calls: { type: 'string', default: '1' },
+          shape: { type: 'string', default: 'unary' },
+          concurrency: { type: 'string', default: '1' },
           metadata: { type: 'string', multiple: true, default: [] },
         },
       });
@@ -72,7 +81,33 @@ export async function run(argv: readonly string[]): Promise<number> {
         return 2;
       }
       const metadata = Object.fromEntries(pairs) as Record<string, string>;
-      return runGrpcClient({ target: values.target, calls, metadata, out: (t) => process.stdout.write(t) });
+      const shape = SHAPES.find((s) => s === values.shape);
+      const concurrency = Number(values.concurrency);
+      if (shape === undefined || !Number.isInteger(concurrency) || concurrency < 1) {
+        process.stderr.write(`ferry testapp grpc-client: --shape ${SHAPES.join('|')}, --concurrency <n ≥ 1>\n`);
+        return 2;
+      }
+      const out = (t: string) => process.stdout.write(t);
+      return runGrpcClient({ target: values.target, calls, shape, concurrency, metadata, out });
+    }
+    case 'tcp-client': {
+      const { values } = parseArgs({
+        args: [...rest],
+        options: {
+          target: { type: 'string' },
+          connections: { type: 'string', default: '1' },
+          concurrency: { type: 'string', default: '1' },
+        },
+      });
+      const connections = Number(values.connections);
+      const concurrency = Number(values.concurrency);
+      if (values.target === undefined || !(connections >= 1) || !(concurrency >= 1)) {
+        process.stderr.write(
+          'ferry testapp tcp-client: --target <host:port> [--connections <n>] [--concurrency <n>]\n',
+        );
+        return 2;
+      }
+      return runTcpClient({ target: values.target, connections, concurrency, out: (t) => process.stdout.write(t) });
     }
     case 'http-echo':
     case 'tcp-echo': {

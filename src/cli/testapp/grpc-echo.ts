@@ -157,26 +157,102 @@ export function unaryCall(
   });
 }
 
-/** `ferry testapp grpc-client`: `calls` unary calls; JSON summary of replies per pod and statuses. */
+export type CallShape = 'unary' | 'server' | 'client' | 'bidi';
+
+/** One call of `shape`: the pod that answered, the replies received and the gRPC status. */
+export function callOnce(
+  client: grpc.Client,
+  shape: CallShape,
+  md: grpc.Metadata,
+  index: number,
+): Promise<{ pod: string | null; replies: number; code: number; metadata: Record<string, string> | null }> {
+  const deadline = { deadline: Date.now() + 10_000 };
+  return new Promise((resolve) => {
+    let pod: string | null = null;
+    let replies = 0;
+    let metadata: Record<string, string> | null = null;
+    const onReply = (r: EchoReply | undefined): void => {
+      if (r === undefined) return;
+      pod = r.pod;
+      metadata = r.metadata;
+      replies += 1;
+    };
+    const finish = (err: grpc.ServiceError | null): void =>
+      resolve({ pod, replies, code: err === null ? 0 : err.code, metadata });
+    const m = ECHO_SERVICE;
+    switch (shape) {
+      case 'unary':
+        client.makeUnaryRequest(m.Unary.path, encode, decode, { message: String(index) }, md, deadline, (err, r) => {
+          onReply(r as EchoReply | undefined);
+          finish(err);
+        });
+        return;
+      case 'server': {
+        const call = client.makeServerStreamRequest(m.ServerStream.path, encode, decode, { count: 50 }, md, deadline);
+        call.on('data', onReply);
+        call.on('error', finish);
+        call.on('end', () => finish(null));
+        return;
+      }
+      case 'client': {
+        const call = client.makeClientStreamRequest(m.ClientStream.path, encode, decode, md, deadline, (err, r) => {
+          onReply(r as EchoReply | undefined);
+          finish(err);
+        });
+        for (let i = 0; i < 10; i++) call.write({ message: String(i) });
+        call.end();
+        return;
+      }
+      case 'bidi': {
+        // Interactive: the next message only after the previous reply (a buffering proxy would hang).
+        const call = client.makeBidiStreamRequest(m.Bidi.path, encode, decode, md, deadline);
+        let sent = 0;
+        call.on('data', (r: EchoReply) => {
+          onReply(r);
+          if (sent < 10) {
+            call.write({ message: String(sent) });
+            sent += 1;
+          } else call.end();
+        });
+        call.on('error', finish);
+        call.on('end', () => finish(null));
+        call.write({ message: 'first' });
+        return;
+      }
+    }
+  });
+}
+
+/** `ferry testapp grpc-client`: `calls` calls of `shape`; JSON summary of answering pods and statuses. */
 export async function runGrpcClient(opts: {
   readonly target: string;
   readonly calls: number;
+  readonly shape?: CallShape;
+  readonly concurrency?: number;
   readonly metadata: Record<string, string>;
   readonly out: (text: string) => void;
 }): Promise<number> {
   const client = echoClient(opts.target);
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(opts.metadata)) md.add(k, v);
   const pods: Record<string, number> = {};
   const codes: Record<string, number> = {};
+  let replies = 0;
   let metadata: Record<string, string> | null = null;
-  for (let i = 0; i < opts.calls; i++) {
-    const r = await unaryCall(client, { message: String(i) }, opts.metadata);
-    codes[String(r.code)] = (codes[String(r.code)] ?? 0) + 1;
-    if (r.reply !== null) {
-      pods[r.reply.pod] = (pods[r.reply.pod] ?? 0) + 1;
-      metadata ??= r.reply.metadata;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < opts.calls) {
+      const i = next;
+      next += 1;
+      const r = await callOnce(client, opts.shape ?? 'unary', md, i);
+      codes[String(r.code)] = (codes[String(r.code)] ?? 0) + 1;
+      replies += r.replies;
+      if (r.pod !== null) pods[r.pod] = (pods[r.pod] ?? 0) + 1;
+      metadata ??= r.metadata;
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 1) }, worker));
   client.close();
-  opts.out(`${JSON.stringify({ calls: opts.calls, pods, codes, metadata })}\n`);
+  opts.out(`${JSON.stringify({ calls: opts.calls, shape: opts.shape ?? 'unary', pods, codes, replies, metadata })}\n`);
   return codes['0'] === opts.calls ? 0 : 1;
 }
