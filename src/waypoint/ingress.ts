@@ -241,8 +241,9 @@ export class WaypointIngress {
       });
       stream.pipe(upstream).on('error', () => stream.destroy());
       upstream.pipe(stream).on('error', () => upstream.destroy());
-      stream.once('close', () => upstream.destroy());
-      upstream.once('close', () => stream.destroy());
+      // A side closed after its clean end leaves the other to flush (destroying it lost the last bytes).
+      stream.once('close', () => closeAfter(stream, upstream));
+      upstream.once('close', () => closeAfter(upstream, stream));
     } catch (err) {
       this.#opts.log.info({ error: String(err) }, 'waypoint: TCP upstream failed');
       stream.destroy();
@@ -256,6 +257,11 @@ export function forwardedForIp(forwarded: string | undefined): string | null {
   if (m === null) return null;
   const parsed = parseHboneAuthority(m[1] ?? '');
   return parsed.ok ? parsed.value.ip : null;
+}
+
+/** When `side` closed: `other` goes too, unless `side` ended cleanly (then `other` finishes on its own). */
+function closeAfter(side: Duplex, other: Duplex): void {
+  if (!side.readableEnded || side.errored !== null) other.destroy();
 }
 
 function destroyStream(stream: Duplex): void {

@@ -66,22 +66,19 @@ export async function serveTcpRoute(
   upstream.on('data', (c: Buffer) => {
     received += c.length;
   });
-  // pipe() ends the other side on EOF (half-close) and applies backpressure; an error or close on either
-  // side ends both.
+  // pipe() ends the other side on EOF (half-close) and applies backpressure. A side that closes after its
+  // clean end leaves the other to finish writing what it still holds (destroying it then reset the tunnel
+  // and lost the last bytes); a side that closes abruptly (error, reset) takes the other down with it.
   downstream.pipe(upstream);
   upstream.pipe(downstream);
   upstream.on('error', () => upstream.destroy());
   downstream.on('error', () => downstream.destroy());
   let closed = 0;
-  const onClose = (): void => {
+  const onClose = (side: Duplex, other: Duplex): void => {
+    if (!side.readableEnded || side.errored !== null) other.destroy();
     closed += 1;
-    if (closed === 1) {
-      upstream.destroy();
-      downstream.destroy();
-      return;
-    }
-    deps.log.info({ ...line, bytes_sent: sent, bytes_received: received }, 'tcp connection');
+    if (closed === 2) deps.log.info({ ...line, bytes_sent: sent, bytes_received: received }, 'tcp connection');
   };
-  upstream.once('close', onClose);
-  downstream.once('close', onClose);
+  upstream.once('close', () => onClose(upstream, downstream));
+  downstream.once('close', () => onClose(downstream, upstream));
 }
