@@ -101,6 +101,7 @@ export function buildRouteTables(
   const ordered = [...routes].sort(compareRoutes);
   const groups = new Map<string, PortRoutes>();
   const tables = new Map<string, RouteTable | null>();
+  const hasConsumer = new Map<string, boolean>();
   // Namespaces with a consumer route somewhere: most requests skip the consumer scan.
   const consumerNamespaces = new Set(
     ordered.flatMap((r) =>
@@ -113,11 +114,14 @@ export function buildRouteTables(
     port: number,
     source: string | undefined,
   ): { key: string; group: PortRoutes } => {
-    const consumer =
-      source !== undefined &&
-      source !== ns &&
-      consumerNamespaces.has(source) &&
-      ordered.some((r) => r.namespace === source && attachment(r, waypoint, ns, name, port) === 'service');
+    let consumer = false;
+    if (source !== undefined && source !== ns && consumerNamespaces.has(source)) {
+      const probe = `${ns}/${name}:${port}?${source}`;
+      const known = hasConsumer.get(probe);
+      consumer =
+        known ?? ordered.some((r) => r.namespace === source && attachment(r, waypoint, ns, name, port) === 'service');
+      if (known === undefined) hasConsumer.set(probe, consumer);
+    }
     const key = `${ns}/${name}:${port}|${consumer ? source : ''}`;
     const hit = groups.get(key);
     if (hit !== undefined) return { key, group: hit };

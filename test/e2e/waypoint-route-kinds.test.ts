@@ -14,6 +14,7 @@ import { FerryCli } from './cluster-cli.ts';
 import { jsonLines, until } from './waypoint-helpers.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/route-kinds', import.meta.url));
+const UNAVAILABLE = fileURLToPath(new URL('./fixtures/route-kinds-variants/unavailable.yaml', import.meta.url));
 const cli = new FerryCli('wp-route-kinds');
 test.after(() => cli.remove());
 
@@ -106,4 +107,29 @@ privilegedTest('GRPCRoute, TCPRoute and consumer routes through a waypoint in th
     assert.match(line('TCPRoute rk/tcp-split'), /Accepted=True/);
     assert.match(line('GRPCRoute rk-consumer/ours'), /Accepted=True/);
   });
+
+  await t.test(
+    'statuses: an unresolved backend share answers UNAVAILABLE, an unmatched method UNIMPLEMENTED',
+    async () => {
+      const applied = await cli.run(['apply', '--cluster', cluster, '-f', UNAVAILABLE]);
+      assert.equal(applied.code, 0, applied.stdout + applied.stderr);
+      const { value: s } = await until(
+        async () => {
+          const r = await grpcClient('rk/client-0', ['--target', target, '--calls', '100', '--concurrency', '4']);
+          // A run that straddled the change still reached grpc-v2 (old route): ask again.
+          return r.codes['14'] !== undefined && r.pods['grpc-v2-0'] === undefined ? r : undefined;
+        },
+        { limitMs: 10_000, what: 'the new GRPCRoute in effect' },
+      );
+      t.diagnostic(`1:1 with an unresolved backend over 100 calls: codes ${JSON.stringify(s.codes)}`);
+      assert.ok(Math.abs((s.codes['14'] ?? 0) - 50) <= 5, JSON.stringify(s.codes));
+      assert.equal((s.codes['0'] ?? 0) + (s.codes['14'] ?? 0), 100);
+      assert.deepEqual(Object.keys(s.pods), ['grpc-v1-0']);
+      const streams = await grpcClient('rk/client-0', ['--target', target, '--calls', '5', '--shape', 'server']);
+      assert.deepEqual(streams.codes, { '12': 5 });
+      const status = await cli.status(cluster);
+      const line = status.routes.find((r) => r.startsWith('GRPCRoute rk/grpc-split')) ?? '';
+      assert.match(line, /ResolvedRefs=False \(BackendNotFound: .*grpc-missing/);
+    },
+  );
 });
