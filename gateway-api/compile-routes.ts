@@ -1,7 +1,7 @@
 // Every route a waypoint (or the controller, for status) holds → compiled routes plus statuses, with the
-// conflicts between routes settled the way route-table.ts settles them (reference gateway-api-anchor.md
-// §2.2): on one Service port, for one group of clients (the producer routes, or one namespace's consumer
-// routes), only the most specific route kind applies — GRPCRoute > HTTPRoute > TCPRoute (GEP-1294) — and of
+// conflicts between routes settled the way route-table.ts settles them (docs/operations.md, "Gateway API
+// support, by kind and field"): on one Service port, for one group of clients (the producer routes, or one
+// namespace's consumer routes), only the most specific route kind applies — GRPCRoute > HTTPRoute > TCPRoute (GEP-1294) — and of
 // several TCPRoutes only the oldest. A parentRef whose every port is lost that way gets `Accepted=False`,
 // reason `Conflicted`, naming the route that wins; one that loses some of its ports stays Accepted and
 // its message names them. Conflicts are computed between Service-bound routes only: routes bound to the

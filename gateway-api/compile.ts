@@ -1,6 +1,6 @@
 // A route as written (HTTPRoute here; GRPCRoute and TCPRoute bring their own rule compilers:
-// compile-grpc.ts, compile-tcp.ts) → CompiledRoute + RouteStatus (reference gateway-api-anchor.md §1.2,
-// §1.10, §2.2, §6): parentRefs of kind Service (GAMMA producer routes, and consumer routes: a Service in
+// compile-grpc.ts, compile-tcp.ts) → CompiledRoute + RouteStatus (docs/operations.md, "Gateway API
+// support, by kind and field"; GEP-1294 for Service parents): parentRefs of kind Service (GAMMA producer routes, and consumer routes: a Service in
 // another namespace, applied to that namespace's clients only) or the waypoint Gateway, each rule compiled on
 // its own (an invalid rule is dropped, the others keep working: PartiallyInvalid "Dropped Rule"), backend
 // references resolved (an unresolved one keeps its weight and answers 500). The controller (status) and the

@@ -1,5 +1,5 @@
 // Which routes apply to a Service port at a waypoint, and in which order their matches are tried
-// (reference gateway-api-anchor.md §1.9, §2.2, §6). Three decisions, in this order:
+// (docs/operations.md "Gateway API support, by kind and field"). Three decisions, in this order:
 // 1. Whose routes (GEP-1294, "Namespace boundaries"): a request from namespace A to a Service in namespace
 //    B ≠ A gets the consumer routes of A (routes in A whose parent is that Service port) when there are any,
 //    and only those; otherwise the producer routes (routes in B whose parent is the Service) plus the routes

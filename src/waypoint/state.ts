@@ -1,4 +1,4 @@
-// A waypoint's compiled view of its config (DESIGN.md §2 step 6, §6): the mesh (to find the parent Service
+// A waypoint's compiled view of its config (docs/architecture.md "How a connection flows through the code" step 6, §6): the mesh (to find the parent Service
 // by VIP:port and the endpoints of backends), the HTTPRoutes compiled and attached per Service port, the
 // L7 policies, and every problem found while compiling. Built once per config change; a request reads the
 // state current when it started, so a config swap never disturbs requests in flight. Pure.
@@ -7,8 +7,9 @@ import { grantsAllow } from '../../gateway-api/compile-common.ts';
 import { compileRoutes, type RouteInput } from '../../gateway-api/compile-routes.ts';
 import { buildRouteTables, type RouteTables } from '../../gateway-api/route-table.ts';
 import type { RouteStatus, ServiceBackend } from '../../gateway-api/types.ts';
-import { buildMeshView, type MeshView } from '../ztunnel/store/mesh-view.ts';
-import type { Service, ServicePort } from '../ztunnel/store/types.ts';
+import type { SpiffeId } from '../identity/spiffe-id.ts';
+import { buildMeshView, type MeshView } from '../mesh/mesh-view.ts';
+import type { Service, ServicePort } from '../mesh/types.ts';
 import { compileL7Policy, type L7Policy, type L7PolicyProblem } from './authz/compile.ts';
 import type { WaypointConfig, WaypointIdentity } from './config-types.ts';
 
@@ -26,6 +27,8 @@ export interface ServiceTarget {
 
 export interface WaypointState {
   readonly identity: WaypointIdentity;
+  /** The network this waypoint is on (`--network`): endpoint choice prefers endpoints on it. */
+  readonly network: string;
   readonly view: MeshView;
   readonly routes: RouteTables;
   readonly policies: readonly L7Policy[];
@@ -39,6 +42,7 @@ export interface WaypointState {
 
 export interface StateSettings {
   readonly clusterDomain: string;
+  readonly network: string;
 }
 
 const hostnameOf = (ns: string, name: string, domain: string) => `${name}.${ns}.svc.${domain}`;
@@ -104,6 +108,7 @@ export function buildWaypointState(
     svc.waypoint.destination.namespace === identity.namespace;
   return {
     identity,
+    network: settings.network,
     view,
     routes: buildRouteTables(compiled, identity),
     policies: Object.freeze(policies), // frozen: authz indexes it once per state (authz/evaluate.ts)
@@ -123,4 +128,12 @@ export function buildWaypointState(
 
 function pick(p: { code: string; field: string; message: string }) {
   return { code: p.code, field: p.field, message: p.message };
+}
+
+/** What the waypoint knows about the tunnel a request arrived on. */
+export interface DownstreamContext {
+  readonly target: ServiceTarget;
+  readonly sourceIdentity: SpiffeId;
+  readonly sourceIp: string;
+  readonly protocol: 'http1' | 'http2';
 }

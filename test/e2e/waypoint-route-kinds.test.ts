@@ -9,9 +9,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli } from './cluster-cli.ts';
-import { jsonLines, until } from './waypoint-helpers.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { FerryCli } from '../helpers/cluster-cli.ts';
+import { jsonLines, until } from '../helpers/waypoint-e2e.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/route-kinds', import.meta.url));
 const UNAVAILABLE = fileURLToPath(new URL('./fixtures/route-kinds-variants/unavailable.yaml', import.meta.url));

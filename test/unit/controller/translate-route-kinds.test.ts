@@ -3,7 +3,7 @@
 // waypoint applies; ReferenceGrants name the route kind they allow.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ns, stateOf, translateYaml } from './helpers.ts';
+import { ns, stateOf, translateYaml } from '../../helpers/controller-fixtures.ts';
 
 const BASE = `${ns('shop', '{istio.io/dataplane-mode: ambient, istio.io/use-waypoint: wp}')}${ns('client', '{istio.io/dataplane-mode: ambient}')}apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

@@ -6,7 +6,7 @@ import { compileOne, compileRoutes, type RouteInput } from '../../../gateway-api
 import { selectRoute } from '../../../gateway-api/match.ts';
 import { buildRouteTables } from '../../../gateway-api/route-table.ts';
 import type { RouteKind, RouteStatus } from '../../../gateway-api/types.ts';
-import { backend, ctx, echoParent, req } from './fixtures.ts';
+import { backend, ctx, echoParent, req } from '../../helpers/route-fixtures.ts';
 
 const WAYPOINT = { namespace: 'default', name: 'waypoint' };
 
