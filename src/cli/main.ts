@@ -10,7 +10,7 @@ interface Subcommand {
 const SUBCOMMANDS: Record<string, Subcommand> = {
   ztunnel: { summary: 'run a node proxy (L4, HBONE mTLS, authorization)', load: () => import('./ztunnel-command.ts') },
   waypoint: {
-    summary: 'run an L7 waypoint (HTTPRoute, L7 authorization)',
+    summary: 'run an L7 waypoint (HTTPRoute, GRPCRoute, TCPRoute, L7 authorization)',
     load: () => import('./waypoint-command.ts'),
   },
   ca: { summary: 'run the SPIFFE CA (gRPC IstioCertificateService)', load: () => import('./ca-command.ts') },

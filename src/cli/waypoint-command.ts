@@ -1,5 +1,5 @@
-// `ferry waypoint`: runs one L7 waypoint (Gateway API HTTPRoute, L7 authorization) until SIGTERM/SIGINT
-// (graceful drain) or /quitquitquit; SIGHUP re-reads a --config file.
+// `ferry waypoint`: runs one L7 waypoint (Gateway API HTTP/GRPC/TCPRoute, L7 authorization) until
+// SIGTERM/SIGINT (graceful drain) or /quitquitquit; SIGHUP re-reads a --config file.
 import { parseArgs } from 'node:util';
 import { createLogger } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
@@ -12,8 +12,9 @@ const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> |
 
   --waypoint <ns>/<name>      the Gateway (class ferry-waypoint) this process is        [FERRY_WAYPOINT]
   --service-account <sa>      identity's service account, default the Gateway name
-  --config <file>             static config: ztunnel LOCAL_XDS_PATH YAML + httpRoutes,
-                              authorizationPolicies, waypointGateways, referenceGrants  [FERRY_WAYPOINT_CONFIG]
+  --config <file>             static config: ztunnel LOCAL_XDS_PATH YAML + httpRoutes, grpcRoutes,
+                              tcpRoutes, authorizationPolicies, waypointGateways,
+                              referenceGrants                                           [FERRY_WAYPOINT_CONFIG]
   --xds-address <host:port>   get config from the controller over delta xDS instead     [FERRY_XDS_ADDRESS]
   --node <name>               node name sent to the controller                          [FERRY_NODE_NAME]
   --network <name>            this waypoint's network; default '' (one network)         [FERRY_NETWORK]
