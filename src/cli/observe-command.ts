@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
-import { clusterLayout } from './local-cluster/layout.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import { clusterLayout } from '../local-cluster/layout.ts';
 import { type FlowFilter, flowFromLogLine, formatFlow, matchesFilter } from './observe/flow.ts';
 
 const HELP = `usage: ferry observe [--cluster name] [--namespace ns] [--follow] [--json] [--all] [--stdin]
