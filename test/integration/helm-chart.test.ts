@@ -69,6 +69,19 @@ describe('helm lint and schema validation of every rendered object', () => {
   }
 });
 
+test('NOTES: what to check next, and which root of trust the CA uses', () => {
+  const notes = (args: string[]): string => {
+    const r = helm(['install', 'ferry', CHART_DIR, '--namespace', NAMESPACE, '--dry-run=client', ...args]);
+    assert.equal(r.status, 0, r.stderr);
+    return r.stdout.slice(r.stdout.indexOf('NOTES:'));
+  };
+  const generated = notes([]);
+  assert.match(generated, /kubectl get pods -n ferry-system/);
+  assert.match(generated, /kubectl label namespace <ns> istio\.io\/dataplane-mode=ambient/);
+  assert.match(generated, /generated its own root \(kept in Secret ferry-ca-secret\)/);
+  assert.match(notes(['--set', 'ca.cacertsSecret=cacerts']), /plugged-in root from Secret cacerts/);
+});
+
 describe('a broken value set is caught', () => {
   test('by the chart values schema: latest tag, zero replicas, unknown keys, both rollout bounds zero', () => {
     const cases: [string[], RegExp][] = [
