@@ -21,6 +21,8 @@ const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> |
   --ca-address <host:port>    gRPC CA; omit for an in-process CA                        [FERRY_CA_ADDRESS]
   --ca-root <file>            CA root certificate (PEM)                                 [FERRY_CA_ROOT]
   --ca-token <token>          bearer token presented to the CA                          [FERRY_CA_TOKEN]
+  --ca-token-file <file>      bearer token read from this file at every request (a      [FERRY_CA_TOKEN_FILE]
+                              projected ServiceAccount token); not with --ca-token
   --listen <host:port>        HBONE listener, default 0.0.0.0:15008                     [FERRY_WAYPOINT_LISTEN]
   --hbone-port <port>         pods' HBONE port, default 15008                           [FERRY_HBONE_PORT]
   --netns <path>              create the listener and upstream sockets in this netns   [FERRY_WAYPOINT_NETNS]
@@ -47,6 +49,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'ca-address': { type: 'string' },
       'ca-root': { type: 'string' },
       'ca-token': { type: 'string' },
+      'ca-token-file': { type: 'string' },
       listen: { type: 'string' },
       'hbone-port': { type: 'string' },
       netns: { type: 'string' },

@@ -5,6 +5,7 @@ import {
   ConfigError,
   type HostPort,
   parseAdminSocket,
+  parseCaToken,
   parseHostPort,
 } from '../runtime/process-config.ts';
 import type { WaypointIdentity } from './config-types.ts';
@@ -44,6 +45,7 @@ export interface WaypointFlags {
   readonly 'ca-address'?: string;
   readonly 'ca-root'?: string;
   readonly 'ca-token'?: string;
+  readonly 'ca-token-file'?: string;
   readonly listen?: string;
   readonly 'hbone-port'?: string;
   readonly netns?: string;
@@ -91,7 +93,7 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
       kind: 'grpc',
       address: parseHostPort(caAddress, '--ca-address'),
       rootCertPath,
-      token: flags['ca-token'] ?? env.FERRY_CA_TOKEN ?? null,
+      token: parseCaToken(flags, env),
     };
   }
   const deadline = Number(flags['drain-deadline-ms'] ?? env.FERRY_DRAIN_DEADLINE_MS ?? '5000');
