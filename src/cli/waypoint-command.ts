@@ -5,7 +5,7 @@ import { createLogger } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
 import { startWaypoint } from '../waypoint/app.ts';
 import { loadWaypointConfig } from '../waypoint/config.ts';
-import { WaypointXdsSource } from '../waypoint/config-xds-source.ts';
+import { readXdsRoot, WaypointXdsSource } from '../waypoint/config-xds-source.ts';
 import { createZtunnelCertificates } from '../ztunnel/certificates.ts';
 
 const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> | --xds-address <host:port>) [options]
@@ -15,6 +15,7 @@ const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> |
   --config <file>             static config: ztunnel LOCAL_XDS_PATH YAML + httpRoutes,
                               authorizationPolicies, waypointGateways, referenceGrants  [FERRY_WAYPOINT_CONFIG]
   --xds-address <host:port>   get config from the controller over delta xDS instead     [FERRY_XDS_ADDRESS]
+  --xds-root <file>           root certificate for the xDS server (TLS); omit for plaintext [FERRY_XDS_ROOT]
   --node <name>               node name sent to the controller                          [FERRY_NODE_NAME]
   --trust-domain <td>         default cluster.local                                     [FERRY_TRUST_DOMAIN]
   --cluster-domain <domain>   default cluster.local                                     [FERRY_CLUSTER_DOMAIN]
@@ -43,6 +44,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'service-account': { type: 'string' },
       config: { type: 'string' },
       'xds-address': { type: 'string' },
+      'xds-root': { type: 'string' },
       node: { type: 'string' },
       'trust-domain': { type: 'string' },
       'cluster-domain': { type: 'string' },
@@ -72,6 +74,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     config.source.kind === 'xds'
       ? new WaypointXdsSource({
           address: config.source.address,
+          tls: config.source.rootPath === null ? null : { rootCertPem: await readXdsRoot(config.source.rootPath) },
           waypoint: config.waypoint,
           node: config.node,
           log: bootLog,

@@ -18,7 +18,8 @@ export interface WaypointProcessConfig {
   readonly node: string;
   readonly source:
     | { readonly kind: 'file'; readonly path: string }
-    | { readonly kind: 'xds'; readonly address: string };
+    /** rootPath: `--xds-root`, the PEM root verifying the controller's TLS; null = plaintext (local mode). */
+    | { readonly kind: 'xds'; readonly address: string; readonly rootPath: string | null };
   readonly ca: CaConfig;
   readonly listen: HostPort;
   /** Port of the pods' HBONE listeners (15008; tests use others). */
@@ -42,6 +43,7 @@ export interface WaypointFlags {
   readonly node?: string;
   readonly config?: string;
   readonly 'xds-address'?: string;
+  readonly 'xds-root'?: string;
   readonly 'ca-address'?: string;
   readonly 'ca-root'?: string;
   readonly 'ca-token'?: string;
@@ -105,7 +107,10 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
     trustDomain: flags['trust-domain'] ?? env.FERRY_TRUST_DOMAIN ?? 'cluster.local',
     clusterDomain: flags['cluster-domain'] ?? env.FERRY_CLUSTER_DOMAIN ?? 'cluster.local',
     node: flags.node ?? env.FERRY_NODE_NAME ?? 'local',
-    source: configPath !== undefined ? { kind: 'file', path: configPath } : { kind: 'xds', address: xds as string },
+    source:
+      configPath !== undefined
+        ? { kind: 'file', path: configPath }
+        : { kind: 'xds', address: xds as string, rootPath: flags['xds-root'] || env.FERRY_XDS_ROOT || null },
     ca,
     listen: parseHostPort(flags.listen ?? env.FERRY_WAYPOINT_LISTEN ?? '0.0.0.0:15008', '--listen'),
     hbonePort: port(flags['hbone-port'] ?? env.FERRY_HBONE_PORT ?? '15008', '--hbone-port'),
