@@ -17,6 +17,7 @@ const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> |
   --xds-address <host:port>   get config from the controller over delta xDS instead     [FERRY_XDS_ADDRESS]
   --xds-root <file>           root certificate for the xDS server (TLS); omit for plaintext [FERRY_XDS_ROOT]
   --node <name>               node name sent to the controller                          [FERRY_NODE_NAME]
+  --network <name>            this waypoint's network; default '' (one network)         [FERRY_NETWORK]
   --trust-domain <td>         default cluster.local                                     [FERRY_TRUST_DOMAIN]
   --cluster-domain <domain>   default cluster.local                                     [FERRY_CLUSTER_DOMAIN]
   --ca-address <host:port>    gRPC CA; omit for an in-process CA                        [FERRY_CA_ADDRESS]
@@ -46,6 +47,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'xds-address': { type: 'string' },
       'xds-root': { type: 'string' },
       node: { type: 'string' },
+      network: { type: 'string' },
       'trust-domain': { type: 'string' },
       'cluster-domain': { type: 'string' },
       'ca-address': { type: 'string' },

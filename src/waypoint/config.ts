@@ -16,6 +16,8 @@ export interface WaypointProcessConfig {
   readonly trustDomain: string;
   readonly clusterDomain: string;
   readonly node: string;
+  /** This waypoint's network (Istio's NETWORK); '' = the default network. */
+  readonly network: string;
   readonly source:
     | { readonly kind: 'file'; readonly path: string }
     /** rootPath: `--xds-root`, the PEM root verifying the controller's TLS; null = plaintext (local mode). */
@@ -41,6 +43,7 @@ export interface WaypointFlags {
   readonly 'trust-domain'?: string;
   readonly 'cluster-domain'?: string;
   readonly node?: string;
+  readonly network?: string;
   readonly config?: string;
   readonly 'xds-address'?: string;
   readonly 'xds-root'?: string;
@@ -107,6 +110,7 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
     trustDomain: flags['trust-domain'] ?? env.FERRY_TRUST_DOMAIN ?? 'cluster.local',
     clusterDomain: flags['cluster-domain'] ?? env.FERRY_CLUSTER_DOMAIN ?? 'cluster.local',
     node: flags.node ?? env.FERRY_NODE_NAME ?? 'local',
+    network: flags.network ?? env.FERRY_NETWORK ?? '',
     source:
       configPath !== undefined
         ? { kind: 'file', path: configPath }
