@@ -246,8 +246,9 @@ describe('what an operator relies on', () => {
       undefined,
     );
     const args = container(controller, 'controller').args;
-    assert.equal(flag(args, '--leader-elect-resource-name'), 'ferry-controller');
-    assert.equal(flag(args, '--leader-elect-identity'), '$(POD_NAME)');
+    assert.equal(flag(args, '--lease-name'), 'ferry-controller');
+    assert.equal(flag(args, '--lease-namespace'), '$(POD_NAMESPACE)');
+    assert.equal(flag(args, '--identity'), '$(POD_NAME)');
   });
 
   test('one CA token audience: the ztunnel and waypoint tokens are minted for what the controller checks', () => {
