@@ -2,9 +2,11 @@
 // istio.workload.Address (the mesh) and ferry.waypoint.v1.L7Resource (HTTP/GRPC/TCPRoutes, L7 policies, waypoint
 // Gateways, ReferenceGrants), through the ztunnel's XdsClient (ACK/NACK, reconnect with backoff and
 // initial_resource_versions). While the controller is away the last good config stays in effect.
+import { readFile } from 'node:fs/promises';
 import type { ObjectInput } from '../../gateway-api/types.ts';
 import { MeshStore } from '../mesh/mesh-store.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { ConfigError } from '../runtime/process-config.ts';
 import { XdsClient } from '../xds/client.ts';
 import { meshConfigOf, type XdsHeldState } from '../xds/client-state.ts';
 import { ADDRESS_TYPE_URL, L7_TYPE_URL } from '../xds/proto.ts';
@@ -17,10 +19,25 @@ import {
 
 export interface WaypointXdsSourceOptions {
   readonly address: string;
+  /** PEM root(s) verifying the controller's certificate (`--xds-root`); absent or null = plaintext. */
+  readonly tls?: { readonly rootCertPem: string } | null;
   readonly waypoint: WaypointIdentity;
   readonly node: string;
   readonly log: Logger;
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+}
+
+/** The `--xds-root` PEM; a missing or empty file stops the start with a message naming it. */
+export async function readXdsRoot(path: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--xds-root: ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ConfigError(`--xds-root: ${path} holds no PEM certificate`);
+  return pem;
 }
 
 /** The WaypointConfig of everything held, in resource-name order. */
@@ -62,7 +79,7 @@ export class WaypointXdsSource implements WaypointConfigSource {
     const id = `${opts.waypoint.namespace}/${opts.waypoint.name}`;
     this.#client = new XdsClient({
       address: opts.address,
-      tls: null,
+      tls: opts.tls ?? null,
       nodeId: `waypoint~${id}~${opts.node}`,
       nodeName: opts.node,
       store: new MeshStore(),
