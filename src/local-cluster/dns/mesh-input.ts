@@ -6,7 +6,7 @@ import type { MeshConfig } from '../../ztunnel/store/types.ts';
 import { serviceKey } from '../../ztunnel/store/types.ts';
 import type { DnsInput, DnsServiceInput } from './records.ts';
 
-export function dnsInputFromMesh(config: MeshConfig): DnsInput {
+export function dnsInputFromMesh(config: Pick<MeshConfig, 'workloads' | 'services'>): DnsInput {
   const endpoints = new Map<string, string[]>();
   for (const w of config.workloads) {
     if (w.status !== 'Healthy') continue;
