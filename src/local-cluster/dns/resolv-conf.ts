@@ -29,6 +29,31 @@ export function podResolvConf(opts: PodResolvConfOptions): string {
   ].join('\n');
 }
 
+// $0 the pod's resolv.conf, rest the command. Exit 96 tells "could not mount the resolver config" apart
+// from the app's own exit codes (the launcher uses 97/98 for the cgroup and netns steps).
+const BIND_RESOLV_CONF_SCRIPT = 'mount --bind "$0" /etc/resolv.conf || exit 96; exec "$@"';
+
+/**
+ * Wraps argv so it runs in a private mount namespace of its own with `resolvConfPath` bind-mounted over
+ * /etc/resolv.conf, what `ip netns exec` does for /etc/netns/<name>/* (without its /sys remount, which
+ * would hide the cgroup2 mount). glibc's getaddrinfo (Debian's curl) and Node's dns.lookup both read the
+ * mounted file; the host's /etc is untouched. Needs CAP_SYS_ADMIN (the local cluster runs as root).
+ */
+export function withPodResolvConf(argv: readonly [string, ...string[]], resolvConfPath: string): [string, ...string[]] {
+  return [
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    '--',
+    'sh',
+    '-c',
+    BIND_RESOLV_CONF_SCRIPT,
+    resolvConfPath,
+    ...argv,
+  ];
+}
+
 /** The path of a netns's resolv.conf under `root` (/etc/netns). */
 export function podResolvConfPath(netnsName: string, root: string = ETC_NETNS_DIR): string {
   if (netnsName === '' || netnsName.includes('/') || netnsName.startsWith('.')) {
