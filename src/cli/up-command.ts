@@ -3,11 +3,11 @@
 // the runtime: nodes, pods and containers from a runtime spec (local-cluster/spec-file.ts), no mesh.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
-import { createCluster, requireRoot } from './local-cluster/cluster.ts';
-import { ClusterError } from './local-cluster/errors.ts';
-import { meshUp } from './local-cluster/mesh-up.ts';
-import { parseClusterSpec } from './local-cluster/spec-file.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import { createCluster, requireRoot } from '../local-cluster/cluster.ts';
+import { ClusterError } from '../local-cluster/errors.ts';
+import { meshUp } from '../local-cluster/mesh-up.ts';
+import { parseClusterSpec } from '../local-cluster/spec-file.ts';
 
 const HELP = `usage: ferry up -f <dir|file> [-f …] [--cluster <name>] [--nodes N] [--trust-domain td]
        ferry up --spec <cluster.yaml> [--cluster <name>] [--nodes N]

@@ -4,7 +4,7 @@
 // policies `namespace/name`; addresses carry `network/ip` aliases. Version = hash of the encoded bytes, so
 // an unchanged resource keeps its version across pushes and controller restarts. Pure apart from hashing.
 import { createHash } from 'node:crypto';
-import { parseIp } from '../ztunnel/store/ip-addr.ts';
+import { parseIp } from '../mesh/ip-addr.ts';
 import type {
   Authorization,
   Cidr,
@@ -16,15 +16,15 @@ import type {
   Service,
   StringMatch,
   Workload,
-} from '../ztunnel/store/types.ts';
-import { policyKey, serviceKey } from '../ztunnel/store/types.ts';
+} from '../mesh/types.ts';
+import { policyKey, serviceKey } from '../mesh/types.ts';
 import {
   ADDRESS_TYPE_URL,
   AUTHORIZATION_TYPE_URL,
   encodeMessage,
   type XdsProtos,
   type XdsTypeUrl,
-} from '../ztunnel/xds-proto.ts';
+} from '../xds/proto.ts';
 import type { L7Entry } from './translate/types.ts';
 
 /** One encoded resource: `value` is the body of its google.protobuf.Any. */

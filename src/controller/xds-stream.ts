@@ -5,7 +5,7 @@
 // Invariant: a version is never sent twice on one stream, not even after a NACK (the client would reject
 // the same bytes again; it gets the next version instead).
 import type { Logger } from '../runtime/logger.ts';
-import { isRecord, isXdsTypeUrl, stringField, type WireDeltaResponse, type XdsTypeUrl } from '../ztunnel/xds-proto.ts';
+import { isRecord, isXdsTypeUrl, stringField, type WireDeltaResponse, type XdsTypeUrl } from '../xds/proto.ts';
 import type { ResourceMap } from './xds-resources.ts';
 
 /** A client's ACK of one response. */

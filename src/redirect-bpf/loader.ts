@@ -24,6 +24,8 @@ import {
   encodeConfig,
   encodeTupleKey,
   encodeU32,
+  MAP_SHAPES,
+  type MapName,
   normalizeIpv4,
   ORIG_DST_SIZE,
   type OriginalDestination,
@@ -34,23 +36,11 @@ import {
   TUPLE_KEY_SIZE,
 } from './layout.ts';
 import { reconcileLink, unpinLink } from './links.ts';
-import { BpfMapHandle } from './maps.ts';
+import { BpfMapHandle, type Datapath } from './maps.ts';
 import { closeFd, socketNetnsCookie } from './netns.ts';
 import { assertRedirectorSupported, probeFeatures } from './probe.ts';
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/ferry';
-
-const MAP_SHAPES = {
-  enrolled: { key: 8, value: POD_INFO_SIZE },
-  orig_by_cookie: { key: 8, value: ORIG_DST_SIZE },
-  orig_by_tuple: { key: TUPLE_KEY_SIZE, value: ORIG_DST_SIZE },
-  config: { key: 4, value: CONFIG_SIZE },
-  inbound_listeners: { key: 4, value: 8 },
-  outbound_listeners: { key: 4, value: 8 },
-  hbone_listeners: { key: 4, value: 8 },
-  counters: { key: 4, value: 8 },
-} as const;
-export type MapName = keyof typeof MAP_SHAPES;
 
 const CGROUP_PROGRAMS = [
   { link: 'connect4', program: 'ferry_connect4' },
@@ -74,15 +64,6 @@ export interface AcceptedSocket {
   readonly remotePort?: number | undefined;
   readonly localAddress?: string | undefined;
   readonly localPort?: number | undefined;
-}
-
-/** What enroll.ts needs from an open redirector. */
-export interface Datapath {
-  readonly pinRoot: string;
-  readonly cgroupPath: string;
-  readonly skLookupProgram: BpfProgramPtr;
-  readonly skLookupFd: number;
-  map(name: MapName): BpfMapHandle;
 }
 
 type State = { phase: 'open'; obj: BpfObjectPtr; maps: ReadonlyMap<MapName, BpfMapHandle> } | { phase: 'closed' };

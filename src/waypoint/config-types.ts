@@ -3,7 +3,7 @@
 // routes and the L7 AuthorizationPolicies, carried as their Kubernetes objects and compiled on arrival with
 // the same gateway-api/ code the controller computes route status with. Types only.
 import type { ObjectInput } from '../../gateway-api/types.ts';
-import type { MeshConfig } from '../ztunnel/store/types.ts';
+import type { MeshConfig } from '../mesh/types.ts';
 
 /** The waypoint this process is: its Gateway. */
 export interface WaypointIdentity {

@@ -3,11 +3,11 @@
 // Gateways, ReferenceGrants), through the ztunnel's XdsClient (ACK/NACK, reconnect with backoff and
 // initial_resource_versions). While the controller is away the last good config stays in effect.
 import type { ObjectInput } from '../../gateway-api/types.ts';
+import { MeshStore } from '../mesh/mesh-store.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { MeshStore } from '../ztunnel/store/mesh-store.ts';
-import { XdsClient } from '../ztunnel/xds-client.ts';
-import { meshConfigOf, type XdsHeldState } from '../ztunnel/xds-client-state.ts';
-import { ADDRESS_TYPE_URL, L7_TYPE_URL } from '../ztunnel/xds-proto.ts';
+import { XdsClient } from '../xds/client.ts';
+import { meshConfigOf, type XdsHeldState } from '../xds/client-state.ts';
+import { ADDRESS_TYPE_URL, L7_TYPE_URL } from '../xds/proto.ts';
 import {
   EMPTY_WAYPOINT_CONFIG,
   type WaypointConfig,

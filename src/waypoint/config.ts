@@ -1,6 +1,12 @@
 // `ferry waypoint` configuration: parsed once from CLI flags with FERRY_* environment fallbacks. The CA,
 // process-server and xDS flags mean what they mean for the ztunnel.
-import { type CaConfig, ConfigError, type HostPort, parseAdminSocket, parseHostPort } from '../ztunnel/config.ts';
+import {
+  type CaConfig,
+  ConfigError,
+  type HostPort,
+  parseAdminSocket,
+  parseHostPort,
+} from '../runtime/process-config.ts';
 import type { WaypointIdentity } from './config-types.ts';
 
 export interface WaypointProcessConfig {

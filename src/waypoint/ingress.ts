@@ -6,22 +6,22 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
-import type { Logger } from '../runtime/logger.ts';
-import { parseHboneAuthority } from '../ztunnel/hbone/authority.ts';
-import type { HboneClientPool } from '../ztunnel/hbone/pool.ts';
+import { parseHboneAuthority } from '../hbone/authority.ts';
+import type { HboneClientPool } from '../hbone/pool.ts';
 import {
   type HboneConnectRequest,
   type HboneListenTarget,
   HboneServer,
   type HboneTunnel,
   logHbonePeerError,
-} from '../ztunnel/hbone/server.ts';
-import type { SocketFactory } from '../ztunnel/proxy-context.ts';
-import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
-import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
-import type { DownstreamContext, RequestPipeline } from './pipeline.ts';
-import type { ServiceTarget, WaypointState } from './state.ts';
+} from '../hbone/server.ts';
+import type { SocketFactory } from '../hbone/socket-factory.ts';
+import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import { resolveServiceEndpoint } from '../mesh/load-balance.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { RequestPipeline } from './pipeline.ts';
+import type { DownstreamContext, ServiceTarget, WaypointState } from './state.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const MAX_HEADER_BYTES = 16 * 1024;

@@ -24,10 +24,10 @@ import type {
   ServiceBackend,
 } from '../../gateway-api/types.ts';
 import { BackendSplitter } from '../../gateway-api/weights.ts';
-import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
+import { formatSpiffeId } from '../identity/spiffe-id.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import type { Service, Workload } from '../mesh/types.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
-import type { Service, Workload } from '../ztunnel/store/types.ts';
 import { evaluateL7, policiesFor } from './authz/evaluate.ts';
 import { pickServiceEndpoint } from './endpoints.ts';
 import {
@@ -39,22 +39,15 @@ import {
   toResponseHeaders,
 } from './http-io.ts';
 import type { WaypointMetrics } from './metrics.ts';
-import { type ServiceTarget, serviceName, type WaypointState } from './state.ts';
+import { type DownstreamContext, serviceName, type WaypointState } from './state.ts';
 import { ensureTraceparent } from './trace.ts';
 import { serveUpgrade } from './upgrade.ts';
-import { fromIncomingHeaders, type UpstreamClient } from './upstream/client.ts';
+import type { UpstreamClient } from './upstream/client.ts';
+import { fromIncomingHeaders } from './upstream/headers.ts';
 import { sendWithRetries } from './upstream/retry.ts';
 import type { SendResult, UpstreamEndpoint, UpstreamRequest } from './upstream/types.ts';
 
 export type { DownstreamRequest, DownstreamResponse };
-
-/** What the waypoint knows about the tunnel a request arrived on. */
-export interface DownstreamContext {
-  readonly target: ServiceTarget;
-  readonly sourceIdentity: SpiffeId;
-  readonly sourceIp: string;
-  readonly protocol: 'http1' | 'http2';
-}
 
 export interface PipelineDeps {
   readonly state: () => WaypointState;

@@ -5,8 +5,9 @@
 import { type CompileContext, compileHttpRoute, type RouteProblem } from '../../gateway-api/compile.ts';
 import { buildRouteTables, type RouteTables } from '../../gateway-api/route-table.ts';
 import type { RouteStatus, ServiceBackend } from '../../gateway-api/types.ts';
-import { buildMeshView, type MeshView } from '../ztunnel/store/mesh-view.ts';
-import type { Service, ServicePort } from '../ztunnel/store/types.ts';
+import type { SpiffeId } from '../identity/spiffe-id.ts';
+import { buildMeshView, type MeshView } from '../mesh/mesh-view.ts';
+import type { Service, ServicePort } from '../mesh/types.ts';
 import { compileL7Policy, type L7Policy, type L7PolicyProblem } from './authz/compile.ts';
 import type { WaypointConfig, WaypointIdentity } from './config-types.ts';
 
@@ -120,4 +121,12 @@ export function buildWaypointState(
 
 function pick(p: { code: string; field: string; message: string }) {
   return { code: p.code, field: p.field, message: p.message };
+}
+
+/** What the waypoint knows about the tunnel a request arrived on. */
+export interface DownstreamContext {
+  readonly target: ServiceTarget;
+  readonly sourceIdentity: SpiffeId;
+  readonly sourceIp: string;
+  readonly protocol: 'http1' | 'http2';
 }

@@ -4,15 +4,15 @@
 // the entry point splices it and calls finish() on the returned result. Each connect's outcome feeds the
 // outlier detector (ctx.outliers), whose ejected endpoints the next plans leave out of service choices.
 import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors.ts';
+import { endpointKey, formatAuthority } from '../hbone/authority.ts';
+import { dialTcp, isEndpointFailure } from '../hbone/dial.ts';
 import { formatSpiffeId } from '../identity/spiffe-id.ts';
+import type { IpPort } from '../mesh/ip-addr.ts';
+import type { Workload } from '../mesh/types.ts';
 import type { ConnectionResult } from './access-log.ts';
-import { ProxyError } from './errors.ts';
-import { formatAuthority } from './hbone/authority.ts';
-import { endpointKey, type OutboundPlan, planOutbound } from './outbound-plan.ts';
+import { type OutboundPlan, planOutbound } from './outbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';
-import type { IpPort } from './store/ip-addr.ts';
-import type { Workload } from './store/types.ts';
-import { dialTcp, isEndpointFailure } from './upstream.ts';
 
 export type OutboundOpenResult =
   | { readonly ok: true; readonly upstream: Duplex; readonly result: ConnectionResult }

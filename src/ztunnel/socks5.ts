@@ -6,10 +6,10 @@ import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
 import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors.ts';
+import { type IpPort, unmapIpv4 } from '../mesh/ip-addr.ts';
 import { ConnectionLimiter, DEFAULT_CONNECTION_LIMITS, guardConnection } from '../runtime/connection-limiter.ts';
-import { ProxyError } from './errors.ts';
 import { type SpliceResult, splice } from './splice.ts';
-import { type IpPort, unmapIpv4 } from './store/ip-addr.ts';
 
 const VERSION = 0x05;
 const METHOD_NO_AUTH = 0x00;

@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LocalControllerError } from '../../src/controller/local/errors.ts';
-import { LabeledSource } from '../../src/controller/local/labeled-source.ts';
-import { startLocalController } from '../../src/controller/local/local-controller.ts';
-import { writeMeshConfig } from '../../src/controller/local/mesh-files.ts';
-import { ControllerStateStore, STATE_FILE } from '../../src/controller/local/state-store.ts';
 import { ManifestSource } from '../../src/controller/sources/manifest-source.ts';
 import type { ClusterState } from '../../src/controller/sources/types.ts';
+import { LocalControllerError } from '../../src/local-cluster/controller/errors.ts';
+import { LabeledSource } from '../../src/local-cluster/controller/labeled-source.ts';
+import { startLocalController } from '../../src/local-cluster/controller/local-controller.ts';
+import { writeMeshConfig } from '../../src/local-cluster/controller/mesh-files.ts';
+import { ControllerStateStore, STATE_FILE } from '../../src/local-cluster/controller/state-store.ts';
 import { writeFileDurable } from '../../src/runtime/durable-file.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
-import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
-import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
-import { Topology } from '../helpers/topology.ts';
-import { connectFromPod, connectInNetns, serveApp, serveEnrollment } from './stand-in.ts';
+import { leftoversOfThisProcess, sweepTestLeftovers } from '../../testkit/netns.ts';
+import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
+import { Topology } from '../../testkit/topology.ts';
+import { connectFromPod, connectInNetns, serveApp, serveEnrollment } from '../helpers/stand-in.ts';
 
 before(async () => {
   if (privilegeProblem() === null) await sweepTestLeftovers();

@@ -5,8 +5,8 @@
 // FERRY_XDS_RESOURCE_REJECTED naming the resource.
 import fc from 'fast-check';
 import { l7Resources, meshResources } from '../../../src/controller/xds-resources.ts';
-import { parseAddressResource, parseAuthorizationResource, parseL7Resource } from '../../../src/ztunnel/xds-convert.ts';
-import { decodeMessage, encodeMessage, loadXdsProtos, type XdsProtos } from '../../../src/ztunnel/xds-proto.ts';
+import { parseAddressResource, parseAuthorizationResource, parseL7Resource } from '../../../src/xds/convert.ts';
+import { decodeMessage, encodeMessage, loadXdsProtos, type XdsProtos } from '../../../src/xds/proto.ts';
 import { loadManifestCorpus, translateObjects } from '../corpus.ts';
 import { expectCode, type FuzzTarget, FuzzViolation, mustNotThrow } from '../engine.ts';
 import { mutatedBytes, mutatedDocument } from '../mutate.ts';

@@ -2,8 +2,8 @@
 // the ClusterIP the orchestrator allocated as VIP (none when headless), TCP ports with numeric target
 // ports (0 for a named target port: resolved per endpoint in Workload.services), and the waypoint from
 // `istio.io/use-waypoint`. Endpoints are not listed here: workloads name the services they back. Pure.
-import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
-import type { AppProtocol, Service, ServicePort } from '../../ztunnel/store/types.ts';
+import { canonicalIp } from '../../mesh/ip-addr.ts';
+import type { AppProtocol, Service, ServicePort } from '../../mesh/types.ts';
 import type { Labels, ServiceObject } from '../sources/types.ts';
 import type { Diagnostics, ServiceVips, TranslateSettings } from './types.ts';
 import type { WaypointIndex } from './waypoints.ts';

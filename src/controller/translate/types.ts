@@ -3,7 +3,7 @@
 // Diagnostics collector every translator reports through. Types plus one small collector; no I/O.
 
 import type { RouteStatus } from '../../../gateway-api/types.ts';
-import type { MeshConfig } from '../../ztunnel/store/types.ts';
+import type { MeshConfig } from '../../mesh/types.ts';
 import type { Diagnostic, DiagnosticCode, K8sObject, Labels, PodSpec } from '../sources/types.ts';
 import { refOf } from '../sources/types.ts';
 

@@ -5,8 +5,8 @@
 // status of every HTTPRoute, computed with the same gateway-api/ compiler the waypoints run. Pure.
 import { type CompileContext, compileHttpRoute } from '../../../gateway-api/compile.ts';
 import type { RouteStatus } from '../../../gateway-api/types.ts';
-import type { Authorization, GatewayAddress, PortMap, Service, Workload } from '../../ztunnel/store/types.ts';
-import { policyKey, serviceKey } from '../../ztunnel/store/types.ts';
+import type { Authorization, GatewayAddress, PortMap, Service, Workload } from '../../mesh/types.ts';
+import { policyKey, serviceKey } from '../../mesh/types.ts';
 import type { ClusterState } from '../sources/types.ts';
 import type { Diagnostics, L7Entry, TranslateSettings, WaypointSpec } from './types.ts';
 import { HBONE_PORT } from './waypoints.ts';

@@ -3,7 +3,7 @@
 // `istio.io/use-waypoint` label (object label beats namespace label; `none` opts out) assigns them to
 // Services (waypoint-for service|all, the default being service) and workloads (waypoint-for workload|all).
 // A waypoint is addressed by its own Service's hostname: `<ns>/<gw>.<ns>.svc.<clusterDomain>`. Pure.
-import type { GatewayAddress } from '../../ztunnel/store/types.ts';
+import type { GatewayAddress } from '../../mesh/types.ts';
 import type { GatewayObject, K8sObject, Labels } from '../sources/types.ts';
 import { waypointPodName } from './pods.ts';
 import type { Diagnostics, TranslateSettings, WaypointFor, WaypointSpec } from './types.ts';

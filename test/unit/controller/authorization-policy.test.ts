@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { spiffeId } from '../../../src/identity/spiffe-id.ts';
-import { evaluateAuthz } from '../../../src/ztunnel/authz/evaluate.ts';
-import { EMPTY_MATCH } from '../../../src/ztunnel/authz/match.ts';
-import type { Authorization, Match } from '../../../src/ztunnel/store/types.ts';
-import { ns as nsDoc, translateYaml } from './helpers.ts';
+import { evaluateAuthz } from '../../../src/mesh/authz/evaluate.ts';
+import { EMPTY_MATCH } from '../../../src/mesh/authz/match.ts';
+import type { Authorization, Match } from '../../../src/mesh/types.ts';
+import { ns as nsDoc, translateYaml } from '../../helpers/controller-fixtures.ts';
 
 function policy(spec: string, ns = 'demo', extraMeta = ''): ReturnType<typeof translateYaml> {
   return translateYaml(
