@@ -4,14 +4,14 @@
 // it); names outside the cluster domain go to the host's /etc/resolv.conf nameservers.
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { readMeshConfig } from '../controller/local/mesh-files.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import { readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
 import { runClusterDns } from '../local-cluster/dns/cluster-dns.ts';
 import { DNS_PORT } from '../local-cluster/dns/upstream.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
+import { parseHostPort } from '../runtime/process-config.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
-import { parseHostPort } from '../ztunnel/config.ts';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
 
 const HELP = `usage: ferry dns --address <ip> --netns <path> [--readiness 127.0.0.1:<port>] [--cluster <name>]
                 [--port 53] [--domain cluster.local] [--resolv-conf /etc/resolv.conf] [--log-level info]

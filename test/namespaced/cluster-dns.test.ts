@@ -21,12 +21,12 @@ import {
   withPodResolvConf,
   writePodResolvConf,
 } from '../../src/local-cluster/dns/resolv-conf.ts';
+import type { MeshConfig } from '../../src/mesh/types.ts';
 import { closeFd, createListenerFd, inNetns, openNetns } from '../../src/redirect-bpf/netns.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
+import { run, sweepTestLeftovers } from '../../testkit/netns.ts';
+import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
 import { meshConfig, service, workload } from '../helpers/mesh-builders.ts';
-import { run, sweepTestLeftovers } from '../helpers/netns.ts';
-import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
 
 const execFileP = promisify(execFile);
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));

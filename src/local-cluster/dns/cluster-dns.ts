@@ -5,11 +5,12 @@
 // (Address resources: services and workloads): every accepted push rebuilds the table and swaps it in,
 // so `ferry apply` returns only after DNS has the change too (the controller waits for every client's
 // ACK). A Kubernetes API source can later feed `DnsServer.update` the same way.
+
+import { MeshStore } from '../../mesh/mesh-store.ts';
 import { closeFd, createListenerFd, inNetns, openNetns } from '../../redirect-bpf/netns.ts';
 import { HttpServer, type ListenAddress } from '../../runtime/http-server.ts';
 import type { Logger } from '../../runtime/logger.ts';
-import { MeshStore } from '../../ztunnel/store/mesh-store.ts';
-import { XdsClient } from '../../ztunnel/xds-client.ts';
+import { XdsClient } from '../../xds/client.ts';
 import { dnsInputFromMesh } from './mesh-input.ts';
 import { createUdpSocketFd } from './netns-udp.ts';
 import { buildDnsRecords, DEFAULT_CLUSTER_DOMAIN } from './records.ts';

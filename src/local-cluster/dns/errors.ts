@@ -1,5 +1,6 @@
 // Errors of the local cluster's DNS server (src/local-cluster/dns). One code union, one class; callers
 // branch on `code`. Per-query problems are never errors: they become DNS rcodes (answer.ts).
+import { FerryError } from '../../errors.ts';
 
 export const DNS_ERROR_CODES = [
   'FERRY_DNS_BAD_UPSTREAM', // the upstream resolver configuration (resolv.conf) is unreadable or names none
@@ -10,11 +11,4 @@ export const DNS_ERROR_CODES = [
 
 export type DnsErrorCode = (typeof DNS_ERROR_CODES)[number];
 
-export class DnsError extends Error {
-  readonly code: DnsErrorCode;
-  constructor(code: DnsErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'DnsError';
-    this.code = code;
-  }
-}
+export class DnsError extends FerryError<DnsErrorCode> {}

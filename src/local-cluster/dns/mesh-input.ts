@@ -2,8 +2,8 @@
 // Pure. A Service's name and namespace are its own; headless Services (no VIP) resolve to the addresses of
 // their healthy endpoint workloads, as the Kubernetes DNS specification asks for ready endpoints only.
 // Every mesh Service port is TCP (ztunnel carries TCP only), so SRV records are `_<name>._tcp`.
-import type { MeshConfig } from '../../ztunnel/store/types.ts';
-import { serviceKey } from '../../ztunnel/store/types.ts';
+import type { MeshConfig } from '../../mesh/types.ts';
+import { serviceKey } from '../../mesh/types.ts';
 import type { DnsInput, DnsServiceInput } from './records.ts';
 
 export function dnsInputFromMesh(config: Pick<MeshConfig, 'workloads' | 'services'>): DnsInput {
