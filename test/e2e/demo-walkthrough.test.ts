@@ -1,9 +1,9 @@
 // The README demo walkthrough over examples/demo, end to end through the CLI as a user runs it: plaintext
 // before the mesh (the echo sees the client's own IP); `ferry label` enrolls the namespace live and the
 // client reaches `http://echo/` (cluster DNS: the echo VIP) over mTLS (the echo sees the destination
-// ztunnel, 127.0.0.6; `ferry observe` shows the SPIFFE identity, ALLOWED); a DENY policy resets the client and observe shows DENIED with the
-// policy; deleted, traffic is back; STRICT mTLS refuses the outsider's plaintext to an echo pod IP with a
-// reset while the meshed client still gets through. The cluster is torn down and checked clean after.
+// ztunnel, 127.0.0.6; `ferry observe` shows the SPIFFE identity, ALLOWED); a DENY policy resets the
+// client and observe shows DENIED with the policy; deleted, traffic is back; STRICT mTLS refuses the
+// outsider's plaintext to an echo pod IP with a reset while the meshed client still gets through. The cluster is torn down and checked clean after.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
