@@ -95,7 +95,7 @@ export function checkHost(layout: ClusterLayout, path: string, progress: (line: 
   const report = probeFeatures({ pinRoot: layout.pinRoot });
   const failed: { name: string; detail: string }[] = report.checks.filter((c) => !c.ok);
   if (bpffs.kind === 'failed') failed.push({ name: 'bpffs mount', detail: bpffs.detail });
-  for (const tool of ['ip', 'nsenter', 'sh']) {
+  for (const tool of ['ip', 'nsenter', 'unshare', 'mount', 'sh']) {
     if (!onPath(tool, path))
       failed.push({ name: tool, detail: `${tool} not found on PATH (install iproute2 / util-linux)` });
   }
