@@ -3,16 +3,20 @@
 // host's resolver, serving another zone), and hostile clients (garbage datagrams, stalled and flooding TCP
 // connections) never stop it from answering.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { once } from 'node:events';
 import { connect, createServer, type Socket } from 'node:net';
 import { type TestContext, test } from 'node:test';
+import { promisify } from 'node:util';
 import dnsPacket from 'dns-packet';
 import { buildDnsRecords, type DnsInput } from '../../src/local-cluster/dns/records.ts';
 import { DnsServer, type DnsServerLimits } from '../../src/local-cluster/dns/server.ts';
 import { createUpstream, type Upstream } from '../../src/local-cluster/dns/upstream.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
+
+const execFileP = promisify(execFile);
 
 const cluster: DnsInput = {
   services: [
@@ -254,3 +258,31 @@ function readTcpReplies(socket: Socket, count: number): Promise<number[]> {
 async function waitFor(check: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
 }
+
+test('dig (bind9-dnsutils) over UDP and TCP: answers, NXDOMAIN with SOA, SRV, and EDNS', async (t) => {
+  const dig = await execFileP('dig', ['-v']).then(
+    () => true,
+    () => false,
+  );
+  if (!dig) {
+    t.skip('dig not installed (apt-get install bind9-dnsutils)');
+    return;
+  }
+  const { port } = await startDns(t, cluster);
+  const ask = async (...args: string[]) =>
+    (await execFileP('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args])).stdout;
+  assert.match(await ask('+short', 'echo.demo.svc.cluster.local', 'A'), /^10\.96\.0\.1$/m);
+  assert.match(await ask('+short', '+tcp', 'echo.demo.svc.cluster.local', 'A'), /^10\.96\.0\.1$/m);
+  const nx = await ask('nope.demo.svc.cluster.local', 'A');
+  assert.match(nx, /status: NXDOMAIN/);
+  assert.match(nx, /flags: qr aa rd ra/);
+  assert.match(nx, /AUTHORITY SECTION:\s+cluster\.local\.\s+5\s+IN\s+SOA/);
+  assert.match(
+    await ask('+short', '_http._tcp.echo.demo.svc.cluster.local', 'SRV'),
+    /^0 100 80 echo\.demo\.svc\.cluster\.local\.$/m,
+  );
+  const big = await ask('+bufsize=1232', 'big.demo.svc.cluster.local', 'A');
+  assert.match(big, /status: NOERROR/);
+  assert.match(big, /EDNS: version: 0.*udp: 1232/);
+  assert.match(big, /ANSWER: 40/, 'dig retries over TCP after the TC answer and gets all 40');
+});
