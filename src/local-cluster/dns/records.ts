@@ -68,8 +68,9 @@ const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 /** ASCII-only lower-casing: `toLowerCase` would fold e.g. U+212A KELVIN SIGN into `k` (RFC 4343 §3). */
 export function foldCase(name: string): string {
-  return name.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+  return HAS_UPPER.test(name) ? name.replace(/[A-Z]+/g, (s) => s.toLowerCase()) : name;
 }
+const HAS_UPPER = /[A-Z]/;
 
 /** `10.244.0.5` → `10-244-0-5`; IPv6 `fd00::5` → `fd00--5` (the Kubernetes pod A record form). */
 export function dashedIp(ip: string): string {
