@@ -73,6 +73,9 @@ export function planQuery(message: Buffer, records: DnsRecords): QueryPlan {
     const servfail = { ...base, flags: rd | FLAG_RA | RCODE.SERVFAIL };
     return { kind: 'forward', question, servfail, udpLimitBytes };
   }
+  if (!records.synced) {
+    return answer({ ...base, flags: rd | FLAG_RA | RCODE.SERVFAIL }, udpLimitBytes, RCODE.SERVFAIL);
+  }
   const flagsOut = FLAG_AA | rd | FLAG_RA;
   // The decoder also yields 'ANY' and 'UNKNOWN_<n>', which its types do not list.
   const qtype: string = question.type;

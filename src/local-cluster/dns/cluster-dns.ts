@@ -13,7 +13,7 @@ import type { Logger } from '../../runtime/logger.ts';
 import { XdsClient } from '../../xds/client.ts';
 import { dnsInputFromMesh } from './mesh-input.ts';
 import { createUdpSocketFd } from './netns-udp.ts';
-import { buildDnsRecords, DEFAULT_CLUSTER_DOMAIN } from './records.ts';
+import { buildDnsRecords, DEFAULT_CLUSTER_DOMAIN, unsyncedDnsRecords } from './records.ts';
 import { DnsServer } from './server.ts';
 import { createUpstream, readUpstreamServers } from './upstream.ts';
 
@@ -46,7 +46,7 @@ export async function runClusterDns(opts: ClusterDnsOptions): Promise<void> {
   const dns = await DnsServer.start({
     udp: sockets.udp,
     tcp: sockets.tcp,
-    records: buildDnsRecords({ services: [], pods: [] }, domain),
+    records: unsyncedDnsRecords(domain), // SERVFAIL for cluster names until the first push
     upstream: createUpstream({ servers }),
     log: log.child({ scope: 'dns' }),
   }).catch((err: unknown) => {

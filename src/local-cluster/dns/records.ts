@@ -54,6 +54,11 @@ export interface DnsRecords {
   readonly domain: string;
   /** Lower-case fully qualified name (no trailing dot) → its records; includes every empty non-terminal. */
   readonly names: ReadonlyMap<string, DnsRecordSet>;
+  /**
+   * false before the first data arrived (a restarted DNS process waiting for its first push): cluster
+   * names then get SERVFAIL, "try again", instead of an NXDOMAIN that would be wrong.
+   */
+  readonly synced: boolean;
 }
 
 export type NameLookup =
@@ -110,6 +115,11 @@ export function buildDnsRecords(input: DnsInput, domain: string = DEFAULT_CLUSTE
   return builder.done();
 }
 
+/** The table of a server that has no data yet: every cluster name answers SERVFAIL (see `synced`). */
+export function unsyncedDnsRecords(domain: string = DEFAULT_CLUSTER_DOMAIN): DnsRecords {
+  return { ...buildDnsRecords({ services: [], pods: [] }, domain), synced: false };
+}
+
 /** Looks a (any-case) name up: outside the zone, the zone apex, a name with records, or NXDOMAIN. */
 export function lookupName(records: DnsRecords, name: string): NameLookup {
   const n = foldCase(name).replace(/\.$/, '');
@@ -162,7 +172,7 @@ class TableBuilder {
         if (!names.has(parent) && !this.#names.has(parent)) names.set(parent, EMPTY);
       }
     }
-    return { domain: this.#zone, names };
+    return { domain: this.#zone, names, synced: true };
   }
 
   #set(name: string): MutableSet {

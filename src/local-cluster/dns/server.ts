@@ -111,7 +111,11 @@ export class DnsServer {
       await tcpBound;
       tcp.on('error', (err) => opts.log.warn({ error: err.message }, 'DNS TCP server error'));
     } catch (cause) {
-      udp.close();
+      try {
+        udp.close();
+      } catch {
+        // never bound, or closed by the failed bind
+      }
       tcp.close();
       throw new DnsError('FERRY_DNS_LISTEN_FAILED', `DNS server could not listen: ${String(cause)}`, { cause });
     }

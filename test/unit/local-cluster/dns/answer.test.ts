@@ -11,7 +11,7 @@ import {
   RCODE,
   UDP_DEFAULT_LIMIT_BYTES,
 } from '../../../../src/local-cluster/dns/answer.ts';
-import { buildDnsRecords } from '../../../../src/local-cluster/dns/records.ts';
+import { buildDnsRecords, unsyncedDnsRecords } from '../../../../src/local-cluster/dns/records.ts';
 
 const records = buildDnsRecords({
   services: [
@@ -287,4 +287,12 @@ test('fuzz: random bytes and mutated queries never throw, and every answer encod
     }),
     { seed: 20_261_202, numRuns: 5_000 },
   );
+});
+
+test('before the first data, cluster names get SERVFAIL (try again), not a wrong NXDOMAIN; others still forward', () => {
+  const empty = unsyncedDnsRecords();
+  const plan = planQuery(query('echo.demo.svc.cluster.local', 'A'), empty);
+  assert.equal(plan.kind, 'answer');
+  if (plan.kind === 'answer') assert.equal(plan.rcode, RCODE.SERVFAIL);
+  assert.equal(planQuery(query('example.com', 'A'), empty).kind, 'forward');
 });
