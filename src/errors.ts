@@ -1,5 +1,5 @@
 // The one error base of the project. Every area keeps its own list of codes (each listed in docs/errors.md,
-// enforced by test/unit/errors-doc.test.ts) and a one-line subclass that fixes the code type; callers branch
+// enforced by test/unit/architecture/errors-doc.test.ts) and a one-line subclass that fixes the code type; callers branch
 // on `code`, never on message text. ProxyError lives here too: its codes are the data path's, shared by the
 // identity (TLS refusals), mesh (load balancing), HBONE, ztunnel and waypoint layers.
 

@@ -30,7 +30,7 @@ export interface Pod {
   readonly netnsName: string;
   readonly netnsPath: string;
   readonly cgroupPath: string;
-  /** Runs a command in the pod: joins its cgroup first, then enters its netns (DESIGN.md §4 (b)). */
+  /** Runs a command in the pod: joins its cgroup first, then enters its netns (docs/redirect.md). */
   run(cmd: string, args: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Like run(), for a long-lived process the test drives over stdio (killed with the pod's cgroup). */
   spawn(cmd: string, args: readonly string[]): ChildProcessWithoutNullStreams;

@@ -1,4 +1,4 @@
-// `ferry controller --cluster <name>`: the local cluster's controller (src/controller/local/): manifests →
+// `ferry controller --cluster <name>`: the local cluster's controller (src/local-cluster/controller/): manifests →
 // mesh state → delta xDS + node-bound CA + enrollment, plus the admin API behind `ferry status/apply/delete/
 // label`. Started by `ferry up -f` as a journaled system process; runs until SIGTERM/SIGINT. Its addresses,
 // tokens and manifest paths come from the cluster's mesh.json (written by `ferry up`).

@@ -1,4 +1,4 @@
-// `ferry up`: brings up a local cluster (DESIGN.md §7). With `-f <manifests>` the whole mesh: pods from
+// `ferry up`: brings up a local cluster (docs/architecture.md "Local cluster"). With `-f <manifests>` the whole mesh: pods from
 // Kubernetes YAML, the controller and one ztunnel per node (local-cluster/mesh-up.ts). With `--spec` only
 // the runtime: nodes, pods and containers from a runtime spec (local-cluster/spec-file.ts), no mesh.
 import { readFile } from 'node:fs/promises';

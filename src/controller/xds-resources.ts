@@ -1,4 +1,4 @@
-// Domain → xDS resources on the controller side (DESIGN.md §5.2, reference/ztunnel-anchor.md §5.2):
+// Domain → xDS resources on the controller side (docs/architecture.md "Configuration distribution (delta xDS)", docs/architecture.md "Configuration distribution (delta xDS)"):
 // MeshConfig → istio.workload.Address (workload | service) and istio.security.Authorization messages,
 // encoded once, each named and versioned. Names: workloads by uid, services `namespace/hostname`,
 // policies `namespace/name`; addresses carry `network/ip` aliases. Version = hash of the encoded bytes, so

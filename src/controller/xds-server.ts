@@ -1,4 +1,4 @@
-// The controller's delta xDS server (DESIGN.md §5.2, §3 port 15012): Envoy's
+// The controller's delta xDS server (docs/architecture.md "Configuration distribution (delta xDS)", "Processes and ports" port 15012): Envoy's
 // AggregatedDiscoveryService/DeltaAggregatedResources for istio.workload.Address and
 // istio.security.Authorization. Holds the current resources per type; every stream gets only what changed
 // since what its client holds (xds-stream.ts). ACKs and NACKs are reported through hooks and logs; a NACK

@@ -1,4 +1,4 @@
-// Per-stream delta xDS state on the controller (Envoy's incremental protocol, DESIGN.md §5.2): for each
+// Per-stream delta xDS state on the controller (Envoy's incremental protocol, docs/architecture.md "Configuration distribution (delta xDS)"): for each
 // type URL, whether the client subscribed (wildcard only), which resource versions it holds as far as we
 // know (`known`: what we sent, or its initial_resource_versions), which it ACKed, and the unanswered
 // responses by nonce. No I/O: XdsServer feeds requests in and writes the responses this returns.

@@ -1,4 +1,4 @@
-// HBONE CONNECT `:authority` (DESIGN.md §5.1, reference/ztunnel-anchor.md §2.3): `podIP:port` or `VIP:port`,
+// HBONE CONNECT `:authority` (docs/architecture.md "HBONE (wire contract)", docs/architecture.md "HBONE (wire contract)"): `podIP:port` or `VIP:port`,
 // IPv6 bracketed. The authority comes from the network, so parsing is strict and never throws; hostname
 // authorities (double HBONE) are refused for now. Formatting lives here too so both ends agree on the text.
 

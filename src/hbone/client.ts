@@ -1,4 +1,4 @@
-// One outbound HBONE connection (reference/ztunnel-anchor.md §2.2–§2.5): TCP (optionally bound to the
+// One outbound HBONE connection (docs/architecture.md "HBONE (wire contract)"–§2.5): TCP (optionally bound to the
 // source pod's IP) → TLS 1.3 with the source SVID, no SNI, server URI SAN checked against the expected
 // identities → HTTP/2 with Istio's windows and PING keepalive. A dial resolves only once the server's
 // SETTINGS arrived: in TLS 1.3 the server verifies our certificate after our side considers the handshake
@@ -26,7 +26,7 @@ import type { SocketFactory } from './socket-factory.ts';
 import { hardenTunnelStream } from './tunnel-stream.ts';
 
 const MiB = 1024 * 1024;
-// Client-side HTTP/2 settings of Istio's outbound pool (reference/ztunnel-anchor.md §2.4).
+// Client-side HTTP/2 settings of Istio's outbound pool (docs/architecture.md "HBONE (wire contract)").
 export const HBONE_CLIENT_SETTINGS = {
   initialWindowSize: 4 * MiB,
   maxFrameSize: 1 * MiB,

@@ -1,4 +1,4 @@
-// HBONE CONNECT request headers (DESIGN.md §5.1, reference/ztunnel-anchor.md §2.3): authority-form CONNECT
+// HBONE CONNECT request headers (docs/architecture.md "HBONE (wire contract)", docs/architecture.md "HBONE (wire contract)"): authority-form CONNECT
 // (no :scheme/:path), `baggage`, `forwarded: for="ip:port"[;host=svc]` and a W3C `traceparent` that traces
 // the proxied connection, random per connection. Pure apart from the random trace ids.
 import { randomBytes } from 'node:crypto';

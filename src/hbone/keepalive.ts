@@ -1,4 +1,4 @@
-// HTTP/2 PING keepalive for HBONE sessions, client and server (reference/ztunnel-anchor.md §1.10, §2.4):
+// HTTP/2 PING keepalive for HBONE sessions, client and server (docs/architecture.md "Failure semantics", "HBONE (wire contract)"):
 // a PING every intervalMs; a PING unanswered for timeoutMs drops the session. Timers are unref'd (they
 // never keep the process alive) and cleared when the session closes.
 import type { Http2Session } from 'node:http2';

@@ -1,4 +1,4 @@
-// Outbound HBONE connection pool (DESIGN.md §5.1, reference/ztunnel-anchor.md §2.5). Invariants: a pooled
+// Outbound HBONE connection pool (docs/architecture.md "HBONE (wire contract)", docs/architecture.md "HBONE (wire contract)"). Invariants: a pooled
 // connection is keyed by {source identity, sorted expected identities, source IP, destination ip:port}; it
 // carries at most min(100, peer max concurrent streams) tunnels, more open another connection; at most one
 // dial per key is in flight (concurrent callers wait for it, then compete for its slots synchronously); a

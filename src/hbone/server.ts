@@ -1,4 +1,4 @@
-// HBONE inbound server (DESIGN.md §5.1, reference/ztunnel-anchor.md §1.8, §2.4): TLS 1.3 with a required
+// HBONE inbound server (docs/architecture.md "HBONE (wire contract)", docs/architecture.md "How a connection flows through the code", "HBONE (wire contract)"): TLS 1.3 with a required
 // client certificate of our trust domain, HTTP/2, one CONNECT stream per tunnel. This module validates the
 // request's shape and hands it to onConnect; it never answers 200 by itself: only tunnel.accept() does,
 // which the caller invokes after authorization and the upstream connect succeeded. Hostile TLS or HTTP/2
@@ -42,7 +42,7 @@ import { DEFAULT_KEEPALIVE, type KeepaliveOptions, startKeepalive } from './keep
 import { hardenTunnelStream } from './tunnel-stream.ts';
 
 const MiB = 1024 * 1024;
-// HTTP/2 settings of Istio's inbound (reference/ztunnel-anchor.md §2.4).
+// HTTP/2 settings of Istio's inbound (docs/architecture.md "HBONE (wire contract)").
 export const HBONE_SERVER_SETTINGS = {
   initialWindowSize: 4 * MiB,
   maxFrameSize: 1 * MiB,
@@ -116,7 +116,7 @@ export function logHbonePeerError(
   else log.debug(fields, 'HBONE peer error');
 }
 
-/** Where to listen: an address, or an already listening socket fd (an in-pod listener, DESIGN.md §4). */
+/** Where to listen: an address, or an already listening socket fd (an in-pod listener, docs/redirect.md). */
 export type HboneListenTarget =
   | {
       readonly host: string;

@@ -1,6 +1,6 @@
 // SocketFactory implementations (STYLE.md §1, ztunnel's src/inpod/config.rs): the host one is plain
 // net.connect; the pod-netns one creates the socket inside an enrolled pod's network namespace with the
-// setns sandwich (DESIGN.md §4 (a)) and lets Node connect it from there, so the connection leaves from the
+// setns sandwich (docs/redirect.md) and lets Node connect it from there, so the connection leaves from the
 // pod (its IP outbound, 127.0.0.6 toward its app). Only socket()+bind() run inside the namespace; connect()
 // runs afterwards on the fd, which keeps the namespace it was created in.
 import net, { type Socket } from 'node:net';

@@ -1,4 +1,4 @@
-// The ztunnel's certificate manager (istio/ztunnel src/identity/manager.rs's role, DESIGN.md §5.3/§9):
+// The ztunnel's certificate manager (istio/ztunnel src/identity/manager.rs's role, docs/architecture.md "Identity", "Failure semantics"):
 // one certificate per SPIFFE identity, fetched on first use and prefetched for local workloads, renewed at
 // half-life, retried with exponential backoff (200 ms doubling, capped at 150 s and never past expiry).
 // Invariants: concurrent requests for one identity share one fetch; a still-valid certificate keeps being

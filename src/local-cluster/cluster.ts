@@ -1,4 +1,4 @@
-// `createCluster`: the runtime half of `ferry up` (DESIGN.md §7). Checks the host, then builds the network
+// `createCluster`: the runtime half of `ferry up` (docs/architecture.md "Local cluster"). Checks the host, then builds the network
 // (bridge netns, pod netns + veth), the cgroup tree (`ferry.slice/<cluster>/{pods,system}`) and starts every
 // container in its pod, journaling each object before creating it so `ferry down` can always clean up.
 // It returns handles that the next steps consume: the controller (pod IPs, labels, nodes → mesh state,

@@ -1,4 +1,4 @@
-// Errors of the local cluster runtime (`ferry up/down/exec`, src/cli/local-cluster). One code union, one
+// Errors of the local cluster runtime (`ferry up/down/exec`, src/local-cluster). One code union, one
 // class; callers branch on `code`. Messages name the bad value and say what the operator can do.
 import { FerryError } from '../errors.ts';
 

@@ -1,4 +1,4 @@
-// `ferry up -f <manifests>`: the whole local mesh in one command (DESIGN.md §7). Checks the host, parses
+// `ferry up -f <manifests>`: the whole local mesh in one command (docs/architecture.md "Local cluster"). Checks the host, parses
 // the manifests (diagnostics printed with file and object; any error refuses before anything is created),
 // creates the pods with the runtime (createCluster), writes mesh.json (addresses, per-node CA tokens),
 // starts the controller and one ztunnel per node as journaled system processes (so `ferry down` removes

@@ -1,4 +1,4 @@
-// The cluster network (DESIGN.md §7): one L2 segment, a bridge `br0` in its own netns (the host netns is
+// The cluster network (docs/architecture.md "Local cluster"): one L2 segment, a bridge `br0` in its own netns (the host netns is
 // never touched), and per pod a netns with a veth `eth0` on that bridge. All pods share one /16 (node n
 // owns <a.b>.n.0/24), so pods on different nodes reach each other on-link: no routing or rp_filter changes.
 // Service VIPs (10.96.0.0/16) are `unreachable` inside each pod, so a non-mesh client calling a VIP fails at

@@ -1,5 +1,5 @@
 // Running processes inside a pod: the child joins the pod's cgroup first, then enters its netns with
-// `nsenter --net` (DESIGN.md §4 (b): `ip netns exec` would remount /sys and hide the cgroup2 mount). Being
+// `nsenter --net` (docs/redirect.md: `ip netns exec` would remount /sys and hide the cgroup2 mount). Being
 // in the pod's cgroup is what makes the BPF redirector capture it, and what lets `ferry down` kill it.
 // Containers run detached with logs in files, so they outlive `ferry up`; `ferry exec` runs attached.
 // When the pod has a resolver config (/etc/netns/<netns>/resolv.conf, cluster DNS), the command runs in a

@@ -1,6 +1,6 @@
 // Service VIP allocation from the service CIDR (10.96.0.0/16). The controller asks for a VIP per Service
 // (`ns/name`) and gets the same one back while the Service exists. VIPs are never routed by the kernel:
-// enrolled pods' connects are redirected to their ztunnel before routing (DESIGN.md §2); in an unenrolled
+// enrolled pods' connects are redirected to their ztunnel before routing (docs/architecture.md "How a connection flows through the code"); in an unenrolled
 // pod the service CIDR is an `unreachable` route (network.ts), so connect() fails at once with
 // EHOSTUNREACH: non-mesh clients must use pod IPs.
 import { ClusterError } from './errors.ts';

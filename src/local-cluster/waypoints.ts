@@ -1,4 +1,4 @@
-// Waypoints in the local cluster (DESIGN.md §7): each ferry-waypoint Gateway runs as `ferry waypoint`, a
+// Waypoints in the local cluster (docs/architecture.md "Local cluster"): each ferry-waypoint Gateway runs as `ferry waypoint`, a
 // journaled system process (so `ferry down` removes it, also after kill -9) in the host network namespace,
 // with its HBONE listener and upstream sockets in its pod's netns (`--netns`): the pod (netns, veth, IP)
 // was created with the others and is not enrolled. It gets config from the controller over xDS and its

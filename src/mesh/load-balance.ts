@@ -1,4 +1,4 @@
-// Client-side load balancing of a Service to one endpoint (reference/ztunnel-anchor.md §5.5): keep endpoints
+// Client-side load balancing of a Service to one endpoint (docs/architecture.md "Configuration distribution (delta xDS)"): keep endpoints
 // that are healthy (Istio's ONLY_HEALTHY default), on the caller's network, and able to serve the port, then
 // choose weighted-random by Workload.capacity. Pure: randomness is injected (`random` returns [0, 1)).
 // The caller may narrow the healthy candidates further (`admit`: outlier ejection, outlier-detection.ts).

@@ -1,7 +1,7 @@
 // MeshStore: the one mutable holder of the ztunnel's current MeshView. Fed by the static-file loader now
 // and by the xDS client later; read by the proxies (one `view` read per connection) and the admin dump.
 // Invariant: `replace` indexes the whole new config before anything changes, then swaps the reference in
-// one assignment, so a reader never sees a half-applied update (reference/ztunnel-anchor.md §5.6).
+// one assignment, so a reader never sees a half-applied update (docs/architecture.md "Configuration distribution (delta xDS)").
 import { buildMeshView, type MeshView } from './mesh-view.ts';
 import type { MeshConfig } from './types.ts';
 

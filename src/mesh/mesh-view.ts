@@ -1,4 +1,4 @@
-// MeshView: one immutable, indexed snapshot of a MeshConfig (reference/ztunnel-anchor.md §5.2, §4.3).
+// MeshView: one immutable, indexed snapshot of a MeshConfig (docs/architecture.md "Configuration distribution (delta xDS)", "Policy and enrollment").
 // Built whole by buildMeshView and never mutated afterwards, so a reader holding a view sees one consistent
 // config even while MeshStore swaps in the next. Service endpoints are derived from Workload.services, not
 // listed on Service. Conflicts (duplicate uid/key/address) resolve last-wins and are reported in `warnings`.

@@ -1,6 +1,6 @@
 // Domain model of the mesh as a ztunnel sees it: workloads, services, authorization policies.
 // Shaped after Istio's ztunnel types (istio.workload.Address, istio.security.Authorization; see
-// reference/ztunnel-anchor.md §4.1, §5.3, §5.4) but already validated: wire/YAML forms are converted once,
+// docs/architecture.md "Policy and enrollment", "Configuration distribution (delta xDS)") but already validated: wire/YAML forms are converted once,
 // on arrival (store/local-config.ts now, the xDS client later). Nothing here does I/O.
 
 /** Canonical textual IP address (IPv4 dotted quad, or compressed lowercase IPv6). */

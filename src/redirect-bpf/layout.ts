@@ -38,7 +38,7 @@ export interface RedirectConfig {
   readonly excludedPorts?: readonly number[];
   /** Outbound destinations never captured. */
   readonly excludedCidrs?: readonly (string | Cidr)[];
-  /** Inbound sources never steered (kubelet probes, DESIGN.md §2 step 5). */
+  /** Inbound sources never steered (kubelet probes, docs/architecture.md "How a connection flows through the code" step 5). */
   readonly probeCidrs?: readonly (string | Cidr)[];
 }
 

@@ -1,7 +1,7 @@
 // The BPF redirector handle: loads the shipped bpf/redirect.bpf.o through libbpf, reuses or creates the
 // pinned maps, reconciles the pinned cgroup links (connect4, connect6, sockops) on one cgroup subtree, and
 // serves map reads to the ztunnel. The datapath lives in the pins, not in this object: close() leaves it
-// running, a second open() with the same pin root adopts it, uninstall() removes it (DESIGN.md §4, §9).
+// running, a second open() with the same pin root adopts it, uninstall() removes it (docs/redirect.md; docs/architecture.md "Failure semantics").
 import { mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { shippedBpfObject } from './build.ts';
@@ -16,7 +16,6 @@ import {
 import { BpfError, describeErrno } from './errors.ts';
 import { type BpfObjectPtr, type BpfProgramPtr, ffi } from './ffi.ts';
 import {
-  CONFIG_SIZE,
   COUNTER_NAMES,
   type CounterName,
   decodeOrigDst,
@@ -27,13 +26,10 @@ import {
   MAP_SHAPES,
   type MapName,
   normalizeIpv4,
-  ORIG_DST_SIZE,
   type OriginalDestination,
-  POD_INFO_SIZE,
   type RedirectConfig,
   type RedirectCounters,
   sumPerCpu,
-  TUPLE_KEY_SIZE,
 } from './layout.ts';
 import { reconcileLink, unpinLink } from './links.ts';
 import { BpfMapHandle, type Datapath } from './maps.ts';

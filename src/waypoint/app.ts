@@ -1,4 +1,4 @@
-// Wires one waypoint process (DESIGN.md §1, §2 step 6): config source → compiled state (rebuilt on every
+// Wires one waypoint process (docs/architecture.md "Processes and ports", "How a connection flows through the code" step 6): config source → compiled state (rebuilt on every
 // change, read per request) → its SVID → the HBONE listener (in the waypoint pod's netns when --netns is
 // given) → request pipeline → upstream HTTP over pooled HBONE; metrics, access log, admin and readiness;
 // and a drain that stops accepting, lets requests in flight finish until the deadline, then closes.

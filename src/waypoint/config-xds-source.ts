@@ -1,4 +1,4 @@
-// A waypoint's config from the controller over delta xDS (DESIGN.md §5.2): wildcard subscriptions to
+// A waypoint's config from the controller over delta xDS (docs/architecture.md "Configuration distribution (delta xDS)"): wildcard subscriptions to
 // istio.workload.Address (the mesh) and ferry.waypoint.v1.L7Resource (HTTPRoutes, L7 policies, waypoint
 // Gateways, ReferenceGrants), through the ztunnel's XdsClient (ACK/NACK, reconnect with backoff and
 // initial_resource_versions). While the controller is away the last good config stays in effect.

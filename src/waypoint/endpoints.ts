@@ -34,7 +34,7 @@ export function pickServiceEndpoint(
   const now = Date.now();
   const picked = resolveServiceEndpoint(service, port, state.view.endpointsOf(service), {
     random,
-    network: '',
+    network: state.network,
     ...(outliers === undefined
       ? {}
       : {

@@ -1,4 +1,4 @@
-// The waypoint's HBONE listener (DESIGN.md §2 step 6, §5.1): a CONNECT whose authority is `VIP:port` of a
+// The waypoint's HBONE listener (docs/architecture.md "How a connection flows through the code" step 6, §5.1): a CONNECT whose authority is `VIP:port` of a
 // Service this waypoint serves is accepted (200) and its byte stream is served as HTTP — HTTP/2 when the
 // client starts with the h2 preface (h2c prior knowledge), HTTP/1.1 otherwise — or, for an appProtocol
 // `tcp` port, spliced whole to one endpoint. Unknown destinations get 503, malformed authorities 400.
@@ -201,7 +201,7 @@ export class WaypointIngress {
       state.view.endpointsOf(target.service),
       {
         random: Math.random,
-        network: '',
+        network: state.network,
       },
     );
     if (!picked.ok) {

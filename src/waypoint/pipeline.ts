@@ -1,4 +1,4 @@
-// One HTTP request through the waypoint (DESIGN.md §2 step 6; reference gateway-api-anchor.md §2.4, §7):
+// One HTTP request through the waypoint (docs/architecture.md "How a connection flows through the code" step 6; reference gateway-api-anchor.md §2.4, §7):
 // L7 authorization, the route of the destination Service port (none attached → pass-through to the
 // Service; attached but no match → 404), CORS, rule filters, redirect, weighted backend choice (none or
 // invalid → 500), per-backend filters, mirrors, then the upstream exchange with the rule's retries and
@@ -72,6 +72,8 @@ interface Outcome {
   denial: string | null;
   requestBytes: number;
   responseBytes: number;
+  /** grpc-status of a gRPC response (from the trailers, or the headers of a trailers-only response). */
+  grpcStatus: string | null;
 }
 
 export class RequestPipeline {
@@ -111,6 +113,7 @@ export class RequestPipeline {
       policy: null,
       denial: null,
       requestBytes: 0,
+      grpcStatus: null,
       responseBytes: 0,
     };
     const svc = ctx.target.service;
@@ -285,6 +288,7 @@ export class RequestPipeline {
       // HTTP/2 clients get the backend's trailers (gRPC status); HTTP/1.1 responses here are not chunked-with-trailers.
       downstream === 'http2' ? response.trailers : undefined,
     );
+    out.grpcStatus = response.trailers().get('grpc-status')?.[0] ?? response.headers.get('grpc-status')?.[0] ?? null;
   }
 
   /** HTTP/1.1 Upgrade requests (WebSocket): see upgrade.ts. */
@@ -354,7 +358,7 @@ export class RequestPipeline {
       destinationIdentity: destination === null ? null : workloadIdentity(destination),
       protocol: (headers.get('content-type')?.[0] ?? '').startsWith('application/grpc') ? 'grpc' : 'http',
       responseCode: out.status,
-      grpcStatus: null,
+      grpcStatus: out.grpcStatus,
       responseFlags: out.flags,
       durationMs,
       requestBytes: out.requestBytes,

@@ -1,4 +1,4 @@
-// A waypoint's compiled view of its config (DESIGN.md §2 step 6, §6): the mesh (to find the parent Service
+// A waypoint's compiled view of its config (docs/architecture.md "How a connection flows through the code" step 6, §6): the mesh (to find the parent Service
 // by VIP:port and the endpoints of backends), the HTTPRoutes compiled and attached per Service port, the
 // L7 policies, and every problem found while compiling. Built once per config change; a request reads the
 // state current when it started, so a config swap never disturbs requests in flight. Pure.
@@ -25,6 +25,8 @@ export interface ServiceTarget {
 
 export interface WaypointState {
   readonly identity: WaypointIdentity;
+  /** The network this waypoint is on (`--network`): endpoint choice prefers endpoints on it. */
+  readonly network: string;
   readonly view: MeshView;
   readonly routes: RouteTables;
   readonly policies: readonly L7Policy[];
@@ -38,6 +40,7 @@ export interface WaypointState {
 
 export interface StateSettings {
   readonly clusterDomain: string;
+  readonly network: string;
 }
 
 const hostnameOf = (ns: string, name: string, domain: string) => `${name}.${ns}.svc.${domain}`;
@@ -102,6 +105,7 @@ export function buildWaypointState(
     svc.waypoint.destination.namespace === identity.namespace;
   return {
     identity,
+    network: settings.network,
     view,
     routes: buildRouteTables(compiled, identity),
     policies: Object.freeze(policies), // frozen: authz indexes it once per state (authz/evaluate.ts)

@@ -1,7 +1,7 @@
 // What a ztunnel holds from delta xDS: the accepted resources per type URL, by name, with their versions,
 // already converted to domain values. `applyDeltaResponse` is all-or-nothing: every resource of a response
 // is converted first; one bad resource rejects the whole response and the held state is unchanged
-// (DESIGN.md §9: keep the last good config). Pure: the client does the I/O and the store swap.
+// (docs/architecture.md "Failure semantics": keep the last good config). Pure: the client does the I/O and the store swap.
 import type { Authorization, MeshConfig, Service, Workload } from '../mesh/types.ts';
 import {
   type AddressValue,

@@ -1,4 +1,4 @@
-// The ztunnel's delta xDS client (DESIGN.md §5.2, §9): one DeltaAggregatedResources stream to the
+// The ztunnel's delta xDS client (docs/architecture.md "Configuration distribution (delta xDS)", "Failure semantics"): one DeltaAggregatedResources stream to the
 // controller, wildcard subscriptions to Address and Authorization, each response converted whole
 // (xds-client-state.ts) then applied with one MeshStore.replace and ACKed; a bad resource NACKs the
 // response and changes nothing. Reconnects with capped, fully jittered backoff (xds-backoff.ts) and

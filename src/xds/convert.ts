@@ -1,4 +1,4 @@
-// xDS resource → domain conversion on the ztunnel side (reference/ztunnel-anchor.md §4.1, §5.3, §5.4):
+// xDS resource → domain conversion on the ztunnel side (docs/architecture.md "Policy and enrollment", "Configuration distribution (delta xDS)"):
 // decodes one istio.workload.Address or istio.security.Authorization body and validates it into the
 // domain types of store/types.ts, with the same rules and defaults as the static file (store/local-config*.ts)
 // so one mesh reads the same from either source. Pure: never throws; a bad resource yields an error naming

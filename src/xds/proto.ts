@@ -1,4 +1,4 @@
-// Wire edge of delta xDS (DESIGN.md §5.2): loads proto/{discovery,workload,authorization}.proto with
+// Wire edge of delta xDS (docs/architecture.md "Configuration distribution (delta xDS)"): loads proto/{discovery,workload,authorization}.proto with
 // protobufjs and exposes the one gRPC method both sides speak, plus encode/decode of the resource bodies
 // carried in `google.protobuf.Any`. Shared by the controller's server and the ztunnel's client; nothing
 // else sees protobuf shapes. Decoding never trusts the peer: callers parse the plain objects it returns.

@@ -15,6 +15,7 @@ import { MeshStore } from '../mesh/mesh-store.ts';
 import { workloadIdentity } from '../mesh/mesh-view.ts';
 import { OutlierDetector } from '../mesh/outlier-detection.ts';
 import { BpfRedirector } from '../redirect-bpf/loader.ts';
+import { FERRY_VERSION } from '../runtime/build-info.ts';
 import {
   ConnectionLimiter,
   DEFAULT_CONNECTION_LIMITS,
@@ -93,7 +94,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   const configBlock = readiness.block('config');
   const listenersBlock = readiness.block('workload listeners');
   const drain = new DrainController();
-  const metrics = new ZtunnelMetrics({ buildTag: process.env.npm_package_version ?? '0.1.0' });
+  const metrics = new ZtunnelMetrics({ buildTag: FERRY_VERSION });
   const accessLog = new AccessLog({ logger: log, metrics });
   const store = new MeshStore({
     onListenerError: (err) => log.error({ error: String(err) }, 'config listener failed'),
@@ -105,7 +106,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   let inPod: InPodManager | null = null;
   const ctx: ProxyContext = {
     node: config.node,
-    network: '',
+    network: config.network,
     store,
     certificates,
     pool,

@@ -1,4 +1,4 @@
-// Feeds the MeshStore from the controller over delta xDS (DESIGN.md §5.2): the `--xds-address` alternative
+// Feeds the MeshStore from the controller over delta xDS (docs/architecture.md "Configuration distribution (delta xDS)"): the `--xds-address` alternative
 // to ConfigFileSource, with the same shape (`load()` for the initial sync, `loads`), so app.ts can pick
 // either by flag. The first load() resolves once both types are synced (readiness waits on it); later
 // loads report the current state, since xDS config arrives by push, not by re-reading.

@@ -41,6 +41,8 @@ export type RedirectMode =
 
 export interface ZtunnelConfig {
   readonly node: string;
+  /** This node's network (Istio's NETWORK); '' = the default network. Endpoint choice prefers it. */
+  readonly network: string;
   readonly trustDomain: string;
   readonly clusterId: string;
   /** Where the mesh config comes from: a static file (Istio's LOCAL_XDS_PATH shape) or the controller. */
@@ -75,6 +77,7 @@ export interface ZtunnelFlags {
   readonly 'xds-address'?: string;
   readonly 'xds-root'?: string;
   readonly node?: string;
+  readonly network?: string;
   readonly 'trust-domain'?: string;
   readonly 'cluster-id'?: string;
   readonly 'ca-address'?: string;
@@ -157,6 +160,7 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
   });
   return {
     node: flags.node ?? env.FERRY_NODE_NAME ?? 'local',
+    network: flags.network ?? env.FERRY_NETWORK ?? '',
     trustDomain,
     clusterId: flags['cluster-id'] ?? env.FERRY_CLUSTER_ID ?? 'Kubernetes',
     configSource,

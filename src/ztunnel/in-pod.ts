@@ -1,4 +1,4 @@
-// In-pod mode (DESIGN.md §2, §4; Istio's src/inpod/{statemanager,workloadmanager}.rs): pods enrolled into
+// In-pod mode (docs/architecture.md "How a connection flows through the code"; docs/redirect.md; Istio's src/inpod/{statemanager,workloadmanager}.rs): pods enrolled into
 // this ztunnel through the BPF redirector. Per pod: the datapath entry (BpfRedirector.enrollPod), the
 // listener fds it creates inside the pod netns, served here (15001 captured outbound, 15006 plaintext
 // inbound, 15008 HBONE with the pod's certificate), and a SocketFactory that creates the ztunnel's sockets
@@ -162,7 +162,7 @@ export class InPodManager {
 
   /**
    * Stops serving every pod (drain) but keeps the datapath pinned: until a ztunnel serves the pods again,
-   * their new connections are refused at once (DESIGN.md §9).
+   * their new connections are refused at once (docs/architecture.md "Failure semantics").
    */
   async close(graceful: boolean, deadlineMs: number): Promise<void> {
     this.#closed = true;

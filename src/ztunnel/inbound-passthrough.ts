@@ -1,4 +1,4 @@
-// Plaintext inbound (the 15006 semantics, reference/ztunnel-anchor.md §1.9): a connection that reached a
+// Plaintext inbound (the 15006 semantics, docs/architecture.md "How a connection flows through the code"): a connection that reached a
 // local workload without HBONE. Authorization runs with no peer identity, so STRICT mTLS (a DENY of
 // connections without a principal) refuses it. Entry point for the BPF sk_lookup listener and, on loopback,
 // for the configured plaintext forwards.

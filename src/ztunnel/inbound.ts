@@ -1,7 +1,7 @@
 // HBONE inbound (port 15008): carries out planInbound for one CONNECT stream, in ztunnel's phases
-// (reference/ztunnel-anchor.md §1.8): plan (authority, target, authz) → track → connect the app from
+// (docs/architecture.md "How a connection flows through the code"): plan (authority, target, authz) → track → connect the app from
 // 127.0.0.6 → 200 → splice (inbound-forward.ts). The 200 is sent only after policy passed and the upstream connected
-// (DESIGN.md §5.1). Decisions live in inbound-plan.ts; this module owns sockets, logs and metrics.
+// (docs/architecture.md "HBONE (wire contract)"). Decisions live in inbound-plan.ts; this module owns sockets, logs and metrics.
 
 import { ProxyError } from '../errors.ts';
 import { formatAuthority } from '../hbone/authority.ts';

@@ -1,4 +1,4 @@
-// The ztunnel's Prometheus metrics with Istio's names and labels (reference/ztunnel-anchor.md §7.1,
+// The ztunnel's Prometheus metrics with Istio's names and labels (docs/architecture.md "Telemetry",
 // istio/ztunnel:src/proxy/metrics.rs). Each instance owns its own Registry (never the global one), so
 // several ztunnels coexist in one test process. Hot path: labels are resolved once per connection;
 // bytes are added to plain numbers on the recorder and flushed to the counters at close and whenever the

@@ -1,5 +1,5 @@
-// planOutbound: decides where one captured outbound connection goes (reference/ztunnel-anchor.md §1.7, §2.3,
-// §2.6, §2.7; DESIGN.md §2 steps 3 and 6). Pure: data plus a MeshView in, a plan value out; no sockets, clock,
+// planOutbound: decides where one captured outbound connection goes (docs/architecture.md "How a connection flows through the code", "HBONE (wire contract)",
+// §2.6, §2.7; docs/architecture.md "How a connection flows through the code" steps 3 and 6). Pure: data plus a MeshView in, a plan value out; no sockets, clock,
 // logger or hidden randomness. Expected outcomes (loop, no endpoint, unknown port or waypoint) are `reject`
 // plans, never throws. The shell (outbound.ts) carries the plan out and labels telemetry from its fields.
 
@@ -11,7 +11,7 @@ import { type ResolvedEndpoint, resolveServiceEndpoint } from '../mesh/load-bala
 import { type MeshView, workloadIdentity } from '../mesh/mesh-view.ts';
 import { type GatewayAddress, type IpAddr, type Service, serviceKey, type Workload } from '../mesh/types.ts';
 
-/** Port every HBONE-capable ztunnel listens on (DESIGN.md §3). */
+/** Port every HBONE-capable ztunnel listens on (docs/architecture.md "Processes and ports"). */
 export const DEFAULT_HBONE_PORT = 15008;
 
 export interface OutboundRequest {

@@ -1,5 +1,5 @@
 // Outbound (15001 / SOCKS5 entry): carries out planOutbound for one connection from a local workload
-// (reference/ztunnel-anchor.md §1.7): HBONE through the pool (direct or via a waypoint), plain TCP to a
+// (docs/architecture.md "How a connection flows through the code"): HBONE through the pool (direct or via a waypoint), plain TCP to a
 // workload outside the mesh, or passthrough to a destination outside it. Returns the upstream byte stream;
 // the entry point splices it and calls finish() on the returned result. Each connect's outcome feeds the
 // outlier detector (ctx.outliers), whose ejected endpoints the next plans leave out of service choices.

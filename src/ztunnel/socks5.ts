@@ -1,4 +1,4 @@
-// SOCKS5 outbound entry (RFC 1928; DESIGN.md §3 port 15080): no-auth, CONNECT only, IPv4/IPv6/domain
+// SOCKS5 outbound entry (RFC 1928; docs/architecture.md "Processes and ports" port 15080): no-auth, CONNECT only, IPv4/IPv6/domain
 // targets. Hostile input is parsed by pure functions over the bytes received so far (a complete greeting is
 // at most 257 bytes, a request 262), so nothing grows without bound; garbage closes that client only. The
 // success reply is sent only after onConnect produced an upstream; then the client is spliced to it.

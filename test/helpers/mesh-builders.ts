@@ -15,7 +15,7 @@ import type {
 } from '../../src/mesh/types.ts';
 
 export const TRUST_DOMAIN = 'cluster.local';
-/** The ztunnel ports of DESIGN.md §3, as the planners' `selfPorts`. */
+/** The ztunnel ports of docs/architecture.md "Processes and ports", as the planners' `selfPorts`. */
 export const SELF_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008, 15080]);
 
 export type WorkloadOverrides = Partial<Omit<Workload, 'services'>> & {

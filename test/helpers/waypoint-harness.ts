@@ -134,6 +134,7 @@ export async function startWaypointHarness(
     trustDomain: HARNESS_TD,
     clusterDomain: 'cluster.local',
     node: 'node-a',
+    network: '',
     source: { kind: 'file', path: configPath },
     ca: { kind: 'in-process', caDir: null },
     listen: { host: '127.0.0.1', port: 0 },

@@ -1,4 +1,4 @@
-// Issue 9 §2: the local controller's durable state (src/controller/local/state-store.ts) on a real
+// Issue 9 §2: the local controller's durable state (src/local-cluster/controller/state-store.ts) on a real
 // filesystem. A writer killed with SIGKILL at random moments never loses an acknowledged commit; torn temp
 // files are ignored and removed; readers see a whole old or a whole new file, never a mix; a damaged,
 // truncated or no-longer-valid file is an error naming it (the controller refuses to start) rather than an

@@ -1,4 +1,4 @@
-// HboneClientPool behaviour users rely on (DESIGN.md §5.1): tunnels share HTTP/2 connections up to 100
+// HboneClientPool behaviour users rely on (docs/architecture.md "HBONE (wire contract)"): tunnels share HTTP/2 connections up to 100
 // streams, one dial per key, GOAWAY'd and idle connections are not reused, and the key separates sources.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

@@ -1,4 +1,4 @@
-// HBONE's TLS contract (DESIGN.md §5.1, reference/ztunnel-anchor.md §2.2, §3.4) against real handshakes:
+// HBONE's TLS contract (docs/architecture.md "HBONE (wire contract)", docs/architecture.md "HBONE (wire contract)", "Identity") against real handshakes:
 // mutual TLS 1.3 with ALPN h2, client certs from our trust domain only, servers must present an expected
 // identity, and hostile bytes on the port end only that connection.
 import assert from 'node:assert/strict';

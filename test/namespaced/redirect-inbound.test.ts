@@ -1,4 +1,4 @@
-// Plaintext inbound steering (DESIGN.md §2 step 5): the sk_lookup program on an enrolled pod's netns hands
+// Plaintext inbound steering (docs/architecture.md "How a connection flows through the code" step 5): the sk_lookup program on an enrolled pod's netns hands
 // SYNs for app ports to the ztunnel's in-pod 15006 listener, whose accepted socket keeps the original
 // local address; 15008 goes to the registered HBONE listener; 127.0.0.6, probe CIDRs and excluded ports are
 // left alone.

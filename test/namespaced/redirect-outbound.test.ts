@@ -1,4 +1,4 @@
-// Outbound capture end to end (DESIGN.md §2 steps 1–2): an enrolled pod's connect lands on its in-pod
+// Outbound capture end to end (docs/architecture.md "How a connection flows through the code" steps 1–2): an enrolled pod's connect lands on its in-pod
 // 15001 listener and the stand-in ztunnel recovers the original destination from the pinned maps.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';

@@ -1,4 +1,4 @@
-// Fuzz target `hbone-server` (network): a real HboneServer (src/ztunnel/hbone/server.ts) on loopback with a
+// Fuzz target `hbone-server` (network): a real HboneServer (src/hbone/server.ts) on loopback with a
 // test PKI. Each input is a fresh connection: mostly a verified mTLS session carrying an HTTP/2 preface,
 // SETTINGS and generated frames (a CONNECT with one header broken, CONTINUATION splits, lying lengths,
 // flow-control and stream-state abuse), sometimes plain bytes where the TLS ClientHello belongs. After each

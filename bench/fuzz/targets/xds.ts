@@ -1,4 +1,4 @@
-// Fuzz target `xds` (pure): the ztunnel's and waypoint's xDS resource conversion (src/ztunnel/xds-convert.ts)
+// Fuzz target `xds` (pure): the ztunnel's and waypoint's xDS resource conversion (src/xds/convert.ts)
 // on the resources the controller makes from the repository's manifests: bytes damaged, decoded messages
 // with random values planted in fields and re-encoded, and arbitrary bytes. Every body goes through all
 // three parsers (Address, Authorization, L7Resource). Contract: never throws; a refusal is

@@ -1,5 +1,5 @@
 // AuthorizationPolicy (security.istio.io) → istio.security.Authorization for ztunnel, by Istio ambient's
-// conversion rules (reference/ztunnel-anchor.md §4.2):
+// conversion rules (docs/architecture.md "Policy and enrollment"):
 // - targetRefs policies bind to waypoints: never sent to ztunnel. Only ALLOW and DENY exist at L4.
 // - scope: selector → WorkloadSelector; none → Namespace, or Global in the root namespace.
 // - one rule → AND of clauses: the `from` list is one clause (OR of its sources), the `to` list another,

@@ -1,4 +1,4 @@
-// PeerAuthentication → which mTLS policy a workload references (reference/ztunnel-anchor.md §4.4). The
+// PeerAuthentication → which mTLS policy a workload references (docs/architecture.md "Policy and enrollment"). The
 // effective mode is the workload-selector PA's, else the namespace PA's, else the mesh-wide PA's (root
 // namespace, no selector), UNSET inheriting from the next level and PERMISSIVE at the bottom; when several
 // PAs compete at one level the oldest wins. STRICT → the static `<rootNs>/istio_converted_static_strict`

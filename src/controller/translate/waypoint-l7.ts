@@ -1,4 +1,4 @@
-// What waypoints add to the translation (DESIGN.md §6, reference/gateway-api-anchor.md §6): each waypoint's
+// What waypoints add to the translation (docs/architecture.md "Policy and enrollment", docs/architecture.md "Waypoints (L7)"): each waypoint's
 // own Service `<gw>.<ns>.svc.<domain>` (port 15008, what ztunnels resolve a GatewayAddress to) and its pod
 // as an HBONE workload (it terminates HBONE itself, so it is never enrolled); the objects waypoints compile
 // themselves (HTTPRoutes, AuthorizationPolicies with targetRefs, waypoint Gateways) as L7 entries; and the

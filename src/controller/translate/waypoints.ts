@@ -1,4 +1,4 @@
-// Waypoints (DESIGN.md §6, reference/ztunnel-anchor.md §2.7): Gateways of class ferry-waypoint with the
+// Waypoints (docs/architecture.md "Policy and enrollment", docs/architecture.md "HBONE (wire contract)"): Gateways of class ferry-waypoint with the
 // listener {name: mesh, port: 15008, protocol: HBONE} become WaypointSpecs for the orchestrator, and the
 // `istio.io/use-waypoint` label (object label beats namespace label; `none` opts out) assigns them to
 // Services (waypoint-for service|all, the default being service) and workloads (waypoint-for workload|all).

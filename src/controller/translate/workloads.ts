@@ -1,4 +1,4 @@
-// One pod → one mesh Workload (reference/ztunnel-anchor.md §5.3, DESIGN.md §6): uid
+// One pod → one mesh Workload (docs/architecture.md "Configuration distribution (delta xDS)", docs/architecture.md "Policy and enrollment"): uid
 // `<cluster>//Pod/<ns>/<name>`, placement (IP, node), identity (trust domain, service account), HBONE when
 // enrolled, telemetry names, the services it backs (service port → target port, named ports resolved against
 // the pod's containers), its waypoint and the selector/mTLS policies it references. Pure.

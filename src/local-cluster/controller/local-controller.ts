@@ -1,4 +1,4 @@
-// The local cluster's controller process (`ferry controller --cluster <name>`, DESIGN.md §1, §7): manifest
+// The local cluster's controller process (`ferry controller --cluster <name>`, docs/architecture.md "Processes and ports", "Local cluster"): manifest
 // source (+ `ferry label` overrides) → placement from the runtime's journal and persistent VIPs → translate
 // → delta xDS to every node ztunnel, the node-bound CA, and enrollment reconciliation after every publish.
 // Everything listens on 127.0.0.1 only: xDS is PLAINTEXT in local mode (loopback, one machine, root-only

@@ -1,5 +1,5 @@
 // L4 authorization decision for one connection over the policies that apply to its destination, in Istio's
-// order (DESIGN.md §6; istio/ztunnel src/state.rs assert_rbac, reference/ztunnel-anchor.md §4.3). Pure: the
+// order (docs/architecture.md "Policy and enrollment"; istio/ztunnel src/state.rs assert_rbac, docs/architecture.md "Policy and enrollment"). Pure: the
 // caller selects the applicable policies (namespace, global, workload selector) and logs the verdict.
 // Long lists are evaluated through a candidate index (policy-index.ts, docs/performance.md "Policy scale"):
 // same verdict as the linear walk, built once per list and memoized for frozen lists (MeshView.policiesFor

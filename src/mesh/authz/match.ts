@@ -1,5 +1,5 @@
-// Does one Authorization policy match one connection? Exactly Istio ztunnel's semantics (DESIGN.md §6,
-// reference/ztunnel-anchor.md §4.1, §4.3): policy = OR of rules, rule = AND of clauses, clause = OR of matches,
+// Does one Authorization policy match one connection? Exactly Istio ztunnel's semantics (docs/architecture.md "Policy and enrollment",
+// docs/architecture.md "Policy and enrollment"): policy = OR of rules, rule = AND of clauses, clause = OR of matches,
 // match = AND of its non-empty fields, values within a field OR, not_* fields must match none of their values.
 // Pure: no I/O, clock or logger; the only inputs are the policy and the connection.
 import { principalOf } from '../../identity/spiffe-id.ts';

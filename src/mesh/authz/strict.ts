@@ -1,4 +1,4 @@
-// The synthetic policies that implement PeerAuthentication in ambient mode (reference/ztunnel-anchor.md §4.4;
+// The synthetic policies that implement PeerAuthentication in ambient mode (docs/architecture.md "Policy and enrollment";
 // Istio pilot ambient/authorization.go). STRICT is not a TLS setting at the ztunnel: it is a DENY of
 // connections without a peer identity, i.e. plaintext arriving on 15006. Pure data builders.
 import type { Authorization, Match } from '../types.ts';

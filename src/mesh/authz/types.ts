@@ -1,4 +1,4 @@
-// Input and output of L4 authorization (DESIGN.md §6, reference/ztunnel-anchor.md §4.3).
+// Input and output of L4 authorization (docs/architecture.md "Policy and enrollment", docs/architecture.md "Policy and enrollment").
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
 import type { IpAddr, PolicyKey } from '../types.ts';
 

@@ -1,5 +1,5 @@
-// Static mesh config from a file in the shape of Istio ztunnel's LOCAL_XDS_PATH YAML (DESIGN.md §5.2,
-// reference/ztunnel-anchor.md §5.6): `workloads`, `services`, `policies`, camelCase keys, unknown keys
+// Static mesh config from a file in the shape of Istio ztunnel's LOCAL_XDS_PATH YAML (docs/architecture.md "Configuration distribution (delta xDS)",
+// docs/architecture.md "Configuration distribution (delta xDS)"): `workloads`, `services`, `policies`, camelCase keys, unknown keys
 // rejected. Converts the whole file into the domain MeshConfig or rejects it whole with every error found
 // (file, path, value, reason, line/column): never half-accepted. Pure: the caller reads the file and logs.
 import { LineCounter, type Node, parseDocument } from 'yaml';

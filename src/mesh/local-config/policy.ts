@@ -1,5 +1,5 @@
 // Authorization policies of the static config file: `policies[]` with rules → clauses → matches (3 nested
-// lists), converted to the domain Authorization (reference/ztunnel-anchor.md §4.1, §5.6).
+// lists), converted to the domain Authorization (docs/architecture.md "Policy and enrollment", "Configuration distribution (delta xDS)").
 import type { Node } from 'yaml';
 import { EMPTY_MATCH } from '../authz/match.ts';
 import {

@@ -1,4 +1,4 @@
-// L7 AuthorizationPolicy (security.istio.io/v1) bound to a waypoint with `targetRefs` (DESIGN.md §6): the
+// L7 AuthorizationPolicy (security.istio.io/v1) bound to a waypoint with `targetRefs` (docs/architecture.md "Policy and enrollment"): the
 // spec as written → L7Policy, or the problems that keep it from applying. Istio string forms ("*", "x*",
 // "*x", exact) and CIDRs reuse the ztunnel's pieces. Fields Ferry cannot evaluate (JWT: requestPrincipals,
 // request.auth.*) make the policy invalid rather than silently weaker or stronger. Pure; never throws.

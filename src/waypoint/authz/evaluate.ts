@@ -1,4 +1,4 @@
-// Per-request L7 authorization at the waypoint, in Istio's order (DESIGN.md §6): a matching DENY denies;
+// Per-request L7 authorization at the waypoint, in Istio's order (docs/architecture.md "Policy and enrollment"): a matching DENY denies;
 // no ALLOW policy applies → allow; a matching ALLOW allows; otherwise deny. Policies apply when they
 // target this waypoint's Gateway or the request's destination Service (in the policy's namespace). Pure.
 import { matchesStringMatch, stringMatch } from '../../mesh/authz/match.ts';

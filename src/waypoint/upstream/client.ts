@@ -1,4 +1,4 @@
-// HTTP/1.1 from the waypoint to one pod (DESIGN.md §2 step 6): each upstream HTTP connection is one HBONE
+// HTTP/1.1 from the waypoint to one pod (docs/architecture.md "How a connection flows through the code" step 6): each upstream HTTP connection is one HBONE
 // CONNECT stream (`:authority=podIP:targetPort`, the waypoint's SVID, the pod's identity verified) through
 // the ztunnel's HboneClientPool, or a plain TCP socket for a pod outside the mesh. Idle HTTP connections
 // are kept per endpoint and reused (node:http's Agent, taught that its "sockets" are tunnel streams).

@@ -1,4 +1,4 @@
-// The waypoint's upstream side as the request pipeline sees it (DESIGN.md §2 step 6): one HTTP request
+// The waypoint's upstream side as the request pipeline sees it (docs/architecture.md "How a connection flows through the code" step 6): one HTTP request
 // sent to a chosen pod, over HBONE (`:authority=podIP:targetPort`) or plain TCP for a pod outside the mesh,
 // as HTTP/1.1 or HTTP/2, with Gateway API retries and timeouts around it. Types, and the error it fails with.
 

@@ -1,4 +1,4 @@
-// AuthorizationPolicy → Authorization: one table case per conversion rule of reference/ztunnel-anchor.md §4.2,
+// AuthorizationPolicy → Authorization: one table case per conversion rule of docs/architecture.md "Policy and enrollment",
 // plus the edge cases `{}` (ALLOW nothing), `rules: [{}]` (ALLOW everything) and L7 content in ALLOW vs DENY.
 // Where it matters the converted policy is also evaluated against connections (what a user would notice).
 import assert from 'node:assert/strict';

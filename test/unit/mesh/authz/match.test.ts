@@ -1,5 +1,5 @@
 // matchesPolicy: every Match field and its not_ form, each StringMatch kind, presence vs plaintext, and the
-// empty rule / clause / match semantics (reference/ztunnel-anchor.md §4.3).
+// empty rule / clause / match semantics (docs/architecture.md "Policy and enrollment").
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type SpiffeId, spiffeId } from '../../../../src/identity/spiffe-id.ts';
