@@ -5,8 +5,10 @@
 // search list and all; a service published later resolves after the push. Cleans up even on failure.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before } from 'node:test';
@@ -95,7 +97,10 @@ privilegedTest('Debian curl and the test app curl in a pod netns resolve service
   writeFileSync(upstreamConf, 'nameserver 127.0.0.1\n');
 
   const stop = new AbortController();
-  const readinessPort = 20_000 + (process.pid % 20_000);
+  const probe = createNetServer().listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const readinessPort = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
   const dns = runClusterDns({
     xdsAddress: xds.address,
     netnsPath: `/run/netns/${br}`,
