@@ -34,6 +34,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'restart dead ztunnels and waypoints of the local cluster (started by up -f)',
     load: () => import('./supervise-command.ts'),
   },
+  dns: { summary: "run the local cluster's DNS server (started by up -f)", load: () => import('./dns-command.ts') },
   status: {
     summary: 'show the local mesh: nodes, pods, services, policies',
     load: async () => ({ run: (await import('./mesh-commands.ts')).status }),
