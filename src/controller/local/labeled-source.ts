@@ -81,6 +81,9 @@ export function applyLabelOverrides(
     ...state.gateways,
     ...state.httpRoutes,
     ...state.referenceGrants,
+    ...state.nodes,
+    ...state.endpointSlices,
+    ...state.gatewayClasses,
   ]);
 }
 
