@@ -306,6 +306,7 @@ export const DIAGNOSTIC_CODES = [
   'FERRY_ROUTE_INVALID',
   'FERRY_ROUTE_UNRESOLVED_REF',
   'FERRY_ROUTE_NO_PARENT',
+  'FERRY_KUBE_KIND_MISSING',
 ] as const;
 export type DiagnosticCode = (typeof DIAGNOSTIC_CODES)[number];
 
