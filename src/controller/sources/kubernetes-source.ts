@@ -95,7 +95,6 @@ export class KubernetesSource implements MeshSource {
     }
     this.#started = true;
     this.#onChange = onChange;
-    this.#dirty.clear();
     onChange(this.state());
     const every = this.#opts.rediscoverMs ?? 30_000;
     const tick = () => {
@@ -145,6 +144,11 @@ export class KubernetesSource implements MeshSource {
   /** kind → version watched now. */
   watching(): ReadonlyMap<K8sKind, string> {
     return new Map([...this.#running].map(([k, r]) => [k, r.version]));
+  }
+
+  /** Per kind watched: full lists made (1 + one per 410 Gone) and list/watch failures retried. */
+  informerStats(): ReadonlyMap<K8sKind, { readonly lists: number; readonly errors: number }> {
+    return new Map([...this.#running].map(([k, r]) => [k, { lists: r.informer.lists, errors: r.informer.errors }]));
   }
 
   /** Kinds the server does not serve (reported). */
