@@ -14,6 +14,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     load: () => import('./waypoint-command.ts'),
   },
   ca: { summary: 'run the SPIFFE CA (gRPC IstioCertificateService)', load: () => import('./ca-command.ts') },
+  apiserver: {
+    summary: 'run the local Kubernetes API server (kubectl, informers)',
+    load: () => import('./apiserver-command.ts'),
+  },
   demo: { summary: 'two ztunnels on loopback: mTLS, load balancing, passthrough', load: () => import('./demo.ts') },
   up: { summary: 'create the local cluster (pods as netns + cgroups)', load: () => import('./up-command.ts') },
   down: { summary: 'remove the local cluster, also after a crash', load: () => import('./down-command.ts') },
