@@ -10,8 +10,8 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readMeshConfig } from '../src/controller/local/mesh-files.ts';
-import { privilegeProblem } from '../test/helpers/privileged.ts';
+import { readMeshConfig } from '../src/local-cluster/controller/mesh-files.ts';
+import { privilegeProblem } from '../testkit/privileged.ts';
 import { cpuSeconds, rssMb } from './proc.ts';
 import { nonNegativeEnv, positiveEnv, r3 } from './report.ts';
 

@@ -2,7 +2,6 @@
 // Used by the demo and `ferry up`, and by tests that need separate ztunnel processes. A child is killed
 // when its handle is disposed, and when the parent exits.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
@@ -95,10 +94,4 @@ export function spawnFerry(name: string, args: readonly string[], env: NodeJS.Pr
       await stop();
     },
   };
-}
-
-/** Waits until a child has exited (for callers that killed it themselves). */
-export async function waitExit(p: FerryProcess): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  await once(p.child, 'exit');
 }

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { KubernetesControllerOptions } from '../controller/kubernetes-controller.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { ConfigError, parseHostPort } from '../ztunnel/config.ts';
+import { ConfigError, parseHostPort } from '../runtime/process-config.ts';
 
 export const KUBE_CONTROLLER_HELP = `usage: ferry controller --kubeconfig PATH | --source kubernetes [options]
 

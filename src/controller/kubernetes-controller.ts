@@ -1,4 +1,4 @@
-// The controller on a Kubernetes API (`ferry controller --kubeconfig`, DESIGN.md §1, docs/architecture.md
+// The controller on a Kubernetes API (`ferry controller --kubeconfig`, docs/architecture.md
 // "Kubernetes source"): KubernetesSource → placement from the API (kubernetes-placement.ts) → translation →
 // delta xDS to every ztunnel and waypoint, the node-bound CA, and Gateway API status written by the replica
 // holding the Lease. Every replica serves xDS and the CA; xDS answers only from the first complete publish

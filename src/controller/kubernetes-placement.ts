@@ -1,4 +1,4 @@
-// Placement when the cluster is a Kubernetes API (DESIGN.md §1): the scheduler and kubelet already decided,
+// Placement when the cluster is a Kubernetes API (docs/architecture.md "Kubernetes source"): the scheduler and kubelet already decided,
 // so a pod runs where its spec.nodeName says with the IP its status.podIP reports; pods not yet given an IP,
 // and pods that finished (Succeeded/Failed), get no Workload. A waypoint's pod (labelled
 // gateway.networking.k8s.io/gateway-name=<gateway>) stands for the waypoint translation expects for that

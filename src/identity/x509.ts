@@ -25,6 +25,7 @@ export async function privateKeyToPem(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
+/** PKCS#8 PEM → P-256 signing key (the local API server reloads its service-account signing key). */
 export async function importP256PrivateKeyPem(pem: string): Promise<CryptoKey> {
   const [der] = x509.PemConverter.decode(pem);
   if (der === undefined) throw new TypeError('no PEM block found in private key');

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type KubernetesController, startKubernetesController } from '../../src/controller/kubernetes-controller.ts';
 import type { Json } from '../../src/controller/sources/kube-client.ts';
+import { MeshStore } from '../../src/mesh/mesh-store.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
-import { MeshStore } from '../../src/ztunnel/store/mesh-store.ts';
-import { XdsClient } from '../../src/ztunnel/xds-client.ts';
+import { XdsClient } from '../../src/xds/client.ts';
 import { type LocalApi, startLocalApi } from '../helpers/local-api.ts';
 
 const LEASE_S = 2;

@@ -1,8 +1,8 @@
-// Structural validation of the kinds only a Kubernetes API hands the controller (DESIGN.md §1): Node,
+// Structural validation of the kinds only a Kubernetes API hands the controller (docs/architecture.md): Node,
 // discovery.k8s.io/v1 EndpointSlice (the endpoints of Services without a selector), Gateway API GatewayClass,
 // the status a kubelet writes on a Pod (podIP, phase), and the server-set metadata (uid, resourceVersion,
 // generation) the status writer needs. Manifests may carry them too; they mean the same. Pure.
-import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
+import { canonicalIp } from '../../mesh/ip-addr.ts';
 import { get, isObj, type Obj, type ObjectReader, q } from './k8s-reader.ts';
 import type {
   EndpointSliceEndpoint,

@@ -9,7 +9,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type KubeConfig, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
 import type { Logger } from '../../runtime/logger.ts';
-import { type ReconnectBackoff, reconnectDelayMs } from '../../ztunnel/xds-backoff.ts';
+import { type ReconnectBackoff, reconnectDelayMs } from '../../xds/backoff.ts';
 import { isJson, type Json, type KubeClient } from './kube-client.ts';
 
 export const INFORMER_BACKOFF: ReconnectBackoff = { initialMs: 200, maxMs: 10_000 };

@@ -1,4 +1,4 @@
-// The Kubernetes source (DESIGN.md §1, docs/architecture.md "Kubernetes source"): one informer per watched
+// The Kubernetes source (docs/architecture.md "Kubernetes source"): one informer per watched
 // kind (kube-resources.ts) whose group-version the API server serves; kinds it does not serve (a CRD not
 // installed) are reported once and picked up when a periodic re-discovery finds them. Every object is
 // parsed with the same parseK8sObject as a manifest (origin `api:<Kind>/<ns>/<name>`), so it means the

@@ -1,13 +1,13 @@
-// Services without a selector (DESIGN.md §6): their endpoints come from discovery.k8s.io/v1 EndpointSlices
+// Services without a selector (docs/architecture.md "Policy and enrollment"): their endpoints come from discovery.k8s.io/v1 EndpointSlices
 // labelled kubernetes.io/service-name, not from pod labels. Each ready endpoint address becomes an endpoint of
 // the Service: a pod it names (targetRef) or whose IP it is gets the Service added to its Workload; any
 // other address gets a Workload of its own (plain TCP, no identity: nothing enrolls it), one per namespace
 // and IP, as Istio does for endpoints that are not pods. Ports map by name: the slice port named like the
 // Service port gives the target port. Slices of Services that have a selector are ignored (the selector
 // decides, exactly as for manifests). Pure.
-import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
-import type { PortMap, ServiceKey, Workload } from '../../ztunnel/store/types.ts';
-import { serviceKey } from '../../ztunnel/store/types.ts';
+import { canonicalIp } from '../../mesh/ip-addr.ts';
+import type { PortMap, ServiceKey, Workload } from '../../mesh/types.ts';
+import { serviceKey } from '../../mesh/types.ts';
 import type { EndpointSliceObject, ServiceObject } from '../sources/types.ts';
 import { serviceHostname } from './services.ts';
 import type { Diagnostics, TranslateSettings } from './types.ts';

@@ -12,7 +12,7 @@ import {
 } from '../../../src/controller/status/desired-status.ts';
 import { decideLease, isLeading, type LeaseRecord, observe } from '../../../src/controller/status/lease.ts';
 import { listPods, translateCluster } from '../../../src/controller/translate/translate.ts';
-import { stateOf } from './helpers.ts';
+import { stateOf } from '../../helpers/controller-fixtures.ts';
 
 const T0 = '2026-01-01T00:00:00Z';
 const T1 = '2026-01-01T00:05:00Z';
@@ -161,8 +161,9 @@ spec:
   const result = translateCluster(state, { placement, vips: new Map([['demo/echo', '10.96.0.1']]) });
   const d = desiredStatuses(state, result);
   const route = d.find((x) => x.kind === 'HTTPRoute');
+  assert.ok(route);
   const parent = (
-    route?.status.parents as {
+    route.status.parents as {
       controllerName: string;
       conditions: { type: string; status: string; reason: string; observedGeneration: number }[];
     }[]
@@ -181,8 +182,9 @@ spec:
   );
   assert.deepEqual(wp?.status.addresses, [{ type: 'IPAddress', value: '10.0.0.1' }]);
   const bad = d.find((x) => x.kind === 'Gateway' && x.name === 'bad');
+  assert.ok(bad);
   assert.deepEqual(
-    (bad?.status.conditions as { type: string; status: string; reason: string }[]).map((c) => [
+    (bad.status.conditions as { type: string; status: string; reason: string }[]).map((c) => [
       c.type,
       c.status,
       c.reason,

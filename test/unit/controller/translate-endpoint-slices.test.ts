@@ -3,7 +3,7 @@
 // map by name, not-ready endpoints are left out, and slices of selector Services change nothing.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ns, translateYaml } from './helpers.ts';
+import { ns, translateYaml } from '../../helpers/controller-fixtures.ts';
 
 const pod = (name: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: demo, labels: {app: db}}\nspec:\n  containers: [{name: app, image: x}]\n---\n`;
