@@ -230,5 +230,6 @@ test('two replicas: only the Lease holder writes status; killing it moves the le
     const o = await api.get('gateway.networking.k8s.io/v1', 'HTTPRoute', 'demo', 'r2');
     return routeCondition(o, 'Accepted') === undefined ? undefined : o;
   }, 'the new leader to write r2 status');
+  await b.statusSettled(); // the API may show the write before b has read the answer
   assert.ok(b.statusWriter.writes >= 1);
 });
