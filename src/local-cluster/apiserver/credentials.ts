@@ -1,14 +1,14 @@
 // The API server's own credentials, kept in its data directory (mode 0700, files 0600) so that a restart
 // keeps every kubeconfig valid: a self-signed CA and a serving certificate for the loopback address it
 // listens on, and a random bearer token. Nothing here is readable by other local users.
-import { randomBytes, timingSafeEqual, X509Certificate } from 'node:crypto';
+import { createPrivateKey, randomBytes, timingSafeEqual, webcrypto, X509Certificate } from 'node:crypto';
 import { chmod, mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   createSelfSignedRoot,
   createServingCertificate,
+  EC_P256,
   generateP256KeyPair,
-  importP256PrivateKeyPem,
   privateKeyToPem,
   x509,
 } from '../../identity/x509.ts';
@@ -82,7 +82,7 @@ export async function loadOrCreateCredentials(dataDir: string, hosts: readonly s
     const cert = await createServingCertificate({
       subjectPublicKey: keys.publicKey,
       issuerCertificate: new x509.X509Certificate(caPem),
-      issuerKey: await importP256PrivateKeyPem(caKeyPem),
+      issuerKey: await importSigningKey(caKeyPem),
       notBefore: new Date(now - 60_000),
       notAfter: new Date(now + SERVING_TTL_MS),
       dnsNames,
@@ -106,6 +106,11 @@ export async function loadOrCreateCredentials(dataDir: string, hosts: readonly s
     await writeFileDurable(saKeyPath, saKeyPem, 0o600);
   }
   return { caPem, certPem, keyPem, token, saKeyPem };
+}
+
+async function importSigningKey(pem: string): Promise<webcrypto.CryptoKey> {
+  const der = createPrivateKey(pem).export({ type: 'pkcs8', format: 'der' });
+  return webcrypto.subtle.importKey('pkcs8', der, EC_P256, false, ['sign']);
 }
 
 // Reissue when the certificate is near expiry, from another CA, or not valid for a host we listen on.

@@ -2,8 +2,16 @@
 // /status and /scale subresources. Each write is read-modify-commit with no await in between, so it is atomic
 // against other requests (one event loop); conflicts are decided on resourceVersion as the real server does.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { deepClone, isObj, metaOf, type Obj, own } from './json.ts';
-import { allocateClusterIp, isNoop, nameForCreate, prepareCreate, prepareUpdate, randomSuffix } from './objects.ts';
+import { isObj, metaOf, type Obj, own } from './json.ts';
+import {
+  allocateClusterIp,
+  isNoop,
+  k8sTime,
+  nameForCreate,
+  prepareCreate,
+  prepareUpdate,
+  randomSuffix,
+} from './objects.ts';
 import { applyJsonPatch, applyMergePatch, PatchError } from './patch.ts';
 import { apiVersionOf, qualifiedName, type ResourceRegistry, type ResourceType, storageKeyOf } from './resources.ts';
 import {
@@ -30,6 +38,8 @@ export interface HandlerDeps {
   /** Service ClusterIPs are allocated from here when a Service has none. */
   readonly serviceCidr: string;
   readonly now?: () => Date;
+  /** Called when a namespace starts terminating; the server finishes it later (finalizeNamespace). */
+  readonly onNamespaceTerminating?: (name: string) => void;
 }
 
 export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
@@ -194,6 +204,7 @@ export class Handlers {
       );
     }
     if (dryRun) return { code: 200, body: present(t, existing) };
+    if (storageKeyOf(t) === NAMESPACES) return this.#terminateNamespace(t, existing);
     const changes: Change[] = [
       ...this.#cascade(t, existing),
       { op: 'delete', skey: storageKeyOf(t), namespace: t.namespaced ? ns : '', name },
@@ -224,6 +235,39 @@ export class Handlers {
         items: deleted.map((o) => present(t, o)),
       },
     };
+  }
+
+  // A namespace is deleted as the real server does it, in two steps: now it becomes Terminating (no new
+  // objects in it), and a moment later it goes with all its objects. `kubectl delete -f` deletes a namespace
+  // and then the objects in it: they must still be there when the second requests arrive.
+  async #terminateNamespace(t: ResourceType, existing: Obj): Promise<Reply> {
+    const meta = metaOf(existing);
+    const name = String(own(meta, 'name'));
+    if (own(meta, 'deletionTimestamp') !== undefined) return { code: 200, body: present(t, existing) };
+    const terminating: Obj = {
+      ...existing,
+      metadata: { ...meta, deletionTimestamp: k8sTime(this.#now()) },
+      status: { phase: 'Terminating' },
+    };
+    const [event] = await this.#d.store.commit([{ op: 'put', skey: NAMESPACES, object: terminating }]);
+    this.#d.onNamespaceTerminating?.(name);
+    return { code: 200, body: present(t, event?.object ?? terminating) };
+  }
+
+  /** Deletes a Terminating namespace and everything in it (one atomic commit). */
+  async finalizeNamespace(name: string): Promise<void> {
+    const ns = this.#d.store.get(NAMESPACES, '', name);
+    if (ns === undefined || own(metaOf(ns), 'deletionTimestamp') === undefined) return;
+    const t = this.#d.registry.find('', 'v1', 'namespaces') as ResourceType;
+    await this.#d.store.commit([...this.#cascade(t, ns), { op: 'delete', skey: NAMESPACES, namespace: '', name }]);
+  }
+
+  /** Names of namespaces left Terminating (by a crash before they were finalized). */
+  terminatingNamespaces(): string[] {
+    return this.#d.store
+      .list(NAMESPACES)
+      .filter((o) => own(metaOf(o), 'deletionTimestamp') !== undefined)
+      .map((o) => String(own(metaOf(o), 'name')));
   }
 
   // Finalizer-free deletion: a namespace takes its objects with it, a CRD its custom resources.
@@ -297,7 +341,16 @@ export class Handlers {
   }
 
   #mustHaveNamespace(ns: string): void {
-    if (this.#d.store.get(NAMESPACES, '', ns) === undefined) throw notFound('namespaces', ns, '', 'namespaces');
+    const o = this.#d.store.get(NAMESPACES, '', ns);
+    if (o === undefined) throw notFound('namespaces', ns, '', 'namespaces');
+    if (own(metaOf(o), 'deletionTimestamp') !== undefined) {
+      throw failure(
+        403,
+        'Forbidden',
+        `unable to create new content in namespace ${ns} because it is being terminated`,
+        { name: ns, kind: 'namespaces' },
+      );
+    }
   }
 
   // The body must be an object of this resource's kind and version, in the request's namespace.
@@ -345,7 +398,7 @@ function applyPatch(t: ResourceType, existing: Obj, patch: unknown, type: PatchT
   try {
     switch (type) {
       case 'merge':
-        return applyMergePatch(deepClone(existing), patch);
+        return applyMergePatch(existing, patch); // copies what it changes; `existing` stays intact
       case 'json':
         return applyJsonPatch(existing, patch);
       case 'strategic':

@@ -37,10 +37,12 @@ export function deepEqual(a: unknown, b: unknown): boolean {
     return a.every((x, i) => deepEqual(x, b[i]));
   }
   if (Array.isArray(b)) return false;
+  // Keys whose value is undefined are absent (as they are once serialized).
   const ao = a as Obj;
   const bo = b as Obj;
-  const ak = Object.keys(ao);
-  if (ak.length !== Object.keys(bo).length) return false;
+  const ak = Object.keys(ao).filter((k) => ao[k] !== undefined);
+  const bk = Object.keys(bo).filter((k) => bo[k] !== undefined);
+  if (ak.length !== bk.length) return false;
   return ak.every((k) => Object.hasOwn(bo, k) && deepEqual(ao[k], bo[k]));
 }
 

@@ -95,8 +95,12 @@ function specChanged(a: Obj, b: Obj): boolean {
 
 /** Whether storing `next` over `prev` would change nothing (then no new resourceVersion, no event). */
 export function isNoop(prev: Obj, next: Obj): boolean {
-  const strip = (o: Obj): Obj => ({ ...o, metadata: { ...metaOf(o), resourceVersion: undefined } });
-  return deepEqual(JSON.parse(JSON.stringify(strip(prev))), JSON.parse(JSON.stringify(strip(next))));
+  const strip = (o: Obj): Obj => {
+    const metadata = { ...metaOf(o) };
+    delete metadata.resourceVersion;
+    return { ...o, metadata };
+  };
+  return deepEqual(strip(prev), strip(next));
 }
 
 function withDefaults(t: ResourceType, o: Obj): Obj {

@@ -43,6 +43,8 @@ export interface ApiServerOptions {
   readonly historyLimit?: number;
   readonly compactBytes?: number;
   readonly serviceCidr?: string;
+  /** How long a deleted namespace stays Terminating before it and its objects are removed. */
+  readonly namespaceFinalizeDelayMs?: number;
 }
 
 export interface ApiServer {
@@ -94,7 +96,24 @@ async function start(
   const crdKey = 'apiextensions.k8s.io/customresourcedefinitions';
   const registry = new ResourceRegistry(store.list(crdKey));
   store.subscribe(crdKey, () => registry.rebuild(store.list(crdKey)));
-  const handlers = new Handlers({ store, registry, serviceCidr: opts.serviceCidr ?? '10.96.0.0/16' });
+  const finalizeDelayMs = opts.namespaceFinalizeDelayMs ?? 1500;
+  const timers = new Set<NodeJS.Timeout>();
+  const finalizeLater = (name: string): void => {
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      handlers
+        .finalizeNamespace(name)
+        .catch((err: unknown) => log.error({ namespace: name, err: String(err) }, 'namespace deletion failed'));
+    }, finalizeDelayMs);
+    timers.add(timer);
+  };
+  const handlers = new Handlers({
+    store,
+    registry,
+    serviceCidr: opts.serviceCidr ?? '10.96.0.0/16',
+    onNamespaceTerminating: finalizeLater,
+  });
+  for (const name of handlers.terminatingNamespaces()) finalizeLater(name);
   await seed(store, registry, handlers, opts.preinstallCrds === true);
 
   const watches = new WatchHub(
@@ -162,6 +181,7 @@ async function start(
     resourceVersion: () => store.resourceVersion,
     close: () => {
       closed ??= (async () => {
+        for (const timer of timers) clearTimeout(timer);
         watches.closeAll();
         const done = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
@@ -436,15 +456,20 @@ async function readBody(
     throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
   }
   const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      req.resume();
-      throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
-    }
-    chunks.push(chunk);
-  }
+  const tooLarge = await new Promise<boolean>((resolve, reject) => {
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(true);
+      } else chunks.push(chunk);
+    });
+    req.once('end', () => resolve(false));
+    req.once('error', reject);
+  });
+  if (tooLarge) throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
   const text = Buffer.concat(chunks).toString('utf8');
   if (text.trim() === '') {
     if (purpose === 'delete') return null;

@@ -120,6 +120,9 @@ export class WriteAheadLog {
     if (this.#flushing !== null) return;
     this.#flushing = this.#loop().finally(() => {
       this.#flushing = null;
+      // A record appended after the loop saw an empty queue, but before this callback ran, found
+      // #flushing still set and did not start a loop: start one for it now.
+      if (this.#queue.length > 0 || this.#compactWith !== null) this.#kick();
     });
   }
 
