@@ -25,13 +25,6 @@ export async function privateKeyToPem(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
-/** PKCS#8 PEM → P-256 signing key (the local API server reloads its service-account signing key). */
-export async function importP256PrivateKeyPem(pem: string): Promise<CryptoKey> {
-  const [der] = x509.PemConverter.decode(pem);
-  if (der === undefined) throw new TypeError('no PEM block found in private key');
-  return webcrypto.subtle.importKey('pkcs8', der, EC_P256, true, ['sign']);
-}
-
 function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0] ?? 0) & 0x7f; // positive INTEGER
