@@ -156,6 +156,7 @@ export async function startKubernetesController(opts: KubernetesControllerOption
         await mesh.close();
         await statusRound.catch(() => undefined);
         for (const f of cleanup.reverse()) await f().catch(() => undefined);
+        if (opts.client === undefined) client.close(); // ours: its kept-alive connections go too
       })();
       return closing;
     };

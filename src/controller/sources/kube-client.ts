@@ -52,6 +52,8 @@ export interface KubeList {
 export class KubeClient {
   readonly config: KubeConfig;
   readonly #server: string;
+  // client-node's cached agent does not keep connections alive: one TLS handshake per request. Ours does.
+  #agent: https.Agent | null = null;
 
   constructor(config: KubeConfig) {
     this.config = config;
@@ -75,6 +77,18 @@ export class KubeClient {
     // The kubeconfig's TLS material and credentials (tokens, exec plugins), refreshed per request.
     const opts: https.RequestOptions = { method, headers: { accept: 'application/json' } };
     await this.config.applyToHTTPSOptions(opts);
+    if (url.protocol === 'https:') {
+      this.#agent ??= new https.Agent({
+        keepAlive: true,
+        maxSockets: 64,
+        ca: opts.ca,
+        cert: opts.cert,
+        key: opts.key,
+        ...(opts.rejectUnauthorized === undefined ? {} : { rejectUnauthorized: opts.rejectUnauthorized }),
+        ...(opts.servername === undefined ? {} : { servername: opts.servername }),
+      });
+      opts.agent = this.#agent;
+    }
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body.json));
     if (payload !== undefined) {
       opts.headers = { ...opts.headers, 'content-type': body?.contentType ?? 'application/json' };
@@ -102,6 +116,12 @@ export class KubeClient {
       throw new KubeError('FERRY_KUBE_BAD_RESPONSE', `${what}: the answer is not a JSON object`, { status });
     }
     return parsed;
+  }
+
+  /** Closes kept-alive connections (the process or test is done with this API). */
+  close(): void {
+    this.#agent?.destroy();
+    this.#agent = null;
   }
 
   get(path: string, signal?: AbortSignal): Promise<Json> {
