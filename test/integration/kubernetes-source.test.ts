@@ -116,7 +116,7 @@ test('an informer event reaches onChange within a few ms (coalesced)', async (t)
 
 test('the view equals the API after an API server restart amid concurrent changes', async (t) => {
   // Watches the server ends every second (maxWatchSeconds: 1) hit a write-after-end in the API server's
-  // watch.ts under load (reported), and its durable writes manage ~30/s on this machine: 410 Gone, watches
+  // watch.ts under load (reported), and its durable writes manage ~110/s from one client here: 410 Gone, watches
   // closed every 300 ms and 1,000+ changes/s run in kubernetes-source-fake-api.test.ts on an HTTP fake.
   const api = await startLocalApi(t, { bookmarkIntervalMs: 200 });
   const { source, onChange, until } = await watchedBy(t, api);
