@@ -82,6 +82,15 @@ export const WATCHED_KINDS: readonly WatchedKind[] = [
     namespaced: true,
     field: 'httpRoutes',
   },
+  { kind: 'GRPCRoute', group: GATEWAY, versions: ['v1'], plural: 'grpcroutes', namespaced: true, field: 'grpcRoutes' },
+  {
+    kind: 'TCPRoute',
+    group: GATEWAY,
+    versions: ['v1', 'v1alpha2'],
+    plural: 'tcproutes',
+    namespaced: true,
+    field: 'tcpRoutes',
+  },
   {
     kind: 'ReferenceGrant',
     group: GATEWAY,

@@ -129,6 +129,8 @@ export class KubernetesSource implements MeshSource {
       peerAuthentications: get('PeerAuthentication'),
       gateways: get('Gateway'),
       httpRoutes: get('HTTPRoute'),
+      grpcRoutes: get('GRPCRoute'),
+      tcpRoutes: get('TCPRoute'),
       referenceGrants: get('ReferenceGrant'),
       nodes: get('Node'),
       endpointSlices: get('EndpointSlice'),

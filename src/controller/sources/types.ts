@@ -238,6 +238,16 @@ export interface HttpRouteObject extends ObjectBase<'HTTPRoute'> {
   readonly spec: unknown;
 }
 
+/** GRPCRoute (gateway.networking.k8s.io/v1): kept as parsed JSON, compiled like HTTPRoutes. */
+export interface GrpcRouteObject extends ObjectBase<'GRPCRoute'> {
+  readonly spec: unknown;
+}
+
+/** TCPRoute (gateway.networking.k8s.io/v1alpha2, experimental): kept as parsed JSON. */
+export interface TcpRouteObject extends ObjectBase<'TCPRoute'> {
+  readonly spec: unknown;
+}
+
 /** ReferenceGrant (gateway.networking.k8s.io): who may reference what in this (the target) namespace. */
 export interface ReferenceGrantObject extends ObjectBase<'ReferenceGrant'> {
   readonly spec: {
@@ -257,6 +267,8 @@ export type K8sObject =
   | PeerAuthenticationObject
   | GatewayObject
   | HttpRouteObject
+  | GrpcRouteObject
+  | TcpRouteObject
   | ReferenceGrantObject
   | NodeObject
   | EndpointSliceObject
@@ -275,6 +287,8 @@ export interface ClusterState {
   readonly peerAuthentications: readonly PeerAuthenticationObject[];
   readonly gateways: readonly GatewayObject[];
   readonly httpRoutes: readonly HttpRouteObject[];
+  readonly grpcRoutes: readonly GrpcRouteObject[];
+  readonly tcpRoutes: readonly TcpRouteObject[];
   readonly referenceGrants: readonly ReferenceGrantObject[];
   readonly nodes: readonly NodeObject[];
   readonly endpointSlices: readonly EndpointSliceObject[];
@@ -359,6 +373,8 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
   const peerAuthentications: PeerAuthenticationObject[] = [];
   const gateways: GatewayObject[] = [];
   const httpRoutes: HttpRouteObject[] = [];
+  const grpcRoutes: GrpcRouteObject[] = [];
+  const tcpRoutes: TcpRouteObject[] = [];
   const referenceGrants: ReferenceGrantObject[] = [];
   const nodes: NodeObject[] = [];
   const endpointSlices: EndpointSliceObject[] = [];
@@ -392,6 +408,12 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
       case 'HTTPRoute':
         httpRoutes.push(o);
         break;
+      case 'GRPCRoute':
+        grpcRoutes.push(o);
+        break;
+      case 'TCPRoute':
+        tcpRoutes.push(o);
+        break;
       case 'ReferenceGrant':
         referenceGrants.push(o);
         break;
@@ -418,6 +440,8 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
     peerAuthentications,
     gateways,
     httpRoutes,
+    grpcRoutes,
+    tcpRoutes,
     referenceGrants,
     nodes,
     endpointSlices,
@@ -435,6 +459,8 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
     peerAuthentications,
     gateways,
     httpRoutes,
+    grpcRoutes,
+    tcpRoutes,
     referenceGrants,
     nodes,
     endpointSlices,

@@ -1,5 +1,5 @@
 // What Ferry wants the `status` of each object it implements to say, computed from one translation, like a
-// Gateway API implementation (docs/architecture.md "Status"): HTTPRoute `status.parents[]` (one entry per
+// Gateway API implementation (docs/architecture.md "Kubernetes source"): HTTPRoute (and GRPCRoute, TCPRoute) `status.parents[]` (one entry per
 // parentRef Ferry serves, controllerName ferry.dev/waypoint-controller, conditions Accepted / ResolvedRefs /
 // PartiallyInvalid with reasons, observedGeneration) through gateway-api's routeStatusToK8s; Gateways of
 // class ferry-waypoint Accepted + Programmed with status.addresses; GatewayClasses naming Ferry's controller
@@ -13,7 +13,9 @@ import { waypointPodName } from '../translate/pods.ts';
 import type { TranslateResult } from '../translate/types.ts';
 import { WAYPOINT_GATEWAY_CLASS } from '../translate/waypoints.ts';
 
-export type StatusKind = Extract<K8sKind, 'HTTPRoute' | 'Gateway' | 'GatewayClass'>;
+export type StatusKind = Extract<K8sKind, 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute' | 'Gateway' | 'GatewayClass'>;
+type RouteKindName = Extract<StatusKind, 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute'>;
+const isRouteKind = (k: StatusKind): k is RouteKindName => k === 'HTTPRoute' || k === 'GRPCRoute' || k === 'TCPRoute';
 
 export interface Condition {
   readonly type: string;
@@ -38,12 +40,18 @@ const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !
 /** Every status Ferry owns, from the cluster state and its translation. */
 export function desiredStatuses(state: ClusterState, result: TranslateResult): DesiredStatus[] {
   const out: DesiredStatus[] = [];
-  const routes = new Map(state.httpRoutes.map((r) => [`${r.metadata.namespace}/${r.metadata.name}`, r]));
+  const routes = new Map(
+    [...state.httpRoutes, ...state.grpcRoutes, ...state.tcpRoutes].map((r) => [
+      `${r.kind}/${r.metadata.namespace}/${r.metadata.name}`,
+      r,
+    ]),
+  );
   for (const rs of result.routeStatus) {
-    const route = routes.get(rs.key);
+    const kind = rs.kind ?? 'HTTPRoute';
+    const route = routes.get(`${kind}/${rs.key}`);
     if (route === undefined) continue;
     const { namespace, name, generation } = route.metadata;
-    out.push({ kind: 'HTTPRoute', namespace, name, status: routeStatusToK8s(rs, generation ?? 0) });
+    out.push({ kind: route.kind, namespace, name, status: routeStatusToK8s(rs, generation ?? 0) });
   }
   const waypoints = new Set(result.waypoints.map((w) => `${w.namespace}/${w.name}`));
   for (const gw of state.gateways) {
@@ -117,7 +125,7 @@ function gatewayAddresses(state: ClusterState, result: TranslateResult, ns: stri
  */
 export function mergeStatus(kind: StatusKind, current: unknown, desired: Record<string, unknown>, now: string): Obj {
   const cur = isObj(current) ? current : {};
-  if (kind === 'HTTPRoute') {
+  if (isRouteKind(kind)) {
     const curParents = Array.isArray(cur.parents) ? cur.parents.filter(isObj) : [];
     const others = curParents.filter((p) => p.controllerName !== FERRY_CONTROLLER_NAME);
     const mine = (Array.isArray(desired.parents) ? desired.parents.filter(isObj) : []).map((p) => {

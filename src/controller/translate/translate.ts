@@ -143,6 +143,8 @@ export function translateCluster(
     ...state.peerAuthentications,
     ...state.gateways,
     ...state.httpRoutes,
+    ...state.grpcRoutes,
+    ...state.tcpRoutes,
     ...state.referenceGrants,
     ...state.endpointSlices,
   ])

@@ -15,6 +15,7 @@ import type { Obj } from './json.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { acquireDataDirLock } from './lock.ts';
 import { openApiV2, openApiV3Gv, openApiV3Root } from './openapi.ts';
+import { decodeProtobufBody } from './protobuf.ts';
 import { ResourceRegistry, type ResourceType, storageKeyOf } from './resources.ts';
 import { parseRoute, type Route } from './routes.ts';
 import { ApiError, badRequest, failure, internalError, type K8sStatus } from './status.ts';
@@ -470,7 +471,14 @@ async function readBody(
     req.once('error', reject);
   });
   if (tooLarge) throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
-  const text = Buffer.concat(chunks).toString('utf8');
+  const raw = Buffer.concat(chunks);
+  const ctRaw = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
+  if (ctRaw === 'application/vnd.kubernetes.protobuf' && purpose !== 'apply') {
+    if (purpose !== 'create')
+      throw failure(415, 'UnsupportedMediaType', `protobuf is accepted only to create objects; send application/json`);
+    return decodeProtobufBody(raw);
+  }
+  const text = raw.toString('utf8');
   if (text.trim() === '') {
     if (purpose === 'delete') return null;
     throw badRequest('the request body is empty');

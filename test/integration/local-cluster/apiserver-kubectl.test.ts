@@ -193,6 +193,21 @@ describe('kubectl against the local API server', () => {
     assert.match(r.stderr, /Error from server \(Conflict\).*the object has been modified/);
   });
 
+  test('imperative create of a namespace and a service account (sent as protobuf) works; other generators are refused clearly', async () => {
+    await ok('create', 'namespace', 'imperative', '--dry-run=server');
+    await ok('create', 'namespace', 'imperative');
+    await ok('create', 'serviceaccount', '-n', 'imperative', 'robot');
+    const sa = JSON.parse(await ok('get', '-n', 'imperative', 'sa', 'robot', '-o', 'json'));
+    assert.equal(sa.metadata.namespace, 'imperative');
+    assert.equal(sa.metadata.generateName, undefined);
+    const d = await k('create', 'deployment', '-n', 'imperative', 'x', '--image=y');
+    assert.notEqual(d.code, 0);
+    assert.match(
+      d.stderr,
+      /protobuf is decoded only for Namespace and ServiceAccount, not Deployment.*kubectl create -f/,
+    );
+  });
+
   test('unknown kinds and a missing namespace get clear errors', async () => {
     await writeFile(join(dir, 'widget.yaml'), 'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n');
     const r = await k('apply', '-f', join(dir, 'widget.yaml'));
