@@ -250,12 +250,14 @@ test('discovery: v1 preferred, v1beta1 when only it is served, missing reported 
   assert.ok(first.some((a) => a.action === 'report-missing' && a.kind === 'AuthorizationPolicy'));
   assert.ok(first.some((a) => a.action === 'start' && a.kind === 'ReferenceGrant' && a.version === 'v1beta1'));
   const running = new Map(first.flatMap((a) => (a.action === 'start' ? [[a.kind, a.version] as const] : [])));
-  const again = diffWatches(running, plan, new Set(['AuthorizationPolicy', 'PeerAuthentication']));
+  const reported = new Set(first.flatMap((a) => (a.action === 'report-missing' ? [a.kind] : [])));
+  assert.deepEqual([...reported], ['AuthorizationPolicy', 'PeerAuthentication', 'GRPCRoute', 'TCPRoute']);
+  const again = diffWatches(running, plan, reported);
   assert.deepEqual(again, [], 'nothing new: nothing to do, nothing reported twice');
   // ReferenceGrant v1 appears: switch; HTTPRoute CRD removed: stop and report.
   const next = new Map(served);
   next.set('gateway.networking.k8s.io/v1', new Set(['gateways', 'gatewayclasses', 'referencegrants']));
-  const changes = diffWatches(running, planWatches(next), new Set(['AuthorizationPolicy', 'PeerAuthentication']));
+  const changes = diffWatches(running, planWatches(next), reported);
   assert.deepEqual(changes, [
     { action: 'stop', kind: 'HTTPRoute' },
     { action: 'report-missing', kind: 'HTTPRoute' },
