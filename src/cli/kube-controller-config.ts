@@ -5,6 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseServiceAccountRef } from '../controller/ca-token-review.ts';
 import type { KubernetesControllerOptions } from '../controller/kubernetes-controller.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { ConfigError, parseHostPort } from '../runtime/process-config.ts';
@@ -20,6 +21,10 @@ the Lease) writes Gateway API status. Without --kubeconfig: KUBECONFIG, else the
   --ca-address H:P         CA listen address (default 0.0.0.0:15012, TLS)
   --ca-dir DIR             CA root in Istio's cacerts layout (shared by replicas); default: generated
   --node-tokens FILE       JSON {"<bearer token>": "<node name>"} of the node agents allowed at the CA
+  --ca-token-audience AUD  instead: authenticate CA callers by TokenReview of their projected
+                           ServiceAccount token for this audience (needs --ztunnel-service-account)
+  --ztunnel-service-account NS/NAME
+                           the only caller that may request other identities (pods on its token's node)
   --trust-domain TD        default cluster.local
   --lease-namespace NS     default $POD_NAMESPACE, else kube-system
   --lease-name NAME        default ferry-controller
@@ -55,6 +60,8 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
       'ca-address': { type: 'string', default: '0.0.0.0:15012' },
       'ca-dir': { type: 'string' },
       'node-tokens': { type: 'string' },
+      'ca-token-audience': { type: 'string' },
+      'ztunnel-service-account': { type: 'string' },
       'trust-domain': { type: 'string', default: 'cluster.local' },
       'lease-namespace': { type: 'string' },
       'lease-name': { type: 'string', default: 'ferry-controller' },
@@ -73,6 +80,7 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
   const xds = parseHostPort(values['xds-address'], '--xds-address');
   const ca = parseHostPort(values['ca-address'], '--ca-address');
   const tokensFile = values['node-tokens'];
+  const tokenReview = parseTokenReviewFlags(values['ca-token-audience'], values['ztunnel-service-account'], tokensFile);
   return {
     logLevel: values['log-level'],
     build: async (log) => ({
@@ -89,6 +97,7 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
         port: ca.port,
         dir: values['ca-dir'] ?? null,
         nodeTokens: tokensFile === undefined ? new Map() : await readNodeTokens(tokensFile),
+        tokenReview,
       },
       lease: {
         namespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'kube-system',
@@ -98,6 +107,29 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
       writeStatus: values['no-status'] !== true,
     }),
   };
+}
+
+function parseTokenReviewFlags(
+  audience: string | undefined,
+  ztunnel: string | undefined,
+  tokensFile: string | undefined,
+): NonNullable<NonNullable<KubernetesControllerOptions['ca']>['tokenReview']> | null {
+  if (audience === undefined) {
+    if (ztunnel !== undefined) throw new ConfigError('--ztunnel-service-account: needs --ca-token-audience');
+    return null;
+  }
+  if (audience === '') throw new ConfigError('--ca-token-audience: must not be empty');
+  if (tokensFile !== undefined) {
+    throw new ConfigError('--ca-token-audience and --node-tokens: choose one way to authenticate CA callers');
+  }
+  if (ztunnel === undefined) {
+    throw new ConfigError('--ca-token-audience: needs --ztunnel-service-account NS/NAME (the node agents)');
+  }
+  const ref = parseServiceAccountRef(ztunnel);
+  if (ref === null) {
+    throw new ConfigError(`--ztunnel-service-account: expected NAMESPACE/NAME, got ${JSON.stringify(ztunnel)}`);
+  }
+  return { audience, ztunnelServiceAccount: ref };
 }
 
 async function readNodeTokens(file: string): Promise<Map<string, string>> {

@@ -1,6 +1,7 @@
 // The controller on a Kubernetes API (`ferry controller --kubeconfig`, docs/architecture.md
 // "Kubernetes source"): KubernetesSource → placement from the API (kubernetes-placement.ts) → translation →
-// delta xDS to every ztunnel and waypoint, the node-bound CA, and Gateway API status written by the replica
+// delta xDS to every ztunnel and waypoint, the node-bound CA (static node tokens, or TokenReview of projected
+// ServiceAccount tokens: ca-token-review.ts), and Gateway API status written by the replica
 // holding the Lease. Every replica serves xDS and the CA; xDS answers only from the first complete publish
 // (never an empty snapshot to a reconnecting ztunnel). Nothing here knows the local cluster's files.
 
@@ -10,7 +11,9 @@ import { CertificateAuthority } from '../identity/ca.ts';
 import { nodeBoundAuthorizer } from '../identity/ca-authz.ts';
 import { type CaServer, startCaServer } from '../identity/ca-server.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { tokenReviewAuthorizer } from './ca-token-review.ts';
 import { MeshController } from './controller.ts';
+import { kubeTokenReviewApi } from './kube-token-review.ts';
 import { kubernetesPlacement } from './kubernetes-placement.ts';
 import { KubeClient, type KubeConfigChoice, loadKubeConfig } from './sources/kube-client.ts';
 import { KubernetesSource } from './sources/kubernetes-source.ts';
@@ -33,8 +36,16 @@ export interface KubernetesControllerOptions {
     readonly port?: number;
     /** Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem): shared by replicas. */
     readonly dir?: string | null;
-    /** Bearer token → node name of each node agent. */
+    /** Bearer token → node name of each node agent (static tokens; ignored when `tokenReview` is set). */
     readonly nodeTokens?: ReadonlyMap<string, string>;
+    /**
+     * Authenticate callers by TokenReview of their projected ServiceAccount token for `audience`; only
+     * `ztunnelServiceAccount` may request other identities, and only for pods on its bound pod's node.
+     */
+    readonly tokenReview?: {
+      readonly audience: string;
+      readonly ztunnelServiceAccount: { readonly namespace: string; readonly name: string };
+    } | null;
   };
   readonly lease?: {
     readonly namespace?: string;
@@ -138,10 +149,19 @@ export async function startKubernetesController(opts: KubernetesControllerOption
     });
     const caServer = await startCaServer({
       ca,
-      authorizer: nodeBoundAuthorizer({
-        tokens: opts.ca?.nodeTokens ?? new Map(),
-        mayHold: (node, identity) => mesh.identityOnNode(node, identity),
-      }),
+      authorizer:
+        opts.ca?.tokenReview == null
+          ? nodeBoundAuthorizer({
+              tokens: opts.ca?.nodeTokens ?? new Map(),
+              mayHold: (node, identity) => mesh.identityOnNode(node, identity),
+            })
+          : tokenReviewAuthorizer({
+              api: kubeTokenReviewApi(client),
+              audience: opts.ca.tokenReview.audience,
+              ztunnelServiceAccount: opts.ca.tokenReview.ztunnelServiceAccount,
+              trustDomain,
+              mayHold: (node, identity) => mesh.identityOnNode(node, identity),
+            }),
       host: opts.ca?.host ?? '127.0.0.1',
       port: opts.ca?.port ?? 0,
       log: log.child({ scope: 'ca' }),

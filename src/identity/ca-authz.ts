@@ -32,8 +32,12 @@ export type CaAuthzDecision =
   | { readonly ok: false; readonly code: CaRefusalCode; readonly reason: string; readonly node?: string };
 
 export interface CaAuthorizer {
-  /** Who calls, from the call's metadata only: synchronous and cheap (runs for every request). */
-  authenticate(req: CaCallerRequest): CaAuthnDecision;
+  /**
+   * Who calls, from the call's metadata only; runs for every request before the CSR is parsed. Static tokens
+   * answer synchronously; a TokenReview authenticator (src/controller/ca-token-review.ts) asks the API, so
+   * it may return a promise (and must refuse, never allow, when it cannot get an answer).
+   */
+  authenticate(req: CaCallerRequest): CaAuthnDecision | Promise<CaAuthnDecision>;
   authorize(req: CaAuthzRequest): CaAuthzDecision | Promise<CaAuthzDecision>;
 }
 
@@ -65,7 +69,7 @@ export function nodeBoundAuthorizer(opts: NodeBoundOptions): CaAuthorizer {
     authenticate,
     async authorize(req) {
       // The server passes the caller it authenticated; a direct call authenticates here.
-      const authn: CaAuthnDecision = req.caller === undefined ? authenticate(req) : { ok: true, caller: req.caller };
+      const authn = req.caller === undefined ? authenticate(req) : ({ ok: true, caller: req.caller } as const);
       if (!authn.ok) return authn;
       const node = authn.caller as string;
       if (await opts.mayHold(node, req.requested)) return { ok: true, node };

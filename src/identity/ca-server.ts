@@ -167,9 +167,10 @@ async function createCertificate(
   log: IdentityLog,
 ): Promise<Outcome> {
   const peer = call.getPeer();
-  const authn = opts.authorizer.authenticate({ metadata: call.metadata, peer });
+  const authn = await opts.authorizer.authenticate({ metadata: call.metadata, peer });
   if (!authn.ok) {
-    // Before the CSR is even looked at: a stranger costs a token lookup (and, within budget, a log line).
+    // Before the CSR is even looked at: a stranger costs a token lookup or one TokenReview (and, within
+    // budget, a log line).
     const suppressed = refusals.take(Date.now());
     if (suppressed !== null) {
       log.warn({ code: authn.code, peer, reason: authn.reason, suppressed }, 'CA request refused');
