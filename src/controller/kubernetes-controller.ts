@@ -64,6 +64,8 @@ export interface KubernetesController extends AsyncDisposable {
   readonly source: KubernetesSource;
   readonly xds: XdsServer;
   readonly ca: CaServer;
+  /** The CA's root(s): what ztunnels and waypoints verify the CA and each other with. */
+  trustBundlePem(): readonly string[];
   readonly elector: LeaderElector | null;
   readonly statusWriter: StatusWriter;
   readonly diagnostics: readonly Diagnostic[];
@@ -186,6 +188,7 @@ export async function startKubernetesController(opts: KubernetesControllerOption
       source,
       xds,
       ca: caServer,
+      trustBundlePem: () => ca.trustBundlePem(),
       elector,
       statusWriter,
       diagnostics,
