@@ -60,6 +60,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'check that this machine can run Ferry (kernel, BPF, cgroup2, capabilities)',
     load: () => import('./doctor-command.ts'),
   },
+  migrate: {
+    summary:
+      'Istio sidecar-mode config → ambient: check (what changes/blocks), convert (HTTPRoutes, waypoint, policies)',
+    load: () => import('./migrate-command.ts'),
+  },
   version: { summary: 'print the version', load: async () => ({ run: printVersion }) },
 };
 
