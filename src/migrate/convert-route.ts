@@ -132,14 +132,22 @@ export function convertVirtualService(vs: IstioObject, ctx: RouteContext): Route
   const http = Array.isArray(s.http) ? s.http : [];
   const rules: Obj[] = [];
   const ruleNames = new Set<string>();
+  const noRetries: string[] = [];
   http.forEach((route, i) => {
     const at = `spec.http[${i}]`;
     if (!isObj(route)) {
       find('blocker', at, 'must be an object: not converted');
       return;
     }
-    rules.push(...convertHttpRoute(route, at, vs, ctx, find, ruleNames));
+    rules.push(...convertHttpRoute(route, at, vs, ctx, find, ruleNames, noRetries));
   });
+  if (noRetries.length > 0) {
+    find(
+      'info',
+      noRetries.join(', '),
+      'no retries stanza: Istio sidecars retry such requests twice by default (connect-failure, refused-stream, 503); a waypoint retries only under an HTTPRoute retry, so add `retry: {attempts: 2, codes: [503]}` if you rely on it',
+    );
+  }
   if (parents.length === 0 || rules.length === 0) {
     if (http.length > 0 && parents.length > 0) find('blocker', 'spec.http', 'no route could be converted');
     return { objects: [], findings };
@@ -187,6 +195,7 @@ function convertHttpRoute(
   ctx: RouteContext,
   find: Find,
   ruleNames: Set<string>,
+  noRetries: string[],
 ): Obj[] {
   for (const key of Object.keys(route)) {
     if (HTTP_ROUTE_KEYS.has(key)) continue;
@@ -275,6 +284,7 @@ function convertHttpRoute(
   const rt = convertRetries(route, at);
   for (const r of rt.notConverted) find('warning', r.slice(0, r.indexOf(': ')), r.slice(r.indexOf(': ') + 2));
   for (const r of rt.notes) find('info', r.slice(0, r.indexOf(': ')), r.slice(r.indexOf(': ') + 2));
+  if (rt.implicitDefault) noRetries.push(at);
   const base: Record<string, unknown> = {};
   const name = typeof route.name === 'string' ? route.name.toLowerCase() : null;
   if (name !== null && RULE_NAME.test(name) && name.length <= 253 && !ruleNames.has(name)) {
@@ -304,7 +314,7 @@ function convertHttpRoute(
       );
       return;
     }
-    const rule: Record<string, unknown> = { matches: [m] };
+    const rule: Record<string, unknown> = {};
     if (typeof base.name === 'string') {
       const n = perMatch.length === 1 ? base.name : `${base.name}-${j}`;
       if (!ruleNames.has(n)) {
@@ -312,6 +322,7 @@ function convertHttpRoute(
         ruleNames.add(n);
       }
     }
+    rule.matches = [m];
     rules.push(tail(rule, [...filters, ...(rewrite === null ? [] : [rewrite])]));
   });
   return rules;

@@ -8,14 +8,15 @@ import type { ConvertedObject, Finding, MigrationPlan } from './types.ts';
 /** The objects as one multi-document YAML stream. */
 export function renderYaml(objects: readonly ConvertedObject[], header: string): string {
   const docs = objects.map((o) => {
-    const doc = new Document(o.manifest);
+    const doc = new Document(o.manifest, { aliasDuplicateObjects: false });
     const lines: string[] = [];
     if (o.from.length > 0) lines.push(` from: ${o.from.join(', ')}`);
     if (o.notConverted.length > 0) {
       lines.push(' ferry: not converted:');
       for (const n of o.notConverted) lines.push(`   - ${n}`);
     }
-    if (lines.length > 0) doc.commentBefore = lines.join('\n');
+    // On the top-level map, not the document: the comment then sits right above `apiVersion`.
+    if (lines.length > 0 && doc.contents !== null) doc.contents.commentBefore = lines.join('\n');
     return doc.toString({ lineWidth: 0 });
   });
   return `${header}${docs.join('---\n')}`;

@@ -28,6 +28,8 @@ export interface RetryConversion {
   readonly notConverted: readonly string[];
   /** Approximations a reviewer should know about. */
   readonly notes: readonly string[];
+  /** No `retries` stanza: Istio sidecars applied their default retry policy, a waypoint will not. */
+  readonly implicitDefault: boolean;
 }
 
 /** Converts one `http[]` route's `retries` and `timeout` (`at` = `spec.http[i]`). */
@@ -44,9 +46,7 @@ export function convertRetries(route: Readonly<Record<string, unknown>>, at: str
   let perTryMs: number | null = null;
   const r = route.retries;
   if (r === undefined) {
-    notes.push(
-      `${at}: no retries stanza: Istio sidecars retry such requests twice by default (connect-failure, refused-stream, 503); a waypoint retries only with an HTTPRoute retry, so add one if you rely on it`,
-    );
+    // Istio's implicit default policy; reported once per VirtualService by the caller.
   } else if (!isObj(r)) {
     notConverted.push(`${at}.retries: must be an object`);
   } else {
@@ -89,7 +89,13 @@ export function convertRetries(route: Readonly<Record<string, unknown>>, at: str
     timeouts.request = formatGatewayDuration(requestMs);
   }
   if (perTryMs !== null) timeouts.backendRequest = formatGatewayDuration(perTryMs);
-  return { retry, timeouts: Object.keys(timeouts).length === 0 ? null : timeouts, notConverted, notes };
+  return {
+    retry,
+    timeouts: Object.keys(timeouts).length === 0 ? null : timeouts,
+    notConverted,
+    notes,
+    implicitDefault: r === undefined,
+  };
 }
 
 /** Envoy retry conditions → status codes; numeric entries are Istio's retriable status codes. */
