@@ -15,10 +15,16 @@ import { compileContextFor } from '../../src/migrate/verify.ts';
 export const FIXTURES = new URL('../fixtures/migrate/', import.meta.url).pathname;
 
 export function inventoryFrom(...files: string[]): Inventory {
+  return inventoryWith(files, '');
+}
+
+/** Fixture files plus inline YAML (a variant a test adds). */
+export function inventoryWith(files: readonly string[], extraYaml: string): Inventory {
   const docs = [];
   const problems = [];
-  for (const f of files) {
-    const d = decodeManifest(readFileSync(`${FIXTURES}${f}`, 'utf8'), f);
+  const texts = files.map((f) => [f, readFileSync(`${FIXTURES}${f}`, 'utf8')] as const);
+  for (const [f, text] of [...texts, ['inline.yaml', extraYaml] as const]) {
+    const d = decodeManifest(text, f);
     docs.push(...d.documents);
     problems.push(...d.problems);
   }
@@ -26,14 +32,13 @@ export function inventoryFrom(...files: string[]): Inventory {
   return { ...inv, problems: [...problems, ...inv.problems] };
 }
 
-export function inventoryFromText(text: string): Inventory {
-  const d = decodeManifest(text, 'inline.yaml');
-  const inv = buildInventory(d.documents);
-  return { ...inv, problems: [...d.problems, ...inv.problems] };
-}
-
 export function planFrom(...files: string[]): { inv: Inventory; plan: MigrationPlan } {
   const inv = inventoryFrom(...files);
+  return { inv, plan: planMigration(inv) };
+}
+
+export function planWith(files: readonly string[], extraYaml: string): { inv: Inventory; plan: MigrationPlan } {
+  const inv = inventoryWith(files, extraYaml);
   return { inv, plan: planMigration(inv) };
 }
 
