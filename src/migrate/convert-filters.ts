@@ -4,10 +4,7 @@
 // returned as a not-converted line (`field: why`) or, where losing it changes the response, as the reason
 // the whole operation cannot be converted. Pure.
 import type { PathMatchYaml } from './convert-match.ts';
-import type { BackendYaml } from './convert-route.ts';
-import { isObj, type Obj } from './types.ts';
-
-export type Filter = Readonly<Record<string, unknown>> & { readonly type: string };
+import { type BackendYaml, type Filter, isObj, type Obj } from './types.ts';
 
 const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i;
 const REDIRECT_CODES = [301, 302, 303, 307, 308];

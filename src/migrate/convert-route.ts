@@ -6,13 +6,15 @@
 // never dropped silently; a rule or match that cannot be expressed is left out whole (a blocker: routing
 // would differ). Pure.
 import type { ServiceObject } from '../controller/sources/types.ts';
-import { convertHeaderOps, convertMirrors, convertRedirect, convertRewrite, type Filter } from './convert-filters.ts';
+import { convertHeaderOps, convertMirrors, convertRedirect, convertRewrite } from './convert-filters.ts';
 import { convertMatch, type MatchYaml } from './convert-match.ts';
 import { resolveServiceHost } from './istio-values.ts';
 import { convertRetries } from './retry.ts';
 import type { SubsetServices } from './subsets.ts';
 import {
+  type BackendYaml,
   type ConvertedObject,
+  type Filter,
   type Finding,
   type IstioObject,
   isObj,
@@ -30,14 +32,6 @@ export interface RouteContext {
 export interface RouteConversion {
   readonly objects: readonly ConvertedObject[];
   readonly findings: readonly Finding[];
-}
-
-export interface BackendYaml {
-  name: string;
-  namespace?: string;
-  port: number;
-  weight?: number;
-  filters?: Filter[];
 }
 
 /** Gateway API's limit on rules per HTTPRoute (the CRD's maxItems; Ferry's compiler enforces it too). */

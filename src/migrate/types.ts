@@ -95,6 +95,18 @@ export interface ConvertedObject {
   readonly notConverted: readonly string[];
 }
 
+/** An HTTPRoute filter as written (plain JSON). */
+export type Filter = Readonly<Record<string, unknown>> & { readonly type: string };
+
+/** An HTTPRoute backendRef as written. */
+export interface BackendYaml {
+  name: string;
+  namespace?: string;
+  port: number;
+  weight?: number;
+  filters?: Filter[];
+}
+
 export interface MigrationPlan {
   readonly objects: readonly ConvertedObject[];
   /** Sorted by namespace, then severity (blockers first), then object. */
