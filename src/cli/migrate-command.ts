@@ -32,6 +32,15 @@ Not built yet: \`ferry migrate namespace\` (moving workloads) and sidecar intero
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
+  const code = await runMigrate(argv);
+  // The Kubernetes client keeps its HTTP connections alive (and the process with them) for seconds after
+  // the last list; there is nothing left to do, and stdout/stderr writes to pipes and files are
+  // synchronous on Linux, so leave now.
+  if (argv.includes('--kubeconfig') || argv.some((a) => a.startsWith('--kubeconfig='))) process.exit(code);
+  return code;
+}
+
+async function runMigrate(argv: readonly string[]): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
