@@ -1,9 +1,10 @@
 // VirtualService route operations → HTTPRoute filters (docs/migration.md "Filters"): header operations
 // (request/response set/add/remove) → Request/ResponseHeaderModifier, `rewrite` → URLRewrite, `redirect` →
-// RequestRedirect, `mirror`/`mirrors` (+ percentage) → RequestMirror. A field without an equivalent is
+// RequestRedirect, `mirror`/`mirrors` (+ percentage) → RequestMirror, `corsPolicy` → CORS. A field without an equivalent is
 // returned as a not-converted line (`field: why`) or, where losing it changes the response, as the reason
 // the whole operation cannot be converted. Pure.
 import type { PathMatchYaml } from './convert-match.ts';
+import { parseIstioDurationMs } from './istio-values.ts';
 import { type BackendYaml, type Filter, isObj, type Obj } from './types.ts';
 
 const HOSTNAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/i;
@@ -170,4 +171,54 @@ function toShare(v: unknown): { percent: number } | { fraction: { numerator: num
 
 function gcd(a: number, b: number): number {
   return b === 0 ? a : gcd(b, a % b);
+}
+
+/**
+ * `corsPolicy` → a CORS filter (Gateway API experimental). Exact origins (and the deprecated `allowOrigin`
+ * strings) carry over; prefix/regex origins have no equivalent (an HTTPRoute origin is `*` or a
+ * `scheme://host[:port]` pattern) and are listed, so the converted policy allows fewer origins, never more.
+ */
+export function convertCors(c: Obj, at: string): { filter: Filter | null; notConverted: string[] } {
+  const notConverted: string[] = [];
+  const origins: string[] = [];
+  (Array.isArray(c.allowOrigins) ? c.allowOrigins : []).forEach((o, i) => {
+    if (isObj(o) && typeof o.exact === 'string') origins.push(o.exact);
+    else if (isObj(o) && o.regex === '.*') origins.push('*');
+    else notConverted.push(`${at}.allowOrigins[${i}]: only exact origins have an HTTPRoute CORS equivalent`);
+  });
+  if (Array.isArray(c.allowOrigin)) for (const o of c.allowOrigin) if (typeof o === 'string') origins.push(o);
+  const strings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s) => typeof s === 'string') : []);
+  const cors: Record<string, unknown> = {};
+  if (origins.length > 0) cors.allowOrigins = origins;
+  for (const key of ['allowMethods', 'allowHeaders', 'exposeHeaders'] as const) {
+    const list = strings(c[key]);
+    if (list.length > 0) cors[key] = list;
+  }
+  if (typeof c.allowCredentials === 'boolean') cors.allowCredentials = c.allowCredentials;
+  if (c.maxAge !== undefined) {
+    const ms = parseIstioDurationMs(c.maxAge);
+    if (ms === null || ms < 1000)
+      notConverted.push(`${at}.maxAge: ${JSON.stringify(c.maxAge)} is not a duration of at least 1s`);
+    else cors.maxAge = Math.ceil(ms / 1000);
+  }
+  for (const k of Object.keys(c)) {
+    if (
+      ![
+        'allowOrigins',
+        'allowOrigin',
+        'allowMethods',
+        'allowHeaders',
+        'exposeHeaders',
+        'allowCredentials',
+        'maxAge',
+      ].includes(k)
+    ) {
+      notConverted.push(`${at}.${k}: no HTTPRoute CORS equivalent`);
+    }
+  }
+  if (origins.length === 0) {
+    notConverted.push(`${at}: no origin could be converted: the CORS policy is not converted`);
+    return { filter: null, notConverted };
+  }
+  return { filter: { type: 'CORS', cors }, notConverted };
 }

@@ -6,7 +6,7 @@
 // never dropped silently; a rule or match that cannot be expressed is left out whole (a blocker: routing
 // would differ). Pure.
 import type { ServiceObject } from '../controller/sources/types.ts';
-import { convertHeaderOps, convertMirrors, convertRedirect, convertRewrite } from './convert-filters.ts';
+import { convertCors, convertHeaderOps, convertMirrors, convertRedirect, convertRewrite } from './convert-filters.ts';
 import { convertMatch, type MatchYaml } from './convert-match.ts';
 import { resolveServiceHost } from './istio-values.ts';
 import { convertRetries } from './retry.ts';
@@ -39,6 +39,7 @@ const MAX_RULES = 16;
 const RULE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const HTTP_ROUTE_KEYS = new Set([
   'name',
+  'corsPolicy',
   'match',
   'route',
   'redirect',
@@ -182,6 +183,12 @@ export function convertVirtualService(vs: IstioObject, ctx: RouteContext): Route
 
 type Find = (severity: Finding['severity'], field: string, message: string) => void;
 
+/** A `field: why` line from a converter → a finding (with `suffix` appended to the why). */
+function noteTo(find: Find, severity: Finding['severity'], line: string, suffix = ''): void {
+  const i = line.indexOf(': ');
+  find(severity, line.slice(0, i), `${line.slice(i + 2)}${suffix}`);
+}
+
 function convertHttpRoute(
   route: Obj,
   at: string,
@@ -194,12 +201,6 @@ function convertHttpRoute(
   for (const key of Object.keys(route)) {
     if (HTTP_ROUTE_KEYS.has(key)) continue;
     if (key === 'fault') find('warning', `${at}.fault`, 'fault injection has no HTTPRoute equivalent: not converted');
-    else if (key === 'corsPolicy')
-      find(
-        'warning',
-        `${at}.corsPolicy`,
-        'CORS policy is not converted: add an HTTPRoute CORS filter by hand if needed',
-      );
     else if (key === 'directResponse') {
       find(
         'blocker',
@@ -220,11 +221,9 @@ function convertHttpRoute(
     const out = convertMatch(m, `${at}.match[${j}]`);
     if (out.kind === 'match') {
       matches.push(out.match);
-      for (const n of out.notes) find('warning', `${at}.match[${j}]`, n.slice(n.indexOf(': ') + 2));
+      for (const n of out.notes) noteTo(find, 'warning', n);
     } else if (out.kind === 'not-mesh') notMesh++;
-    else
-      for (const r of out.reasons)
-        find('blocker', r.slice(0, r.indexOf(': ')), `${r.slice(r.indexOf(': ') + 2)}: this match is not converted`);
+    else for (const r of out.reasons) noteTo(find, 'blocker', r, ': this match is not converted');
   });
   if (rawMatches.length > 0 && matches.length === 0) {
     if (notMesh === rawMatches.length) return []; // only for gateways: not mesh routing
@@ -250,7 +249,7 @@ function convertHttpRoute(
     if (isObj(d) && d.weight !== undefined) b.weight = Number.isInteger(d.weight) ? (d.weight as number) : 0;
     if (isObj(d) && isObj(d.headers)) {
       const ops = convertHeaderOps(d.headers, `${here}.headers`);
-      for (const r of ops.notConverted) find('warning', r.slice(0, r.indexOf(': ')), r.slice(r.indexOf(': ') + 2));
+      for (const r of ops.notConverted) noteTo(find, 'warning', r);
       if (ops.filters.length > 0) b.filters = ops.filters;
     }
     backends.push(b);
@@ -260,11 +259,16 @@ function convertHttpRoute(
   const filters: Filter[] = [];
   if (isObj(route.headers)) {
     const ops = convertHeaderOps(route.headers, `${at}.headers`);
-    for (const r of ops.notConverted) find('warning', r.slice(0, r.indexOf(': ')), r.slice(r.indexOf(': ') + 2));
+    for (const r of ops.notConverted) noteTo(find, 'warning', r);
     filters.push(...ops.filters);
   }
+  if (isObj(route.corsPolicy)) {
+    const cors = convertCors(route.corsPolicy, `${at}.corsPolicy`);
+    for (const r of cors.notConverted) noteTo(find, 'warning', r);
+    if (cors.filter !== null) filters.push(cors.filter);
+  }
   const mirrors = convertMirrors(route, at, (d, here) => convertDestination(d, here, vs, ctx));
-  for (const r of mirrors.notConverted) find('warning', r.slice(0, r.indexOf(': ')), r.slice(r.indexOf(': ') + 2));
+  for (const r of mirrors.notConverted) noteTo(find, 'warning', r);
   filters.push(...mirrors.filters);
   if (isObj(route.redirect)) {
     const redirect = convertRedirect(route.redirect, `${at}.redirect`);
@@ -276,8 +280,8 @@ function convertHttpRoute(
   }
   // Retries and timeouts.
   const rt = convertRetries(route, at);
-  for (const r of rt.notConverted) find('warning', r.slice(0, r.indexOf(': ')), r.slice(r.indexOf(': ') + 2));
-  for (const r of rt.notes) find('info', r.slice(0, r.indexOf(': ')), r.slice(r.indexOf(': ') + 2));
+  for (const r of rt.notConverted) noteTo(find, 'warning', r);
+  for (const r of rt.notes) noteTo(find, 'info', r);
   if (rt.implicitDefault) noRetries.push(at);
   const base: Record<string, unknown> = {};
   const name = typeof route.name === 'string' ? route.name.toLowerCase() : null;

@@ -252,3 +252,54 @@ key: [unclosed
   // The platform still converts to nothing (no routes), but is read: its Services are known.
   assert.deepEqual(plan.objects, []);
 });
+
+test('corsPolicy (Istio docs example) → a CORS filter; a regex origin is listed, so fewer origins are allowed, never more', () => {
+  const { inv, plan } = planWith(
+    BASE,
+    vs(`  - route: [{destination: {host: reviews, subset: v1}}]
+    corsPolicy:
+      allowOrigins:
+      - exact: https://example.com
+      - regex: "https://.*\\\\.example\\\\.org"
+      allowMethods: [POST, GET]
+      allowCredentials: false
+      allowHeaders: [X-Foo-Bar]
+      maxAge: "24h"
+`),
+  );
+  const rule = (objectOf(plan, 'HTTPRoute', 'reviews').manifest.spec as { rules: Record<string, unknown>[] }).rules[0];
+  assert.deepEqual(rule?.filters, [
+    {
+      type: 'CORS',
+      cors: {
+        allowOrigins: ['https://example.com'],
+        allowMethods: ['POST', 'GET'],
+        allowHeaders: ['X-Foo-Bar'],
+        allowCredentials: false,
+        maxAge: 86400,
+      },
+    },
+  ]);
+  assert.deepEqual(
+    findingsOf(plan, 'warning').map((f) => f.field),
+    ['spec.http[0].corsPolicy.allowOrigins[1]'],
+  );
+  const compiled = routeRequest(
+    compiledRoutes(inv, plan),
+    { ns: 'bookinfo', service: 'reviews', port: 9080 },
+    { path: '/' },
+  );
+  assert.deepEqual(compiled?.rule.filters, [
+    {
+      type: 'CORS',
+      cors: {
+        allowOrigins: ['https://example.com'],
+        allowCredentials: false,
+        allowMethods: ['POST', 'GET'],
+        allowHeaders: ['x-foo-bar'],
+        exposeHeaders: [],
+        maxAgeSeconds: 86400,
+      },
+    },
+  ]);
+});

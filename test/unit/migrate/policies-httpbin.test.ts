@@ -211,7 +211,7 @@ test('httpbin: redirect, per-match prefix rewrites, header operations, 100% mirr
   assert.deepEqual(findingsOf(plan, 'blocker'), []);
   assert.deepEqual(
     findingsOf(plan, 'warning').map((f) => f.field),
-    ['spec.http[2].match[0]'], // "/headers" prefix: PathPrefix is segment-aware
+    ['spec.http[2].match[0].uri'], // "/headers" prefix: PathPrefix is segment-aware
   );
   const routes = compiledRoutes(inv, plan);
   const target = { ns: 'httpbin', service: 'httpbin', port: 8000 };
