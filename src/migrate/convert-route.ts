@@ -120,7 +120,7 @@ export function convertVirtualService(vs: IstioObject, ctx: RouteContext): Route
         at,
         `Service ${svc.namespace}/${svc.name} is not in the input: pass its manifest with -f (or read the cluster)`,
       );
-    } else {
+    } else if (!parents.some((p) => p.name === svc.name)) {
       parents.push({ group: '', kind: 'Service', name: svc.name });
     }
   });

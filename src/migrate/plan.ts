@@ -41,11 +41,15 @@ export function planMigration(inv: Inventory): MigrationPlan {
   const ctx = { service: (ns: string, name: string) => services.get(`${ns}/${name}`), subsets };
   const converted: ConvertedObject[] = [];
   const needWaypoint = new Set<string>();
+  const routeOfService = new Map<string, string>();
   for (const vs of inv.virtualServices) {
     const r = convertVirtualService(vs, ctx);
     findings.push(...r.findings);
     converted.push(...r.objects);
-    for (const o of r.objects) needWaypoint.add(o.namespace);
+    for (const o of r.objects) {
+      needWaypoint.add(o.namespace);
+      findings.push(...sharedHosts(o, routeOfService));
+    }
   }
   for (const dr of inv.destinationRules) findings.push(...destinationRuleFindings(dr));
   for (const ap of inv.authorizationPolicies) {
@@ -74,6 +78,32 @@ export function planMigration(inv: Inventory): MigrationPlan {
   );
   findings.push(...verifyRoutes(inv, objects));
   return { objects, findings: findings.sort(compareFindings) };
+}
+
+/**
+ * Istio gives each host one VirtualService for sidecars; HTTPRoutes on the same Service all apply, their
+ * rules merged by precedence. A second route on a Service is a warning naming the first.
+ */
+function sharedHosts(o: ConvertedObject, routeOfService: Map<string, string>): Finding[] {
+  const out: Finding[] = [];
+  const spec = o.manifest.spec as { parentRefs?: { name: string }[] };
+  for (const p of spec.parentRefs ?? []) {
+    const key = `${o.namespace}/${p.name}`;
+    const first = routeOfService.get(key);
+    const self = o.from[0] ?? '';
+    if (first === undefined) routeOfService.set(key, self);
+    else if (first !== self) {
+      out.push({
+        severity: 'warning',
+        category: 'route',
+        namespace: o.namespace,
+        object: self,
+        field: 'spec.hosts',
+        message: `Service ${p.name} is also a host of ${first}: sidecars used one VirtualService per host, while both HTTPRoutes apply (rules merged by Gateway API precedence); merge them by hand`,
+      });
+    }
+  }
+  return out;
 }
 
 function namespaceWithLabel(inv: Inventory, ns: string): ConvertedObject {

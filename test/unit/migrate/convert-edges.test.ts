@@ -303,3 +303,29 @@ test('corsPolicy (Istio docs example) → a CORS filter; a regex origin is liste
     },
   ]);
 });
+
+test('two VirtualServices for one Service: a warning (both HTTPRoutes would apply); a host named twice is one parentRef', () => {
+  const { plan } = planWith(
+    BASE,
+    `${vs(`  - route: [{destination: {host: reviews, subset: v1}}]
+`)}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews-canary, namespace: bookinfo}
+spec:
+  hosts: [reviews, reviews.bookinfo.svc.cluster.local]
+  http:
+  - match: [{headers: {x-canary: {exact: "1"}}}]
+    route: [{destination: {host: reviews, subset: v3}}]
+`,
+  );
+  assert.deepEqual(
+    (objectOf(plan, 'HTTPRoute', 'reviews-canary').manifest.spec as { parentRefs: unknown[] }).parentRefs,
+    [{ group: '', kind: 'Service', name: 'reviews' }],
+  );
+  assert.deepEqual(
+    findingsOf(plan, 'warning').map((f) => [f.object, f.message.split(':')[0]]),
+    [['VirtualService/bookinfo/reviews-canary', 'Service reviews is also a host of VirtualService/bookinfo/reviews']],
+  );
+});
