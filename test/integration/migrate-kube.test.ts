@@ -82,7 +82,10 @@ function standIn(objects: Record<string, unknown>[], seen: string[]) {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     };
-    if (req.headers.authorization !== `Bearer ${TOKEN}`) return send(401, { kind: 'Status', code: 401 });
+    if (req.headers.authorization !== `Bearer ${TOKEN}`) {
+      send(401, { kind: 'Status', code: 401 });
+      return;
+    }
     for (const s of SERVED) {
       const gv = s.group === '' ? s.version : `${s.group}/${s.version}`;
       const base = s.group === '' ? `/api/${s.version}` : `/apis/${s.group}/${s.version}`;
@@ -94,12 +97,14 @@ function standIn(objects: Record<string, unknown>[], seen: string[]) {
           kind: x.kind,
           verbs: ['get', 'list'],
         }));
-        return send(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv, resources });
+        send(200, { kind: 'APIResourceList', apiVersion: 'v1', groupVersion: gv, resources });
+        return;
       }
       if (url.split('?')[0] === `${base}/${s.plural}`) {
         // A real API server returns items without apiVersion/kind in some clients' view; strip them.
         const items = objects.filter((o) => o.kind === s.kind).map(({ apiVersion: _a, kind: _k, ...rest }) => rest);
-        return send(200, { kind: `${s.kind}List`, apiVersion: gv, metadata: { resourceVersion: '1' }, items });
+        send(200, { kind: `${s.kind}List`, apiVersion: gv, metadata: { resourceVersion: '1' }, items });
+        return;
       }
     }
     send(404, { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 404, reason: 'NotFound' });
