@@ -164,6 +164,15 @@ export function convertAuthorizationPolicy(ap: AuthorizationPolicyObject, inv: I
       `L7 rules (${l7.join(', ')}): selector ${formatLabels(ap.spec.selector)} → targetRefs Service ${targets.services.join(', ')} (enforced by the waypoint)`,
     );
     for (const w of targets.warnings) find('warning', 'l7-policy', 'spec.selector', w);
+    if (ap.spec.action === 'DENY') {
+      // The waypoint (istio.io/waypoint-for: service) sees only traffic addressed to the Service.
+      find(
+        'warning',
+        'l7-policy',
+        'spec.action',
+        'a DENY enforced at the waypoint applies to requests sent to the Service; requests sent to pod IPs directly bypass it (label the waypoint istio.io/waypoint-for: all if clients do that)',
+      );
+    }
   }
   const { selector: _selector, targetRef: _targetRef, ...rest } = raw;
   const manifest = {

@@ -93,6 +93,7 @@ spec:
     findingsOf(plan, 'warning').map((f) => f.message),
     [
       'Service reviews also fronts Deployment reviews-v1, Deployment reviews-v3, which the selector did not pick: the policy now applies to them too',
+      'a DENY enforced at the waypoint applies to requests sent to the Service; requests sent to pod IPs directly bypass it (label the waypoint istio.io/waypoint-for: all if clients do that)',
     ],
   );
 });
