@@ -24,19 +24,24 @@ export type SubsetResult =
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 export class SubsetServices {
-  readonly #inv: Inventory;
   readonly #made = new Map<string, { result: SubsetResult; object: ConvertedObject | null }>();
+  /** `ns/name` of a Service → the DestinationRules whose host is that Service. */
+  readonly #rulesByService = new Map<string, IstioObject[]>();
+  readonly #services = new Map<string, ServiceObject>();
 
   constructor(inv: Inventory) {
-    this.#inv = inv;
+    for (const dr of inv.destinationRules) {
+      const ref = typeof dr.spec.host === 'string' ? resolveServiceHost(dr.spec.host, dr.namespace) : null;
+      if (ref === null) continue;
+      const key = `${ref.namespace}/${ref.name}`;
+      this.#rulesByService.set(key, [...(this.#rulesByService.get(key) ?? []), dr]);
+    }
+    for (const s of inv.services) this.#services.set(`${s.metadata.namespace}/${s.metadata.name}`, s);
   }
 
   /** The DestinationRule for a Service, as Istio picks it: the one in `fromNs`, else the Service's namespace. */
   destinationRuleFor(svc: ServiceObject, fromNs: string): IstioObject | null {
-    const matching = this.#inv.destinationRules.filter((dr) => {
-      const ref = typeof dr.spec.host === 'string' ? resolveServiceHost(dr.spec.host, dr.namespace) : null;
-      return ref !== null && ref.namespace === svc.metadata.namespace && ref.name === svc.metadata.name;
-    });
+    const matching = this.#rulesByService.get(`${svc.metadata.namespace}/${svc.metadata.name}`) ?? [];
     return (
       matching.find((dr) => dr.namespace === fromNs) ??
       matching.find((dr) => dr.namespace === svc.metadata.namespace) ??
@@ -89,9 +94,7 @@ export class SubsetServices {
         `subset ${subset}: ${JSON.stringify(name)} is not a valid Service name (DNS-1035 label, ≤ 63 characters)`,
       );
     }
-    const existing = this.#inv.services.find(
-      (s) => s.metadata.namespace === svc.metadata.namespace && s.metadata.name === name,
-    );
+    const existing = this.#services.get(`${svc.metadata.namespace}/${name}`);
     if (existing !== undefined) {
       const same =
         existing.spec.selector !== null &&
