@@ -36,6 +36,10 @@ const BENCHES: Record<string, Bench> = {
     summary: 'fds and RSS of a ztunnel while N clients from one IP never finish their TLS handshake on 15008',
     run: async () => (await import('./slow-clients.ts')).runSlowClients(),
   },
+  dns: {
+    summary: 'cluster DNS on loopback: table build time for BENCH_DNS_SERVICES, UDP queries/s and latency',
+    run: async () => (await import('./dns.ts')).runDns(),
+  },
   'ztunnel-replacement': {
     summary: 'ferry rollout restart ztunnel under load (root): failed new connections and keep-alive requests',
     run: async () => (await import('./ztunnel-replacement.ts')).runZtunnelReplacement(),

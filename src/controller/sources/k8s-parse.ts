@@ -42,6 +42,8 @@ export interface ParsedObject {
 
 const ISTIO_SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'];
 const GATEWAY_API = ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'];
+// TCPRoute is experimental (v1alpha2); Gateway API v1.6 also serves it as v1.
+const GATEWAY_API_TCP = ['gateway.networking.k8s.io/v1alpha2', 'gateway.networking.k8s.io/v1'];
 const KINDS: ReadonlyMap<string, readonly string[]> = new Map<K8sKind, readonly string[]>([
   ['Namespace', ['v1']],
   ['Pod', ['v1']],
@@ -52,6 +54,8 @@ const KINDS: ReadonlyMap<string, readonly string[]> = new Map<K8sKind, readonly 
   ['PeerAuthentication', ISTIO_SECURITY],
   ['Gateway', GATEWAY_API],
   ['HTTPRoute', GATEWAY_API],
+  ['GRPCRoute', ['gateway.networking.k8s.io/v1']],
+  ['TCPRoute', GATEWAY_API_TCP],
   ['ReferenceGrant', GATEWAY_API],
 ]);
 const MAX_REPLICAS = 1000; // one machine runs every pod; more is a typo, not a plan
@@ -126,6 +130,8 @@ function parseWith(r: ObjectReader, doc: Obj, opts: ParseOptions): K8sObject | n
     case 'Gateway':
       return parseGateway(r, { kind, ...base }, spec);
     case 'HTTPRoute':
+    case 'GRPCRoute':
+    case 'TCPRoute':
       return { kind, ...base, spec: spec ?? null };
     case 'ReferenceGrant':
       return parseReferenceGrant(r, { kind, ...base }, spec);

@@ -190,6 +190,16 @@ export interface HttpRouteObject extends ObjectBase<'HTTPRoute'> {
   readonly spec: unknown;
 }
 
+/** GRPCRoute (gateway.networking.k8s.io/v1): kept as parsed JSON, compiled like HTTPRoutes. */
+export interface GrpcRouteObject extends ObjectBase<'GRPCRoute'> {
+  readonly spec: unknown;
+}
+
+/** TCPRoute (gateway.networking.k8s.io/v1alpha2, experimental): kept as parsed JSON. */
+export interface TcpRouteObject extends ObjectBase<'TCPRoute'> {
+  readonly spec: unknown;
+}
+
 /** ReferenceGrant (gateway.networking.k8s.io): who may reference what in this (the target) namespace. */
 export interface ReferenceGrantObject extends ObjectBase<'ReferenceGrant'> {
   readonly spec: {
@@ -209,6 +219,8 @@ export type K8sObject =
   | PeerAuthenticationObject
   | GatewayObject
   | HttpRouteObject
+  | GrpcRouteObject
+  | TcpRouteObject
   | ReferenceGrantObject;
 
 export type K8sKind = K8sObject['kind'];
@@ -224,6 +236,8 @@ export interface ClusterState {
   readonly peerAuthentications: readonly PeerAuthenticationObject[];
   readonly gateways: readonly GatewayObject[];
   readonly httpRoutes: readonly HttpRouteObject[];
+  readonly grpcRoutes: readonly GrpcRouteObject[];
+  readonly tcpRoutes: readonly TcpRouteObject[];
   readonly referenceGrants: readonly ReferenceGrantObject[];
 }
 
@@ -304,6 +318,8 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
   const peerAuthentications: PeerAuthenticationObject[] = [];
   const gateways: GatewayObject[] = [];
   const httpRoutes: HttpRouteObject[] = [];
+  const grpcRoutes: GrpcRouteObject[] = [];
+  const tcpRoutes: TcpRouteObject[] = [];
   const referenceGrants: ReferenceGrantObject[] = [];
   for (const o of objects) {
     switch (o.kind) {
@@ -334,6 +350,12 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
       case 'HTTPRoute':
         httpRoutes.push(o);
         break;
+      case 'GRPCRoute':
+        grpcRoutes.push(o);
+        break;
+      case 'TCPRoute':
+        tcpRoutes.push(o);
+        break;
       case 'ReferenceGrant':
         referenceGrants.push(o);
         break;
@@ -351,6 +373,8 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
     peerAuthentications,
     gateways,
     httpRoutes,
+    grpcRoutes,
+    tcpRoutes,
     referenceGrants,
   ]) {
     list.sort(byNamespaceThenName);
@@ -365,6 +389,8 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
     peerAuthentications,
     gateways,
     httpRoutes,
+    grpcRoutes,
+    tcpRoutes,
     referenceGrants,
   };
 }

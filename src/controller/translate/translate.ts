@@ -141,6 +141,8 @@ export function translateCluster(
     ...state.peerAuthentications,
     ...state.gateways,
     ...state.httpRoutes,
+    ...state.grpcRoutes,
+    ...state.tcpRoutes,
     ...state.referenceGrants,
   ])
     checkNamespace(o);

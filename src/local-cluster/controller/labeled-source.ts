@@ -86,6 +86,8 @@ export function applyLabelOverrides(
     ...state.peerAuthentications,
     ...state.gateways,
     ...state.httpRoutes,
+    ...state.grpcRoutes,
+    ...state.tcpRoutes,
     ...state.referenceGrants,
   ]);
 }
