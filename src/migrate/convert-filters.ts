@@ -3,6 +3,8 @@
 // RequestRedirect, `mirror`/`mirrors` (+ percentage) → RequestMirror, `corsPolicy` → CORS. A field without an equivalent is
 // returned as a not-converted line (`field: why`) or, where losing it changes the response, as the reason
 // the whole operation cannot be converted. Pure.
+
+import { describeValue } from '../../gateway-api/compile-common.ts';
 import type { PathMatchYaml } from './convert-match.ts';
 import { parseIstioDurationMs } from './istio-values.ts';
 import { type BackendYaml, type Filter, isObj, type Obj } from './types.ts';
@@ -86,13 +88,18 @@ export function convertRedirect(r: Obj, at: string): Filter | string {
     if (port !== undefined) redirect.port = Number(port);
   }
   if (typeof r.uri === 'string') redirect.path = { type: 'ReplaceFullPath', replaceFullPath: r.uri };
-  if (r.port !== undefined) redirect.port = r.port;
+  if (r.port !== undefined) {
+    if (!Number.isInteger(r.port) || (r.port as number) < 1 || (r.port as number) > 65535) {
+      return `port ${describeValue(r.port)} is not a port number`;
+    }
+    redirect.port = r.port;
+  }
   if (r.derivePort !== undefined && r.derivePort !== 'FROM_PROTOCOL_DEFAULT') {
-    return `derivePort ${String(r.derivePort)} has no HTTPRoute equivalent`;
+    return `derivePort ${describeValue(r.derivePort)} has no HTTPRoute equivalent`;
   }
   const code = r.redirectCode ?? 301;
   if (!REDIRECT_CODES.includes(code as number))
-    return `redirectCode ${String(code)} is not one of ${REDIRECT_CODES.join(', ')}`;
+    return `redirectCode ${describeValue(code)} is not one of ${REDIRECT_CODES.join(', ')}`;
   redirect.statusCode = code;
   for (const k of Object.keys(r)) {
     if (!['scheme', 'authority', 'uri', 'port', 'derivePort', 'redirectCode'].includes(k)) {

@@ -5,6 +5,7 @@
 // their HTTPRoute fields and filters. Whatever has no equivalent is listed on the route and as a finding,
 // never dropped silently; a rule or match that cannot be expressed is left out whole (a blocker: routing
 // would differ). Pure.
+import { describeValue } from '../../gateway-api/compile-common.ts';
 import type { ServiceObject } from '../controller/sources/types.ts';
 import { convertCors, convertHeaderOps, convertMirrors, convertRedirect, convertRewrite } from './convert-filters.ts';
 import { convertMatch, type MatchYaml } from './convert-match.ts';
@@ -99,6 +100,9 @@ export function convertVirtualService(vs: IstioObject, ctx: RouteContext): Route
       );
   }
   const parents: Obj[] = [];
+  if (!Array.isArray(s.hosts) || s.hosts.length === 0) {
+    find('blocker', 'spec.hosts', 'must list the hosts this VirtualService routes: not converted');
+  }
   (Array.isArray(s.hosts) ? s.hosts : []).forEach((h, i) => {
     const at = `spec.hosts[${i}]`;
     const svc = typeof h === 'string' ? resolveServiceHost(h, vs.namespace) : null;
@@ -145,6 +149,9 @@ export function convertVirtualService(vs: IstioObject, ctx: RouteContext): Route
   }
   if (parents.length === 0 || rules.length === 0) {
     if (http.length > 0 && parents.length > 0) find('blocker', 'spec.http', 'no route could be converted');
+    else if (parents.length > 0 && s.tcp === undefined && s.tls === undefined) {
+      find('warning', 'spec.http', 'no http routes: nothing to convert (the VirtualService had no effect on HTTP)');
+    }
     return { objects: [], findings };
   }
   const objects: ConvertedObject[] = [];
@@ -337,7 +344,7 @@ export function convertDestination(d: unknown, at: string, vs: IstioObject, ctx:
   const wanted = isObj(d.port) ? d.port.number : undefined;
   if (wanted !== undefined) {
     if (!svc.spec.ports.some((p) => p.port === wanted))
-      return `${at}.port: Service ${ref.namespace}/${ref.name} has no port ${String(wanted)}`;
+      return `${at}.port: Service ${ref.namespace}/${ref.name} has no port ${describeValue(wanted)}`;
     port = wanted as number;
   } else if (svc.spec.ports.length === 1) {
     port = (svc.spec.ports[0] as { port: number }).port;

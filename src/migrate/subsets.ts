@@ -3,6 +3,7 @@
 // pods that also carry the subset's labels, with the same ports. A Service of that name that already exists
 // is reused when it selects exactly those pods, else the subset is not converted (never overwritten). Also
 // reports what of a DestinationRule has no HTTPRoute/Service equivalent (traffic policies). Pure.
+import { describeValue } from '../../gateway-api/compile-common.ts';
 import type { ServiceObject } from '../controller/sources/types.ts';
 import { resolveServiceHost } from './istio-values.ts';
 import {
@@ -168,7 +169,7 @@ export function destinationRuleFindings(dr: IstioObject): Finding[] {
       'info',
       'subset',
       'spec.subsets',
-      `subsets ${subsets.map((s) => (isObj(s) ? String(s.name) : '?')).join(', ')} become per-subset Services when a route uses them`,
+      `subsets ${subsets.map((s) => (isObj(s) ? describeValue(s.name) : '?')).join(', ')} become per-subset Services when a route uses them`,
     );
   }
   if (Array.isArray(dr.spec.exportTo)) {
