@@ -124,6 +124,17 @@ function withDefaults(t: ResourceType, o: Obj): Obj {
     }
     case 'CustomResourceDefinition':
       return { ...o, status: crdStatus(o) };
+    case 'Secret': {
+      // stringData is write-only: the real server folds it into data (base64) and never returns it.
+      const stringData = isObj(o.stringData) ? o.stringData : {};
+      const data: Obj = isObj(o.data) ? { ...o.data } : {};
+      for (const [k, v] of Object.entries(stringData))
+        if (typeof v === 'string') data[k] = Buffer.from(v).toString('base64');
+      const out: Obj = { ...o, type: typeof o.type === 'string' ? o.type : 'Opaque' };
+      delete out.stringData;
+      if (Object.keys(data).length > 0) out.data = data;
+      return out;
+    }
     default:
       return o;
   }

@@ -3,7 +3,7 @@
 // `application/vnd.kubernetes.protobuf` (client-go's default for built-in types) and do not retry as JSON. A
 // body is the magic "k8s\0" and a runtime.Unknown {typeMeta = 1 {apiVersion = 1, kind = 2}, raw = 2}; raw is
 // the typed object whose field 1 is ObjectMeta {name = 1, generateName = 2, namespace = 3, labels = 11,
-// annotations = 12}. Only Namespace and ServiceAccount are decoded (their other fields are not needed); any
+// annotations = 12}. Only Namespace, ServiceAccount, ConfigMap and Secret are decoded (metadata, data, type); any
 // other kind is refused, so kubectl prints the reason. Pure; bounded by the body size cap.
 import type { Obj } from './json.ts';
 import { failure } from './status.ts';
@@ -69,6 +69,22 @@ function stringMap(entries: readonly Field[]): Record<string, string> {
   return out;
 }
 
+function bytesMap(entries: readonly Field[]): Record<string, Buffer> {
+  const out: Record<string, Buffer> = {};
+  for (const e of entries) {
+    if (e.bytes === null) continue;
+    const kv = fields(e.bytes);
+    const k = text(kv.find((f) => f.num === 1)) ?? '';
+    Object.defineProperty(out, k, {
+      value: kv.find((f) => f.num === 2)?.bytes ?? Buffer.alloc(0),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return out;
+}
+
 function objectMeta(buf: Buffer): Obj {
   const fs = fields(buf);
   const meta: Obj = {};
@@ -85,7 +101,7 @@ function objectMeta(buf: Buffer): Obj {
   return meta;
 }
 
-const DECODABLE = new Set(['v1/Namespace', 'v1/ServiceAccount']);
+const DECODABLE = new Set(['v1/Namespace', 'v1/ServiceAccount', 'v1/ConfigMap', 'v1/Secret']);
 
 /** The JSON form of a protobuf request body, or a 415 naming what cannot be decoded. */
 export function decodeProtobufBody(body: Buffer): Obj {
@@ -109,10 +125,23 @@ export function decodeProtobufBody(body: Buffer): Obj {
   const apiVersion = text(tm.find((f) => f.num === 1)) ?? '';
   const kind = text(tm.find((f) => f.num === 2)) ?? '';
   if (!DECODABLE.has(`${apiVersion}/${kind}`))
-    throw refuse(`protobuf is decoded only for Namespace and ServiceAccount, not ${kind || 'this object'}`);
+    throw refuse(
+      `protobuf is decoded only for Namespace, ServiceAccount, ConfigMap and Secret, not ${kind || 'this object'}`,
+    );
   try {
-    const metaBytes = fields(raw).find((f) => f.num === 1)?.bytes;
-    return { apiVersion, kind, metadata: metaBytes == null ? {} : objectMeta(metaBytes) };
+    const top = fields(raw);
+    const metaBytes = top.find((f) => f.num === 1)?.bytes;
+    const out: Obj = { apiVersion, kind, metadata: metaBytes == null ? {} : objectMeta(metaBytes) };
+    // ConfigMap {data = 2 map<string,string>}; Secret {data = 2 map<string,bytes>, type = 3}.
+    const data = top.filter((f) => f.num === 2);
+    if (kind === 'ConfigMap' && data.length > 0) out.data = stringMap(data);
+    if (kind === 'Secret') {
+      if (data.length > 0)
+        out.data = Object.fromEntries(Object.entries(bytesMap(data)).map(([k, v]) => [k, v.toString('base64')]));
+      const type = text(top.find((f) => f.num === 3));
+      if (type !== undefined && type !== '') out.type = type;
+    }
+    return out;
   } catch (err) {
     throw refuse(`malformed protobuf: ${(err as Error).message}`);
   }

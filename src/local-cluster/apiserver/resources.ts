@@ -124,6 +124,16 @@ export const BUILTIN_RESOURCES: readonly ResourceType[] = [
     status: true,
   }),
   builtin({ group: '', version: 'v1', resource: 'endpoints', kind: 'Endpoints', namespaced: true, shortNames: ['ep'] }),
+  // Plain data kinds: the CA publishes its root in a ConfigMap (istio-ca-root-cert), helm keeps releases in Secrets.
+  builtin({
+    group: '',
+    version: 'v1',
+    resource: 'configmaps',
+    kind: 'ConfigMap',
+    namespaced: true,
+    shortNames: ['cm'],
+  }),
+  builtin({ group: '', version: 'v1', resource: 'secrets', kind: 'Secret', namespaced: true }),
   builtin({
     group: 'discovery.k8s.io',
     version: 'v1',

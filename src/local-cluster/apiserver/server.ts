@@ -5,20 +5,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { parse as parseYaml } from 'yaml';
 import type { Logger } from '../../runtime/logger.ts';
 import { crdManifests } from './crds.ts';
 import { bearerMatches, ensurePrivateDir, loadOrCreateCredentials } from './credentials.ts';
 import { coreVersions, group, groupList, resourceList, versionInfo } from './discovery.ts';
-import { Handlers, type PatchType, parseSelection } from './handlers.ts';
+import { Handlers, parseSelection } from './handlers.ts';
 import type { Obj } from './json.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { acquireDataDirLock } from './lock.ts';
 import { openApiV2, openApiV3Gv, openApiV3Root } from './openapi.ts';
-import { decodeProtobufBody } from './protobuf.ts';
+import { patchTypeOf, readBody } from './request-body.ts';
 import { ResourceRegistry, type ResourceType, storageKeyOf } from './resources.ts';
 import { parseRoute, type Route } from './routes.ts';
-import { ApiError, badRequest, failure, internalError, type K8sStatus } from './status.ts';
+import { ApiError, failure, internalError, type K8sStatus } from './status.ts';
 import { ObjectStore } from './store.ts';
 import { asTable, wantsTable } from './table.ts';
 import { reviewToken, TokenIssuer } from './tokens.ts';
@@ -422,82 +421,4 @@ async function dispatch(
 
 function throwIt(err: ApiError): never {
   throw err;
-}
-
-function patchTypeOf(contentType: string | undefined): PatchType {
-  const ct = (contentType ?? '').split(';')[0]?.trim().toLowerCase();
-  switch (ct) {
-    case 'application/merge-patch+json':
-      return 'merge';
-    case 'application/strategic-merge-patch+json':
-      return 'strategic';
-    case 'application/json-patch+json':
-      return 'json';
-    case 'application/apply-patch+yaml':
-    case 'application/apply-patch+cbor':
-      return 'apply';
-    default:
-      throw failure(
-        415,
-        'UnsupportedMediaType',
-        `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got ${JSON.stringify(ct)})`,
-      );
-  }
-}
-
-/** Reads and decodes the body (JSON, or YAML when sent as such), refusing more than `max` bytes with 413. */
-async function readBody(
-  req: IncomingMessage,
-  max: number,
-  purpose: 'create' | 'update' | 'patch' | 'apply' | 'delete',
-): Promise<unknown> {
-  const declared = Number(req.headers['content-length'] ?? '0');
-  if (declared > max) {
-    req.resume();
-    throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  const tooLarge = await new Promise<boolean>((resolve, reject) => {
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(true);
-      } else chunks.push(chunk);
-    });
-    req.once('end', () => resolve(false));
-    req.once('error', reject);
-  });
-  if (tooLarge) throw failure(413, 'RequestEntityTooLarge', `the request body is larger than ${max} bytes`);
-  const raw = Buffer.concat(chunks);
-  const ctRaw = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (ctRaw === 'application/vnd.kubernetes.protobuf' && purpose !== 'apply') {
-    if (purpose !== 'create')
-      throw failure(415, 'UnsupportedMediaType', `protobuf is accepted only to create objects; send application/json`);
-    return decodeProtobufBody(raw);
-  }
-  const text = raw.toString('utf8');
-  if (text.trim() === '') {
-    if (purpose === 'delete') return null;
-    throw badRequest('the request body is empty');
-  }
-  const ct = (req.headers['content-type'] ?? 'application/json').split(';')[0]?.trim().toLowerCase() ?? '';
-  if (purpose === 'apply') return null; // refused with 415 by the patch handler
-  if (ct.includes('protobuf') || ct.includes('cbor')) {
-    throw failure(415, 'UnsupportedMediaType', `${ct} is not supported; send application/json or application/yaml`);
-  }
-  if (ct === 'application/yaml' || ct === 'application/x-yaml' || ct === 'text/yaml') {
-    try {
-      return parseYaml(text, { maxAliasCount: 100 }) as unknown;
-    } catch (err) {
-      throw badRequest(`the request body is not valid YAML: ${(err as Error).message.split('\n')[0]}`);
-    }
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw badRequest(`the request body is not valid JSON: ${(err as Error).message}`);
-  }
 }

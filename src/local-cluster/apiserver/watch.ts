@@ -77,8 +77,9 @@ export class WatchHub {
     };
 
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private' });
+    res.flushHeaders(); // clients wait for the headers before reading events; a quiet watch must not hang them
     this.#open.add(res);
-    let lastRv = this.#store.publishedRv;
+    let lastRv = Math.max(this.#store.publishedRv, fromRv ?? 0);
     let first = true;
     const render = p.render ?? ((o: Obj) => o);
     const write = (type: EventType | 'BOOKMARK' | 'ERROR', object: unknown): void => {
@@ -91,7 +92,11 @@ export class WatchHub {
         res.destroy();
       }
     };
+    // Events at or below the starting version are already known to the client (from its list, or from the
+    // initial ADDED events, which include changes still on their way to the log).
+    const startRv = fromRv ?? this.#store.resourceVersion;
     const onEvent = (e: StoredEvent): void => {
+      if (e.rv <= startRv) return;
       lastRv = e.rv;
       const now = e.type !== 'DELETED' && matches(e.object);
       const before = e.prev !== null && matches(e.prev);

@@ -89,6 +89,9 @@ export function applyLabelOverrides(
     ...state.grpcRoutes,
     ...state.tcpRoutes,
     ...state.referenceGrants,
+    ...state.nodes,
+    ...state.endpointSlices,
+    ...state.gatewayClasses,
   ]);
 }
 

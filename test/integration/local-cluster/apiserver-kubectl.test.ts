@@ -193,7 +193,7 @@ describe('kubectl against the local API server', () => {
     assert.match(r.stderr, /Error from server \(Conflict\).*the object has been modified/);
   });
 
-  test('imperative create of a namespace and a service account (sent as protobuf) works; other generators are refused clearly', async () => {
+  test('imperative create of a namespace, service account, configmap, secret (sent as protobuf) works; other generators are refused clearly', async () => {
     await ok('create', 'namespace', 'imperative', '--dry-run=server');
     await ok('create', 'namespace', 'imperative');
     await ok('create', 'serviceaccount', '-n', 'imperative', 'robot');
@@ -204,8 +204,13 @@ describe('kubectl against the local API server', () => {
     assert.notEqual(d.code, 0);
     assert.match(
       d.stderr,
-      /protobuf is decoded only for Namespace and ServiceAccount, not Deployment.*kubectl create -f/,
+      /protobuf is decoded only for Namespace, ServiceAccount, ConfigMap and Secret, not Deployment.*kubectl create -f/,
     );
+    await ok('create', 'configmap', '-n', 'imperative', 'cm', '--from-literal=root-cert.pem=abc');
+    await ok('create', 'secret', 'generic', '-n', 'imperative', 'sec', '--from-literal=k=v');
+    assert.equal(await ok('get', '-n', 'imperative', 'cm', 'cm', '-o', 'jsonpath={.data.root-cert\\.pem}'), 'abc');
+    const secret = await ok('get', '-n', 'imperative', 'secret', 'sec', '-o', 'jsonpath={.data.k} {.type}');
+    assert.equal(secret, `${Buffer.from('v').toString('base64')} Opaque`);
   });
 
   test('unknown kinds and a missing namespace get clear errors', async () => {
