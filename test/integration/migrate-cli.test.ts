@@ -125,6 +125,34 @@ test('migrate convert -o DIR: one file per namespace that Ferry reads back witho
   assert.equal(report.summary.blocker, 0);
 });
 
+test("migrate convert -n: only that namespace's objects", async () => {
+  const r = await ferry(
+    'convert',
+    ...BASE,
+    '-f',
+    `${F}bookinfo/scenario-reviews-50-v3.yaml`,
+    '-f',
+    `${F}httpbin/httpbin.yaml`,
+    '-n',
+    'httpbin',
+  );
+  assert.equal(r.code, 0);
+  const docs = parseAllDocuments(r.stdout).map(
+    (d) => d.toJS() as { kind: string; metadata: { name: string; namespace?: string } },
+  );
+  assert.deepEqual(
+    docs.map((d) => `${d.kind}/${d.metadata.namespace ?? ''}/${d.metadata.name}`),
+    [
+      'Namespace//httpbin',
+      'Gateway/httpbin/waypoint',
+      'Service/httpbin/httpbin-v1',
+      'Service/httpbin/httpbin-v2',
+      'HTTPRoute/httpbin/httpbin',
+    ],
+  );
+  assert.doesNotMatch(r.stderr, /bookinfo/);
+});
+
 test('migrate: a missing file is FERRY_MIGRATE_READ_FAILED (exit 2); no input or no subcommand is a usage error (exit 2)', async () => {
   const missing = await ferry('check', '-f', `${F}does-not-exist.yaml`);
   assert.equal(missing.code, 2);
