@@ -126,6 +126,16 @@ export function convertVirtualService(vs: IstioObject, ctx: RouteContext): Route
       );
     } else if (!parents.some((p) => p.name === svc.name)) {
       parents.push({ group: '', kind: 'Service', name: svc.name });
+      const grpc = ctx
+        .service(svc.namespace, svc.name)
+        ?.spec.ports.some((p) => p.appProtocol === 'grpc' || /^grpc(-|$)/.test(p.name ?? ''));
+      if (grpc === true) {
+        find(
+          'info',
+          at,
+          `Service ${svc.name} serves gRPC: converted as an HTTPRoute (paths /package.Service/Method match as written); a GRPCRoute is not generated`,
+        );
+      }
     }
   });
   const http = Array.isArray(s.http) ? s.http : [];

@@ -329,3 +329,36 @@ spec:
     [['VirtualService/bookinfo/reviews-canary', 'Service reviews is also a host of VirtualService/bookinfo/reviews']],
   );
 });
+
+test('a gRPC Service (appProtocol grpc) is converted as an HTTPRoute and says so', () => {
+  const { inv, plan } = planWith(
+    [],
+    `apiVersion: v1
+kind: Service
+metadata: {name: greeter, namespace: grpc}
+spec:
+  selector: {app: greeter}
+  ports: [{name: grpc, port: 50051, appProtocol: grpc}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: greeter, namespace: grpc}
+spec:
+  hosts: [greeter]
+  http:
+  - match: [{uri: {exact: /helloworld.Greeter/SayHello}}]
+    route: [{destination: {host: greeter}}]
+    timeout: 2s
+`,
+  );
+  assert.deepEqual(findingsOf(plan, 'blocker'), []);
+  assert.ok(
+    plan.findings.some((f) => f.field === 'spec.hosts[0]' && f.message.startsWith('Service greeter serves gRPC')),
+  );
+  const sel = routeRequest(
+    compiledRoutes(inv, plan),
+    { ns: 'grpc', service: 'greeter', port: 50051 },
+    { method: 'POST', path: '/helloworld.Greeter/SayHello' },
+  );
+  assert.deepEqual(sel?.rule.timeouts, { requestMs: 2000, backendRequestMs: null });
+});
