@@ -193,8 +193,14 @@ export class ObjectStore {
 
   #publish(e: StoredEvent): void {
     this.#remember(e);
-    for (const l of this.#listeners.get(e.skey) ?? []) l(e);
-    for (const l of this.#anyListeners) l(e);
+    // One failing subscriber (a watch whose socket broke) must not keep the event from the others.
+    for (const l of [...(this.#listeners.get(e.skey) ?? []), ...this.#anyListeners]) {
+      try {
+        l(e);
+      } catch {
+        // That subscriber's watch broke; its close handler unsubscribes it. The others still get the event.
+      }
+    }
   }
 
   /**

@@ -39,6 +39,8 @@ export class WatchHub {
   readonly #limits: WatchLimits;
   readonly #log: Logger;
   readonly #open = new Set<ServerResponse>();
+  /** How each open watch is ended: unsubscribe from the store first, then end the response. */
+  readonly #enders = new Map<ServerResponse, () => void>();
 
   constructor(store: ObjectStore, limits: WatchLimits, log: Logger) {
     this.#store = store;
@@ -83,7 +85,8 @@ export class WatchHub {
     let first = true;
     const render = p.render ?? ((o: Obj) => o);
     const write = (type: EventType | 'BOOKMARK' | 'ERROR', object: unknown): void => {
-      if (res.destroyed) return;
+      // A watch ended by its timeout or closeAll() may still be subscribed until 'close': never write after end.
+      if (res.destroyed || res.writableEnded) return;
       const shown = type === 'BOOKMARK' || type === 'ERROR' ? object : render(object as Obj, first);
       if (type !== 'BOOKMARK' && type !== 'ERROR') first = false;
       res.write(`${JSON.stringify({ type, object: shown })}\n`);
@@ -138,19 +141,25 @@ export class WatchHub {
     const unsubscribe = this.#store.subscribe(skey, onEvent);
     for (const e of backlog) onEvent(e);
 
-    const timers: NodeJS.Timeout[] = [setTimeout(() => res.end(), timeoutMs)];
+    const end = (): void => {
+      unsubscribe();
+      res.end();
+    };
+    this.#enders.set(res, end);
+    const timers: NodeJS.Timeout[] = [setTimeout(end, timeoutMs)];
     if (bookmarks) timers.push(setInterval(() => bookmark(), this.#limits.bookmarkIntervalMs));
     for (const timer of timers) timer.unref();
     res.on('close', () => {
       unsubscribe();
       for (const timer of timers) clearTimeout(timer);
       this.#open.delete(res);
+      this.#enders.delete(res);
     });
   }
 
   /** Ends every watch (server shutdown); clients reconnect and resume from their resourceVersion. */
   closeAll(): void {
-    for (const res of this.#open) res.end();
+    for (const res of this.#open) (this.#enders.get(res) ?? (() => res.end()))();
     this.#open.clear();
   }
 }
