@@ -50,7 +50,7 @@ export async function startWaypoint(config: WaypointProcessConfig, deps: Waypoin
   const logger = createLogger({
     component: 'waypoint',
     level: parseLogLevel(config.logLevel),
-    ...(deps.logDestination === undefined ? {} : { destination: deps.logDestination }),
+    ...(deps.logDestination === undefined ? { batchMs: 100 } : { destination: deps.logDestination }),
   });
   const log = logger.child({ waypoint: `${config.waypoint.namespace}/${config.waypoint.name}` });
   const readiness = new ReadinessTracker();
