@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
-import { dialViaSocks5 } from './socks5-dial.ts';
+import { dialViaSocks5 } from '../src/cli/socks5-dial.ts';
 
 const { values } = parseArgs({
   options: {

@@ -4,7 +4,7 @@
 // concurrent, sequential again. Each bulk pod has its own service account, but the ztunnel prefetches the
 // certificates of its node's workloads at startup (src/ztunnel/app.ts), so no pass includes CA signing.
 
-import type { Pod } from '../test/helpers/topology.ts';
+import type { Pod } from '../testkit/topology.ts';
 import type { NodeProxy } from './redirect-setup.ts';
 import { r3 } from './report.ts';
 

@@ -6,7 +6,7 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Pod } from '../test/helpers/topology.ts';
+import type { Pod } from '../testkit/topology.ts';
 import { checkConfig, clientSidecarConfig, ensureTools, makeCerts, serverSidecarConfig } from './haproxy.ts';
 
 /** Where the client app dials its sidecar (latency echo, bulk), and the server sidecar's mTLS ports. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type FerryProcess, spawnFerry } from '../src/cli/child-process.ts';
 import { uninstallPins } from '../src/redirect-bpf/loader.ts';
 import { adminSocketRequest } from '../src/runtime/admin-socket.ts';
-import type { Pod, Topology } from '../test/helpers/topology.ts';
+import type { Pod, Topology } from '../testkit/topology.ts';
 import { benchScript } from './children.ts';
 import { connectionCounts, positiveEnv } from './report.ts';
 

@@ -12,9 +12,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sweepTestLeftovers } from '../test/helpers/netns.ts';
-import { privilegeProblem } from '../test/helpers/privileged.ts';
-import { type Pod, Topology } from '../test/helpers/topology.ts';
+import { sweepTestLeftovers } from '../testkit/netns.ts';
+import { privilegeProblem } from '../testkit/privileged.ts';
+import { type Pod, Topology } from '../testkit/topology.ts';
 import { cpuSeconds, RssSampler, rssMb } from './proc.ts';
 import { measureEnrollment } from './redirect-enroll.ts';
 import { IPERF_PORT, runIperf, SIDECAR, startHaproxyPair, startIperfServer } from './redirect-haproxy.ts';

@@ -8,8 +8,8 @@ import { allowAll, nodeBoundAuthorizer } from '../identity/ca-authz.ts';
 import { startCaServer } from '../identity/ca-server.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger } from '../runtime/logger.ts';
+import { ConfigError, parseHostPort } from '../runtime/process-config.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
-import { ConfigError, parseHostPort } from '../ztunnel/config.ts';
 
 const HELP = `usage: ferry ca [options]
 

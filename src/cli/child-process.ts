@@ -3,7 +3,6 @@
 // when its handle is disposed, and when the parent exits.
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { compileCacheEnv } from '../runtime/compile-cache.ts';
 
@@ -100,10 +99,4 @@ export function spawnFerry(name: string, args: readonly string[], env: NodeJS.Pr
       await stop();
     },
   };
-}
-
-/** Waits until a child has exited (for callers that killed it themselves). */
-export async function waitExit(p: FerryProcess): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  await once(p.child, 'exit');
 }

@@ -1,15 +1,15 @@
-// `ferry controller --cluster <name>`: the local cluster's controller (src/controller/local/): manifests →
+// `ferry controller --cluster <name>`: the local cluster's controller (src/local-cluster/controller/): manifests →
 // mesh state → delta xDS + node-bound CA + enrollment, plus the admin API behind `ferry status/apply/delete/
 // label`. Started by `ferry up -f` as a journaled system process; runs until SIGTERM/SIGINT. Its addresses,
 // tokens and manifest paths come from the cluster's mesh.json (written by `ferry up`).
 
 import { join } from 'node:path';
-import { startAdminApi } from '../controller/local/admin-api.ts';
-import { startLocalController } from '../controller/local/local-controller.ts';
+import { parseClusterProcessArgs } from '../local-cluster/cli-env.ts';
+import { startAdminApi } from '../local-cluster/controller/admin-api.ts';
+import { startLocalController } from '../local-cluster/controller/local-controller.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
-import { parseClusterProcessArgs } from './local-cluster/cli-env.ts';
 
 const HELP = `usage: ferry controller [--cluster <name>] [--log-level info]
 

@@ -7,8 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dialViaSocks5 } from '../../bench/socks5-dial.ts';
 import { type FerryProcess, spawnFerry } from './child-process.ts';
+import { dialViaSocks5 } from './socks5-dial.ts';
 
 const APP_PORT = 8080;
 const OUTSIDE = { host: '127.0.0.9', port: 9090 };

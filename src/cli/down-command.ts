@@ -1,10 +1,10 @@
 // `ferry down [--cluster name]`: removes every object of a local cluster (local-cluster/teardown.ts), also
 // after a crash or kill -9. Idempotent: a second run finds nothing and succeeds.
 import { parseArgs } from 'node:util';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
-import { requireCgroup2, requireRoot } from './local-cluster/cluster.ts';
-import { clusterLayout } from './local-cluster/layout.ts';
-import { teardownCluster } from './local-cluster/teardown.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import { requireCgroup2, requireRoot } from '../local-cluster/cluster.ts';
+import { clusterLayout } from '../local-cluster/layout.ts';
+import { teardownCluster } from '../local-cluster/teardown.ts';
 
 const HELP = `usage: ferry down [--cluster <name>]
 

@@ -4,13 +4,13 @@
 import { once } from 'node:events';
 import { constants } from 'node:os';
 import { parseArgs } from 'node:util';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
-import { requireCgroup2, requireRoot } from './local-cluster/cluster.ts';
-import { ClusterError } from './local-cluster/errors.ts';
-import { mapCommand } from './local-cluster/images.ts';
-import { clusterLayout } from './local-cluster/layout.ts';
-import { spawnInPod } from './local-cluster/pods.ts';
-import { loadState, podsOf } from './local-cluster/state.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import { requireCgroup2, requireRoot } from '../local-cluster/cluster.ts';
+import { ClusterError } from '../local-cluster/errors.ts';
+import { mapCommand } from '../local-cluster/images.ts';
+import { clusterLayout } from '../local-cluster/layout.ts';
+import { spawnInPod } from '../local-cluster/pods.ts';
+import { loadState, podsOf } from '../local-cluster/state.ts';
 
 const HELP = `usage: ferry exec [--cluster <name>] <namespace>/<pod> -- <command> [args…]
 

@@ -4,17 +4,17 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { MeshStatus } from '../controller/local/admin-api.ts';
-import { LocalControllerError } from '../controller/local/errors.ts';
-import { parseLabelChanges } from '../controller/local/labeled-source.ts';
-import { readMeshConfig } from '../controller/local/mesh-files.ts';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
-import { controllerRequest } from './local-cluster/controller-client.ts';
-import { liveStatusLines, readZtunnelPods, withLiveState } from './local-cluster/live-status.ts';
-import { printSummary } from './local-cluster/mesh-up.ts';
-import { runningPid } from './local-cluster/restart.ts';
-import { loadState, podsOf } from './local-cluster/state.ts';
-import { readSupervisorReport } from './local-cluster/supervisor.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import type { MeshStatus } from '../local-cluster/controller/admin-api.ts';
+import { LocalControllerError } from '../local-cluster/controller/errors.ts';
+import { parseLabelChanges } from '../local-cluster/controller/labeled-source.ts';
+import { readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
+import { controllerRequest } from '../local-cluster/controller-client.ts';
+import { liveStatusLines, readZtunnelPods, withLiveState } from '../local-cluster/live-status.ts';
+import { printSummary } from '../local-cluster/mesh-up.ts';
+import { runningPid } from '../local-cluster/restart.ts';
+import { loadState, podsOf } from '../local-cluster/state.ts';
+import { readSupervisorReport } from '../local-cluster/supervisor.ts';
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 

@@ -4,8 +4,8 @@ import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
-import { clusterLayout } from './local-cluster/layout.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import { clusterLayout } from '../local-cluster/layout.ts';
 import { type FlowFilter, flowFromLogLine, formatFlow, matchesFilter } from './observe/flow.ts';
 
 const HELP = `usage: ferry observe [--cluster name] [--namespace ns] [--follow] [--json] [--all]

@@ -7,16 +7,16 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { readMeshConfig } from '../controller/local/mesh-files.ts';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
-import { ClusterError } from './local-cluster/errors.ts';
-import { runningPid } from './local-cluster/restart.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import { readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
+import { ClusterError } from '../local-cluster/errors.ts';
+import { runningPid } from '../local-cluster/restart.ts';
 import {
   ROLLOUT_REQUEST_FILE,
   type RolloutRequest,
   readSupervisorReport,
   SUPERVISOR_ROLE,
-} from './local-cluster/supervisor.ts';
+} from '../local-cluster/supervisor.ts';
 
 const HELP = `usage: ferry rollout restart ztunnel [--node node-N] [--cluster <name>]
 

@@ -3,14 +3,14 @@
 // arguments, with a short crash-loop backoff, and records restarts for `ferry status`. Runs until
 // SIGTERM/SIGINT or `ferry down`.
 import { join } from 'node:path';
-import { readMeshConfig } from '../controller/local/mesh-files.ts';
+import { parseClusterProcessArgs } from '../local-cluster/cli-env.ts';
+import { requireCgroup2 } from '../local-cluster/cluster.ts';
+import { readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
+import { clusterLayout } from '../local-cluster/layout.ts';
+import { runSupervisor } from '../local-cluster/supervisor.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
-import { parseClusterProcessArgs } from './local-cluster/cli-env.ts';
-import { requireCgroup2 } from './local-cluster/cluster.ts';
-import { clusterLayout } from './local-cluster/layout.ts';
-import { runSupervisor } from './local-cluster/supervisor.ts';
 
 const HELP = `usage: ferry supervise [--cluster <name>] [--log-level info]
 

@@ -1,5 +1,5 @@
 // `ferry testapp <kind>`: the built-in test apps that stand in for container images in the local cluster
-// (src/cli/local-cluster/images.ts): http-echo, tcp-echo, curl. Servers run until SIGTERM/SIGINT.
+// (src/local-cluster/images.ts): http-echo, tcp-echo, curl. Servers run until SIGTERM/SIGINT.
 import { once } from 'node:events';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';

@@ -1,13 +1,13 @@
-// `ferry up`: brings up a local cluster (DESIGN.md §7). With `-f <manifests>` the whole mesh: pods from
+// `ferry up`: brings up a local cluster (docs/architecture.md "Local cluster"). With `-f <manifests>` the whole mesh: pods from
 // Kubernetes YAML, the controller and one ztunnel per node (local-cluster/mesh-up.ts). With `--spec` only
 // the runtime: nodes, pods and containers from a runtime spec (local-cluster/spec-file.ts), no mesh.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { clusterCliEnv } from './local-cluster/cli-env.ts';
-import { createCluster, requireRoot } from './local-cluster/cluster.ts';
-import { ClusterError } from './local-cluster/errors.ts';
-import { meshUp } from './local-cluster/mesh-up.ts';
-import { parseClusterSpec } from './local-cluster/spec-file.ts';
+import { clusterCliEnv } from '../local-cluster/cli-env.ts';
+import { createCluster, requireRoot } from '../local-cluster/cluster.ts';
+import { ClusterError } from '../local-cluster/errors.ts';
+import { meshUp } from '../local-cluster/mesh-up.ts';
+import { parseClusterSpec } from '../local-cluster/spec-file.ts';
 
 const HELP = `usage: ferry up -f <dir|file> [-f …] [--cluster <name>] [--nodes N] [--trust-domain td]
        ferry up --spec <cluster.yaml> [--cluster <name>] [--nodes N]

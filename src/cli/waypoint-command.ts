@@ -16,6 +16,7 @@ const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> |
                               authorizationPolicies, waypointGateways, referenceGrants  [FERRY_WAYPOINT_CONFIG]
   --xds-address <host:port>   get config from the controller over delta xDS instead     [FERRY_XDS_ADDRESS]
   --node <name>               node name sent to the controller                          [FERRY_NODE_NAME]
+  --network <name>            this waypoint's network; default '' (one network)         [FERRY_NETWORK]
   --trust-domain <td>         default cluster.local                                     [FERRY_TRUST_DOMAIN]
   --cluster-domain <domain>   default cluster.local                                     [FERRY_CLUSTER_DOMAIN]
   --ca-address <host:port>    gRPC CA; omit for an in-process CA                        [FERRY_CA_ADDRESS]
@@ -42,6 +43,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       config: { type: 'string' },
       'xds-address': { type: 'string' },
       node: { type: 'string' },
+      network: { type: 'string' },
       'trust-domain': { type: 'string' },
       'cluster-domain': { type: 'string' },
       'ca-address': { type: 'string' },

@@ -13,6 +13,7 @@ const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:p
   --xds-address <host:port>   get config from the controller over delta xDS instead     [FERRY_XDS_ADDRESS]
   --xds-root <file>           root certificate for the xDS server (TLS); omit for plaintext [FERRY_XDS_ROOT]
   --node <name>               this node's name: its workloads are served here          [FERRY_NODE_NAME]
+  --network <name>            this node's network; default '' (one network)             [FERRY_NETWORK]
   --trust-domain <td>         default cluster.local                                     [FERRY_TRUST_DOMAIN]
   --ca-address <host:port>    gRPC CA (IstioCertificateService); omit for an in-process CA [FERRY_CA_ADDRESS]
   --ca-root <file>            CA root certificate (PEM) to verify the CA server         [FERRY_CA_ROOT]
@@ -41,6 +42,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
       config: { type: 'string' },
       node: { type: 'string' },
+      network: { type: 'string' },
       'trust-domain': { type: 'string' },
       'cluster-id': { type: 'string' },
       'ca-address': { type: 'string' },

@@ -3,8 +3,8 @@
 // ("does a pod with this identity run on that node?") from the last translation. Sources, placement and
 // the xDS server are injected, so the same loop serves the local cluster and (later) Kubernetes.
 import { type SpiffeId, sameSpiffeId } from '../identity/spiffe-id.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
 import { type MemoryReleaseOptions, MemoryReleaser } from './memory-release.ts';
 import { type ClusterState, formatDiagnostic, type MeshSource } from './sources/types.ts';
 import { listPods, type TranslateInputs, translateCluster } from './translate/translate.ts';

@@ -1,10 +1,10 @@
-// Domain → xDS resources on the controller side (DESIGN.md §5.2, reference/ztunnel-anchor.md §5.2):
+// Domain → xDS resources on the controller side (docs/architecture.md "Configuration distribution (delta xDS)", docs/architecture.md "Configuration distribution (delta xDS)"):
 // MeshConfig → istio.workload.Address (workload | service) and istio.security.Authorization messages,
 // encoded once, each named and versioned. Names: workloads by uid, services `namespace/hostname`,
 // policies `namespace/name`; addresses carry `network/ip` aliases. Version = hash of the encoded bytes, so
 // an unchanged resource keeps its version across pushes and controller restarts. Pure apart from hashing.
 import { createHash } from 'node:crypto';
-import { parseIp } from '../ztunnel/store/ip-addr.ts';
+import { parseIp } from '../mesh/ip-addr.ts';
 import type {
   Authorization,
   Cidr,
@@ -16,15 +16,15 @@ import type {
   Service,
   StringMatch,
   Workload,
-} from '../ztunnel/store/types.ts';
-import { policyKey, serviceKey } from '../ztunnel/store/types.ts';
+} from '../mesh/types.ts';
+import { policyKey, serviceKey } from '../mesh/types.ts';
 import {
   ADDRESS_TYPE_URL,
   AUTHORIZATION_TYPE_URL,
   encodeMessage,
   type XdsProtos,
   type XdsTypeUrl,
-} from '../ztunnel/xds-proto.ts';
+} from '../xds/proto.ts';
 import type { L7Entry } from './translate/types.ts';
 
 /** One encoded resource: `value` is the body of its google.protobuf.Any. */

@@ -1,4 +1,4 @@
-// The controller's delta xDS server (DESIGN.md §5.2, §3 port 15012): Envoy's
+// The controller's delta xDS server (docs/architecture.md "Configuration distribution (delta xDS)", "Processes and ports" port 15012): Envoy's
 // AggregatedDiscoveryService/DeltaAggregatedResources for istio.workload.Address and
 // istio.security.Authorization. Holds the current resources per type; every stream gets only what changed
 // since what its client holds (xds-stream.ts). ACKs and NACKs are reported through hooks and logs; a NACK
@@ -6,11 +6,13 @@
 // With `deferServing`, subscriptions are held unanswered until startServing(): a restarting controller
 // must not answer a reconnecting ztunnel with its still-empty snapshot (the delta diff would remove every
 // resource the ztunnel holds, policies included: fail-open) before its durable state is loaded and published.
+
 import { isIP } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import type { MeshConfig } from '../mesh/types.ts';
 import { type Logger, silentLogger } from '../runtime/logger.ts';
-import type { MeshConfig } from '../ztunnel/store/types.ts';
-import { L7_TYPE_URL, loadXdsProtos, XDS_TYPE_URLS, type XdsTypeUrl } from '../ztunnel/xds-proto.ts';
+import type { XdsErrorCode } from '../xds/errors.ts';
+import { L7_TYPE_URL, loadXdsProtos, XDS_TYPE_URLS, type XdsTypeUrl } from '../xds/proto.ts';
 import type { L7Entry } from './translate/types.ts';
 import { l7Resources, meshResources, type ResourceMap } from './xds-resources.ts';
 import {
@@ -223,12 +225,18 @@ class XdsServerCore {
         this.#opts.onAck?.(outcome.event);
         return;
       case 'nack':
-        this.#log.warn({ code: 'FERRY_XDS_NACKED', ...outcome.event }, 'xDS client rejected a push');
+        this.#log.warn(
+          { code: 'FERRY_XDS_NACKED' satisfies XdsErrorCode, ...outcome.event },
+          'xDS client rejected a push',
+        );
         this.#opts.onNack?.(outcome.event);
         return;
       case 'ignored':
         if (outcome.reason.startsWith('unknown type URL')) {
-          this.#log.warn({ code: 'FERRY_XDS_BAD_REQUEST', node: s.state.nodeId, peer: s.peer }, outcome.reason);
+          this.#log.warn(
+            { code: 'FERRY_XDS_BAD_REQUEST' satisfies XdsErrorCode, node: s.state.nodeId, peer: s.peer },
+            outcome.reason,
+          );
         } else logIgnored(this.#log, s.state, outcome.reason);
         return;
       default:

@@ -1,11 +1,11 @@
-// Per-stream delta xDS state on the controller (Envoy's incremental protocol, DESIGN.md §5.2): for each
+// Per-stream delta xDS state on the controller (Envoy's incremental protocol, docs/architecture.md "Configuration distribution (delta xDS)"): for each
 // type URL, whether the client subscribed (wildcard only), which resource versions it holds as far as we
 // know (`known`: what we sent, or its initial_resource_versions), which it ACKed, and the unanswered
 // responses by nonce. No I/O: XdsServer feeds requests in and writes the responses this returns.
 // Invariant: a version is never sent twice on one stream, not even after a NACK (the client would reject
 // the same bytes again; it gets the next version instead).
 import type { Logger } from '../runtime/logger.ts';
-import { isRecord, isXdsTypeUrl, stringField, type WireDeltaResponse, type XdsTypeUrl } from '../ztunnel/xds-proto.ts';
+import { isRecord, isXdsTypeUrl, stringField, type WireDeltaResponse, type XdsTypeUrl } from '../xds/proto.ts';
 import type { ResourceMap } from './xds-resources.ts';
 
 /** A client's ACK of one response. */

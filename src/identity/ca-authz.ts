@@ -1,4 +1,4 @@
-// Who may obtain which identity from the CA. DESIGN.md §5.3: "The CA may only issue an identity to the
+// Who may obtain which identity from the CA. docs/architecture.md "Identity": "The CA may only issue an identity to the
 // ztunnel of the node that runs a pod with that service account". The node-bound authorizer learns the
 // calling node from its bearer token and asks a callback (supplied by the controller, which knows where pods
 // run) whether that node may hold the identity. Decisions are values; tokens are never logged or echoed.

@@ -1,4 +1,4 @@
-// Wire edge of Istio's certificate service (proto/ca.proto, DESIGN.md §5.3): loads the service definition
+// Wire edge of Istio's certificate service (proto/ca.proto, docs/architecture.md "Identity"): loads the service definition
 // with @grpc/proto-loader and converts messages to and from plain values. Shared by ca-server.ts and
 // ca-client.ts; nothing else in Ferry sees protobuf shapes.
 import { fileURLToPath } from 'node:url';

@@ -1,5 +1,5 @@
 // Loads CA key material from Istio's plug-in `cacerts` layout (ca-cert.pem, ca-key.pem, root-cert.pem,
-// cert-chain.pem) so a cluster migrating off Istio keeps one root of trust (DESIGN.md §5.3). Checks
+// cert-chain.pem) so a cluster migrating off Istio keeps one root of trust (docs/architecture.md "Identity"). Checks
 // everything once at startup and names the file and the problem; nothing is half-loaded. The signing key
 // may be EC (P-256/P-384; PKCS#8 or SEC1 "EC PRIVATE KEY") or RSA, since Istio plug-in CAs are often RSA.
 import { createPrivateKey, createPublicKey, type KeyObject, webcrypto, X509Certificate } from 'node:crypto';

@@ -7,7 +7,7 @@ import { fail, ok, type Result } from './errors.ts';
 import { formatSpiffeId, parseSpiffeId, type SpiffeId, sameSpiffeId } from './spiffe-id.ts';
 
 const HOUR_MS = 3600_000;
-/** Istio's default workload certificate TTL (DESIGN.md §5.3). */
+/** Istio's default workload certificate TTL (docs/architecture.md "Identity"). */
 export const DEFAULT_SVID_TTL_MS = 24 * HOUR_MS;
 /** Longest validity we issue. Istio's default max (MAX_WORKLOAD_CERT_TTL) is 90 days; longer asks are clamped. */
 export const MAX_SVID_TTL_MS = 90 * 24 * HOUR_MS;

@@ -1,4 +1,4 @@
-// gRPC front of the CA: istio.v1.auth.IstioCertificateService/CreateCertificate over TLS (DESIGN.md §3 port
+// gRPC front of the CA: istio.v1.auth.IstioCertificateService/CreateCertificate over TLS (docs/architecture.md "Processes and ports" port
 // 15012, §5.3). The serving certificate is issued by the CA itself, so clients verify it with the trust
 // bundle they already hold. Per request, cheapest first: authenticate the caller from its metadata
 // (ca-authz.ts: a stranger costs a map lookup, never a CSR parse), take a signing slot (ca-admission.ts: at

@@ -1,4 +1,4 @@
-// The ztunnel's certificate manager (istio/ztunnel src/identity/manager.rs's role, DESIGN.md §5.3/§9):
+// The ztunnel's certificate manager (istio/ztunnel src/identity/manager.rs's role, docs/architecture.md "Identity", "Failure semantics"):
 // one certificate per SPIFFE identity, fetched on first use and prefetched for local workloads, renewed at
 // half-life, retried with exponential backoff (200 ms doubling, capped at 150 s and never past expiry).
 // Invariants: concurrent requests for one identity share one fetch; a still-valid certificate keeps being
@@ -11,6 +11,21 @@ import { formatSpiffeId, type SpiffeId } from './spiffe-id.ts';
 import type { WorkloadCertificate } from './workload-certificate.ts';
 
 /** Where certificates come from: the gRPC CA client, or an in-process CA in tests and local mode. */
+/** Certificates for local identities (CertManager implements it). */
+export interface CertificateProvider {
+  getCertificate(id: SpiffeId): Promise<WorkloadCertificate>;
+}
+
+/** What the ztunnel needs from its certificate manager. */
+export interface ManagedCertificates extends CertificateProvider {
+  /** Identities of local workloads: prefetch them, forget the rest. */
+  setLocalIdentities(ids: readonly SpiffeId[]): void;
+  /** Called with each rotated certificate. */
+  onRotate(listener: (cert: WorkloadCertificate) => void): Disposable;
+  snapshot(): unknown;
+  close(): void;
+}
+
 export interface CertificateSource {
   fetch(identity: SpiffeId): Promise<WorkloadCertificate>;
 }

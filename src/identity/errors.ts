@@ -1,6 +1,7 @@
 // Errors of the identity area: the CA (CSR policy, plug-in key material, the gRPC service and its client)
 // and the ztunnel's certificate manager. One code union, one class; callers branch on `code`, never on
 // message text. Messages name the offending value (identity, file, SAN) but never keys or tokens.
+import { FerryError } from '../errors.ts';
 
 export const IDENTITY_ERROR_CODES = [
   // CSR validation (ca.ts / csr.ts): the requester sent something the CA will not sign.
@@ -38,14 +39,7 @@ export const IDENTITY_ERROR_CODES = [
 
 export type IdentityErrorCode = (typeof IDENTITY_ERROR_CODES)[number];
 
-export class IdentityError extends Error {
-  readonly code: IdentityErrorCode;
-  constructor(code: IdentityErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'IdentityError';
-    this.code = code;
-  }
-}
+export class IdentityError extends FerryError<IdentityErrorCode> {}
 
 export type Result<T, E = IdentityError> = { ok: true; value: T } | { ok: false; error: E };
 
@@ -55,9 +49,4 @@ export function ok<T>(value: T): { ok: true; value: T } {
 
 export function fail(code: IdentityErrorCode, message: string, cause?: unknown): { ok: false; error: IdentityError } {
   return { ok: false, error: new IdentityError(code, message, cause === undefined ? undefined : { cause }) };
-}
-
-/** Narrowing helper for catch blocks and promise rejections. */
-export function isIdentityError(err: unknown): err is IdentityError {
-  return err instanceof IdentityError;
 }

@@ -1,6 +1,6 @@
 // SPIFFE identities of Istio's shape: spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>.
 // Parsed once at the edge into a typed value; printed only by formatSpiffeId. Never throws on bad input:
-// callers get a Result naming what was wrong (DESIGN.md §5.3, reference/ztunnel-anchor.md §3.1).
+// callers get a Result naming what was wrong (docs/architecture.md "Identity", docs/architecture.md "Identity").
 
 export interface SpiffeId {
   readonly trustDomain: string;

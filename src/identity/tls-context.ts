@@ -1,4 +1,4 @@
-// TLS material for HBONE (DESIGN.md §5.1, reference/ztunnel-anchor.md §2.2, §3.4): TLS 1.3 only, ALPN h2,
+// TLS material for HBONE (docs/architecture.md "HBONE (wire contract)", docs/architecture.md "HBONE (wire contract)", "Identity"): TLS 1.3 only, ALPN h2,
 // AES-128-GCM first, no SNI. Built once per identity and rotation (never per connection). The client
 // verifies the chain against the trust bundle and then requires the server's URI SAN to equal one of the
 // expected SPIFFE IDs exactly; the server requires a client certificate chained to the bundle and in its own
@@ -53,7 +53,7 @@ export function hboneServerTlsOptions(ctx: HboneTlsContexts): HboneSecureContext
 
 /**
  * Client-side tls.connect options. No `servername`: Node sends no SNI when dialing an IP, and HBONE servers
- * pick their certificate by the dialed address, not SNI (reference/ztunnel-anchor.md §2.2).
+ * pick their certificate by the dialed address, not SNI (docs/architecture.md "HBONE (wire contract)").
  */
 export function hboneClientTlsOptions(
   ctx: HboneTlsContexts,

@@ -3,7 +3,7 @@
 // `authorizationError` or the socket error's `code`: CERT_HAS_EXPIRED, UNABLE_TO_VERIFY_LEAF_SIGNATURE, …),
 // a failed handshake as an ERR_SSL_* code, a vanished peer as a socket errno; Ferry's own checks after the
 // chain verified (SPIFFE URI SAN, trust domain, expected identity) name their reason directly. Pure.
-import { ProxyError, type ProxyErrorCode } from '../ztunnel/errors.ts';
+import { ProxyError, type ProxyErrorCode } from '../errors.ts';
 
 export const TLS_REFUSAL_REASONS = [
   'unknown-ca', // the chain does not lead to a root in our bundle

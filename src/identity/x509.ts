@@ -25,12 +25,6 @@ export async function privateKeyToPem(key: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
-export async function importP256PrivateKeyPem(pem: string): Promise<CryptoKey> {
-  const [der] = x509.PemConverter.decode(pem);
-  if (der === undefined) throw new TypeError('no PEM block found in private key');
-  return webcrypto.subtle.importKey('pkcs8', der, EC_P256, true, ['sign']);
-}
-
 function randomSerial(): string {
   const bytes = webcrypto.getRandomValues(new Uint8Array(16));
   bytes[0] = (bytes[0] ?? 0) & 0x7f; // positive INTEGER

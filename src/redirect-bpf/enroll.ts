@@ -9,7 +9,7 @@ import { BpfError } from './errors.ts';
 import { ffi } from './ffi.ts';
 import { decodePodInfo, encodePodInfo, encodeU64, POD_FLAG_STEER_LISTENERS, parseIpv4 } from './layout.ts';
 import { reconcileLink, unpinLink } from './links.ts';
-import type { Datapath } from './loader.ts';
+import type { Datapath } from './maps.ts';
 import { closeFd, createListenerFd, inNetns, openNetns, socketNetnsCookie } from './netns.ts';
 
 export const PORT_OUTBOUND = 15001;

@@ -1,5 +1,6 @@
 // Errors of the BPF redirector (loader, enrollment, feature probing). One code union, one class; callers
 // branch on `code`. Messages name the bad value and, where an operator can act, say what to do.
+import { FerryError } from '../errors.ts';
 
 export const BPF_ERROR_CODES = [
   'FERRY_BPF_KERNEL_TOO_OLD', // running kernel lacks a feature the redirector needs
@@ -24,14 +25,11 @@ export const BPF_ERROR_CODES = [
 
 export type BpfErrorCode = (typeof BPF_ERROR_CODES)[number];
 
-export class BpfError extends Error {
-  readonly code: BpfErrorCode;
+export class BpfError extends FerryError<BpfErrorCode> {
   /** errno of the failing system call or libbpf function, when there was one. */
   readonly errno: number | undefined;
   constructor(code: BpfErrorCode, message: string, options?: { cause?: unknown; errno?: number }) {
-    super(message, options);
-    this.name = 'BpfError';
-    this.code = code;
+    super(code, message, options);
     this.errno = options?.errno;
   }
 }

@@ -1,4 +1,4 @@
-// Public surface of the BPF redirector (DESIGN.md §4) for the ztunnel, the CLI (`ferry doctor`, `ferry down`)
+// Public surface of the BPF redirector (docs/redirect.md) for the ztunnel, the CLI (`ferry doctor`, `ferry down`)
 // and tests. Everything else in this folder is internal.
 export { BPF_SOURCE_DIR, buildBpfObject, SHIPPED_BPF_OBJECT, shippedBpfObject } from './build.ts';
 export {

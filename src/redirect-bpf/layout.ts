@@ -38,7 +38,7 @@ export interface RedirectConfig {
   readonly excludedPorts?: readonly number[];
   /** Outbound destinations never captured. */
   readonly excludedCidrs?: readonly (string | Cidr)[];
-  /** Inbound sources never steered (kubelet probes, DESIGN.md §2 step 5). */
+  /** Inbound sources never steered (kubelet probes, docs/architecture.md "How a connection flows through the code" step 5). */
   readonly probeCidrs?: readonly (string | Cidr)[];
 }
 
@@ -173,3 +173,16 @@ export function sumPerCpu(buf: Buffer, cpus: number): bigint {
   for (let cpu = 0; cpu < cpus; cpu++) total += buf.readBigUInt64LE(cpu * 8);
   return total;
 }
+
+/** Key and value sizes of every map Ferry pins, as the BPF object declares them. */
+export const MAP_SHAPES = {
+  enrolled: { key: 8, value: POD_INFO_SIZE },
+  orig_by_cookie: { key: 8, value: ORIG_DST_SIZE },
+  orig_by_tuple: { key: TUPLE_KEY_SIZE, value: ORIG_DST_SIZE },
+  config: { key: 4, value: CONFIG_SIZE },
+  inbound_listeners: { key: 4, value: 8 },
+  outbound_listeners: { key: 4, value: 8 },
+  hbone_listeners: { key: 4, value: 8 },
+  counters: { key: 4, value: 8 },
+} as const;
+export type MapName = keyof typeof MAP_SHAPES;

@@ -1,7 +1,7 @@
 // The BPF redirector handle: loads the shipped bpf/redirect.bpf.o through libbpf, reuses or creates the
 // pinned maps, reconciles the pinned cgroup links (connect4, connect6, sockops) on one cgroup subtree, and
 // serves map reads to the ztunnel. The datapath lives in the pins, not in this object: close() leaves it
-// running, a second open() with the same pin root adopts it, uninstall() removes it (DESIGN.md §4, §9).
+// running, a second open() with the same pin root adopts it, uninstall() removes it (docs/redirect.md; docs/architecture.md "Failure semantics").
 import { mkdirSync, openSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { shippedBpfObject } from './build.ts';
@@ -16,7 +16,6 @@ import {
 import { BpfError, describeErrno } from './errors.ts';
 import { type BpfObjectPtr, type BpfProgramPtr, ffi } from './ffi.ts';
 import {
-  CONFIG_SIZE,
   COUNTER_NAMES,
   type CounterName,
   decodeOrigDst,
@@ -24,33 +23,20 @@ import {
   encodeConfig,
   encodeTupleKey,
   encodeU32,
+  MAP_SHAPES,
+  type MapName,
   normalizeIpv4,
-  ORIG_DST_SIZE,
   type OriginalDestination,
-  POD_INFO_SIZE,
   type RedirectConfig,
   type RedirectCounters,
   sumPerCpu,
-  TUPLE_KEY_SIZE,
 } from './layout.ts';
 import { reconcileLink, unpinLink } from './links.ts';
-import { BpfMapHandle } from './maps.ts';
+import { BpfMapHandle, type Datapath } from './maps.ts';
 import { closeFd, socketNetnsCookie } from './netns.ts';
 import { assertRedirectorSupported, probeFeatures } from './probe.ts';
 
 export const DEFAULT_PIN_ROOT = '/sys/fs/bpf/ferry';
-
-const MAP_SHAPES = {
-  enrolled: { key: 8, value: POD_INFO_SIZE },
-  orig_by_cookie: { key: 8, value: ORIG_DST_SIZE },
-  orig_by_tuple: { key: TUPLE_KEY_SIZE, value: ORIG_DST_SIZE },
-  config: { key: 4, value: CONFIG_SIZE },
-  inbound_listeners: { key: 4, value: 8 },
-  outbound_listeners: { key: 4, value: 8 },
-  hbone_listeners: { key: 4, value: 8 },
-  counters: { key: 4, value: 8 },
-} as const;
-export type MapName = keyof typeof MAP_SHAPES;
 
 const CGROUP_PROGRAMS = [
   { link: 'connect4', program: 'ferry_connect4' },
@@ -74,15 +60,6 @@ export interface AcceptedSocket {
   readonly remotePort?: number | undefined;
   readonly localAddress?: string | undefined;
   readonly localPort?: number | undefined;
-}
-
-/** What enroll.ts needs from an open redirector. */
-export interface Datapath {
-  readonly pinRoot: string;
-  readonly cgroupPath: string;
-  readonly skLookupProgram: BpfProgramPtr;
-  readonly skLookupFd: number;
-  map(name: MapName): BpfMapHandle;
 }
 
 type State = { phase: 'open'; obj: BpfObjectPtr; maps: ReadonlyMap<MapName, BpfMapHandle> } | { phase: 'closed' };

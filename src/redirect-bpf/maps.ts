@@ -1,7 +1,8 @@
 // Thin synchronous wrappers over map fds (bounded FFI calls: the only sync work allowed on hot paths,
 // STYLE.md §6). Failures become FERRY_BPF_MAP_UPDATE_FAILED naming the map; a missing key is a value (null).
 import { BpfError, describeErrno } from './errors.ts';
-import { ffi } from './ffi.ts';
+import { type BpfProgramPtr, ffi } from './ffi.ts';
+import type { MapName } from './layout.ts';
 
 const ENOENT = 2;
 
@@ -57,4 +58,13 @@ export class BpfMapHandle {
       errno: Math.abs(rc),
     });
   }
+}
+
+/** What enrollment needs from an open redirector (BpfRedirector in loader.ts implements it). */
+export interface Datapath {
+  readonly pinRoot: string;
+  readonly cgroupPath: string;
+  readonly skLookupProgram: BpfProgramPtr;
+  readonly skLookupFd: number;
+  map(name: MapName): BpfMapHandle;
 }

@@ -1,4 +1,4 @@
-// Network-namespace plumbing for in-pod sockets: the "setns sandwich" of DESIGN.md §4 (a). The main thread
+// Network-namespace plumbing for in-pod sockets: the "setns sandwich" of docs/redirect.md. The main thread
 // enters a pod netns, creates sockets, and returns to the host netns, all synchronously, so no other
 // JavaScript (and no libuv callback on this thread) runs in the wrong namespace. Sockets keep the netns
 // they were created in, so Node can serve or connect them afterwards from anywhere.
@@ -78,7 +78,7 @@ export interface SocketOptions {
   readonly address: string;
   /** 0 for an ephemeral port. */
   readonly port: number;
-  /** Share the address with other listeners (a restarting ztunnel, DESIGN.md §9). */
+  /** Share the address with other listeners (a restarting ztunnel, docs/architecture.md "Failure semantics"). */
   readonly reusePort?: boolean;
 }
 

@@ -1,4 +1,4 @@
-// Feature probing (DESIGN.md §4): can this machine run the redirector, and if not, what should the operator
+// Feature probing (docs/redirect.md): can this machine run the redirector, and if not, what should the operator
 // do? The quick start-up subset, each check a value with a BpfErrorCode; `assertRedirectorSupported` throws
 // the first failure as a BpfError. `ferry doctor` runs the full list (host-checks.ts, host-facts.ts).
 import { readFileSync, statfsSync } from 'node:fs';

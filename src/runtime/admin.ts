@@ -1,4 +1,4 @@
-// The admin server on 127.0.0.1:15000 (DESIGN.md §1, reference/ztunnel-anchor.md §7.3): `/` lists the
+// The admin server on 127.0.0.1:15000 (docs/architecture.md "Processes and ports", docs/architecture.md "Telemetry"): `/` lists the
 // endpoints, `/config_dump` (JSON from the process's provider), `/logging` (GET level; POST ?level=…),
 // `/quitquitquit` (POST: graceful drain). Reads are served on the loopback TCP address; changes (POST)
 // only on the admin socket, a 0600 Unix socket that only root can connect to (src/runtime/http-server.ts,

@@ -1,5 +1,6 @@
 // Errors of the process runtime (servers, drain, logging). One code union, one class; callers branch on
 // `code`, never on message text. Every code is listed in docs/errors.md.
+import { FerryError } from '../errors.ts';
 
 export const RUNTIME_ERROR_CODES = [
   'FERRY_RUNTIME_LISTEN_FAILED', // a metrics/readiness/admin server could not bind its address
@@ -12,11 +13,4 @@ export const RUNTIME_ERROR_CODES = [
 
 export type RuntimeErrorCode = (typeof RUNTIME_ERROR_CODES)[number];
 
-export class RuntimeError extends Error {
-  readonly code: RuntimeErrorCode;
-  constructor(code: RuntimeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'RuntimeError';
-    this.code = code;
-  }
-}
+export class RuntimeError extends FerryError<RuntimeErrorCode> {}

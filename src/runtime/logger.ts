@@ -1,4 +1,4 @@
-// Structured JSON logging for every Ferry process (DESIGN.md §1: JSON logs on stdout). Owns the pino
+// Structured JSON logging for every Ferry process (docs/architecture.md "Processes and ports": JSON logs on stdout). Owns the pino
 // instance; the rest of the code sees only the small `Logger` interface, so no module depends on pino.
 // Invariant: one level per process, shared by the root and every child, changeable at runtime (admin
 // `/logging`). pino fixes a child's level when the child is created, so the level check happens here,

@@ -1,4 +1,4 @@
-// The Prometheus endpoint on 15020 (DESIGN.md §1): `/metrics` and `/stats/prometheus` (Istio's scrape path)
+// The Prometheus endpoint on 15020 (docs/architecture.md "Processes and ports"): `/metrics` and `/stats/prometheus` (Istio's scrape path)
 // serve one registry in the text format, with the registry's own content type. Knows nothing about which
 // metrics exist: the ztunnel passes ZtunnelMetrics.registry, other processes their own.
 import { HttpServer, type ListenAddress } from './http-server.ts';

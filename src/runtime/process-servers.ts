@@ -1,4 +1,4 @@
-// Wires the three standard endpoints of a long-running Ferry process (DESIGN.md §1): metrics (15020),
+// Wires the three standard endpoints of a long-running Ferry process (docs/architecture.md "Processes and ports"): metrics (15020),
 // readiness (15021), admin (127.0.0.1:15000). Starts all or none: if one cannot bind, the ones already
 // started are closed before the error propagates. Once the drain starts, readiness reports not ready
 // (so load balancers and the kubelet stop sending new work); /quitquitquit triggers the drain.

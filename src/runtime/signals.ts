@@ -37,7 +37,7 @@ export function installSignalHandlers(opts: SignalHandlerOptions): Disposable {
     try {
       opts.reload?.();
     } catch (err) {
-      // A failed reload keeps the running config (DESIGN.md §9: nothing half-applied); never crash on it.
+      // A failed reload keeps the running config (docs/architecture.md "Failure semantics": nothing half-applied); never crash on it.
       logger.error({ err }, 'reload failed');
     }
   };

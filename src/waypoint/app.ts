@@ -1,7 +1,12 @@
-// Wires one waypoint process (DESIGN.md §1, §2 step 6): config source → compiled state (rebuilt on every
+// Wires one waypoint process (docs/architecture.md "Processes and ports", "How a connection flows through the code" step 6): config source → compiled state (rebuilt on every
 // change, read per request) → its SVID → the HBONE listener (in the waypoint pod's netns when --netns is
 // given) → request pipeline → upstream HTTP over pooled HBONE; metrics, access log, admin and readiness;
 // and a drain that stops accepting, lets requests in flight finish until the deadline, then closes.
+
+import { HboneClientPool } from '../hbone/pool.ts';
+import type { SocketFactory } from '../hbone/socket-factory.ts';
+import { hostSocketFactory, podNetnsSocketFactory } from '../hbone/socket-factory.ts';
+import type { ManagedCertificates } from '../identity/cert-manager.ts';
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
 import { closeFd, createListenerFd, inNetns, openNetns } from '../redirect-bpf/netns.ts';
 import { DrainController, type DrainOutcome } from '../runtime/drain.ts';
@@ -9,10 +14,6 @@ import type { ListenAddress } from '../runtime/http-server.ts';
 import { createLogger, type LogDestination, parseLogLevel, type RootLogger } from '../runtime/logger.ts';
 import { startProcessServers } from '../runtime/process-servers.ts';
 import { ReadinessTracker } from '../runtime/readiness.ts';
-import type { ManagedCertificates } from '../ztunnel/app.ts';
-import { HboneClientPool } from '../ztunnel/hbone/pool.ts';
-import type { SocketFactory } from '../ztunnel/proxy-context.ts';
-import { hostSocketFactory, podNetnsSocketFactory } from '../ztunnel/socket-factory.ts';
 import type { WaypointProcessConfig } from './config.ts';
 import { WaypointFileSource } from './config-file-source.ts';
 import type { WaypointConfig, WaypointConfigSource } from './config-types.ts';

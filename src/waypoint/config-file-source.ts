@@ -2,14 +2,18 @@
 // (workloads, services, policies) plus `httpRoutes` and `authorizationPolicies` (Kubernetes objects:
 // metadata.name/namespace/creationTimestamp and spec), `waypointGateways` (`ns/name` list) and
 // `referenceGrants` (`fromNs|toNs|toName` list). A load replaces everything or nothing; SIGHUP reloads.
+
 import { readFile } from 'node:fs/promises';
 import { parse, stringify } from 'yaml';
 import type { ObjectInput } from '../../gateway-api/types.ts';
-import { parseLocalConfig } from '../ztunnel/store/local-config.ts';
+import { FerryError } from '../errors.ts';
+import { parseLocalConfig } from '../mesh/local-config/config.ts';
 import { EMPTY_WAYPOINT_CONFIG, type WaypointConfig, type WaypointConfigSource } from './config-types.ts';
 
-export class WaypointConfigError extends Error {
-  readonly code = 'FERRY_WAYPOINT_CONFIG_INVALID';
+export class WaypointConfigError extends FerryError<'FERRY_WAYPOINT_CONFIG_INVALID'> {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('FERRY_WAYPOINT_CONFIG_INVALID', message, options);
+  }
 }
 
 const L7_KEYS = ['httpRoutes', 'authorizationPolicies', 'waypointGateways', 'referenceGrants'] as const;

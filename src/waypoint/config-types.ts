@@ -1,9 +1,9 @@
-// What a waypoint serves from (DESIGN.md §1, §6): the mesh (workloads and services, the same model the
+// What a waypoint serves from (docs/architecture.md "Processes and ports", "Policy and enrollment"): the mesh (workloads and services, the same model the
 // ztunnel uses, to find the parent Service by VIP:port and the endpoints of backends) plus the Gateway API
 // routes and the L7 AuthorizationPolicies, carried as their Kubernetes objects and compiled on arrival with
 // the same gateway-api/ code the controller computes route status with. Types only.
 import type { ObjectInput } from '../../gateway-api/types.ts';
-import type { MeshConfig } from '../ztunnel/store/types.ts';
+import type { MeshConfig } from '../mesh/types.ts';
 
 /** The waypoint this process is: its Gateway. */
 export interface WaypointIdentity {

@@ -1,13 +1,13 @@
-// A waypoint's config from the controller over delta xDS (DESIGN.md §5.2): wildcard subscriptions to
+// A waypoint's config from the controller over delta xDS (docs/architecture.md "Configuration distribution (delta xDS)"): wildcard subscriptions to
 // istio.workload.Address (the mesh) and ferry.waypoint.v1.L7Resource (HTTPRoutes, L7 policies, waypoint
 // Gateways, ReferenceGrants), through the ztunnel's XdsClient (ACK/NACK, reconnect with backoff and
 // initial_resource_versions). While the controller is away the last good config stays in effect.
 import type { ObjectInput } from '../../gateway-api/types.ts';
+import { MeshStore } from '../mesh/mesh-store.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { MeshStore } from '../ztunnel/store/mesh-store.ts';
-import { XdsClient } from '../ztunnel/xds-client.ts';
-import { meshConfigOf, type XdsHeldState } from '../ztunnel/xds-client-state.ts';
-import { ADDRESS_TYPE_URL, L7_TYPE_URL } from '../ztunnel/xds-proto.ts';
+import { XdsClient } from '../xds/client.ts';
+import { meshConfigOf, type XdsHeldState } from '../xds/client-state.ts';
+import { ADDRESS_TYPE_URL, L7_TYPE_URL } from '../xds/proto.ts';
 import {
   EMPTY_WAYPOINT_CONFIG,
   type WaypointConfig,

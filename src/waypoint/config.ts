@@ -1,6 +1,12 @@
 // `ferry waypoint` configuration: parsed once from CLI flags with FERRY_* environment fallbacks. The CA,
 // process-server and xDS flags mean what they mean for the ztunnel.
-import { type CaConfig, ConfigError, type HostPort, parseAdminSocket, parseHostPort } from '../ztunnel/config.ts';
+import {
+  type CaConfig,
+  ConfigError,
+  type HostPort,
+  parseAdminSocket,
+  parseHostPort,
+} from '../runtime/process-config.ts';
 import type { WaypointIdentity } from './config-types.ts';
 
 export interface WaypointProcessConfig {
@@ -9,6 +15,8 @@ export interface WaypointProcessConfig {
   readonly trustDomain: string;
   readonly clusterDomain: string;
   readonly node: string;
+  /** This waypoint's network (Istio's NETWORK); '' = the default network. */
+  readonly network: string;
   readonly source:
     | { readonly kind: 'file'; readonly path: string }
     | { readonly kind: 'xds'; readonly address: string };
@@ -35,6 +43,7 @@ export interface WaypointFlags {
   readonly 'trust-domain'?: string;
   readonly 'cluster-domain'?: string;
   readonly node?: string;
+  readonly network?: string;
   readonly config?: string;
   readonly 'xds-address'?: string;
   readonly 'ca-address'?: string;
@@ -102,6 +111,7 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
     trustDomain: flags['trust-domain'] ?? env.FERRY_TRUST_DOMAIN ?? 'cluster.local',
     clusterDomain: flags['cluster-domain'] ?? env.FERRY_CLUSTER_DOMAIN ?? 'cluster.local',
     node: flags.node ?? env.FERRY_NODE_NAME ?? 'local',
+    network: flags.network ?? env.FERRY_NETWORK ?? '',
     source: configPath !== undefined ? { kind: 'file', path: configPath } : { kind: 'xds', address: xds as string },
     ca,
     listen: parseHostPort(flags.listen ?? env.FERRY_WAYPOINT_LISTEN ?? '0.0.0.0:15008', '--listen'),

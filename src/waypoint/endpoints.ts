@@ -2,10 +2,10 @@
 // balancing (healthy endpoints, weighted by capacity, service port → target port), then HBONE to the
 // pod's 15008 with its identity when it is in the mesh, plain TCP otherwise. Endpoints the outlier
 // detector ejected (their connects kept failing) are left out of the choice while others remain.
-import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
-import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
-import type { OutlierDetector } from '../ztunnel/store/outlier-detection.ts';
-import type { Service, Workload } from '../ztunnel/store/types.ts';
+import { resolveServiceEndpoint } from '../mesh/load-balance.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import type { OutlierDetector } from '../mesh/outlier-detection.ts';
+import type { Service, Workload } from '../mesh/types.ts';
 import type { WaypointState } from './state.ts';
 import { nextHopKey } from './upstream/client.ts';
 import type { UpstreamEndpoint } from './upstream/types.ts';
@@ -34,7 +34,7 @@ export function pickServiceEndpoint(
   const now = Date.now();
   const picked = resolveServiceEndpoint(service, port, state.view.endpointsOf(service), {
     random,
-    network: '',
+    network: state.network,
     ...(outliers === undefined
       ? {}
       : {

@@ -1,4 +1,4 @@
-// The waypoint's HBONE listener (DESIGN.md §2 step 6, §5.1): a CONNECT whose authority is `VIP:port` of a
+// The waypoint's HBONE listener (docs/architecture.md "How a connection flows through the code" step 6, §5.1): a CONNECT whose authority is `VIP:port` of a
 // Service this waypoint serves is accepted (200) and its byte stream is served as HTTP — HTTP/2 when the
 // client starts with the h2 preface (h2c prior knowledge), HTTP/1.1 otherwise — or, for an appProtocol
 // `tcp` port, spliced whole to one endpoint. Unknown destinations get 503, malformed authorities 400.
@@ -6,22 +6,22 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
-import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
-import type { Logger } from '../runtime/logger.ts';
-import { parseHboneAuthority } from '../ztunnel/hbone/authority.ts';
-import type { HboneClientPool } from '../ztunnel/hbone/pool.ts';
+import { parseHboneAuthority } from '../hbone/authority.ts';
+import type { HboneClientPool } from '../hbone/pool.ts';
 import {
   type HboneConnectRequest,
   type HboneListenTarget,
   HboneServer,
   type HboneTunnel,
   logHbonePeerError,
-} from '../ztunnel/hbone/server.ts';
-import type { SocketFactory } from '../ztunnel/proxy-context.ts';
-import { resolveServiceEndpoint } from '../ztunnel/store/load-balance.ts';
-import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
-import type { DownstreamContext, RequestPipeline } from './pipeline.ts';
-import type { ServiceTarget, WaypointState } from './state.ts';
+} from '../hbone/server.ts';
+import type { SocketFactory } from '../hbone/socket-factory.ts';
+import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import { resolveServiceEndpoint } from '../mesh/load-balance.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import type { Logger } from '../runtime/logger.ts';
+import type { RequestPipeline } from './pipeline.ts';
+import type { DownstreamContext, ServiceTarget, WaypointState } from './state.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -201,7 +201,7 @@ export class WaypointIngress {
       state.view.endpointsOf(target.service),
       {
         random: Math.random,
-        network: '',
+        network: state.network,
       },
     );
     if (!picked.ok) {

@@ -4,8 +4,8 @@
 // instance, so several waypoints can share a test process.
 import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
-import { TRAFFIC_LABEL_NAMES, trafficLabelsFor } from '../ztunnel/metrics.ts';
-import type { Service, Workload } from '../ztunnel/store/types.ts';
+import { TRAFFIC_LABEL_NAMES, trafficLabelsFor } from '../mesh/traffic-labels.ts';
+import type { Service, Workload } from '../mesh/types.ts';
 
 const REQUEST_LABELS = [...TRAFFIC_LABEL_NAMES, 'response_code', 'grpc_response_status'] as const;
 type RequestLabel = (typeof REQUEST_LABELS)[number];

@@ -1,4 +1,4 @@
-// One HTTP request through the waypoint (DESIGN.md §2 step 6; reference gateway-api-anchor.md §2.4, §7):
+// One HTTP request through the waypoint (docs/architecture.md "How a connection flows through the code" step 6; reference gateway-api-anchor.md §2.4, §7):
 // L7 authorization, the route of the destination Service port (none attached → pass-through to the
 // Service; attached but no match → 404), CORS, rule filters, redirect, weighted backend choice (none or
 // invalid → 500), per-backend filters, mirrors, then the upstream exchange with the rule's retries and
@@ -24,10 +24,10 @@ import type {
   ServiceBackend,
 } from '../../gateway-api/types.ts';
 import { BackendSplitter } from '../../gateway-api/weights.ts';
-import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
+import { formatSpiffeId } from '../identity/spiffe-id.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import type { Service, Workload } from '../mesh/types.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { workloadIdentity } from '../ztunnel/store/mesh-view.ts';
-import type { Service, Workload } from '../ztunnel/store/types.ts';
 import { evaluateL7, policiesFor } from './authz/evaluate.ts';
 import { pickServiceEndpoint } from './endpoints.ts';
 import {
@@ -39,22 +39,15 @@ import {
   toResponseHeaders,
 } from './http-io.ts';
 import type { WaypointMetrics } from './metrics.ts';
-import { type ServiceTarget, serviceName, type WaypointState } from './state.ts';
+import { type DownstreamContext, serviceName, type WaypointState } from './state.ts';
 import { ensureTraceparent } from './trace.ts';
 import { serveUpgrade } from './upgrade.ts';
-import { fromIncomingHeaders, type UpstreamClient } from './upstream/client.ts';
+import type { UpstreamClient } from './upstream/client.ts';
+import { fromIncomingHeaders } from './upstream/headers.ts';
 import { sendWithRetries } from './upstream/retry.ts';
 import type { SendResult, UpstreamEndpoint, UpstreamRequest } from './upstream/types.ts';
 
 export type { DownstreamRequest, DownstreamResponse };
-
-/** What the waypoint knows about the tunnel a request arrived on. */
-export interface DownstreamContext {
-  readonly target: ServiceTarget;
-  readonly sourceIdentity: SpiffeId;
-  readonly sourceIp: string;
-  readonly protocol: 'http1' | 'http2';
-}
 
 export interface PipelineDeps {
   readonly state: () => WaypointState;
@@ -79,6 +72,8 @@ interface Outcome {
   denial: string | null;
   requestBytes: number;
   responseBytes: number;
+  /** grpc-status of a gRPC response (from the trailers, or the headers of a trailers-only response). */
+  grpcStatus: string | null;
 }
 
 export class RequestPipeline {
@@ -118,6 +113,7 @@ export class RequestPipeline {
       policy: null,
       denial: null,
       requestBytes: 0,
+      grpcStatus: null,
       responseBytes: 0,
     };
     const svc = ctx.target.service;
@@ -292,6 +288,7 @@ export class RequestPipeline {
       // HTTP/2 clients get the backend's trailers (gRPC status); HTTP/1.1 responses here are not chunked-with-trailers.
       downstream === 'http2' ? response.trailers : undefined,
     );
+    out.grpcStatus = response.trailers().get('grpc-status')?.[0] ?? response.headers.get('grpc-status')?.[0] ?? null;
   }
 
   /** HTTP/1.1 Upgrade requests (WebSocket): see upgrade.ts. */
@@ -361,7 +358,7 @@ export class RequestPipeline {
       destinationIdentity: destination === null ? null : workloadIdentity(destination),
       protocol: (headers.get('content-type')?.[0] ?? '').startsWith('application/grpc') ? 'grpc' : 'http',
       responseCode: out.status,
-      grpcStatus: null,
+      grpcStatus: out.grpcStatus,
       responseFlags: out.flags,
       durationMs,
       requestBytes: out.requestBytes,

@@ -1,12 +1,13 @@
-// A waypoint's compiled view of its config (DESIGN.md §2 step 6, §6): the mesh (to find the parent Service
+// A waypoint's compiled view of its config (docs/architecture.md "How a connection flows through the code" step 6, §6): the mesh (to find the parent Service
 // by VIP:port and the endpoints of backends), the HTTPRoutes compiled and attached per Service port, the
 // L7 policies, and every problem found while compiling. Built once per config change; a request reads the
 // state current when it started, so a config swap never disturbs requests in flight. Pure.
 import { type CompileContext, compileHttpRoute, type RouteProblem } from '../../gateway-api/compile.ts';
 import { buildRouteTables, type RouteTables } from '../../gateway-api/route-table.ts';
 import type { RouteStatus, ServiceBackend } from '../../gateway-api/types.ts';
-import { buildMeshView, type MeshView } from '../ztunnel/store/mesh-view.ts';
-import type { Service, ServicePort } from '../ztunnel/store/types.ts';
+import type { SpiffeId } from '../identity/spiffe-id.ts';
+import { buildMeshView, type MeshView } from '../mesh/mesh-view.ts';
+import type { Service, ServicePort } from '../mesh/types.ts';
 import { compileL7Policy, type L7Policy, type L7PolicyProblem } from './authz/compile.ts';
 import type { WaypointConfig, WaypointIdentity } from './config-types.ts';
 
@@ -24,6 +25,8 @@ export interface ServiceTarget {
 
 export interface WaypointState {
   readonly identity: WaypointIdentity;
+  /** The network this waypoint is on (`--network`): endpoint choice prefers endpoints on it. */
+  readonly network: string;
   readonly view: MeshView;
   readonly routes: RouteTables;
   readonly policies: readonly L7Policy[];
@@ -37,6 +40,7 @@ export interface WaypointState {
 
 export interface StateSettings {
   readonly clusterDomain: string;
+  readonly network: string;
 }
 
 const hostnameOf = (ns: string, name: string, domain: string) => `${name}.${ns}.svc.${domain}`;
@@ -101,6 +105,7 @@ export function buildWaypointState(
     svc.waypoint.destination.namespace === identity.namespace;
   return {
     identity,
+    network: settings.network,
     view,
     routes: buildRouteTables(compiled, identity),
     policies: Object.freeze(policies), // frozen: authz indexes it once per state (authz/evaluate.ts)
@@ -120,4 +125,12 @@ export function buildWaypointState(
 
 function pick(p: { code: string; field: string; message: string }) {
   return { code: p.code, field: p.field, message: p.message };
+}
+
+/** What the waypoint knows about the tunnel a request arrived on. */
+export interface DownstreamContext {
+  readonly target: ServiceTarget;
+  readonly sourceIdentity: SpiffeId;
+  readonly sourceIp: string;
+  readonly protocol: 'http1' | 'http2';
 }

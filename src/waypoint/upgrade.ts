@@ -10,9 +10,10 @@ import { formatSpiffeId } from '../identity/spiffe-id.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { evaluateL7, policiesFor } from './authz/evaluate.ts';
 import { pickServiceEndpoint } from './endpoints.ts';
-import type { DownstreamContext } from './pipeline.ts';
+import type { DownstreamContext } from './state.ts';
 import { serviceName, type WaypointState } from './state.ts';
-import { fromIncomingHeaders, type UpstreamClient } from './upstream/client.ts';
+import type { UpstreamClient } from './upstream/client.ts';
+import { fromIncomingHeaders } from './upstream/headers.ts';
 
 export interface UpgradeDeps {
   readonly state: () => WaypointState;

@@ -4,18 +4,14 @@
 // recordSent/recordReceived (or finish totals) for bytes, and exactly one of finish()/fail(). Metrics are
 // opened when the destination is known (so opened/closed series always pair up), or at the end for
 // connections that failed before. Never logs keys, certificates or tokens: only SPIFFE IDs and addresses.
+
+import type { ProxyErrorCode } from '../errors.ts';
 import { formatSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
 import { TlsRefusedError } from '../identity/tls-refusal.ts';
+import { type Reporter, type ResponseFlags, trafficLabelsFor } from '../mesh/traffic-labels.ts';
+import type { PolicyKey, Service, Workload } from '../mesh/types.ts';
 import type { Logger } from '../runtime/logger.ts';
-import type { ProxyErrorCode } from './errors.ts';
-import {
-  type ConnectionRecorder,
-  type Reporter,
-  type ResponseFlags,
-  trafficLabelsFor,
-  type ZtunnelMetrics,
-} from './metrics.ts';
-import type { PolicyKey, Service, Workload } from './store/types.ts';
+import type { ConnectionRecorder, ZtunnelMetrics } from './metrics.ts';
 
 export type Direction = 'inbound' | 'outbound';
 

@@ -3,10 +3,19 @@
 // outbound entries (SOCKS5, plaintext forwards), telemetry and process servers; and tears it down in drain
 // order. Signals are installed by the CLI, not here, so tests can run
 // several ztunnels in one process.
+
 import net from 'node:net';
-import type { SpiffeId } from '../identity/spiffe-id.ts';
-import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import { ProxyError } from '../errors.ts';
+import { HboneClientPool } from '../hbone/pool.ts';
+import { hostSocketFactory } from '../hbone/socket-factory.ts';
+import type { ManagedCertificates } from '../identity/cert-manager.ts';
+import { evaluateAuthz } from '../mesh/authz/evaluate.ts';
+import type { MeshStore as MeshStoreType } from '../mesh/mesh-store.ts';
+import { MeshStore } from '../mesh/mesh-store.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import { OutlierDetector } from '../mesh/outlier-detection.ts';
 import { BpfRedirector } from '../redirect-bpf/loader.ts';
+import { FERRY_VERSION } from '../runtime/build-info.ts';
 import {
   ConnectionLimiter,
   DEFAULT_CONNECTION_LIMITS,
@@ -17,40 +26,23 @@ import { DrainController } from '../runtime/drain.ts';
 import type { ListenAddress } from '../runtime/http-server.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { createLogger, type LogDestination, parseLogLevel, type RootLogger } from '../runtime/logger.ts';
+import { ConfigError } from '../runtime/process-config.ts';
 import { type ProcessServers, startProcessServers } from '../runtime/process-servers.ts';
 import { ReadinessTracker } from '../runtime/readiness.ts';
 import { AccessLog } from './access-log.ts';
-import { evaluateAuthz } from './authz/evaluate.ts';
-import { ConfigError, ZTUNNEL_PORTS, type ZtunnelConfig } from './config.ts';
+import { ZTUNNEL_PORTS, type ZtunnelConfig } from './config.ts';
 import { ConfigFileSource, type LoadOutcome } from './config-file-source.ts';
 import { ConfigXdsSource } from './config-xds-source.ts';
 import { ConnectionTracker } from './connections.ts';
-import { ProxyError } from './errors.ts';
-import { HboneClientPool } from './hbone/pool.ts';
 import { type EnrolledPod, InPodManager, type PodEnrollRequest, type PodRedirector } from './in-pod.ts';
 import { InPodError } from './in-pod-errors.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { ZtunnelMetrics } from './metrics.ts';
 import { startSocks5 } from './outbound-entry.ts';
 import { podRoutes } from './pods-api.ts';
-import type { CertificateProvider, ProxyContext } from './proxy-context.ts';
+import type { ProxyContext } from './proxy-context.ts';
 import { registerRedirectMetrics } from './redirect-metrics.ts';
-import { hostSocketFactory } from './socket-factory.ts';
-import type { MeshStore as MeshStoreType } from './store/mesh-store.ts';
-import { MeshStore } from './store/mesh-store.ts';
-import { workloadIdentity } from './store/mesh-view.ts';
-import { OutlierDetector } from './store/outlier-detection.ts';
 import { WorkloadListeners } from './workload-listeners.ts';
-
-/** What the ztunnel needs from its certificate manager (src/identity/cert-manager.ts). */
-export interface ManagedCertificates extends CertificateProvider {
-  /** Identities of local workloads: prefetch them, forget the rest. */
-  setLocalIdentities(ids: readonly SpiffeId[]): void;
-  /** Called with each rotated certificate. */
-  onRotate(listener: (cert: WorkloadCertificate) => void): Disposable;
-  snapshot(): unknown;
-  close(): void;
-}
 
 export interface ZtunnelDeps {
   readonly certificates: ManagedCertificates;
@@ -102,7 +94,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   const configBlock = readiness.block('config');
   const listenersBlock = readiness.block('workload listeners');
   const drain = new DrainController();
-  const metrics = new ZtunnelMetrics({ buildTag: process.env.npm_package_version ?? '0.1.0' });
+  const metrics = new ZtunnelMetrics({ buildTag: FERRY_VERSION });
   const accessLog = new AccessLog({ logger: log, metrics });
   const store = new MeshStore({
     onListenerError: (err) => log.error({ error: String(err) }, 'config listener failed'),
@@ -114,7 +106,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   let inPod: InPodManager | null = null;
   const ctx: ProxyContext = {
     node: config.node,
-    network: '',
+    network: config.network,
     store,
     certificates,
     pool,

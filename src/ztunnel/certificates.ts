@@ -4,12 +4,12 @@
 
 import { CertificateAuthority } from '../identity/ca.ts';
 import { CaClient } from '../identity/ca-client.ts';
+import type { ManagedCertificates } from '../identity/cert-manager.ts';
 import { CertificateManager, type CertificateSource } from '../identity/cert-manager.ts';
 import { LocalCaSource } from '../identity/local-ca-source.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import type { Logger } from '../runtime/logger.ts';
-import type { ManagedCertificates } from './app.ts';
-import { type CaConfig, formatHostPort } from './config.ts';
+import { type CaConfig, formatHostPort } from '../runtime/process-config.ts';
 
 /** Wraps a CertificateManager so the ztunnel sees rotations as plain callbacks. */
 export function managedCertificates(manager: CertificateManager, onClose: () => void = () => {}): ManagedCertificates {

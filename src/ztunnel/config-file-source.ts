@@ -2,9 +2,9 @@
 // client feeds the same store later). A load either replaces the whole config or changes nothing: a bad
 // file is rejected with messages naming file, path and value, and the running config stays.
 import { readFile } from 'node:fs/promises';
+import { parseLocalConfig } from '../mesh/local-config/config.ts';
+import type { MeshStore } from '../mesh/mesh-store.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { parseLocalConfig } from './store/local-config.ts';
-import type { MeshStore } from './store/mesh-store.ts';
 
 export type LoadOutcome =
   | { readonly ok: true; readonly version: number }

@@ -1,13 +1,13 @@
-// Feeds the MeshStore from the controller over delta xDS (DESIGN.md §5.2): the `--xds-address` alternative
+// Feeds the MeshStore from the controller over delta xDS (docs/architecture.md "Configuration distribution (delta xDS)"): the `--xds-address` alternative
 // to ConfigFileSource, with the same shape (`load()` for the initial sync, `loads`), so app.ts can pick
 // either by flag. The first load() resolves once both types are synced (readiness waits on it); later
 // loads report the current state, since xDS config arrives by push, not by re-reading.
 import { readFile } from 'node:fs/promises';
+import { parseIpAddr } from '../mesh/ip-addr.ts';
+import type { MeshStore } from '../mesh/mesh-store.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { XdsClient, type XdsClientStatus } from '../xds/client.ts';
 import type { LoadOutcome } from './config-file-source.ts';
-import { parseIpAddr } from './store/ip-addr.ts';
-import type { MeshStore } from './store/mesh-store.ts';
-import { XdsClient, type XdsClientStatus } from './xds-client.ts';
 
 export interface ConfigXdsSourceOptions {
   /** `--xds-address host:port` (IPv6 as `[::1]:15012`). */

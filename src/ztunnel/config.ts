@@ -7,11 +7,13 @@ import {
   DEFAULT_CONNECTION_LIMITS,
   DEFAULT_HANDSHAKE_TIMEOUT_MS,
 } from '../runtime/connection-limiter.ts';
-
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
+import {
+  type CaConfig,
+  ConfigError,
+  type HostPort,
+  parseAdminSocket,
+  parseHostPort,
+} from '../runtime/process-config.ts';
 
 export interface PlaintextInboundForward {
   /** Where the ztunnel listens for plaintext (the loopback stand-in for the 15006 capture). */
@@ -23,11 +25,6 @@ export interface PlaintextInboundForward {
 export type ConfigSourceConfig =
   | { readonly kind: 'file'; readonly path: string }
   | { readonly kind: 'xds'; readonly address: string; readonly rootPath: string | null };
-
-export type CaConfig =
-  | { readonly kind: 'grpc'; readonly address: HostPort; readonly rootCertPath: string; readonly token: string | null }
-  /** An in-process CA (tests and single-node use; Istio's FAKE_CA). Its root is written to rootCertOut. */
-  | { readonly kind: 'in-process'; readonly caDir: string | null };
 
 /** How enrolled pods' traffic reaches this ztunnel. */
 export type RedirectMode =
@@ -44,6 +41,8 @@ export type RedirectMode =
 
 export interface ZtunnelConfig {
   readonly node: string;
+  /** This node's network (Istio's NETWORK); '' = the default network. Endpoint choice prefers it. */
+  readonly network: string;
   readonly trustDomain: string;
   readonly clusterId: string;
   /** Where the mesh config comes from: a static file (Istio's LOCAL_XDS_PATH shape) or the controller. */
@@ -73,32 +72,12 @@ export interface ZtunnelConfig {
 
 export const ZTUNNEL_PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008, socks5: 15080 } as const;
 
-export class ConfigError extends Error {
-  readonly code = 'FERRY_CONFIG_INVALID';
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConfigError';
-  }
-}
-
-export function parseHostPort(text: string, what: string): HostPort {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m === null ? Number.NaN : Number(m[3]);
-  if (m === null || !(port >= 0 && port <= 65535)) {
-    throw new ConfigError(`${what}: expected host:port, got ${JSON.stringify(text)}`);
-  }
-  return { host: (m[1] ?? m[2]) as string, port };
-}
-
-export function formatHostPort(hp: HostPort): string {
-  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
-}
-
 export interface ZtunnelFlags {
   readonly config?: string;
   readonly 'xds-address'?: string;
   readonly 'xds-root'?: string;
   readonly node?: string;
+  readonly network?: string;
   readonly 'trust-domain'?: string;
   readonly 'cluster-id'?: string;
   readonly 'ca-address'?: string;
@@ -181,6 +160,7 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
   });
   return {
     node: flags.node ?? env.FERRY_NODE_NAME ?? 'local',
+    network: flags.network ?? env.FERRY_NETWORK ?? '',
     trustDomain,
     clusterId: flags['cluster-id'] ?? env.FERRY_CLUSTER_ID ?? 'Kubernetes',
     configSource,
@@ -221,13 +201,6 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
     redirect: parseRedirect(flags, env, flags.node ?? env.FERRY_NODE_NAME ?? 'local'),
   };
-}
-
-/** `--admin-socket`: an absolute path, or empty/absent for none. */
-export function parseAdminSocket(text: string | undefined): string | null {
-  if (text === undefined || text === '') return null;
-  if (!text.startsWith('/')) throw new ConfigError(`--admin-socket: expected an absolute path, got ${text}`);
-  return text;
 }
 
 const DEFAULT_PIN_ROOT = '/sys/fs/bpf/ferry';

@@ -1,10 +1,11 @@
 // Live inbound connections, tracked so policy changes can close the ones they now deny (Istio's "late
-// rejection", reference/ztunnel-anchor.md §1.10) and so drain knows what is still running. A connection is
+// rejection", docs/architecture.md "Failure semantics") and so drain knows what is still running. A connection is
 // tracked before its authorization result is acted on, so a policy change cannot slip between the check
 // and the tracking. Owns no sockets: it calls each entry's abort().
-import type { AuthzConnection, AuthzVerdict } from './authz/types.ts';
-import { ProxyError } from './errors.ts';
-import type { Authorization, Workload } from './store/types.ts';
+
+import { ProxyError } from '../errors.ts';
+import type { AuthzConnection, AuthzVerdict } from '../mesh/authz/types.ts';
+import type { Authorization, Workload } from '../mesh/types.ts';
 
 export interface TrackedConnection {
   readonly conn: AuthzConnection;

@@ -1,5 +1,6 @@
 // Errors of the in-pod mode (pod enrollment into this ztunnel through the BPF redirector). One code union,
 // one class; the admin API maps each code to an HTTP status. Every code is listed in docs/errors.md.
+import { FerryError } from '../errors.ts';
 
 export const INPOD_ERROR_CODES = [
   'FERRY_INPOD_DISABLED', // enrollment asked of a ztunnel started without a redirector (--redirect bpf)
@@ -13,14 +14,7 @@ export const INPOD_ERROR_CODES = [
 
 export type InPodErrorCode = (typeof INPOD_ERROR_CODES)[number];
 
-export class InPodError extends Error {
-  readonly code: InPodErrorCode;
-  constructor(code: InPodErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InPodError';
-    this.code = code;
-  }
-}
+export class InPodError extends FerryError<InPodErrorCode> {}
 
 /** HTTP status of each code for the admin API (client mistakes 4xx, datapath failures 5xx). */
 export function inPodHttpStatus(code: InPodErrorCode): number {

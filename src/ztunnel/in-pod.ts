@@ -1,4 +1,4 @@
-// In-pod mode (DESIGN.md §2, §4; Istio's src/inpod/{statemanager,workloadmanager}.rs): pods enrolled into
+// In-pod mode (docs/architecture.md "How a connection flows through the code"; docs/redirect.md; Istio's src/inpod/{statemanager,workloadmanager}.rs): pods enrolled into
 // this ztunnel through the BPF redirector. Per pod: the datapath entry (BpfRedirector.enrollPod), the
 // listener fds it creates inside the pod netns, served here (15001 captured outbound, 15006 plaintext
 // inbound, 15008 HBONE with the pod's certificate), and a SocketFactory that creates the ztunnel's sockets
@@ -9,8 +9,14 @@ import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
+import { HboneServer, logHbonePeerError } from '../hbone/server.ts';
+import type { SocketFactory } from '../hbone/socket-factory.ts';
+import { type PodNetnsSockets, podNetnsSocketFactory } from '../hbone/socket-factory.ts';
 import { formatSpiffeId, type SpiffeId, sameSpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import { unmapIpv4 } from '../mesh/ip-addr.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import type { Workload } from '../mesh/types.ts';
 import type {
   AcceptedSocket,
   EnrollPodOptions,
@@ -22,16 +28,11 @@ import type {
 import { closeFd, openNetns } from '../redirect-bpf/netns.ts';
 import { writeFileDurable } from '../runtime/durable-file.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { HboneServer, logHbonePeerError } from './hbone/server.ts';
 import { InPodError } from './in-pod-errors.ts';
 import { serveHboneConnect } from './inbound.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { serveOutboundSocket } from './outbound-entry.ts';
-import type { ProxyContext, SocketFactory } from './proxy-context.ts';
-import { type PodNetnsSockets, podNetnsSocketFactory } from './socket-factory.ts';
-import { unmapIpv4 } from './store/ip-addr.ts';
-import { workloadIdentity } from './store/mesh-view.ts';
-import type { Workload } from './store/types.ts';
+import type { ProxyContext } from './proxy-context.ts';
 
 /** How long an unenrolled pod's listeners keep accepting what was already redirected to them. */
 const UNENROLL_ACCEPT_GRACE_MS = 250;
@@ -161,7 +162,7 @@ export class InPodManager {
 
   /**
    * Stops serving every pod (drain) but keeps the datapath pinned: until a ztunnel serves the pods again,
-   * their new connections are refused at once (DESIGN.md §9).
+   * their new connections are refused at once (docs/architecture.md "Failure semantics").
    */
   async close(graceful: boolean, deadlineMs: number): Promise<void> {
     this.#closed = true;

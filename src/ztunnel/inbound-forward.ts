@@ -3,13 +3,13 @@
 // plaintext socket), splice, and record one result. Also logs dry-run policy findings (Istio logs them, never
 // enforces them).
 import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors.ts';
+import { dialTcp } from '../hbone/dial.ts';
+import type { AuthzVerdict } from '../mesh/authz/types.ts';
 import type { ConnectionResult } from './access-log.ts';
-import type { AuthzVerdict } from './authz/types.ts';
-import { ProxyError } from './errors.ts';
 import type { InboundPlan } from './inbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import { splice } from './splice.ts';
-import { dialTcp } from './upstream.ts';
 
 type ForwardPlan = Extract<InboundPlan, { kind: 'forward' }>;
 

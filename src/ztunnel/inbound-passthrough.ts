@@ -1,15 +1,15 @@
-// Plaintext inbound (the 15006 semantics, reference/ztunnel-anchor.md §1.9): a connection that reached a
+// Plaintext inbound (the 15006 semantics, docs/architecture.md "How a connection flows through the code"): a connection that reached a
 // local workload without HBONE. Authorization runs with no peer identity, so STRICT mTLS (a DENY of
 // connections without a principal) refuses it. Entry point for the BPF sk_lookup listener and, on loopback,
 // for the configured plaintext forwards.
 import type { Socket } from 'node:net';
-import { evaluateAuthz } from './authz/evaluate.ts';
-import { ProxyError } from './errors.ts';
-import { formatAuthority } from './hbone/authority.ts';
+import { ProxyError } from '../errors.ts';
+import { formatAuthority } from '../hbone/authority.ts';
+import { evaluateAuthz } from '../mesh/authz/evaluate.ts';
+import type { IpPort } from '../mesh/ip-addr.ts';
 import { denyingPolicy, forwardToApp, logDryRun } from './inbound-forward.ts';
 import { planInboundPassthrough } from './inbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';
-import type { IpPort } from './store/ip-addr.ts';
 
 /** Serves one accepted plaintext socket addressed to `originalDst`. Never throws. */
 export async function servePlaintextInbound(ctx: ProxyContext, socket: Socket, originalDst: IpPort): Promise<void> {

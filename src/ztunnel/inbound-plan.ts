@@ -1,16 +1,17 @@
 // planInbound / planInboundPassthrough: decide what to do with one inbound HBONE CONNECT (15008) or one
-// plaintext capture (15006) (reference/ztunnel-anchor.md §1.8, §1.9; DESIGN.md §5.1; STYLE.md §2). Pure:
+// plaintext capture (15006) (docs/architecture.md "How a connection flows through the code"; docs/architecture.md "HBONE (wire contract)"; STYLE.md §2). Pure:
 // the authz evaluator is passed in, no sockets or logger. Phase decides the peer-facing status: validating
 // the request → 400, finding the target → 503, policy → 401. Deny is a value, never a throw.
-import type { SpiffeId } from '../identity/spiffe-id.ts';
-import type { AuthzConnection, AuthzVerdict } from './authz/types.ts';
-import { ProxyError } from './errors.ts';
-import { formatAuthority, parseHboneAuthority } from './hbone/authority.ts';
-import { type IpPort, parseIpAddr, unmapIpv4 } from './store/ip-addr.ts';
-import type { MeshView } from './store/mesh-view.ts';
-import type { Authorization, IpAddr, Workload } from './store/types.ts';
 
-/** The L4 authorization evaluator (src/ztunnel/authz/evaluate.ts `evaluateAuthz`), injected. */
+import { ProxyError } from '../errors.ts';
+import { formatAuthority, parseHboneAuthority } from '../hbone/authority.ts';
+import type { SpiffeId } from '../identity/spiffe-id.ts';
+import type { AuthzConnection, AuthzVerdict } from '../mesh/authz/types.ts';
+import { type IpPort, parseIpAddr, unmapIpv4 } from '../mesh/ip-addr.ts';
+import type { MeshView } from '../mesh/mesh-view.ts';
+import type { Authorization, IpAddr, Workload } from '../mesh/types.ts';
+
+/** The L4 authorization evaluator (src/mesh/authz/evaluate.ts `evaluateAuthz`), injected. */
 export type EvaluateAuthz = (policies: readonly Authorization[], conn: AuthzConnection) => AuthzVerdict;
 
 export interface InboundRequest {

@@ -1,16 +1,17 @@
 // HBONE inbound (port 15008): carries out planInbound for one CONNECT stream, in ztunnel's phases
-// (reference/ztunnel-anchor.md §1.8): plan (authority, target, authz) → track → connect the app from
+// (docs/architecture.md "How a connection flows through the code"): plan (authority, target, authz) → track → connect the app from
 // 127.0.0.6 → 200 → splice (inbound-forward.ts). The 200 is sent only after policy passed and the upstream connected
-// (DESIGN.md §5.1). Decisions live in inbound-plan.ts; this module owns sockets, logs and metrics.
-import { evaluateAuthz } from './authz/evaluate.ts';
-import { ProxyError } from './errors.ts';
-import { formatAuthority } from './hbone/authority.ts';
-import type { HboneConnectRequest, HboneTunnel } from './hbone/server.ts';
+// (docs/architecture.md "HBONE (wire contract)"). Decisions live in inbound-plan.ts; this module owns sockets, logs and metrics.
+
+import { ProxyError } from '../errors.ts';
+import { formatAuthority } from '../hbone/authority.ts';
+import type { HboneConnectRequest, HboneTunnel } from '../hbone/server.ts';
+import { evaluateAuthz } from '../mesh/authz/evaluate.ts';
+import { workloadIdentity } from '../mesh/mesh-view.ts';
+import type { Service } from '../mesh/types.ts';
 import { denyingPolicy, forwardToApp, logDryRun } from './inbound-forward.ts';
 import { planInbound } from './inbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';
-import { workloadIdentity } from './store/mesh-view.ts';
-import type { Service } from './store/types.ts';
 
 /** Serves one CONNECT stream. Never throws: every outcome is answered and recorded. */
 export async function serveHboneConnect(

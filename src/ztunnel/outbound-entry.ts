@@ -2,15 +2,15 @@
 // SOCKS5 glue, both on top of openOutbound. A captured socket is: plan + dial (openOutbound), splice, one
 // access-log line; a refused one is reset at once (the app sees a refusal, never a hang).
 import type net from 'node:net';
+import { ProxyError } from '../errors.ts';
+import type { IpPort } from '../mesh/ip-addr.ts';
+import type { Workload } from '../mesh/types.ts';
 import type { ConnectionResult } from './access-log.ts';
-import { ProxyError } from './errors.ts';
 import { openOutbound, resolveSourceWorkload } from './outbound.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import type { Socks5ConnectRequest } from './socks5.ts';
 import { SOCKS5_REP, Socks5Server, socks5RepForError } from './socks5.ts';
 import { type SpliceResult, splice } from './splice.ts';
-import type { IpPort } from './store/ip-addr.ts';
-import type { Workload } from './store/types.ts';
 
 /** Records how a spliced outbound connection ended (bytes as seen from the app's socket). */
 export function recordOutboundSplice(result: ConnectionResult, spliced: SpliceResult): void {

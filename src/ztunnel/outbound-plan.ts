@@ -1,16 +1,17 @@
-// planOutbound: decides where one captured outbound connection goes (reference/ztunnel-anchor.md §1.7, §2.3,
-// §2.6, §2.7; DESIGN.md §2 steps 3 and 6). Pure: data plus a MeshView in, a plan value out; no sockets, clock,
+// planOutbound: decides where one captured outbound connection goes (docs/architecture.md "How a connection flows through the code", "HBONE (wire contract)",
+// §2.6, §2.7; docs/architecture.md "How a connection flows through the code" steps 3 and 6). Pure: data plus a MeshView in, a plan value out; no sockets, clock,
 // logger or hidden randomness. Expected outcomes (loop, no endpoint, unknown port or waypoint) are `reject`
 // plans, never throws. The shell (outbound.ts) carries the plan out and labels telemetry from its fields.
-import { formatSpiffeId, parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
-import { ProxyError } from './errors.ts';
-import { formatAuthority } from './hbone/authority.ts';
-import { type IpPort, isIpv6, isLoopback } from './store/ip-addr.ts';
-import { type ResolvedEndpoint, resolveServiceEndpoint } from './store/load-balance.ts';
-import { type MeshView, workloadIdentity } from './store/mesh-view.ts';
-import { type GatewayAddress, type IpAddr, type Service, serviceKey, type Workload } from './store/types.ts';
 
-/** Port every HBONE-capable ztunnel listens on (DESIGN.md §3). */
+import { ProxyError } from '../errors.ts';
+import { endpointKey, formatAuthority } from '../hbone/authority.ts';
+import { formatSpiffeId, parseSpiffeId, type SpiffeId } from '../identity/spiffe-id.ts';
+import { type IpPort, isIpv6, isLoopback } from '../mesh/ip-addr.ts';
+import { type ResolvedEndpoint, resolveServiceEndpoint } from '../mesh/load-balance.ts';
+import { type MeshView, workloadIdentity } from '../mesh/mesh-view.ts';
+import { type GatewayAddress, type IpAddr, type Service, serviceKey, type Workload } from '../mesh/types.ts';
+
+/** Port every HBONE-capable ztunnel listens on (docs/architecture.md "Processes and ports"). */
 export const DEFAULT_HBONE_PORT = 15008;
 
 export interface OutboundRequest {
@@ -37,11 +38,6 @@ export interface OutboundOptions {
     healthy: readonly ResolvedEndpoint[],
     keyOf: (c: ResolvedEndpoint) => string,
   ) => readonly ResolvedEndpoint[];
-}
-
-/** The outlier-detection key of a next hop: `ip:port` (`[v6]:port`). */
-export function endpointKey(hop: IpPort): string {
-  return formatAuthority(hop.ip, hop.port);
 }
 
 /** Fields every plan carries, for access logs and metric labels (reporter=source). */

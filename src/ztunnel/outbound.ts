@@ -1,18 +1,18 @@
 // Outbound (15001 / SOCKS5 entry): carries out planOutbound for one connection from a local workload
-// (reference/ztunnel-anchor.md §1.7): HBONE through the pool (direct or via a waypoint), plain TCP to a
+// (docs/architecture.md "How a connection flows through the code"): HBONE through the pool (direct or via a waypoint), plain TCP to a
 // workload outside the mesh, or passthrough to a destination outside it. Returns the upstream byte stream;
 // the entry point splices it and calls finish() on the returned result. Each connect's outcome feeds the
 // outlier detector (ctx.outliers), whose ejected endpoints the next plans leave out of service choices.
 import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors.ts';
+import { endpointKey, formatAuthority } from '../hbone/authority.ts';
+import { dialTcp, isEndpointFailure } from '../hbone/dial.ts';
 import { formatSpiffeId } from '../identity/spiffe-id.ts';
+import type { IpPort } from '../mesh/ip-addr.ts';
+import type { Workload } from '../mesh/types.ts';
 import type { ConnectionResult } from './access-log.ts';
-import { ProxyError } from './errors.ts';
-import { formatAuthority } from './hbone/authority.ts';
-import { endpointKey, type OutboundPlan, planOutbound } from './outbound-plan.ts';
+import { type OutboundPlan, planOutbound } from './outbound-plan.ts';
 import type { ProxyContext } from './proxy-context.ts';
-import type { IpPort } from './store/ip-addr.ts';
-import type { Workload } from './store/types.ts';
-import { dialTcp, isEndpointFailure } from './upstream.ts';
 
 export type OutboundOpenResult =
   | { readonly ok: true; readonly upstream: Duplex; readonly result: ConnectionResult }

@@ -1,40 +1,17 @@
 // What every proxy path of one ztunnel shares (ztunnel's ProxyInputs): state, identity, telemetry, drain.
 // Passed explicitly; no module-level singletons. `sockets` is the OS seam (ztunnel's SocketFactory): where
 // a connection made on behalf of a local workload is created (the host netns, or that pod's netns).
-import type { Socket } from 'node:net';
-import type { SpiffeId } from '../identity/spiffe-id.ts';
-import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+
+import type { HboneClientPool } from '../hbone/pool.ts';
+import type { SocketFactories } from '../hbone/socket-factory.ts';
+import type { CertificateProvider } from '../identity/cert-manager.ts';
+import type { MeshStore } from '../mesh/mesh-store.ts';
+import type { OutlierDetector } from '../mesh/outlier-detection.ts';
 import type { ConnectionLimiter } from '../runtime/connection-limiter.ts';
 import type { DrainController } from '../runtime/drain.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { AccessLog } from './access-log.ts';
 import type { ConnectionTracker } from './connections.ts';
-import type { HboneClientPool } from './hbone/pool.ts';
-import type { IpPort } from './store/ip-addr.ts';
-import type { MeshStore } from './store/mesh-store.ts';
-import type { OutlierDetector } from './store/outlier-detection.ts';
-import type { Workload } from './store/types.ts';
-
-/** Certificates for local identities (src/identity/cert-manager.ts implements it). */
-export interface CertificateProvider {
-  getCertificate(id: SpiffeId): Promise<WorkloadCertificate>;
-}
-
-export interface SocketConnectOptions {
-  /** Local address to bind before connecting (127.0.0.6 toward a local app, the pod IP outbound). */
-  readonly localAddress?: string;
-}
-
-/** Creates outgoing TCP sockets. The socket is connecting: it emits 'connect' or 'error' as net.connect's. */
-export interface SocketFactory {
-  /** May throw synchronously when the socket cannot even be created (e.g. the pod netns is gone). */
-  connect(target: IpPort, opts?: SocketConnectOptions): Socket;
-}
-
-/** Picks the factory for connections made on behalf of `workload` (null: no workload, the host's). */
-export interface SocketFactories {
-  forWorkload(workload: Workload | null | undefined): SocketFactory;
-}
 
 export interface ProxyContext {
   readonly node: string;

@@ -1,4 +1,4 @@
-// SOCKS5 outbound entry (RFC 1928; DESIGN.md §3 port 15080): no-auth, CONNECT only, IPv4/IPv6/domain
+// SOCKS5 outbound entry (RFC 1928; docs/architecture.md "Processes and ports" port 15080): no-auth, CONNECT only, IPv4/IPv6/domain
 // targets. Hostile input is parsed by pure functions over the bytes received so far (a complete greeting is
 // at most 257 bytes, a request 262), so nothing grows without bound; garbage closes that client only. The
 // success reply is sent only after onConnect produced an upstream; then the client is spliced to it.
@@ -6,10 +6,10 @@ import { lookup } from 'node:dns/promises';
 import { once } from 'node:events';
 import { type AddressInfo, createServer, isIP, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { ProxyError } from '../errors.ts';
+import { type IpPort, unmapIpv4 } from '../mesh/ip-addr.ts';
 import { ConnectionLimiter, DEFAULT_CONNECTION_LIMITS, guardConnection } from '../runtime/connection-limiter.ts';
-import { ProxyError } from './errors.ts';
 import { type SpliceResult, splice } from './splice.ts';
-import { type IpPort, unmapIpv4 } from './store/ip-addr.ts';
 
 const VERSION = 0x05;
 const METHOD_NO_AUTH = 0x00;

@@ -3,15 +3,16 @@
 // redirector the same servers listen inside each pod's netns). Reconciled from the mesh view: new local
 // workloads get a listener, departed ones are drained, identity changes restart it. Reconciles run one at a
 // time so two config updates can never race on one address.
+
+import { formatAuthority } from '../hbone/authority.ts';
+import { HboneServer, logHbonePeerError } from '../hbone/server.ts';
 import { formatSpiffeId, type SpiffeId, sameSpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
+import { type MeshView, workloadIdentity } from '../mesh/mesh-view.ts';
+import type { Workload } from '../mesh/types.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { formatAuthority } from './hbone/authority.ts';
-import { HboneServer, logHbonePeerError } from './hbone/server.ts';
 import { serveHboneConnect } from './inbound.ts';
 import type { ProxyContext } from './proxy-context.ts';
-import { type MeshView, workloadIdentity } from './store/mesh-view.ts';
-import type { Workload } from './store/types.ts';
 
 interface Listener {
   readonly server: HboneServer;

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { cpSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import type { MeshStatus } from '../../src/controller/local/admin-api.ts';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { DEMO, FerryCli, podOf } from './cluster-cli.ts';
+import type { MeshStatus } from '../../src/local-cluster/controller/admin-api.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { DEMO, FerryCli, podOf } from '../helpers/cluster-cli.ts';
 
 const cli = new FerryCli('bad');
 test.after(() => cli.remove());

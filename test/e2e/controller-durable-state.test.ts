@@ -12,8 +12,8 @@ import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { DEMO, FerryCli, podOf, processesOf, vipOf } from './cluster-cli.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { DEMO, FerryCli, podOf, processesOf, vipOf } from '../helpers/cluster-cli.ts';
 
 const cli = new FerryCli('durable');
 test.after(() => cli.remove());

@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { DEMO, FerryCli, processesOf, vipOf } from './cluster-cli.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { DEMO, FerryCli, processesOf, vipOf } from '../helpers/cluster-cli.ts';
 
 const cli = new FerryCli('ctrl');
 test.after(() => cli.remove());

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { DEMO, FerryCli, podOf, vipOf } from './cluster-cli.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { DEMO, FerryCli, podOf, vipOf } from '../helpers/cluster-cli.ts';
 
 const cli = new FerryCli('demo');
 test.after(() => cli.remove());

@@ -7,8 +7,8 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HostCheck } from '../../src/redirect-bpf/host-checks.ts';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { BIN_FERRY } from './cluster-cli.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { BIN_FERRY } from '../helpers/cluster-cli.ts';
 
 interface Run {
   readonly code: number | null;

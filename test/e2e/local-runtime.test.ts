@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { before, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { cgroup2MountPoint } from '../../src/redirect-bpf/probe.ts';
-import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
+import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const STATE_ROOT = mkdtempSync('/tmp/ferry-e2e-state-');

@@ -12,12 +12,12 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, watch, writ
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { MeshStatus } from '../../src/controller/local/admin-api.ts';
-import { readMeshConfig } from '../../src/controller/local/mesh-files.ts';
 import { CaClient } from '../../src/identity/ca-client.ts';
 import { parseSpiffeId } from '../../src/identity/spiffe-id.ts';
+import type { MeshStatus } from '../../src/local-cluster/controller/admin-api.ts';
+import { readMeshConfig } from '../../src/local-cluster/controller/mesh-files.ts';
 import { cgroup2MountPoint } from '../../src/redirect-bpf/probe.ts';
-import { privilegedTest } from '../helpers/privileged.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const MANIFESTS = fileURLToPath(new URL('./fixtures/mesh-basic', import.meta.url));

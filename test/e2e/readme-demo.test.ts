@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { BIN_FERRY, DEMO, FerryCli, podOf } from './cluster-cli.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { BIN_FERRY, DEMO, FerryCli, podOf } from '../helpers/cluster-cli.ts';
 
 const COMPILERS = ['clang', 'llc', 'llvm-strip', 'bpftool'];
 const shims = mkdtempSync('/tmp/ferrytest-no-clang-');

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { DEMO, FerryCli, podOf, type Run } from './cluster-cli.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { DEMO, FerryCli, podOf, type Run } from '../helpers/cluster-cli.ts';
 
 const cli = new FerryCli('relabel');
 test.after(() => cli.remove());

@@ -15,10 +15,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { LiveMeshStatus } from '../../src/cli/local-cluster/live-status.ts';
+import type { LiveMeshStatus } from '../../src/local-cluster/live-status.ts';
 import { cgroup2MountPoint } from '../../src/redirect-bpf/probe.ts';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli, killSupervisor, vipOf } from './cluster-cli.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { FerryCli, killSupervisor, vipOf } from '../helpers/cluster-cli.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/supervision', import.meta.url));
 const cli = new FerryCli('sup');

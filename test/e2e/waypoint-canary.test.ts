@@ -4,9 +4,9 @@
 // v1 (its access log) is within a second of `ferry apply` returning, and weight 0 receives nothing after.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli, killSupervisor } from './cluster-cli.ts';
-import { EXAMPLE, type LoadSummary, until, variant, WaypointCluster } from './waypoint-helpers.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { FerryCli, killSupervisor } from '../helpers/cluster-cli.ts';
+import { EXAMPLE, type LoadSummary, until, variant, WaypointCluster } from '../helpers/waypoint-e2e.ts';
 
 const cli = new FerryCli('wp-canary');
 test.after(() => cli.remove());

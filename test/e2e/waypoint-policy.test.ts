@@ -6,13 +6,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli } from './cluster-cli.ts';
-import { until, variant, WaypointCluster } from './waypoint-helpers.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { FerryCli } from '../helpers/cluster-cli.ts';
+import { until, variant, WaypointCluster } from '../helpers/waypoint-e2e.ts';
 
 const cli = new FerryCli('wp-policy');
 test.after(() => cli.remove());
-const RAW_CLIENT = fileURLToPath(new URL('./waypoint-raw-client.ts', import.meta.url));
+const RAW_CLIENT = fileURLToPath(new URL('../helpers/waypoint-raw-client.ts', import.meta.url));
 
 privilegedTest('waypoint policy: L7 authz, invalid routes, malformed HTTP, metrics', async (t) => {
   const c = await WaypointCluster.up(cli, t, 'wpp');

@@ -4,9 +4,9 @@
 // request timeout caps everything with 504. The waypoint's access log counts the retries it made.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli } from './cluster-cli.ts';
-import { header, type Reply, until, variant, WaypointCluster } from './waypoint-helpers.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { FerryCli } from '../helpers/cluster-cli.ts';
+import { header, type Reply, until, variant, WaypointCluster } from '../helpers/waypoint-e2e.ts';
 
 const cli = new FerryCli('wp-retries');
 test.after(() => cli.remove());

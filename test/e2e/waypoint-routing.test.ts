@@ -6,9 +6,9 @@
 // for a Service without routes, and a WebSocket-style upgrade through the waypoint.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli } from './cluster-cli.ts';
-import { type EchoBody, header, jsonLines, until, variant, WaypointCluster } from './waypoint-helpers.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { FerryCli } from '../helpers/cluster-cli.ts';
+import { type EchoBody, header, jsonLines, until, variant, WaypointCluster } from '../helpers/waypoint-e2e.ts';
 
 const cli = new FerryCli('wp-routing');
 test.after(() => cli.remove());

@@ -9,9 +9,9 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli } from './cluster-cli.ts';
-import { until, WaypointCluster } from './waypoint-helpers.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { FerryCli } from '../helpers/cluster-cli.ts';
+import { until, WaypointCluster } from '../helpers/waypoint-e2e.ts';
 
 const cli = new FerryCli('wp-thirdparty');
 test.after(() => cli.remove());

@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import type { LiveMeshStatus } from '../../src/cli/local-cluster/live-status.ts';
-import { privilegedTest } from '../helpers/privileged.ts';
-import { FerryCli, processesOf, vipOf } from './cluster-cli.ts';
+import type { LiveMeshStatus } from '../../src/local-cluster/live-status.ts';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { FerryCli, processesOf, vipOf } from '../helpers/cluster-cli.ts';
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/supervision', import.meta.url));
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));

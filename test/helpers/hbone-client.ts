@@ -10,16 +10,16 @@ import {
 } from 'node:http2';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { SpiffeId } from '../../src/identity/spiffe-id.ts';
-import { buildTlsContexts, hboneClientTlsOptions } from '../../src/identity/tls-context.ts';
-import type { WorkloadCertificate } from '../../src/identity/workload-certificate.ts';
 import {
   type HboneConnectRequest,
   HboneServer,
   type HboneServerEvent,
   type HboneServerOptions,
   type HboneTunnel,
-} from '../../src/ztunnel/hbone/server.ts';
+} from '../../src/hbone/server.ts';
+import type { SpiffeId } from '../../src/identity/spiffe-id.ts';
+import { buildTlsContexts, hboneClientTlsOptions } from '../../src/identity/tls-context.ts';
+import type { WorkloadCertificate } from '../../src/identity/workload-certificate.ts';
 import { splice } from '../../src/ztunnel/splice.ts';
 
 /** Opens a raw HTTP/2-over-mTLS session to an HBONE server, resolved once the server's SETTINGS arrived. */

@@ -1,7 +1,7 @@
 // Fixture builders for mesh state (in the spirit of ztunnel's workload_builder / new_proxy_state): a workload,
 // service or policy from a name plus only the fields a test cares about, and a MeshView from those lists.
-import { EMPTY_MATCH } from '../../src/ztunnel/authz/match.ts';
-import { buildMeshView, type MeshView } from '../../src/ztunnel/store/mesh-view.ts';
+import { EMPTY_MATCH } from '../../src/mesh/authz/match.ts';
+import { buildMeshView, type MeshView } from '../../src/mesh/mesh-view.ts';
 import type {
   Authorization,
   GatewayAddress,
@@ -12,10 +12,10 @@ import type {
   ServiceKey,
   ServicePort,
   Workload,
-} from '../../src/ztunnel/store/types.ts';
+} from '../../src/mesh/types.ts';
 
 export const TRUST_DOMAIN = 'cluster.local';
-/** The ztunnel ports of DESIGN.md §3, as the planners' `selfPorts`. */
+/** The ztunnel ports of docs/architecture.md "Processes and ports", as the planners' `selfPorts`. */
 export const SELF_PORTS: ReadonlySet<number> = new Set([15001, 15006, 15008, 15080]);
 
 export type WorkloadOverrides = Partial<Omit<Workload, 'services'>> & {

@@ -2,7 +2,7 @@
 // state file of argv[2] (label override `Namespace/counter`, plus padding so each write takes a while) and
 // prints `acked <n>` only after the commit resolved, the way the admin API acknowledges an apply. The test
 // kills it with SIGKILL at a random moment and checks that every acknowledged counter survived.
-import { ControllerStateStore } from '../../src/controller/local/state-store.ts';
+import { ControllerStateStore } from '../../src/local-cluster/controller/state-store.ts';
 
 const stateDir = process.argv[2];
 if (stateDir === undefined) throw new Error('usage: state-store-writer.ts <stateDir>');

@@ -11,12 +11,12 @@ import type { Duplex } from 'node:stream';
 import type { TestContext } from 'node:test';
 import { stringify } from 'yaml';
 import { startHttpEcho } from '../../src/cli/testapp/http-echo.ts';
+import { HboneClientPool } from '../../src/hbone/pool.ts';
 import { CertificateAuthority } from '../../src/identity/ca.ts';
+import { serializeMeshConfig } from '../../src/mesh/local-config/serialize.ts';
+import type { MeshConfig } from '../../src/mesh/types.ts';
 import { startWaypoint, type Waypoint } from '../../src/waypoint/app.ts';
 import type { WaypointProcessConfig } from '../../src/waypoint/config.ts';
-import { HboneClientPool } from '../../src/ztunnel/hbone/pool.ts';
-import { serializeMeshConfig } from '../../src/ztunnel/store/local-config-serialize.ts';
-import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
 import { dialAuthority, startHboneFixture } from './hbone-client.ts';
 import { captureLogs, inProcessCertificates, type LogCapture } from './ztunnel-harness.ts';
 
@@ -134,6 +134,7 @@ export async function startWaypointHarness(
     trustDomain: HARNESS_TD,
     clusterDomain: 'cluster.local',
     node: 'node-a',
+    network: '',
     source: { kind: 'file', path: configPath },
     ca: { kind: 'in-process', caDir: null },
     listen: { host: '127.0.0.1', port: 0 },

@@ -1,7 +1,8 @@
 // Test helpers for delta xDS: an event log to wait on (ACKs, pushes, responses), a Logger that captures
 // lines, and the resource-name order the xDS client builds a MeshConfig in.
+
+import type { MeshConfig } from '../../src/mesh/types.ts';
 import type { LogFields, Logger } from '../../src/runtime/logger.ts';
-import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
 
 /** An append-only event log with "wait for the first matching event after mark". */
 export class Events<T> {

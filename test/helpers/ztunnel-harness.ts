@@ -5,10 +5,11 @@ import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CertificateAuthority } from '../../src/identity/ca.ts';
+import type { ManagedCertificates } from '../../src/identity/cert-manager.ts';
 import { createCsr } from '../../src/identity/csr.ts';
 import { formatSpiffeId, type SpiffeId } from '../../src/identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../../src/identity/workload-certificate.ts';
-import type { ManagedCertificates, Ztunnel } from '../../src/ztunnel/app.ts';
+import type { Ztunnel } from '../../src/ztunnel/app.ts';
 import { startZtunnel } from '../../src/ztunnel/app.ts';
 import { loadZtunnelConfig, type ZtunnelConfig } from '../../src/ztunnel/config.ts';
 

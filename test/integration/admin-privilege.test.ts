@@ -11,9 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { type MeshStatus, startAdminApi } from '../../src/controller/local/admin-api.ts';
-import { startLocalController } from '../../src/controller/local/local-controller.ts';
-import { adminSocketPath, type LocalMeshConfig, writeMeshConfig } from '../../src/controller/local/mesh-files.ts';
+import { type MeshStatus, startAdminApi } from '../../src/local-cluster/controller/admin-api.ts';
+import { startLocalController } from '../../src/local-cluster/controller/local-controller.ts';
+import {
+  adminSocketPath,
+  type LocalMeshConfig,
+  writeMeshConfig,
+} from '../../src/local-cluster/controller/mesh-files.ts';
 import { createAdminServer } from '../../src/runtime/admin.ts';
 import { adminSocketRequest } from '../../src/runtime/admin-socket.ts';
 import { createLogger, silentLogger } from '../../src/runtime/logger.ts';

@@ -1,4 +1,4 @@
-// Issue 9 §2: the local controller's durable state (src/controller/local/state-store.ts) on a real
+// Issue 9 §2: the local controller's durable state (src/local-cluster/controller/state-store.ts) on a real
 // filesystem. A writer killed with SIGKILL at random moments never loses an acknowledged commit; torn temp
 // files are ignored and removed; readers see a whole old or a whole new file, never a mix; a damaged,
 // truncated or no-longer-valid file is an error naming it (the controller refuses to start) rather than an
@@ -12,13 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { LocalControllerError } from '../../src/controller/local/errors.ts';
-import { LabeledSource } from '../../src/controller/local/labeled-source.ts';
-import { startLocalController } from '../../src/controller/local/local-controller.ts';
-import { writeMeshConfig } from '../../src/controller/local/mesh-files.ts';
-import { ControllerStateStore, STATE_FILE } from '../../src/controller/local/state-store.ts';
 import { ManifestSource } from '../../src/controller/sources/manifest-source.ts';
 import type { ClusterState } from '../../src/controller/sources/types.ts';
+import { LocalControllerError } from '../../src/local-cluster/controller/errors.ts';
+import { LabeledSource } from '../../src/local-cluster/controller/labeled-source.ts';
+import { startLocalController } from '../../src/local-cluster/controller/local-controller.ts';
+import { writeMeshConfig } from '../../src/local-cluster/controller/mesh-files.ts';
+import { ControllerStateStore, STATE_FILE } from '../../src/local-cluster/controller/state-store.ts';
 import { writeFileDurable } from '../../src/runtime/durable-file.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 

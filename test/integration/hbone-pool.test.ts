@@ -1,12 +1,12 @@
-// HboneClientPool behaviour users rely on (DESIGN.md §5.1): tunnels share HTTP/2 connections up to 100
+// HboneClientPool behaviour users rely on (docs/architecture.md "HBONE (wire contract)"): tunnels share HTTP/2 connections up to 100
 // streams, one dial per key, GOAWAY'd and idle connections are not reused, and the key separates sources.
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { type TestContext, test } from 'node:test';
 import { setImmediate as nextLoop } from 'node:timers/promises';
-import { ProxyError } from '../../src/ztunnel/errors.ts';
-import { HboneClientPool, type HboneConnectOptions } from '../../src/ztunnel/hbone/pool.ts';
+import { ProxyError } from '../../src/errors.ts';
+import { HboneClientPool, type HboneConnectOptions } from '../../src/hbone/pool.ts';
 import { startEchoServer } from '../helpers/echo-server.ts';
 import { startHboneFixture } from '../helpers/hbone-client.ts';
 import { createTestPki } from '../helpers/test-pki.ts';

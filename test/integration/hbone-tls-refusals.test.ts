@@ -5,13 +5,13 @@
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { HboneConnection } from '../../src/hbone/client.ts';
+import { logHbonePeerError } from '../../src/hbone/server.ts';
 import { spiffeId } from '../../src/identity/spiffe-id.ts';
 import { buildTlsContexts } from '../../src/identity/tls-context.ts';
 import { type TlsRefusalReason, TlsRefusedError } from '../../src/identity/tls-refusal.ts';
 import type { WorkloadCertificate } from '../../src/identity/workload-certificate.ts';
 import { generateP256KeyPair, privateKeyToPem, x509 } from '../../src/identity/x509.ts';
-import { HboneConnection } from '../../src/ztunnel/hbone/client.ts';
-import { logHbonePeerError } from '../../src/ztunnel/hbone/server.ts';
 import { startHboneFixture } from '../helpers/hbone-client.ts';
 import { createTestPki, type TestPki } from '../helpers/test-pki.ts';
 import { CapturingLogger, type LogLine } from '../helpers/xds-events.ts';

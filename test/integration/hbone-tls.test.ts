@@ -1,4 +1,4 @@
-// HBONE's TLS contract (DESIGN.md §5.1, reference/ztunnel-anchor.md §2.2, §3.4) against real handshakes:
+// HBONE's TLS contract (docs/architecture.md "HBONE (wire contract)", docs/architecture.md "HBONE (wire contract)", "Identity") against real handshakes:
 // mutual TLS 1.3 with ALPN h2, client certs from our trust domain only, servers must present an expected
 // identity, and hostile bytes on the port end only that connection.
 import assert from 'node:assert/strict';
@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { ProxyError } from '../../src/errors.ts';
+import { HboneClientPool } from '../../src/hbone/pool.ts';
 import { formatSpiffeId, type SpiffeId, spiffeId } from '../../src/identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../../src/identity/workload-certificate.ts';
-import { ProxyError } from '../../src/ztunnel/errors.ts';
-import { HboneClientPool } from '../../src/ztunnel/hbone/pool.ts';
 import { startEchoServer } from '../helpers/echo-server.ts';
 import { type HboneFixture, startHboneFixture } from '../helpers/hbone-client.ts';
 import { createTestPki } from '../helpers/test-pki.ts';

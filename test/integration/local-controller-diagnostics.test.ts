@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { controllerRequest } from '../../src/cli/local-cluster/controller-client.ts';
-import { type MeshStatus, startAdminApi } from '../../src/controller/local/admin-api.ts';
-import { startLocalController } from '../../src/controller/local/local-controller.ts';
-import { type LocalMeshConfig, writeMeshConfig } from '../../src/controller/local/mesh-files.ts';
+import { type MeshStatus, startAdminApi } from '../../src/local-cluster/controller/admin-api.ts';
+import { startLocalController } from '../../src/local-cluster/controller/local-controller.ts';
+import { type LocalMeshConfig, writeMeshConfig } from '../../src/local-cluster/controller/mesh-files.ts';
+import { controllerRequest } from '../../src/local-cluster/controller-client.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 const GOOD = 'apiVersion: v1\nkind: Namespace\nmetadata: {name: apps}\n';

@@ -11,16 +11,20 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { clusterSpecFromPods } from '../../src/cli/local-cluster/manifest-spec.ts';
-import { startAdminApi } from '../../src/controller/local/admin-api.ts';
-import { desiredEnrollments } from '../../src/controller/local/enrollment.ts';
-import { applyLabelOverrides, parseLabelChanges } from '../../src/controller/local/labeled-source.ts';
-import { startLocalController } from '../../src/controller/local/local-controller.ts';
-import { adminSocketPath, type LocalMeshConfig, writeMeshConfig } from '../../src/controller/local/mesh-files.ts';
-import { placePods } from '../../src/controller/local/placement.ts';
 import { parseManifestText } from '../../src/controller/sources/manifest-source.ts';
 import { buildClusterState } from '../../src/controller/sources/types.ts';
 import { listPods } from '../../src/controller/translate/translate.ts';
+import { startAdminApi } from '../../src/local-cluster/controller/admin-api.ts';
+import { desiredEnrollments } from '../../src/local-cluster/controller/enrollment.ts';
+import { applyLabelOverrides, parseLabelChanges } from '../../src/local-cluster/controller/labeled-source.ts';
+import { startLocalController } from '../../src/local-cluster/controller/local-controller.ts';
+import {
+  adminSocketPath,
+  type LocalMeshConfig,
+  writeMeshConfig,
+} from '../../src/local-cluster/controller/mesh-files.ts';
+import { placePods } from '../../src/local-cluster/controller/placement.ts';
+import { clusterSpecFromPods } from '../../src/local-cluster/manifest-spec.ts';
 import { adminSocketRequest } from '../../src/runtime/admin-socket.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 

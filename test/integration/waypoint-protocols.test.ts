@@ -7,6 +7,7 @@ import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import { meshConfig, service, waypointByHostname, workload } from '../helpers/mesh-builders.ts';
+import { parseMetrics } from '../helpers/parse-metrics.ts';
 import { startWaypointHarness } from '../helpers/waypoint-harness.ts';
 
 const WAYPOINT = waypointByHostname('default', 'waypoint.default.svc.cluster.local');
@@ -110,6 +111,12 @@ test('waypoint protocols: h2c, retries by request id, hostile input', async (t) 
       assert.equal(echo.te, 'trailers');
       assert.equal(trailers['grpc-status'], '0');
       assert.equal(trailers['x-trailer'], 'yes');
+      // The request metric carries the call's gRPC status, read from the backend's trailers.
+      const { host, port } = h.waypoint.addresses.metrics;
+      const scrape = parseMetrics(await (await fetch(`http://${host}:${port}/metrics`)).text());
+      const grpc = scrape.query('istio_requests_total', { request_protocol: 'grpc' });
+      assert.equal(grpc.length, 1, 'one gRPC series');
+      assert.equal(grpc[0]?.labels.grpc_response_status, '0');
     },
   );
 

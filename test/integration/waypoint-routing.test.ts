@@ -1,7 +1,7 @@
 // The waypoint on loopback, end to end over real HBONE: routing, splits, filters, errors and retries.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Service, Workload } from '../../src/ztunnel/store/types.ts';
+import type { Service, Workload } from '../../src/mesh/types.ts';
 import { meshConfig, service, waypointByHostname, workload } from '../helpers/mesh-builders.ts';
 import { startWaypointHarness } from '../helpers/waypoint-harness.ts';
 

@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { startXdsServer, type XdsPushEvent, type XdsServer } from '../../src/controller/xds-server.ts';
-import { parseLocalConfig } from '../../src/ztunnel/store/local-config.ts';
-import { MeshStore } from '../../src/ztunnel/store/mesh-store.ts';
-import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
-import { XdsClient, type XdsResponseEvent } from '../../src/ztunnel/xds-client.ts';
-import { ZTUNNEL_TYPE_URLS } from '../../src/ztunnel/xds-proto.ts';
+import { parseLocalConfig } from '../../src/mesh/local-config/config.ts';
+import { MeshStore } from '../../src/mesh/mesh-store.ts';
+import type { MeshConfig } from '../../src/mesh/types.ts';
+import { XdsClient, type XdsResponseEvent } from '../../src/xds/client.ts';
+import { ZTUNNEL_TYPE_URLS } from '../../src/xds/proto.ts';
 import { CapturingLogger, Events, sortedConfig } from '../helpers/xds-events.ts';
 
 type After = { after: (fn: () => Promise<void>) => void };

@@ -7,9 +7,9 @@ import { once } from 'node:events';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { startXdsServer, type XdsAckEvent, type XdsServer } from '../../src/controller/xds-server.ts';
-import { MeshStore } from '../../src/ztunnel/store/mesh-store.ts';
-import { DEFAULT_XDS_BACKOFF, reconnectCeilingMs } from '../../src/ztunnel/xds-backoff.ts';
-import { XdsClient } from '../../src/ztunnel/xds-client.ts';
+import { MeshStore } from '../../src/mesh/mesh-store.ts';
+import { DEFAULT_XDS_BACKOFF, reconnectCeilingMs } from '../../src/xds/backoff.ts';
+import { XdsClient } from '../../src/xds/client.ts';
 import { workload } from '../helpers/mesh-builders.ts';
 import { CapturingLogger, Events } from '../helpers/xds-events.ts';
 

@@ -11,16 +11,11 @@ import {
   type XdsPushEvent,
   type XdsServer,
 } from '../../src/controller/xds-server.ts';
-import { parseLocalConfig } from '../../src/ztunnel/store/local-config.ts';
-import { MeshStore } from '../../src/ztunnel/store/mesh-store.ts';
-import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
-import { XdsClient, type XdsClientOptions, type XdsResponseEvent } from '../../src/ztunnel/xds-client.ts';
-import {
-  ADDRESS_TYPE_URL,
-  AUTHORIZATION_TYPE_URL,
-  loadXdsProtos,
-  ZTUNNEL_TYPE_URLS,
-} from '../../src/ztunnel/xds-proto.ts';
+import { parseLocalConfig } from '../../src/mesh/local-config/config.ts';
+import { MeshStore } from '../../src/mesh/mesh-store.ts';
+import type { MeshConfig } from '../../src/mesh/types.ts';
+import { XdsClient, type XdsClientOptions, type XdsResponseEvent } from '../../src/xds/client.ts';
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, loadXdsProtos, ZTUNNEL_TYPE_URLS } from '../../src/xds/proto.ts';
 import { workload } from '../helpers/mesh-builders.ts';
 import { CapturingLogger, Events, sortedConfig } from '../helpers/xds-events.ts';
 

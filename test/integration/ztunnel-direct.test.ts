@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { dialViaSocks5 } from '../../bench/socks5-dial.ts';
+import { dialViaSocks5 } from '../../src/cli/socks5-dial.ts';
 import { readLine } from '../helpers/mesh-processes.ts';
 import { parseMetrics } from '../helpers/parse-metrics.ts';
 import { inProcessCertificates, startTestZtunnel, testCa, writeTempConfig } from '../helpers/ztunnel-harness.ts';

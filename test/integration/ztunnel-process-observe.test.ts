@@ -9,6 +9,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import pkg from '../../package.json' with { type: 'json' };
 import {
   accessLine,
   closedBy,
@@ -22,6 +23,9 @@ import {
   startMeshProcesses,
 } from '../helpers/mesh-processes.ts';
 import { parseMetrics } from '../helpers/parse-metrics.ts';
+
+const PACKAGE_VERSION = pkg.version;
+
 import { socks5Dial } from '../helpers/socks5-client.ts';
 
 const run = promisify(execFile);
@@ -134,6 +138,8 @@ describe('ztunnel processes: plaintext inbound (15006 semantics)', () => {
     );
     assert.equal(line.msg, 'connection complete');
     const metrics = await scrape();
+    // The build tag is the package version however the process was started (here: not by npm).
+    assert.equal(metrics.sum('istio_build', { component: 'ztunnel', tag: PACKAGE_VERSION }), 1);
     const opened = metrics.sum('istio_tcp_connections_opened_total', {
       reporter: 'destination',
       destination_workload: 'echo',

@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import net from 'node:net';
 import { test } from 'node:test';
-import { dialViaSocks5 } from '../../bench/socks5-dial.ts';
+import { dialViaSocks5 } from '../../src/cli/socks5-dial.ts';
 import { startXdsServer } from '../../src/controller/xds-server.ts';
-import { parseLocalConfig } from '../../src/ztunnel/store/local-config.ts';
-import type { MeshConfig } from '../../src/ztunnel/store/types.ts';
+import { parseLocalConfig } from '../../src/mesh/local-config/config.ts';
+import type { MeshConfig } from '../../src/mesh/types.ts';
 import { inProcessCertificates, startTestZtunnel, testCa } from '../helpers/ztunnel-harness.ts';
 
 function mesh(appPort: number, denyClient: boolean): MeshConfig {

@@ -1,14 +1,14 @@
-// Plaintext inbound steering (DESIGN.md §2 step 5): the sk_lookup program on an enrolled pod's netns hands
+// Plaintext inbound steering (docs/architecture.md "How a connection flows through the code" step 5): the sk_lookup program on an enrolled pod's netns hands
 // SYNs for app ports to the ztunnel's in-pod 15006 listener, whose accepted socket keeps the original
 // local address; 15008 goes to the registered HBONE listener; 127.0.0.6, probe CIDRs and excluded ports are
 // left alone.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
-import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
-import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
-import { Topology } from '../helpers/topology.ts';
-import { connectFromPod, connectInNetns, serveApp, serveEnrollment } from './stand-in.ts';
+import { leftoversOfThisProcess, sweepTestLeftovers } from '../../testkit/netns.ts';
+import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
+import { Topology } from '../../testkit/topology.ts';
+import { connectFromPod, connectInNetns, serveApp, serveEnrollment } from '../helpers/stand-in.ts';
 
 before(async () => {
   if (privilegeProblem() === null) await sweepTestLeftovers();

@@ -10,10 +10,10 @@ import { promisify } from 'node:util';
 import { BpfError } from '../../src/redirect-bpf/errors.ts';
 import { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
 import { closeFd, createListenerFd, inNetns, openNetns, socketNetnsCookie } from '../../src/redirect-bpf/netns.ts';
-import { cgroup2Root, leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
-import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
-import { Topology } from '../helpers/topology.ts';
-import { connectFromPod, openSession, serveApp, serveOutboundEcho } from './stand-in.ts';
+import { cgroup2Root, leftoversOfThisProcess, sweepTestLeftovers } from '../../testkit/netns.ts';
+import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
+import { Topology } from '../../testkit/topology.ts';
+import { connectFromPod, openSession, serveApp, serveOutboundEcho } from '../helpers/stand-in.ts';
 
 const execFileP = promisify(execFile);
 

@@ -1,13 +1,13 @@
-// Outbound capture end to end (DESIGN.md §2 steps 1–2): an enrolled pod's connect lands on its in-pod
+// Outbound capture end to end (docs/architecture.md "How a connection flows through the code" steps 1–2): an enrolled pod's connect lands on its in-pod
 // 15001 listener and the stand-in ztunnel recovers the original destination from the pinned maps.
 import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import { decodePodInfo, encodePodInfo, encodeU64, POD_FLAG_STEER_LISTENERS } from '../../src/redirect-bpf/layout.ts';
 import { BpfRedirector } from '../../src/redirect-bpf/loader.ts';
-import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
-import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
-import { Topology } from '../helpers/topology.ts';
-import { connectFromPod, serveApp, serveEnrollment } from './stand-in.ts';
+import { leftoversOfThisProcess, sweepTestLeftovers } from '../../testkit/netns.ts';
+import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
+import { Topology } from '../../testkit/topology.ts';
+import { connectFromPod, serveApp, serveEnrollment } from '../helpers/stand-in.ts';
 
 before(async () => {
   if (privilegeProblem() === null) await sweepTestLeftovers();

@@ -12,11 +12,11 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { before } from 'node:test';
 import { uninstallPins } from '../../src/redirect-bpf/loader.ts';
-import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
-import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
-import { type Pod, Topology } from '../helpers/topology.ts';
+import { leftoversOfThisProcess, sweepTestLeftovers } from '../../testkit/netns.ts';
+import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
+import { type Pod, Topology } from '../../testkit/topology.ts';
+import { type NodeZtunnel, serveGreetingApp, startNodeZtunnel, tempDir, writeCaDir } from '../helpers/inpod-nodes.ts';
 import type { LogCapture } from '../helpers/ztunnel-harness.ts';
-import { type NodeZtunnel, serveGreetingApp, startNodeZtunnel, tempDir, writeCaDir } from './inpod-nodes.ts';
 
 before(async () => {
   if (privilegeProblem() === null) await sweepTestLeftovers();

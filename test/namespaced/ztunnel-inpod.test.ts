@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { before } from 'node:test';
 import { uninstallPins } from '../../src/redirect-bpf/loader.ts';
 import { adminSocketRequest } from '../../src/runtime/admin-socket.ts';
-import { leftoversOfThisProcess, sweepTestLeftovers } from '../helpers/netns.ts';
-import { privilegedTest, privilegeProblem } from '../helpers/privileged.ts';
-import { type Pod, Topology } from '../helpers/topology.ts';
+import { leftoversOfThisProcess, sweepTestLeftovers } from '../../testkit/netns.ts';
+import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
+import { type Pod, Topology } from '../../testkit/topology.ts';
 import {
   captureBridge,
   type Greeting,
@@ -21,8 +21,8 @@ import {
   startNodeZtunnel,
   tempDir,
   writeCaDir,
-} from './inpod-nodes.ts';
-import { type ClientResult, connectFromPod, openSession } from './stand-in.ts';
+} from '../helpers/inpod-nodes.ts';
+import { type ClientResult, connectFromPod, openSession } from '../helpers/stand-in.ts';
 
 before(async () => {
   if (privilegeProblem() === null) await sweepTestLeftovers();

@@ -5,10 +5,10 @@
 // is a canonical IP and a port in 1..65535 that formats and re-parses to itself.
 import type { IncomingHttpHeaders } from 'node:http2';
 import fc from 'fast-check';
-import { ProxyError } from '../../../src/ztunnel/errors.ts';
-import { formatAuthority, parseHboneAuthority } from '../../../src/ztunnel/hbone/authority.ts';
-import { readConnectHeaders } from '../../../src/ztunnel/hbone/headers.ts';
-import { validateConnect } from '../../../src/ztunnel/hbone/server.ts';
+import { ProxyError } from '../../../src/errors.ts';
+import { formatAuthority, parseHboneAuthority } from '../../../src/hbone/authority.ts';
+import { readConnectHeaders } from '../../../src/hbone/headers.ts';
+import { validateConnect } from '../../../src/hbone/server.ts';
 import { expectCode, type FuzzTarget, FuzzViolation, mustNotThrow } from '../engine.ts';
 import { mutatedText, nastyString } from '../mutate.ts';
 

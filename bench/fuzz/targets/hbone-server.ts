@@ -1,4 +1,4 @@
-// Fuzz target `hbone-server` (network): a real HboneServer (src/ztunnel/hbone/server.ts) on loopback with a
+// Fuzz target `hbone-server` (network): a real HboneServer (src/hbone/server.ts) on loopback with a
 // test PKI. Each input is a fresh connection: mostly a verified mTLS session carrying an HTTP/2 preface,
 // SETTINGS and generated frames (a CONNECT with one header broken, CONTINUATION splits, lying lengths,
 // flow-control and stream-state abuse), sometimes plain bytes where the TLS ClientHello belongs. After each
@@ -10,9 +10,9 @@ import type { ClientHttp2Session } from 'node:http2';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import fc from 'fast-check';
+import { parseHboneAuthority } from '../../../src/hbone/authority.ts';
 import { spiffeId } from '../../../src/identity/spiffe-id.ts';
 import { buildTlsContexts, hboneClientTlsOptions } from '../../../src/identity/tls-context.ts';
-import { parseHboneAuthority } from '../../../src/ztunnel/hbone/authority.ts';
 import { startEchoServer } from '../../../test/helpers/echo-server.ts';
 import { dialAuthority, openRawHboneSession, startHboneFixture } from '../../../test/helpers/hbone-client.ts';
 import { createTestPki } from '../../../test/helpers/test-pki.ts';

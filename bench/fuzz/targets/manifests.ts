@@ -12,13 +12,8 @@ import { parseManifestText } from '../../../src/controller/sources/manifest-sour
 import { DIAGNOSTIC_CODES, type K8sObject } from '../../../src/controller/sources/types.ts';
 import { l7Resources, meshResources } from '../../../src/controller/xds-resources.ts';
 import { compileL7Policy } from '../../../src/waypoint/authz/compile.ts';
-import { parseAddressResource, parseAuthorizationResource, parseL7Resource } from '../../../src/ztunnel/xds-convert.ts';
-import {
-  ADDRESS_TYPE_URL,
-  AUTHORIZATION_TYPE_URL,
-  loadXdsProtos,
-  type XdsProtos,
-} from '../../../src/ztunnel/xds-proto.ts';
+import { parseAddressResource, parseAuthorizationResource, parseL7Resource } from '../../../src/xds/convert.ts';
+import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL, loadXdsProtos, type XdsProtos } from '../../../src/xds/proto.ts';
 import { loadManifestCorpus, translateObjects } from '../corpus.ts';
 import { expectCode, type FuzzTarget, FuzzViolation, mustNotThrow } from '../engine.ts';
 import { mutatedDocument, mutatedText, nastyString } from '../mutate.ts';

@@ -1,12 +1,12 @@
-// Fuzz target `xds` (pure): the ztunnel's and waypoint's xDS resource conversion (src/ztunnel/xds-convert.ts)
+// Fuzz target `xds` (pure): the ztunnel's and waypoint's xDS resource conversion (src/xds/convert.ts)
 // on the resources the controller makes from the repository's manifests: bytes damaged, decoded messages
 // with random values planted in fields and re-encoded, and arbitrary bytes. Every body goes through all
 // three parsers (Address, Authorization, L7Resource). Contract: never throws; a refusal is
 // FERRY_XDS_RESOURCE_REJECTED naming the resource.
 import fc from 'fast-check';
 import { l7Resources, meshResources } from '../../../src/controller/xds-resources.ts';
-import { parseAddressResource, parseAuthorizationResource, parseL7Resource } from '../../../src/ztunnel/xds-convert.ts';
-import { decodeMessage, encodeMessage, loadXdsProtos, type XdsProtos } from '../../../src/ztunnel/xds-proto.ts';
+import { parseAddressResource, parseAuthorizationResource, parseL7Resource } from '../../../src/xds/convert.ts';
+import { decodeMessage, encodeMessage, loadXdsProtos, type XdsProtos } from '../../../src/xds/proto.ts';
 import { loadManifestCorpus, translateObjects } from '../corpus.ts';
 import { expectCode, type FuzzTarget, FuzzViolation, mustNotThrow } from '../engine.ts';
 import { mutatedBytes, mutatedDocument } from '../mutate.ts';

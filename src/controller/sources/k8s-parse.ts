@@ -1,7 +1,7 @@
 // One decoded YAML/JSON document → one validated K8sObject, or diagnostics naming the object and field.
 // Checks what Kubernetes' API server would refuse (known kind/apiVersion, DNS names, label syntax, selectors,
 // ports) and keeps only the fields the mesh uses. Istio and Gateway API kinds: k8s-parse-istio.ts. Pure.
-import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
+import { canonicalIp } from '../../mesh/ip-addr.ts';
 import {
   parseAuthorizationPolicy,
   parseGateway,

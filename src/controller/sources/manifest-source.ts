@@ -1,4 +1,4 @@
-// The manifest source (local mode, DESIGN.md §7): Kubernetes YAML files or directories, multi-document,
+// The manifest source (local mode, docs/architecture.md "Local cluster"): Kubernetes YAML files or directories, multi-document,
 // `kind: List` expanded, each object validated on its own. A bad document or object is reported (file, line,
 // Kind/ns/name, field) and excluded; everything else applies. `apply`/`delete` back `ferry apply/delete -f`
 // while running. Owns the current object set; translation never sees files. Reads files, nothing else;

@@ -1,4 +1,4 @@
-// Kubernetes objects as the controller sees them once a source has parsed and validated them (DESIGN.md §6,
+// Kubernetes objects as the controller sees them once a source has parsed and validated them (docs/architecture.md "Policy and enrollment",
 // §7), the ClusterState collection translation reads, the MeshSource interface every source implements
 // (manifest files now, the Kubernetes API later) and the Diagnostic value both report problems with.
 // Only what the mesh needs is kept; maps instead of plain objects so hostile keys ("__proto__") stay data.

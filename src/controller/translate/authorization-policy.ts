@@ -1,5 +1,5 @@
 // AuthorizationPolicy (security.istio.io) → istio.security.Authorization for ztunnel, by Istio ambient's
-// conversion rules (reference/ztunnel-anchor.md §4.2):
+// conversion rules (docs/architecture.md "Policy and enrollment"):
 // - targetRefs policies bind to waypoints: never sent to ztunnel. Only ALLOW and DENY exist at L4.
 // - scope: selector → WorkloadSelector; none → Namespace, or Global in the root namespace.
 // - one rule → AND of clauses: the `from` list is one clause (OR of its sources), the `to` list another,
@@ -9,18 +9,9 @@
 //   with any is dropped whole (never matches: stricter); a DENY rule keeps only its L4 part (broader).
 // Invalid values (CIDR, port) reject the whole policy, as Istio's admission would. Pure.
 
-import { EMPTY_MATCH } from '../../ztunnel/authz/match.ts';
-import { parseCidr } from '../../ztunnel/store/ip-addr.ts';
-import type {
-  Authorization,
-  Cidr,
-  Clause,
-  Match,
-  PolicyScope,
-  Rule,
-  ServiceAccountMatch,
-  StringMatch,
-} from '../../ztunnel/store/types.ts';
+import { EMPTY_MATCH, stringMatch } from '../../mesh/authz/match.ts';
+import { parseCidr } from '../../mesh/ip-addr.ts';
+import type { Authorization, Cidr, Clause, Match, PolicyScope, Rule, ServiceAccountMatch } from '../../mesh/types.ts';
 import type {
   AuthorizationPolicyObject,
   AuthzOperationSpec,
@@ -40,14 +31,6 @@ const L4_WHEN_KEYS = new Set([
 ]);
 const L7_SOURCE_FIELDS = ['requestPrincipals', 'notRequestPrincipals', 'remoteIpBlocks', 'notRemoteIpBlocks'] as const;
 const L7_OPERATION_FIELDS = ['hosts', 'notHosts', 'methods', 'notMethods', 'paths', 'notPaths'] as const;
-
-/** Istio string forms: "*" presence, "*x" suffix, "x*" prefix, anything else exact. */
-export function stringMatch(value: string): StringMatch {
-  if (value === '*') return { kind: 'presence' };
-  if (value.startsWith('*')) return { kind: 'suffix', value: value.slice(1) };
-  if (value.endsWith('*')) return { kind: 'prefix', value: value.slice(0, -1) };
-  return { kind: 'exact', value };
-}
 
 /** Thrown inside one policy's conversion only, caught below: a bad value rejects that policy. */
 class InvalidValue extends Error {

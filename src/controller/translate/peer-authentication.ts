@@ -1,11 +1,11 @@
-// PeerAuthentication → which mTLS policy a workload references (reference/ztunnel-anchor.md §4.4). The
+// PeerAuthentication → which mTLS policy a workload references (docs/architecture.md "Policy and enrollment"). The
 // effective mode is the workload-selector PA's, else the namespace PA's, else the mesh-wide PA's (root
 // namespace, no selector), UNSET inheriting from the next level and PERMISSIVE at the bottom; when several
 // PAs compete at one level the oldest wins. STRICT → the static `<rootNs>/istio_converted_static_strict`
 // DENY; PERMISSIVE → nothing; DISABLE is not supported in ambient and acts as PERMISSIVE (diagnostic).
 // Port-level mTLS → one converted DENY policy per PA (authz/strict.ts). Pure.
-import { type MtlsMode, portLevelMtlsPolicy, staticStrictPolicy } from '../../ztunnel/authz/strict.ts';
-import { type Authorization, type PolicyKey, policyKey } from '../../ztunnel/store/types.ts';
+import { type MtlsMode, portLevelMtlsPolicy, staticStrictPolicy } from '../../mesh/authz/strict.ts';
+import { type Authorization, type PolicyKey, policyKey } from '../../mesh/types.ts';
 import { matchesLabels } from '../sources/label-match.ts';
 import type { Labels, MtlsModeSpec, PeerAuthenticationObject } from '../sources/types.ts';
 import type { Diagnostics, TranslateSettings } from './types.ts';

@@ -4,7 +4,7 @@
 // rule) that name one of its own labels, instead of every selector policy of the mesh. A policy is filed
 // under a single pair of its selector (every pair must be present for it to select a pod), or under
 // "any pod" when its selector is empty. Same result as filtering the whole list (property-tested). Pure.
-import type { PolicyKey } from '../../ztunnel/store/types.ts';
+import type { PolicyKey } from '../../mesh/types.ts';
 import { matchesLabels } from '../sources/label-match.ts';
 import type { Labels } from '../sources/types.ts';
 

@@ -1,9 +1,9 @@
-// Kubernetes Service → mesh Service (reference/ztunnel-anchor.md §5.4): hostname `<name>.<ns>.svc.<domain>`,
+// Kubernetes Service → mesh Service (docs/architecture.md "Configuration distribution (delta xDS)"): hostname `<name>.<ns>.svc.<domain>`,
 // the ClusterIP the orchestrator allocated as VIP (none when headless), TCP ports with numeric target
 // ports (0 for a named target port: resolved per endpoint in Workload.services), and the waypoint from
 // `istio.io/use-waypoint`. Endpoints are not listed here: workloads name the services they back. Pure.
-import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
-import type { AppProtocol, Service, ServicePort } from '../../ztunnel/store/types.ts';
+import { canonicalIp } from '../../mesh/ip-addr.ts';
+import type { AppProtocol, Service, ServicePort } from '../../mesh/types.ts';
 import type { Labels, ServiceObject } from '../sources/types.ts';
 import type { Diagnostics, ServiceVips, TranslateSettings } from './types.ts';
 import type { WaypointIndex } from './waypoints.ts';

@@ -1,9 +1,9 @@
 // ClusterState → MeshConfig (+ waypoints to run, + diagnostics): the one entry point of translation, shared
-// by every source (DESIGN.md §5.2, §6). Pure and total: never throws on cluster content, never lets one bad
+// by every source (docs/architecture.md "Configuration distribution (delta xDS)", "Policy and enrollment"). Pure and total: never throws on cluster content, never lets one bad
 // object disturb the others, deterministic output order (workloads by ns/name, services by ns/name,
 // policies by ns/name) so that pushes and golden files diff cleanly.
-import type { Authorization, MeshConfig, Service, Workload } from '../../ztunnel/store/types.ts';
-import { policyKey } from '../../ztunnel/store/types.ts';
+import type { Authorization, MeshConfig, Service, Workload } from '../../mesh/types.ts';
+import { policyKey } from '../../mesh/types.ts';
 import type { ClusterState, K8sObject, Labels, ServiceObject } from '../sources/types.ts';
 import { convertAuthorizationPolicy } from './authorization-policy.ts';
 import { PeerAuthenticationIndex } from './peer-authentication.ts';

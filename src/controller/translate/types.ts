@@ -1,9 +1,9 @@
-// Inputs and outputs of the translation ClusterState → MeshConfig (DESIGN.md §5.2, §6): cluster settings,
+// Inputs and outputs of the translation ClusterState → MeshConfig (docs/architecture.md "Configuration distribution (delta xDS)", "Policy and enrollment"): cluster settings,
 // the orchestrator's placement of pods (IP, node) and VIP allocation, the waypoints to run, and the
 // Diagnostics collector every translator reports through. Types plus one small collector; no I/O.
 
 import type { RouteStatus } from '../../../gateway-api/types.ts';
-import type { MeshConfig } from '../../ztunnel/store/types.ts';
+import type { MeshConfig } from '../../mesh/types.ts';
 import type { Diagnostic, DiagnosticCode, K8sObject, Labels, PodSpec } from '../sources/types.ts';
 import { refOf } from '../sources/types.ts';
 

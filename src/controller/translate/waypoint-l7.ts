@@ -1,12 +1,12 @@
-// What waypoints add to the translation (DESIGN.md §6, reference/gateway-api-anchor.md §6): each waypoint's
+// What waypoints add to the translation (docs/architecture.md "Policy and enrollment", docs/architecture.md "Waypoints (L7)"): each waypoint's
 // own Service `<gw>.<ns>.svc.<domain>` (port 15008, what ztunnels resolve a GatewayAddress to) and its pod
 // as an HBONE workload (it terminates HBONE itself, so it is never enrolled); the objects waypoints compile
 // themselves (HTTPRoutes, AuthorizationPolicies with targetRefs, waypoint Gateways) as L7 entries; and the
 // status of every HTTPRoute, computed with the same gateway-api/ compiler the waypoints run. Pure.
 import { type CompileContext, compileHttpRoute } from '../../../gateway-api/compile.ts';
 import type { RouteStatus } from '../../../gateway-api/types.ts';
-import type { Authorization, GatewayAddress, PortMap, Service, Workload } from '../../ztunnel/store/types.ts';
-import { policyKey, serviceKey } from '../../ztunnel/store/types.ts';
+import type { Authorization, GatewayAddress, PortMap, Service, Workload } from '../../mesh/types.ts';
+import { policyKey, serviceKey } from '../../mesh/types.ts';
 import type { ClusterState } from '../sources/types.ts';
 import type { Diagnostics, L7Entry, TranslateSettings, WaypointSpec } from './types.ts';
 import { HBONE_PORT } from './waypoints.ts';

@@ -1,9 +1,9 @@
-// Waypoints (DESIGN.md §6, reference/ztunnel-anchor.md §2.7): Gateways of class ferry-waypoint with the
+// Waypoints (docs/architecture.md "Policy and enrollment", docs/architecture.md "HBONE (wire contract)"): Gateways of class ferry-waypoint with the
 // listener {name: mesh, port: 15008, protocol: HBONE} become WaypointSpecs for the orchestrator, and the
 // `istio.io/use-waypoint` label (object label beats namespace label; `none` opts out) assigns them to
 // Services (waypoint-for service|all, the default being service) and workloads (waypoint-for workload|all).
 // A waypoint is addressed by its own Service's hostname: `<ns>/<gw>.<ns>.svc.<clusterDomain>`. Pure.
-import type { GatewayAddress } from '../../ztunnel/store/types.ts';
+import type { GatewayAddress } from '../../mesh/types.ts';
 import type { GatewayObject, K8sObject, Labels } from '../sources/types.ts';
 import { waypointPodName } from './pods.ts';
 import type { Diagnostics, TranslateSettings, WaypointFor, WaypointSpec } from './types.ts';

@@ -1,11 +1,11 @@
-// One pod → one mesh Workload (reference/ztunnel-anchor.md §5.3, DESIGN.md §6): uid
+// One pod → one mesh Workload (docs/architecture.md "Configuration distribution (delta xDS)", docs/architecture.md "Policy and enrollment"): uid
 // `<cluster>//Pod/<ns>/<name>`, placement (IP, node), identity (trust domain, service account), HBONE when
 // enrolled, telemetry names, the services it backs (service port → target port, named ports resolved against
 // the pod's containers), its waypoint and the selector/mTLS policies it references. Pure.
 
-import { canonicalIp } from '../../ztunnel/store/ip-addr.ts';
-import type { PolicyKey, PortMap, ServiceKey, TunnelProtocol, Workload } from '../../ztunnel/store/types.ts';
-import { serviceKey } from '../../ztunnel/store/types.ts';
+import { canonicalIp } from '../../mesh/ip-addr.ts';
+import type { PolicyKey, PortMap, ServiceKey, TunnelProtocol, Workload } from '../../mesh/types.ts';
+import { serviceKey } from '../../mesh/types.ts';
 import { matchesLabels } from '../sources/label-match.ts';
 import type { Labels, ServiceObject } from '../sources/types.ts';
 import type { PeerAuthenticationIndex } from './peer-authentication.ts';

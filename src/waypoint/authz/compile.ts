@@ -1,11 +1,11 @@
-// L7 AuthorizationPolicy (security.istio.io/v1) bound to a waypoint with `targetRefs` (DESIGN.md §6): the
+// L7 AuthorizationPolicy (security.istio.io/v1) bound to a waypoint with `targetRefs` (docs/architecture.md "Policy and enrollment"): the
 // spec as written → L7Policy, or the problems that keep it from applying. Istio string forms ("*", "x*",
 // "*x", exact) and CIDRs reuse the ztunnel's pieces. Fields Ferry cannot evaluate (JWT: requestPrincipals,
 // request.auth.*) make the policy invalid rather than silently weaker or stronger. Pure; never throws.
 import type { ObjectInput } from '../../../gateway-api/types.ts';
-import { stringMatch } from '../../controller/translate/authorization-policy.ts';
-import { parseCidr } from '../../ztunnel/store/ip-addr.ts';
-import type { Cidr, StringMatch } from '../../ztunnel/store/types.ts';
+import { stringMatch } from '../../mesh/authz/match.ts';
+import { parseCidr } from '../../mesh/ip-addr.ts';
+import type { Cidr, StringMatch } from '../../mesh/types.ts';
 
 export type L7Action = 'ALLOW' | 'DENY';
 

@@ -1,10 +1,9 @@
-// Per-request L7 authorization at the waypoint, in Istio's order (DESIGN.md §6): a matching DENY denies;
+// Per-request L7 authorization at the waypoint, in Istio's order (docs/architecture.md "Policy and enrollment"): a matching DENY denies;
 // no ALLOW policy applies → allow; a matching ALLOW allows; otherwise deny. Policies apply when they
 // target this waypoint's Gateway or the request's destination Service (in the policy's namespace). Pure.
-import { stringMatch } from '../../controller/translate/authorization-policy.ts';
-import { matchesStringMatch } from '../../ztunnel/authz/match.ts';
-import { ipInCidr, parseCidr } from '../../ztunnel/store/ip-addr.ts';
-import type { StringMatch } from '../../ztunnel/store/types.ts';
+import { matchesStringMatch, stringMatch } from '../../mesh/authz/match.ts';
+import { ipInCidr, parseCidr } from '../../mesh/ip-addr.ts';
+import type { StringMatch } from '../../mesh/types.ts';
 import type { Constraint, L7Condition, L7Operation, L7Policy, L7Rule, L7Source } from './compile.ts';
 
 export interface L7RequestContext {

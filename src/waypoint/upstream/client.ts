@@ -1,22 +1,25 @@
-// HTTP/1.1 from the waypoint to one pod (DESIGN.md §2 step 6): each upstream HTTP connection is one HBONE
+// HTTP/1.1 from the waypoint to one pod (docs/architecture.md "How a connection flows through the code" step 6): each upstream HTTP connection is one HBONE
 // CONNECT stream (`:authority=podIP:targetPort`, the waypoint's SVID, the pod's identity verified) through
 // the ztunnel's HboneClientPool, or a plain TCP socket for a pod outside the mesh. Idle HTTP connections
 // are kept per endpoint and reused (node:http's Agent, taught that its "sockets" are tunnel streams).
 // Every tunnel opened reports its outcome to `outliers` (keyed by next hop, like the ztunnel's), which the
 // endpoint choice (endpoints.ts) reads: an endpoint whose connects keep failing is left out for a while.
-import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
+
+import http from 'node:http';
 import type { Http2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { ProxyError } from '../../errors.ts';
+import { endpointKey } from '../../hbone/authority.ts';
+import { dialTcp, isEndpointFailure } from '../../hbone/dial.ts';
+import type { HboneClientPool } from '../../hbone/pool.ts';
+import type { SocketFactory } from '../../hbone/socket-factory.ts';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
-import { ProxyError } from '../../ztunnel/errors.ts';
-import type { HboneClientPool } from '../../ztunnel/hbone/pool.ts';
-import { endpointKey } from '../../ztunnel/outbound-plan.ts';
-import type { SocketFactory } from '../../ztunnel/proxy-context.ts';
-import { OutlierDetector } from '../../ztunnel/store/outlier-detection.ts';
-import { dialTcp, isEndpointFailure } from '../../ztunnel/upstream.ts';
+import { OutlierDetector } from '../../mesh/outlier-detection.ts';
 import { UndiciH1, undiciTunnelState } from './h1-undici.ts';
 import { H2Sessions } from './h2.ts';
-import type { HeaderMap, UpstreamEndpoint, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from './types.ts';
+import { fromIncomingHeaders, toOutgoingHeaders } from './headers.ts';
+import type { UpstreamEndpoint, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from './types.ts';
+import { UpstreamError } from './types.ts';
 
 export interface UpstreamClientOptions {
   readonly pool: HboneClientPool;
@@ -42,26 +45,6 @@ export function nextHopKey(endpoint: Pick<UpstreamEndpoint, 'ip' | 'port' | 'tun
   const port = endpoint.tunnel.kind === 'hbone' ? endpoint.tunnel.hbonePort : endpoint.port;
   return endpointKey({ ip: endpoint.ip, port });
 }
-
-export class UpstreamError extends Error {
-  readonly code: 'FERRY_UPSTREAM_CONNECT_FAILED' | 'FERRY_UPSTREAM_RESET';
-  constructor(code: UpstreamError['code'], message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.code = code;
-    this.name = 'UpstreamError';
-  }
-}
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'te',
-  'trailer',
-  'upgrade',
-  'host',
-]);
 
 interface TunnelRequestOptions extends http.RequestOptions {
   readonly endpoint: UpstreamEndpoint;
@@ -144,27 +127,6 @@ function asAgentSocket(stream: Duplex): Duplex {
   s.unref ??= () => s;
   s.setKeepAlive ??= () => s;
   return s;
-}
-
-export function toOutgoingHeaders(headers: HeaderMap): OutgoingHttpHeaders {
-  const out: OutgoingHttpHeaders = {};
-  for (const [name, values] of headers) {
-    if (HOP_BY_HOP.has(name) || name.startsWith(':')) continue;
-    out[name] = values.length === 1 ? values[0] : [...values];
-  }
-  return out;
-}
-
-export function fromIncomingHeaders(headers: IncomingHttpHeaders): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || name.startsWith(':')) continue;
-    // `te: trailers` survives (HTTP/2 and gRPC need it); every other hop-by-hop header stops here.
-    if (name === 'te' && String(value).toLowerCase().includes('trailers')) out.set('te', ['trailers']);
-    if (HOP_BY_HOP.has(name)) continue;
-    out.set(name, Array.isArray(value) ? value : [value]);
-  }
-  return out;
 }
 
 export class UpstreamClient {

@@ -7,8 +7,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
 import { Client } from 'undici';
-import { fromIncomingHeaders, UpstreamError } from './client.ts';
-import type { HeaderMap, UpstreamEndpoint, UpstreamRequest, UpstreamResponse } from './types.ts';
+import { fromIncomingHeaders } from './headers.ts';
+import {
+  type HeaderMap,
+  type UpstreamEndpoint,
+  UpstreamError,
+  type UpstreamRequest,
+  type UpstreamResponse,
+} from './types.ts';
 
 /** Request headers undici refuses or sets itself; hop-by-hop ones are already gone (client.ts). */
 const UNDICI_OWN = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'expect', 'content-length']);

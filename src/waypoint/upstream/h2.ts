@@ -3,8 +3,9 @@
 // status) passed through. A session that fails or goes away is forgotten; the next request opens another.
 import http2, { type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { fromIncomingHeaders, toOutgoingHeaders, UpstreamError } from './client.ts';
+import { fromIncomingHeaders, toOutgoingHeaders } from './headers.ts';
 import type { UpstreamEndpoint, UpstreamRequest, UpstreamResponse } from './types.ts';
+import { UpstreamError } from './types.ts';
 
 const endpointKey = (e: UpstreamEndpoint) =>
   `${e.ip}:${e.port}|${e.tunnel.kind === 'hbone' ? `${e.tunnel.identity.namespace}/${e.tunnel.identity.serviceAccount}` : 'plain'}`;

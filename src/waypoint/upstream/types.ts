@@ -1,10 +1,12 @@
-// The waypoint's upstream side as the request pipeline sees it (DESIGN.md §2 step 6): one HTTP request
+// The waypoint's upstream side as the request pipeline sees it (docs/architecture.md "How a connection flows through the code" step 6): one HTTP request
 // sent to a chosen pod, over HBONE (`:authority=podIP:targetPort`) or plain TCP for a pod outside the mesh,
-// as HTTP/1.1 or HTTP/2, with Gateway API retries and timeouts around it. Types only.
+// as HTTP/1.1 or HTTP/2, with Gateway API retries and timeouts around it. Types, and the error it fails with.
+
 import type { Readable } from 'node:stream';
 import type { RetryPolicy, RouteTimeouts } from '../../../gateway-api/types.ts';
+import { FerryError } from '../../errors.ts';
 import type { SpiffeId } from '../../identity/spiffe-id.ts';
-import type { Workload } from '../../ztunnel/store/types.ts';
+import type { Workload } from '../../mesh/types.ts';
 
 export type UpstreamProtocol = 'http1' | 'http2';
 
@@ -88,3 +90,6 @@ export interface SendOptions {
   /** Aborted when the downstream client goes away: in-flight attempts are cancelled. */
   readonly signal: AbortSignal;
 }
+
+/** A failed upstream exchange: the connection could not be made, or the peer reset it. */
+export class UpstreamError extends FerryError<'FERRY_UPSTREAM_CONNECT_FAILED' | 'FERRY_UPSTREAM_RESET'> {}

@@ -1,13 +1,13 @@
-// AuthorizationPolicy → Authorization: one table case per conversion rule of reference/ztunnel-anchor.md §4.2,
+// AuthorizationPolicy → Authorization: one table case per conversion rule of docs/architecture.md "Policy and enrollment",
 // plus the edge cases `{}` (ALLOW nothing), `rules: [{}]` (ALLOW everything) and L7 content in ALLOW vs DENY.
 // Where it matters the converted policy is also evaluated against connections (what a user would notice).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { spiffeId } from '../../../src/identity/spiffe-id.ts';
-import { evaluateAuthz } from '../../../src/ztunnel/authz/evaluate.ts';
-import { EMPTY_MATCH } from '../../../src/ztunnel/authz/match.ts';
-import type { Authorization, Match } from '../../../src/ztunnel/store/types.ts';
-import { ns as nsDoc, translateYaml } from './helpers.ts';
+import { evaluateAuthz } from '../../../src/mesh/authz/evaluate.ts';
+import { EMPTY_MATCH } from '../../../src/mesh/authz/match.ts';
+import type { Authorization, Match } from '../../../src/mesh/types.ts';
+import { ns as nsDoc, translateYaml } from '../../helpers/controller-fixtures.ts';
 
 function policy(spec: string, ns = 'demo', extraMeta = ''): ReturnType<typeof translateYaml> {
   return translateYaml(

@@ -7,8 +7,8 @@ import { test } from 'node:test';
 import { MeshController, type PlacementProvider } from '../../../src/controller/controller.ts';
 import { ManifestSource } from '../../../src/controller/sources/manifest-source.ts';
 import { spiffeId } from '../../../src/identity/spiffe-id.ts';
+import type { MeshConfig } from '../../../src/mesh/types.ts';
 import { silentLogger } from '../../../src/runtime/logger.ts';
-import type { MeshConfig } from '../../../src/ztunnel/store/types.ts';
 
 const FIXTURE = new URL('../../fixtures/controller/demo-in.yaml', import.meta.url).pathname;
 

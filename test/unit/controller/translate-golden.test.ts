@@ -10,7 +10,7 @@ import { parseManifestText } from '../../../src/controller/sources/manifest-sour
 import { buildClusterState } from '../../../src/controller/sources/types.ts';
 import { listPods, translateCluster } from '../../../src/controller/translate/translate.ts';
 import type { PodPlacement, TranslateResult } from '../../../src/controller/translate/types.ts';
-import { parseLocalConfig, serializeMeshConfig } from '../../../src/ztunnel/store/local-config.ts';
+import { parseLocalConfig, serializeMeshConfig } from '../../../src/mesh/local-config/config.ts';
 
 const DIR = new URL('../../fixtures/controller/', import.meta.url);
 const UPDATE = process.env.UPDATE_GOLDEN === '1';

@@ -2,7 +2,7 @@
 // waypoint" for workloads behind it that have ALLOW policies (and only for those).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ns, translateYaml } from './helpers.ts';
+import { ns, translateYaml } from '../../helpers/controller-fixtures.ts';
 
 const GATEWAY = `apiVersion: gateway.networking.k8s.io/v1
 kind: Gateway

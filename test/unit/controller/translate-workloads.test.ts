@@ -2,7 +2,7 @@
 // telemetry names, named target ports, mTLS precedence (oldest wins), use-waypoint resolution.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ns, translateYaml } from './helpers.ts';
+import { ns, translateYaml } from '../../helpers/controller-fixtures.ts';
 
 const pod = (name: string, labels = '{}', extra = '', namespace = 'demo') =>
   `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: ${namespace}, labels: ${labels}${extra}}\nspec:\n  containers: [{name: app, image: x, ports: [{name: http, containerPort: 8080}]}]\n---\n`;

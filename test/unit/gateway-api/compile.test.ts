@@ -4,7 +4,7 @@ import { parseGatewayDuration } from '../../../gateway-api/duration.ts';
 import { applyHeaderModifier, mirrorSampled, redirectLocation, rewritePath } from '../../../gateway-api/filters.ts';
 import type { RouteBackend, RouteMatch } from '../../../gateway-api/types.ts';
 import { BackendSplitter, pickBackend } from '../../../gateway-api/weights.ts';
-import { backend, compile, echoParent } from './fixtures.ts';
+import { backend, compile, echoParent } from '../../helpers/route-fixtures.ts';
 
 const cond = (out: ReturnType<typeof compile>, type: string) =>
   out.status.parents[0]?.conditions.find((c) => c.type === type);

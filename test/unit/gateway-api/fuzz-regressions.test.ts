@@ -7,10 +7,10 @@ import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { compileRouteRegex } from '../../../gateway-api/route-regex.ts';
-import { compile, route, table } from './fixtures.ts';
+import { compile, route, table } from '../../helpers/route-fixtures.ts';
 
 const CHILD = `
-  import { compile, req, table } from ${JSON.stringify(new URL('./fixtures.ts', import.meta.url).href)};
+  import { compile, req, table } from ${JSON.stringify(new URL('../../helpers/route-fixtures.ts', import.meta.url).href)};
   import { selectRoute } from ${JSON.stringify(new URL('../../../gateway-api/match.ts', import.meta.url).href)};
   const patterns = ['/(a|b|ab)*', '/(.\\\\w(a){1,3}|[0-9]|(?:a)|[a-z]|(?:a))*?', '/((a+)+)+x'];
   const rules = patterns.map((value) => ({ matches: [{ path: { type: 'RegularExpression', value } }], backendRefs: [{ name: 'echo', port: 80 }] }));

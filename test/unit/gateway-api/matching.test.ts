@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pathPrefixMatches, selectRoute } from '../../../gateway-api/match.ts';
-import { backend, req, route, table } from './fixtures.ts';
+import { backend, req, route, table } from '../../helpers/route-fixtures.ts';
 
 /** The backend the winning rule sends to, or null for 404. */
 function winner(t: ReturnType<typeof table>, r: ReturnType<typeof req>): string | null {

@@ -2,6 +2,8 @@
 // TLS alerts, socket errnos, and Ferry's own identity checks; the log fields carry reason and peer ip:port.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ProxyError } from '../../../src/errors.ts';
+import { hbonePeerErrorFields, logHbonePeerError } from '../../../src/hbone/server.ts';
 import { verifyErrorCode } from '../../../src/identity/tls-context.ts';
 import {
   classifyTlsErrorCode,
@@ -11,8 +13,6 @@ import {
   TlsRefusedError,
 } from '../../../src/identity/tls-refusal.ts';
 import { AccessLog } from '../../../src/ztunnel/access-log.ts';
-import { ProxyError } from '../../../src/ztunnel/errors.ts';
-import { hbonePeerErrorFields, logHbonePeerError } from '../../../src/ztunnel/hbone/server.ts';
 import { ZtunnelMetrics } from '../../../src/ztunnel/metrics.ts';
 import { CapturingLogger } from '../../helpers/xds-events.ts';
 

@@ -2,12 +2,12 @@
 // image mapping and the spec file parser.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ClusterError } from '../../../src/cli/local-cluster/errors.ts';
-import { imageName, resolveContainerCommand } from '../../../src/cli/local-cluster/images.ts';
-import { type ClusterSpec, clusterLayout, planPods } from '../../../src/cli/local-cluster/layout.ts';
-import { parseClusterSpec } from '../../../src/cli/local-cluster/spec-file.ts';
-import { parseJournal } from '../../../src/cli/local-cluster/state.ts';
-import { ServiceVipAllocator } from '../../../src/cli/local-cluster/vips.ts';
+import { ClusterError } from '../../../src/local-cluster/errors.ts';
+import { imageName, resolveContainerCommand } from '../../../src/local-cluster/images.ts';
+import { type ClusterSpec, clusterLayout, planPods } from '../../../src/local-cluster/layout.ts';
+import { parseClusterSpec } from '../../../src/local-cluster/spec-file.ts';
+import { parseJournal } from '../../../src/local-cluster/state.ts';
+import { ServiceVipAllocator } from '../../../src/local-cluster/vips.ts';
 
 const LAYOUT = clusterLayout('demo', { stateRoot: '/run/ferry', cgroup2Root: '/sys/fs/cgroup' });
 const FERRY = ['node', '/ferry/main.ts'] as const;

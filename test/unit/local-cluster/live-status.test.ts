@@ -3,9 +3,9 @@
 // liveness is checked now, not taken from a supervisor report that may be stale.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { liveStatusLines, withLiveState } from '../../../src/cli/local-cluster/live-status.ts';
-import type { PodRecord } from '../../../src/cli/local-cluster/state.ts';
-import type { MeshStatus, PodStatus } from '../../../src/controller/local/admin-api.ts';
+import type { MeshStatus, PodStatus } from '../../../src/local-cluster/controller/admin-api.ts';
+import { liveStatusLines, withLiveState } from '../../../src/local-cluster/live-status.ts';
+import type { PodRecord } from '../../../src/local-cluster/state.ts';
 
 const pod = (name: string, node: string): PodStatus => ({
   namespace: 'ns',

@@ -9,7 +9,7 @@ import {
   onRestart,
   onRunning,
   type RestartState,
-} from '../../../src/cli/local-cluster/restart-policy.ts';
+} from '../../../src/local-cluster/restart-policy.ts';
 
 test('backoff by exits in a row', () => {
   const table: [number, number][] = [

@@ -9,9 +9,9 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { readMeshConfig } from '../../../src/controller/local/mesh-files.ts';
 import { parseManifestText } from '../../../src/controller/sources/manifest-source.ts';
 import { formatDiagnostic } from '../../../src/controller/sources/types.ts';
+import { readMeshConfig } from '../../../src/local-cluster/controller/mesh-files.ts';
 import { listenAdminSocket } from '../../../src/runtime/admin-socket.ts';
 import { REDACTED, redactSecrets } from '../../../src/runtime/redact.ts';
 

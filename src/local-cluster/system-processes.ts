@@ -1,0 +1,110 @@
+// How the local cluster's node agents are launched: one definition for `ferry up` (the first start) and
+// the supervisor (every restart), so a restarted ztunnel or waypoint gets exactly the arguments and
+// environment of the first one. Secrets (the node's CA token) travel in the environment, never in argv
+// (world-readable in /proc).
+import { join } from 'node:path';
+import { ztunnelNodeOptions } from '../ztunnel/heap-limits.ts';
+import { adminSocketPath, caRootPath, type LocalMeshConfig } from './controller/mesh-files.ts';
+import { type ClusterLayout, nodeCgroupDir, nodePinRoot } from './layout.ts';
+import type { LocalWaypoint } from './waypoints.ts';
+
+export interface SystemLaunch {
+  readonly role: string;
+  readonly kind: 'ztunnel' | 'waypoint';
+  /** `ferry` arguments. */
+  readonly args: readonly string[];
+  /** Added to the cluster's base environment. */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/** Variables `ferry up` hands on to the supervisor so that restarted processes are tuned the same way. */
+export const TUNING_ENV = [
+  'FERRY_ZTUNNEL_NODE_OPTIONS',
+  'FERRY_WAYPOINT_NODE_OPTIONS',
+  'FERRY_WAYPOINT_HTTP1_CLIENT',
+] as const;
+
+export function tuningEnv(from: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of TUNING_ENV) {
+    const v = from[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/** The ztunnel of node `index` (mesh.json's nodes[index]), or undefined when there is no such node. */
+export function ztunnelLaunch(
+  layout: ClusterLayout,
+  config: LocalMeshConfig,
+  index: number,
+  from: NodeJS.ProcessEnv = process.env,
+  /** Another admin socket path (a replacement ztunnel while the old one still holds the usual one). */
+  adminSocket?: string,
+): SystemLaunch | undefined {
+  const node = config.nodes[index];
+  if (node === undefined) return undefined;
+  const role = `ztunnel-${node.name}`;
+  return {
+    role,
+    kind: 'ztunnel',
+    args: [
+      'ztunnel',
+      '--node',
+      node.name,
+      '--trust-domain',
+      config.trustDomain,
+      '--xds-address',
+      config.controller.xds,
+      '--ca-address',
+      config.controller.ca,
+      '--ca-root',
+      caRootPath(layout.stateDir),
+      '--admin',
+      node.admin,
+      '--admin-socket', // where the controller enrolls pods: 0600, root only
+      adminSocket ?? adminSocketPath(layout.stateDir, role),
+      '--metrics',
+      node.metrics,
+      '--readiness',
+      node.readiness,
+      '--redirect',
+      'bpf',
+      '--cgroup-root',
+      nodeCgroupDir(layout, index),
+      '--pin-root',
+      nodePinRoot(layout, index),
+      '--redirect-state',
+      join(layout.stateDir, `${role}-pods.json`),
+    ],
+    env: {
+      FERRY_CA_TOKEN: node.token,
+      // Heap limits (src/ztunnel/heap-limits.ts, docs/operations.md), then the operator's profiling and GC
+      // tuning of ztunnels only (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof), which win over the limits.
+      NODE_OPTIONS: ztunnelNodeOptions(from.FERRY_ZTUNNEL_NODE_OPTIONS),
+    },
+  };
+}
+
+/** A waypoint as `ferry up` started it (waypoints.json), or undefined when its node is unknown. */
+export function waypointLaunch(
+  config: LocalMeshConfig,
+  w: LocalWaypoint,
+  from: NodeJS.ProcessEnv = process.env,
+): SystemLaunch | undefined {
+  const token = config.nodes.find((n) => n.name === w.node)?.token;
+  if (token === undefined || !Array.isArray(w.args)) return undefined;
+  return {
+    role: w.role,
+    kind: 'waypoint',
+    args: w.args,
+    env: {
+      FERRY_CA_TOKEN: token,
+      // Profiling and GC tuning of waypoints only (e.g. --cpu-prof, --max-semi-space-size=16).
+      ...(from.FERRY_WAYPOINT_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: from.FERRY_WAYPOINT_NODE_OPTIONS }),
+      ...(from.FERRY_WAYPOINT_HTTP1_CLIENT === undefined
+        ? {}
+        : { FERRY_WAYPOINT_HTTP1_CLIENT: from.FERRY_WAYPOINT_HTTP1_CLIENT }),
+    },
+  };
+}
