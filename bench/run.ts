@@ -40,6 +40,14 @@ const BENCHES: Record<string, Bench> = {
     summary: 'fds and RSS of a ztunnel while N clients from one IP never finish their TLS handshake on 15008',
     run: async () => (await import('./slow-clients.ts')).runSlowClients(),
   },
+  'kube-latency': {
+    summary: 'Kubernetes path: API status write → controller publish → workload applied at a ztunnel (BENCH_PODS)',
+    run: async () => (await import('./kube-latency.ts')).runKubeLatency(),
+  },
+  dns: {
+    summary: 'cluster DNS on loopback: table build time for BENCH_DNS_SERVICES, UDP queries/s and latency',
+    run: async () => (await import('./dns.ts')).runDns(),
+  },
   'ztunnel-replacement': {
     summary: 'ferry rollout restart ztunnel under load (root): failed new connections and keep-alive requests',
     run: async () => (await import('./ztunnel-replacement.ts')).runZtunnelReplacement(),

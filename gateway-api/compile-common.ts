@@ -1,7 +1,7 @@
 // What every part of HTTPRoute rule compilation shares: the context (Services, waypoint Gateways,
 // ReferenceGrants), the problem collector, the v1.6 limits and syntax, path validation and the resolution
 // of a Service backendRef. Pure.
-import type { RedirectStatus, ServiceBackend } from './types.ts';
+import type { RedirectStatus, RouteKind, ServiceBackend } from './types.ts';
 
 export interface ServicePortInfo {
   readonly port: number;
@@ -14,8 +14,13 @@ export interface CompileContext {
   readonly service: (namespace: string, name: string) => { readonly ports: readonly ServicePortInfo[] } | undefined;
   /** True when ns/name is a Gateway of class ferry-waypoint. */
   readonly isWaypointGateway: (namespace: string, name: string) => boolean;
-  /** True when a ReferenceGrant in toNamespace lets HTTPRoutes of fromNamespace reference Service toName. */
-  readonly referenceGrantAllows: (fromNamespace: string, toNamespace: string, toName: string) => boolean;
+  /** True when a ReferenceGrant in toNamespace lets routes (`kind`, HTTPRoute when absent) of fromNamespace reference Service toName. */
+  readonly referenceGrantAllows: (
+    fromNamespace: string,
+    toNamespace: string,
+    toName: string,
+    kind?: RouteKind,
+  ) => boolean;
 }
 
 export interface RouteProblem {
@@ -33,6 +38,8 @@ export interface RuleScope {
   /** GEP-1294: routes whose parents are all Services need no ReferenceGrant for other namespaces. */
   readonly needsReferenceGrant: boolean;
   readonly ctx: CompileContext;
+  /** HTTPRoute when absent. TCPRoute backends may have any appProtocol (bytes are spliced). */
+  readonly routeKind?: RouteKind;
 }
 
 export type Obj = Readonly<Record<string, unknown>>;
@@ -123,7 +130,7 @@ export function resolveBackendRef(
   }
   const port = b.port as number;
   if (namespace !== scope.namespace && scope.needsReferenceGrant) {
-    if (!scope.ctx.referenceGrantAllows(scope.namespace, namespace, name)) {
+    if (!scope.ctx.referenceGrantAllows(scope.namespace, namespace, name, scope.routeKind ?? 'HTTPRoute')) {
       return fail('RefNotPermitted', `backendRef ${namespace}/${name}: no ReferenceGrant in ${namespace} allows it`);
     }
   }
@@ -131,8 +138,22 @@ export function resolveBackendRef(
   if (svc === undefined) return fail('BackendNotFound', `backendRef Service ${namespace}/${name} not found`);
   const sp = svc.ports.find((x) => x.port === port);
   if (sp === undefined) return fail('BackendNotFound', `backendRef Service ${namespace}/${name} has no port ${port}`);
-  if (sp.appProtocol === 'tcp' || sp.appProtocol === 'udp') {
+  if (sp.appProtocol === 'udp' || (sp.appProtocol === 'tcp' && scope.routeKind !== 'TCPRoute')) {
     return fail('UnsupportedProtocol', `backendRef ${namespace}/${name}:${port} has appProtocol ${sp.appProtocol}`);
   }
   return { namespace, name, port };
+}
+
+/**
+ * How a ReferenceGrant permission is written in the waypoint config and the L7 resources:
+ * `fromNs|toNs|serviceName` for HTTPRoutes (`*` = any Service), `…|GRPCRoute` or `…|TCPRoute` for the others.
+ */
+export function referenceGrantKey(from: string, to: string, name: string, kind: RouteKind = 'HTTPRoute'): string {
+  return kind === 'HTTPRoute' ? `${from}|${to}|${name}` : `${from}|${to}|${name}|${kind}`;
+}
+
+/** A referenceGrantAllows over a set of referenceGrantKey strings. */
+export function grantsAllow(grants: ReadonlySet<string>): CompileContext['referenceGrantAllows'] {
+  return (from, to, name, kind) =>
+    grants.has(referenceGrantKey(from, to, name, kind)) || grants.has(referenceGrantKey(from, to, '*', kind));
 }

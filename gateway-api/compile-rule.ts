@@ -78,7 +78,7 @@ export function compileRule(raw: unknown, index: number, scope: RuleScope): Rule
   };
 }
 
-function readRuleName(v: unknown, at: string, p: RuleProblems): string | null {
+export function readRuleName(v: unknown, at: string, p: RuleProblems): string | null {
   if (typeof v !== 'string' || v.length > 253 || !DNS_SUBDOMAIN.test(v)) {
     return p.invalid(at, 'must be a DNS-1123 subdomain (lower case, at most 253 characters)');
   }
@@ -139,9 +139,9 @@ function readPath(v: unknown, at: string, p: RuleProblems): PathMatch | null {
   return { type, value: value.length > 1 && value.endsWith('/') ? value.replace(/\/+$/, '') || '/' : value };
 }
 
-function readNamedMatches(v: unknown, at: string, p: RuleProblems, header: true): HeaderMatch[] | null;
-function readNamedMatches(v: unknown, at: string, p: RuleProblems, header: false): QueryParamMatch[] | null;
-function readNamedMatches(v: unknown, at: string, p: RuleProblems, header: boolean): HeaderMatch[] | null {
+export function readNamedMatches(v: unknown, at: string, p: RuleProblems, header: true): HeaderMatch[] | null;
+export function readNamedMatches(v: unknown, at: string, p: RuleProblems, header: false): QueryParamMatch[] | null;
+export function readNamedMatches(v: unknown, at: string, p: RuleProblems, header: boolean): HeaderMatch[] | null {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) return p.invalid(at, 'must be a list');
   if (v.length > MAX_HEADER_MATCHES) return p.invalid(at, `at most ${MAX_HEADER_MATCHES} entries`);
@@ -184,7 +184,7 @@ function readValueMatch(m: Obj, at: string, p: RuleProblems): ValueMatch | null 
   return p.invalid(`${at}.type`, 'must be Exact or RegularExpression');
 }
 
-function compileRegex(value: string, at: string, p: RuleProblems): RegExp | null {
+export function compileRegex(value: string, at: string, p: RuleProblems): RegExp | null {
   const compiled = compileRouteRegex(value);
   if (compiled.ok) return compiled.regex;
   return p.invalid(at, `invalid regular expression ${JSON.stringify(value)}: ${compiled.reason}`);
@@ -194,7 +194,7 @@ function compileRegex(value: string, at: string, p: RuleProblems): RegExp | null
 
 // ---- backends ----
 
-function readBackends(
+export function readBackends(
   v: unknown,
   at: string,
   p: RuleProblems,

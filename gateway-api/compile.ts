@@ -1,15 +1,20 @@
-// HTTPRoute as written → CompiledRoute + RouteStatus (reference gateway-api-anchor.md §1.2, §1.10, §2.2,
-// §6): parentRefs of kind Service (GAMMA producer routes) or the waypoint Gateway, each rule compiled on
+// A route as written (HTTPRoute here; GRPCRoute and TCPRoute bring their own rule compilers:
+// compile-grpc.ts, compile-tcp.ts) → CompiledRoute + RouteStatus (docs/operations.md, "Gateway API
+// support, by kind and field"; GEP-1294 for Service parents): parentRefs of kind Service (GAMMA producer routes, and consumer routes: a Service in
+// another namespace, applied to that namespace's clients only) or the waypoint Gateway, each rule compiled on
 // its own (an invalid rule is dropped, the others keep working: PartiallyInvalid "Dropped Rule"), backend
 // references resolved (an unresolved one keeps its weight and answers 500). The controller (status) and the
 // waypoint (routing) both run this, so they agree on what is in effect. Pure; never throws.
+
+import type { RuleScope } from './compile-common.ts';
 import { describeValue } from './compile-common.ts';
-import { type CompileContext, compileRule, isObj, type RouteProblem } from './compile-rule.ts';
+import { type CompileContext, compileRule, isObj, type RouteProblem, type RuleOutcome } from './compile-rule.ts';
 import type {
   CompiledRoute,
   CompiledRule,
   ObjectInput,
   RouteCondition,
+  RouteKind,
   RouteParent,
   RouteParentStatus,
   RouteStatus,
@@ -23,6 +28,8 @@ export interface CompileResult {
   readonly route: CompiledRoute | null;
   readonly status: RouteStatus;
   readonly problems: readonly RouteProblem[];
+  /** For each `route.parents[i]`, the index of its entry in `status.parents` (route-conflicts.ts amends it). */
+  readonly parentStatusIndex?: readonly number[];
 }
 
 const MAX_PARENTS = 32;
@@ -39,7 +46,20 @@ interface ParentOutcome {
     | null;
 }
 
+/** One rule of a route kind as written → CompiledRule, or the problems that drop it. */
+export type RuleCompiler = (raw: unknown, index: number, scope: RuleScope) => RuleOutcome;
+
 export function compileHttpRoute(input: ObjectInput, ctx: CompileContext): CompileResult {
+  return compileRouteOf('HTTPRoute', input, ctx, compileRule);
+}
+
+/** The route-level part every kind shares: parents, rule limits, names, status. */
+export function compileRouteOf(
+  kind: RouteKind,
+  input: ObjectInput,
+  ctx: CompileContext,
+  compileOne: RuleCompiler,
+): CompileResult {
   const key = `${input.namespace}/${input.name}`;
   const problems: RouteProblem[] = [];
   const spec = input.spec;
@@ -50,11 +70,11 @@ export function compileHttpRoute(input: ObjectInput, ctx: CompileContext): Compi
       reason: 'UnsupportedValue',
       message: 'must be an object',
     });
-    return { route: null, status: { key, parents: [] }, problems };
+    return { route: null, status: { kind, key, parents: [] }, problems };
   }
   const parents = readParents(spec.parentRefs, input.namespace, ctx, problems);
   const needsReferenceGrant = parents.some((p) => p.parent?.kind === 'Gateway');
-  const scope = { namespace: input.namespace, routeKey: key, needsReferenceGrant, ctx };
+  const scope: RuleScope = { namespace: input.namespace, routeKey: key, needsReferenceGrant, ctx, routeKind: kind };
 
   const rulesRaw = spec.rules ?? [{}];
   const rules: CompiledRule[] = [];
@@ -86,7 +106,7 @@ export function compileHttpRoute(input: ObjectInput, ctx: CompileContext): Compi
     } else {
       const names = new Set<string>();
       rulesRaw.forEach((raw: unknown, i: number) => {
-        const out = compileRule(raw, i, scope);
+        const out = compileOne(raw, i, scope);
         unresolved.push(...out.unresolved);
         if (out.rule !== null && out.rule.name !== null && names.has(out.rule.name)) {
           const message = `rule name ${JSON.stringify(out.rule.name)} is used twice`;
@@ -122,12 +142,23 @@ export function compileHttpRoute(input: ObjectInput, ctx: CompileContext): Compi
   }
 
   const allDropped = routeInvalid !== null || rules.length === 0;
-  const status = buildStatus(key, parents, { allDropped, dropped, droppedReasons, unresolved, routeInvalid });
-  const attached = parents.flatMap((p) => (p.parent !== null && p.accepted?.ok === true ? [p.parent] : []));
+  const status = buildStatus(kind, key, parents, { allDropped, dropped, droppedReasons, unresolved, routeInvalid });
+  const attached: RouteParent[] = [];
+  const parentStatusIndex: number[] = [];
+  let statusIndex = 0;
+  for (const p of parents) {
+    if (p.accepted === null) continue;
+    if (p.parent !== null && p.accepted.ok) {
+      attached.push(p.parent);
+      parentStatusIndex.push(statusIndex);
+    }
+    statusIndex += 1;
+  }
   const route: CompiledRoute | null =
     allDropped || attached.length === 0
       ? null
       : {
+          kind,
           key,
           namespace: input.namespace,
           name: input.name,
@@ -136,7 +167,7 @@ export function compileHttpRoute(input: ObjectInput, ctx: CompileContext): Compi
           parents: attached,
           rules,
         };
-  return { route, status, problems };
+  return { route, status, problems, parentStatusIndex };
 }
 
 function readParents(v: unknown, namespace: string, ctx: CompileContext, problems: RouteProblem[]): ParentOutcome[] {
@@ -183,12 +214,8 @@ function readParent(
     return { ref, parent: null, accepted: { ok: false, reason, message } };
   };
   if ((group === '' || group === 'core') && kind === 'Service') {
-    if (namespace !== routeNs) {
-      return refuse(
-        'UnsupportedValue',
-        `consumer routes (route namespace ${routeNs} ≠ Service namespace ${namespace}) are not supported by Ferry waypoints`,
-      );
-    }
+    // A Service in another namespace makes this a consumer route (GEP-1294): it applies only to requests
+    // from this route's namespace, ahead of the Service's producer routes (route-table.ts).
     const svc = ctx.service(namespace, name);
     if (svc === undefined) return refuse('NoMatchingParent', `parent service "${namespace}/${name}" not found`);
     let port: number | null = null;
@@ -228,7 +255,7 @@ interface RuleSummary {
   readonly routeInvalid: string | null;
 }
 
-function buildStatus(key: string, parents: readonly ParentOutcome[], s: RuleSummary): RouteStatus {
+function buildStatus(kind: RouteKind, key: string, parents: readonly ParentOutcome[], s: RuleSummary): RouteStatus {
   const out: RouteParentStatus[] = [];
   for (const p of parents) {
     if (p.accepted === null) continue;
@@ -240,7 +267,12 @@ function buildStatus(key: string, parents: readonly ParentOutcome[], s: RuleSumm
       const reason = s.droppedReasons.has('IncompatibleFilters') ? 'IncompatibleFilters' : 'UnsupportedValue';
       conditions.push({ type: 'Accepted', status: 'False', reason, message });
     } else {
-      conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message: 'Route was valid' });
+      const routeNs = key.slice(0, key.indexOf('/'));
+      const consumer = p.parent?.kind === 'Service' && p.parent.namespace !== routeNs;
+      const message = consumer
+        ? `Route was valid (consumer route: applies to requests from namespace ${routeNs} only)`
+        : 'Route was valid';
+      conditions.push({ type: 'Accepted', status: 'True', reason: 'Accepted', message });
     }
     const first = s.unresolved[0];
     conditions.push(
@@ -263,5 +295,5 @@ function buildStatus(key: string, parents: readonly ParentOutcome[], s: RuleSumm
     }
     out.push({ parentRef: p.ref, controllerName: FERRY_CONTROLLER_NAME, conditions });
   }
-  return { key, parents: out };
+  return { kind, key, parents: out };
 }

@@ -12,14 +12,15 @@ function describeParent(ref: Readonly<Record<string, string | number>>): string 
 
 /** One line per parent: `HTTPRoute ns/name  parent Service echo:80  Accepted=True  ResolvedRefs=False (BackendNotFound: ...)`. */
 export function formatRouteStatus(status: RouteStatus): string[] {
-  if (status.parents.length === 0) return [`HTTPRoute ${status.key}  no parent Ferry serves (not attached)`];
+  const kind = status.kind ?? 'HTTPRoute';
+  if (status.parents.length === 0) return [`${kind} ${status.key}  no parent Ferry serves (not attached)`];
   return status.parents.map((p) => {
     const conds = p.conditions.map((c) =>
       c.status === 'True' && c.type !== 'PartiallyInvalid'
         ? `${c.type}=True`
         : `${c.type}=${c.status} (${c.reason}: ${c.message})`,
     );
-    return `HTTPRoute ${status.key}  parent ${describeParent(p.parentRef)}  ${conds.join('  ')}`;
+    return `${kind} ${status.key}  parent ${describeParent(p.parentRef)}  ${conds.join('  ')}`;
   });
 }
 

@@ -1,4 +1,5 @@
-// Gateway API HTTPRoute (v1.6 standard channel + experimental `retry`) as the waypoint runs it: routes
+// Gateway API HTTPRoute (v1.6 standard channel + experimental `retry`), GRPCRoute (v1) and TCPRoute
+// (experimental) as the waypoint runs them: routes
 // validated and compiled once (compile.ts), attached to Service ports (route-table.ts), matched per request
 // (match.ts), their filters applied (filters.ts). Shared by the controller (status) and the waypoint
 // (routing), so both see exactly the same accepted/dropped rules. Types only; nothing here does I/O.
@@ -6,8 +7,12 @@
 export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
-/** `<namespace>/<name>` of an HTTPRoute. */
+/** `<namespace>/<name>` of a route (unique per kind). */
 export type RouteKey = string;
+
+/** The route kinds Ferry compiles; on one Service port the most specific kind present wins (GEP-1294). */
+export const ROUTE_KINDS = ['GRPCRoute', 'HTTPRoute', 'TCPRoute'] as const;
+export type RouteKind = (typeof ROUTE_KINDS)[number];
 
 /** A Kubernetes object compiled by gateway-api/ or the waypoint: identity, ordering facts, the spec as written. */
 export interface ObjectInput {
@@ -43,12 +48,24 @@ export interface QueryParamMatch {
   readonly match: ValueMatch;
 }
 
+/**
+ * A GRPCRoute `method` match as written. It is compiled into `RouteMatch.path` (gRPC requests are
+ * `POST /<service>/<method>`), and kept here for GRPCRoute precedence (service, then method characters).
+ */
+export interface GrpcMethodMatch {
+  readonly type: 'Exact' | 'RegularExpression';
+  readonly service: string | null;
+  readonly method: string | null;
+}
+
 /** One `matches[]` entry: all fields AND. A rule without matches gets `[{path: PathPrefix /}]`. */
 export interface RouteMatch {
   readonly path: PathMatch;
   readonly headers: readonly HeaderMatch[];
   readonly queryParams: readonly QueryParamMatch[];
   readonly method: HttpMethod | null;
+  /** GRPCRoute matches only: the method match as written (null = any method). */
+  readonly grpc?: GrpcMethodMatch | null;
 }
 
 /** Header names lower-cased. */
@@ -164,6 +181,8 @@ export type RouteParent =
   | { readonly kind: 'Gateway'; readonly namespace: string; readonly name: string };
 
 export interface CompiledRoute {
+  /** HTTPRoute when absent (routes built before GRPCRoute/TCPRoute existed). */
+  readonly kind?: RouteKind;
   readonly key: RouteKey;
   readonly namespace: string;
   readonly name: string;
@@ -195,6 +214,8 @@ export interface RouteParentStatus {
 }
 
 export interface RouteStatus {
+  /** HTTPRoute when absent. */
+  readonly kind?: RouteKind;
   readonly key: RouteKey;
   readonly parents: readonly RouteParentStatus[];
 }
@@ -221,5 +242,13 @@ export interface RouteSelection {
 
 /** The routes attached to one Service port, one entry per (rule, match), in precedence order (§1.9). */
 export interface RouteTable {
+  /** Which kind of route the entries come from (HTTPRoute when absent). */
+  readonly kind?: 'HTTPRoute' | 'GRPCRoute';
   readonly entries: readonly RouteSelection[];
+}
+
+/** The TCPRoute in effect on one Service port: its (one) rule's weighted backends, chosen per connection. */
+export interface TcpRouteTable {
+  readonly route: RouteKey;
+  readonly rule: CompiledRule;
 }

@@ -30,6 +30,13 @@ export const FUZZ_TARGETS: readonly TargetEntry[] = [
     load: async () => (await import('./targets/socks5.ts')).socks5ParseTarget,
   },
   {
+    name: 'dns-query',
+    kind: 'pure',
+    weight: 200_000,
+    batchSize: 20_000,
+    load: async () => (await import('./targets/dns-query.ts')).dnsQueryTarget,
+  },
+  {
     name: 'socks5-server',
     kind: 'network',
     weight: 6_000,

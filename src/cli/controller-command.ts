@@ -1,22 +1,29 @@
-// `ferry controller --cluster <name>`: the local cluster's controller (src/local-cluster/controller/): manifests →
+// `ferry controller --kubeconfig PATH | --source kubernetes`: the controller on a Kubernetes API
+// (startKubernetesController; arguments in kube-controller-config.ts). `ferry controller --cluster <name>`:
+// the local cluster's controller (src/local-cluster/controller/): manifests →
 // mesh state → delta xDS + node-bound CA + enrollment, plus the admin API behind `ferry status/apply/delete/
 // label`. Started by `ferry up -f` as a journaled system process; runs until SIGTERM/SIGINT. Its addresses,
 // tokens and manifest paths come from the cluster's mesh.json (written by `ferry up`).
 
 import { join } from 'node:path';
+import { startKubernetesController } from '../controller/kubernetes-controller.ts';
 import { parseClusterProcessArgs } from '../local-cluster/cli-env.ts';
 import { startAdminApi } from '../local-cluster/controller/admin-api.ts';
 import { startLocalController } from '../local-cluster/controller/local-controller.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
+import { parseKubeControllerArgs, wantsKubernetes } from './kube-controller-config.ts';
 
 const HELP = `usage: ferry controller [--cluster <name>] [--log-level info]
+       ferry controller --kubeconfig PATH | --source kubernetes [options]   (--help for them)
 
-Runs the local cluster's controller (started by ferry up -f; restart it the same way after a crash).
+Runs the local cluster's controller (started by ferry up -f; restart it the same way after a crash), or,
+with --kubeconfig / --source kubernetes, the controller on a Kubernetes API.
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
+  if (wantsKubernetes(argv)) return runKubernetes(argv);
   const args = parseClusterProcessArgs(argv, HELP);
   if (args === null) return 0;
   const { env } = args;
@@ -29,6 +36,20 @@ export async function run(argv: readonly string[]): Promise<number> {
   await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
   await admin.close();
   await controller.close();
+  logger.info({}, 'controller stopped');
+  logger.flush();
+  return 0;
+}
+
+async function runKubernetes(argv: readonly string[]): Promise<number> {
+  const args = parseKubeControllerArgs(argv, process.env);
+  if (args === null) return 0;
+  const logger = createLogger({ component: 'controller', level: parseLogLevel(args.logLevel) });
+  const controller = await startKubernetesController(await args.build(logger));
+  const drain = new DrainController();
+  using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger });
+  await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
+  await controller.close(); // releases the Lease: another replica takes over at once
   logger.info({}, 'controller stopped');
   logger.flush();
   return 0;

@@ -11,10 +11,14 @@ interface Subcommand {
 const SUBCOMMANDS: Record<string, Subcommand> = {
   ztunnel: { summary: 'run a node proxy (L4, HBONE mTLS, authorization)', load: () => import('./ztunnel-command.ts') },
   waypoint: {
-    summary: 'run an L7 waypoint (HTTPRoute, L7 authorization)',
+    summary: 'run an L7 waypoint (HTTPRoute, GRPCRoute, TCPRoute, L7 authorization)',
     load: () => import('./waypoint-command.ts'),
   },
   ca: { summary: 'run the SPIFFE CA (gRPC IstioCertificateService)', load: () => import('./ca-command.ts') },
+  apiserver: {
+    summary: 'run the local Kubernetes API server (kubectl, informers)',
+    load: () => import('./apiserver-command.ts'),
+  },
   demo: { summary: 'two ztunnels on loopback: mTLS, load balancing, passthrough', load: () => import('./demo.ts') },
   up: { summary: 'create the local cluster (pods as netns + cgroups)', load: () => import('./up-command.ts') },
   down: { summary: 'remove the local cluster, also after a crash', load: () => import('./down-command.ts') },
@@ -31,6 +35,7 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'restart dead ztunnels and waypoints of the local cluster (started by up -f)',
     load: () => import('./supervise-command.ts'),
   },
+  dns: { summary: "run the local cluster's DNS server (started by up -f)", load: () => import('./dns-command.ts') },
   status: {
     summary: 'show the local mesh: nodes, pods, services, policies',
     load: async () => ({ run: (await import('./mesh-commands.ts')).status }),
@@ -55,7 +60,10 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: "print a local cluster process's log",
     load: async () => ({ run: (await import('./mesh-commands.ts')).logs }),
   },
-  testapp: { summary: 'built-in test apps: http-echo, tcp-echo, curl', load: () => import('./testapp-command.ts') },
+  testapp: {
+    summary: 'built-in test apps: http-echo, tcp-echo, grpc-echo, curl, grpc-client',
+    load: () => import('./testapp-command.ts'),
+  },
   observe: { summary: "live flow view from the ztunnels' access logs", load: () => import('./observe-command.ts') },
   doctor: {
     summary: 'check that this machine can run Ferry (kernel, BPF, cgroup2, capabilities)',

@@ -161,7 +161,7 @@ export async function label(argv: readonly string[]): Promise<number> {
 }
 
 const LOGS_HELP = `usage: ferry logs <component> [--cluster <name>]
-components: controller, ztunnel-node-<n>, <ns>_<pod>_<container>
+components: controller, ztunnel-node-<n>, dns, supervisor, waypoint-<ns>-<name>, <ns>_<pod>_<container>
 `;
 
 /** `ferry logs <component>`: prints that process's log file. */

@@ -2,18 +2,22 @@
 // from the ztunnels' access logs (one line per connection, the destination's view by default).
 import { open, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { clusterCliEnv } from '../local-cluster/cli-env.ts';
 import { clusterLayout } from '../local-cluster/layout.ts';
 import { type FlowFilter, flowFromLogLine, formatFlow, matchesFilter } from './observe/flow.ts';
 
-const HELP = `usage: ferry observe [--cluster name] [--namespace ns] [--follow] [--json] [--all]
+const HELP = `usage: ferry observe [--cluster name] [--namespace ns] [--follow] [--json] [--all] [--stdin]
 
   --namespace ns  only flows from or to this namespace
   --follow        keep printing new flows (Ctrl-C to stop)
   --json          one JSON object per flow
   --all           also the source side (outbound) of each connection
+  --stdin         read access-log lines from standard input instead of the local cluster's files, e.g. on a
+                  Kubernetes cluster: kubectl logs -n ferry-system -l app.kubernetes.io/component=ztunnel \\
+                    --max-log-requests 100 -f | ferry observe --stdin
 `;
 
 const POLL_MS = 200;
@@ -45,24 +49,31 @@ export async function run(argv: readonly string[]): Promise<number> {
       follow: { type: 'boolean', short: 'f' },
       json: { type: 'boolean' },
       all: { type: 'boolean' },
+      stdin: { type: 'boolean' },
     },
   });
   if (values.help === true) {
     process.stdout.write(HELP);
     return 0;
   }
-  const env = clusterCliEnv();
-  const layout = clusterLayout(values.cluster ?? env.defaultCluster, { stateRoot: env.stateRoot, cgroup2Root: '/' });
   const filter: FlowFilter = {
     ...(values.namespace === undefined ? {} : { namespace: values.namespace }),
     destinationOnly: values.all !== true,
   };
-  const offsets = new Map<string, number>();
   const print = (line: string): void => {
     const flow = flowFromLogLine(line);
     if (flow === null || !matchesFilter(flow, filter)) return;
     process.stdout.write(`${values.json === true ? JSON.stringify(flow) : formatFlow(flow)}\n`);
   };
+  if (values.stdin === true) {
+    // Until stdin ends (kubectl logs -f: until Ctrl-C); lines that are not access-log lines are skipped.
+    for await (const line of createInterface({ input: process.stdin, crlfDelay: Number.POSITIVE_INFINITY }))
+      print(line);
+    return 0;
+  }
+  const env = clusterCliEnv();
+  const layout = clusterLayout(values.cluster ?? env.defaultCluster, { stateRoot: env.stateRoot, cgroup2Root: '/' });
+  const offsets = new Map<string, number>();
   const stop = new AbortController();
   process.once('SIGINT', () => stop.abort());
   process.once('SIGTERM', () => stop.abort());

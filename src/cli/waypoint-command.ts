@@ -1,20 +1,22 @@
-// `ferry waypoint`: runs one L7 waypoint (Gateway API HTTPRoute, L7 authorization) until SIGTERM/SIGINT
-// (graceful drain) or /quitquitquit; SIGHUP re-reads a --config file.
+// `ferry waypoint`: runs one L7 waypoint (Gateway API HTTP/GRPC/TCPRoute, L7 authorization) until
+// SIGTERM/SIGINT (graceful drain) or /quitquitquit; SIGHUP re-reads a --config file.
 import { parseArgs } from 'node:util';
 import { createLogger } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
 import { startWaypoint } from '../waypoint/app.ts';
 import { loadWaypointConfig } from '../waypoint/config.ts';
-import { WaypointXdsSource } from '../waypoint/config-xds-source.ts';
+import { readXdsRoot, WaypointXdsSource } from '../waypoint/config-xds-source.ts';
 import { createZtunnelCertificates } from '../ztunnel/certificates.ts';
 
 const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> | --xds-address <host:port>) [options]
 
   --waypoint <ns>/<name>      the Gateway (class ferry-waypoint) this process is        [FERRY_WAYPOINT]
   --service-account <sa>      identity's service account, default the Gateway name
-  --config <file>             static config: ztunnel LOCAL_XDS_PATH YAML + httpRoutes,
-                              authorizationPolicies, waypointGateways, referenceGrants  [FERRY_WAYPOINT_CONFIG]
+  --config <file>             static config: ztunnel LOCAL_XDS_PATH YAML + httpRoutes, grpcRoutes,
+                              tcpRoutes, authorizationPolicies, waypointGateways,
+                              referenceGrants                                           [FERRY_WAYPOINT_CONFIG]
   --xds-address <host:port>   get config from the controller over delta xDS instead     [FERRY_XDS_ADDRESS]
+  --xds-root <file>           root certificate for the xDS server (TLS); omit for plaintext [FERRY_XDS_ROOT]
   --node <name>               node name sent to the controller                          [FERRY_NODE_NAME]
   --network <name>            this waypoint's network; default '' (one network)         [FERRY_NETWORK]
   --trust-domain <td>         default cluster.local                                     [FERRY_TRUST_DOMAIN]
@@ -22,6 +24,8 @@ const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> |
   --ca-address <host:port>    gRPC CA; omit for an in-process CA                        [FERRY_CA_ADDRESS]
   --ca-root <file>            CA root certificate (PEM)                                 [FERRY_CA_ROOT]
   --ca-token <token>          bearer token presented to the CA                          [FERRY_CA_TOKEN]
+  --ca-token-file <file>      bearer token read from this file at every request (a      [FERRY_CA_TOKEN_FILE]
+                              projected ServiceAccount token); not with --ca-token
   --listen <host:port>        HBONE listener, default 0.0.0.0:15008                     [FERRY_WAYPOINT_LISTEN]
   --hbone-port <port>         pods' HBONE port, default 15008                           [FERRY_HBONE_PORT]
   --netns <path>              create the listener and upstream sockets in this netns   [FERRY_WAYPOINT_NETNS]
@@ -42,6 +46,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'service-account': { type: 'string' },
       config: { type: 'string' },
       'xds-address': { type: 'string' },
+      'xds-root': { type: 'string' },
       node: { type: 'string' },
       network: { type: 'string' },
       'trust-domain': { type: 'string' },
@@ -49,6 +54,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'ca-address': { type: 'string' },
       'ca-root': { type: 'string' },
       'ca-token': { type: 'string' },
+      'ca-token-file': { type: 'string' },
       listen: { type: 'string' },
       'hbone-port': { type: 'string' },
       netns: { type: 'string' },
@@ -71,6 +77,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     config.source.kind === 'xds'
       ? new WaypointXdsSource({
           address: config.source.address,
+          tls: config.source.rootPath === null ? null : { rootCertPem: await readXdsRoot(config.source.rootPath) },
           waypoint: config.waypoint,
           node: config.node,
           log: bootLog,

@@ -18,6 +18,8 @@ const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:p
   --ca-address <host:port>    gRPC CA (IstioCertificateService); omit for an in-process CA [FERRY_CA_ADDRESS]
   --ca-root <file>            CA root certificate (PEM) to verify the CA server         [FERRY_CA_ROOT]
   --ca-token <token>          bearer token presented to the CA                          [FERRY_CA_TOKEN]
+  --ca-token-file <file>      bearer token read from this file at every request (a      [FERRY_CA_TOKEN_FILE]
+                              projected ServiceAccount token); not with --ca-token
   --in-process-ca             sign certificates in this process (single node, tests)
   --ca-dir <dir>              with --in-process-ca: Istio cacerts layout to load
   --admin <host:port>         default 127.0.0.1:15000 (reads only)
@@ -48,6 +50,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'ca-address': { type: 'string' },
       'ca-root': { type: 'string' },
       'ca-token': { type: 'string' },
+      'ca-token-file': { type: 'string' },
       'in-process-ca': { type: 'boolean' },
       'ca-dir': { type: 'string' },
       admin: { type: 'string' },

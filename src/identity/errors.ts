@@ -31,6 +31,7 @@ export const IDENTITY_ERROR_CODES = [
   'FERRY_CA_REQUEST_REFUSED', // the CA answered with an error status (its message says why)
   'FERRY_CA_RESPONSE_INVALID', // the CA's answer is empty, not PEM, does not chain, or holds another key
   'FERRY_CA_RESPONSE_IDENTITY_MISMATCH', // the returned leaf does not carry the requested identity
+  'FERRY_CA_TOKEN_UNREADABLE', // --ca-token-file cannot be read or is empty (ca-token.ts)
   // Certificate manager (cert-manager.ts).
   'FERRY_CERT_FETCH_FAILED', // no certificate yet for this identity; the last fetch failed
   'FERRY_CERT_EXPIRED', // the certificate expired and renewal keeps failing

@@ -10,6 +10,7 @@ import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { ensureBpffs } from '../redirect-bpf/bpffs.ts';
 import { probeFeatures } from '../redirect-bpf/probe.ts';
+import { podResolvConf, writePodResolvConf } from './dns/resolv-conf.ts';
 import { ClusterError } from './errors.ts';
 import { listNetns } from './host.ts';
 import { type ResolvedCommand, resolveContainerCommand } from './images.ts';
@@ -62,6 +63,8 @@ export interface ClusterHandle {
   readonly layout: ClusterLayout;
   readonly nodes: readonly NodeHandle[];
   readonly pods: readonly PodHandle[];
+  /** The pods' gateway on the bridge (in the bridge netns): where the cluster DNS answers. */
+  readonly gateway: string;
   readonly journal: StateJournal;
   /** Starts a Ferry process (controller, ztunnel) in `system/<role>`, journaled; logs to `<logDir>/<role>.log`. */
   startSystemProcess(role: string, args: readonly string[], env?: Readonly<Record<string, string>>): Promise<number>;
@@ -92,7 +95,7 @@ export function checkHost(layout: ClusterLayout, path: string, progress: (line: 
   const report = probeFeatures({ pinRoot: layout.pinRoot });
   const failed: { name: string; detail: string }[] = report.checks.filter((c) => !c.ok);
   if (bpffs.kind === 'failed') failed.push({ name: 'bpffs mount', detail: bpffs.detail });
-  for (const tool of ['ip', 'nsenter', 'sh']) {
+  for (const tool of ['ip', 'nsenter', 'unshare', 'mount', 'sh']) {
     if (!onPath(tool, path))
       failed.push({ name: tool, detail: `${tool} not found on PATH (install iproute2 / util-linux)` });
   }
@@ -142,6 +145,9 @@ export async function createCluster(spec: ClusterSpec, opts: CreateClusterOption
       opts.signal.throwIfAborted();
       progress(`pod ${pod.namespace}/${pod.name}: node-${network.node}, ${network.ip}`);
       await createPodNetwork(layout, journal, network);
+      // Before any container starts: the launcher mounts it when it exists (pods.ts). Not journaled:
+      // `ferry down` sweeps /etc/netns by the cluster's netns prefix (teardown.ts).
+      writePodResolvConf(network.netnsName, podResolvConf({ nameserver: gateway, namespace: pod.namespace }));
       const labels = pod.labels ?? {};
       journal.record({
         kind: 'pod',
@@ -189,7 +195,7 @@ export async function createCluster(spec: ClusterSpec, opts: CreateClusterOption
         containers,
       });
     }
-    return makeHandle(spec, layout, journal, pods, opts);
+    return makeHandle(spec, layout, journal, pods, gateway, opts);
   } catch (err) {
     progress(`failed: ${err instanceof Error ? err.message : String(err)}; cleaning up`);
     await teardownCluster(layout, { signal: AbortSignal.timeout(30_000) }).catch((cleanupErr: unknown) => {
@@ -233,6 +239,7 @@ function makeHandle(
   layout: ClusterLayout,
   journal: StateJournal,
   pods: readonly PodHandle[],
+  gateway: string,
   opts: CreateClusterOptions,
 ): ClusterHandle {
   const base = (spec.podCidr ?? '10.244.0.0/16').split('.').slice(0, 2).join('.');
@@ -247,6 +254,7 @@ function makeHandle(
     layout,
     nodes,
     pods,
+    gateway,
     journal,
     startSystemProcess: (role, args, env) => {
       if (!/^[a-z0-9-]+$/.test(role)) throw new ClusterError('FERRY_CLUSTER_INVALID_SPEC', `bad process role ${role}`);

@@ -5,6 +5,7 @@
 //   kennethreitz/httpbin, mccutchen/go-httpbin,                  containerPort, else the image's usual port>
 //   mendhak/http-https-echo
 //   ferry/tcp-echo, istio/tcp-echo-server                      → ferry testapp tcp-echo --port <…>
+//   ferry/grpc-echo                                            → ferry testapp grpc-echo --port <…, 50051>
 //   curlimages/curl, nicolaka/netshoot, busybox, alpine,       → the container's command if it has one
 //   ubuntu, debian, ferry/client, ferry/sleep                    (`sleep …` runs the host's sleep), else
 //                                                                `sleep infinity`; use `ferry exec` to run
@@ -20,7 +21,7 @@ import type { ContainerSpec } from './layout.ts';
 export interface ResolvedCommand {
   readonly argv: readonly [string, ...string[]];
   /** Which mapping applied, for `ferry up` progress and status output. */
-  readonly app: 'http-echo' | 'tcp-echo' | 'sleeper' | 'command';
+  readonly app: 'http-echo' | 'tcp-echo' | 'grpc-echo' | 'sleeper' | 'command';
 }
 
 const HTTP_ECHO_IMAGES: Readonly<Record<string, number>> = {
@@ -32,6 +33,7 @@ const HTTP_ECHO_IMAGES: Readonly<Record<string, number>> = {
   'mendhak/http-https-echo': 8080,
 };
 const TCP_ECHO_IMAGES: Readonly<Record<string, number>> = { 'ferry/tcp-echo': 9000, 'istio/tcp-echo-server': 9000 };
+const GRPC_ECHO_IMAGES: Readonly<Record<string, number>> = { 'ferry/grpc-echo': 50051 };
 const CLIENT_IMAGES: ReadonlySet<string> = new Set([
   'curlimages/curl',
   'nicolaka/netshoot',
@@ -68,13 +70,17 @@ export function resolveContainerCommand(c: ContainerSpec, ferryArgv: readonly [s
     const p = port ?? TCP_ECHO_IMAGES[name];
     return { app: 'tcp-echo', argv: [...ferryArgv, 'testapp', 'tcp-echo', '--port', String(p)] };
   }
+  if (name !== undefined && name in GRPC_ECHO_IMAGES && c.command === undefined) {
+    const p = port ?? GRPC_ECHO_IMAGES[name];
+    return { app: 'grpc-echo', argv: [...ferryArgv, 'testapp', 'grpc-echo', '--port', String(p)] };
+  }
   const [first, ...rest] = given;
   if (first === undefined) {
     if (name !== undefined && CLIENT_IMAGES.has(name)) return { app: 'sleeper', argv: ['sleep', 'infinity'] };
     throw new ClusterError(
       'FERRY_CLUSTER_UNSUPPORTED_IMAGE',
       `container ${c.name}: image ${JSON.stringify(c.image ?? '')} has no built-in stand-in and no command; ` +
-        `use one of ${[...Object.keys(HTTP_ECHO_IMAGES), ...Object.keys(TCP_ECHO_IMAGES), ...CLIENT_IMAGES].join(', ')} or set command`,
+        `use one of ${[...Object.keys(HTTP_ECHO_IMAGES), ...Object.keys(TCP_ECHO_IMAGES), ...Object.keys(GRPC_ECHO_IMAGES), ...CLIENT_IMAGES].join(', ')} or set command`,
     );
   }
   const argv = mapCommand(first, rest, ferryArgv);

@@ -26,7 +26,8 @@ import {
 } from './controller/mesh-files.ts';
 import { STATE_FILE } from './controller/state-store.ts';
 import { controllerRequest } from './controller-client.ts';
-import { type ClusterLayout, clusterLayout, nodeCgroupDir, nodeName } from './layout.ts';
+import { DNS_ROLE, dnsArgs, writeDnsFile } from './dns/dns-file.ts';
+import { type ClusterLayout, clusterLayout, NETNS_DIR, nodeCgroupDir, nodeName } from './layout.ts';
 import { clusterSpecFromPods } from './manifest-spec.ts';
 import { freePorts } from './ports.ts';
 import { CONTROLLER_ROLE, startController, startSystemProcessAgain, systemProcessAlive } from './restart.ts';
@@ -136,6 +137,18 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     return true;
   });
 
+  // Cluster DNS: a client of the controller's xDS like a node agent; started now so that it starts up
+  // while the ztunnels do, waited for after them (docs/architecture.md, "Cluster DNS").
+  const dnsSpec = {
+    address: cluster.gateway,
+    netnsPath: join(NETNS_DIR, layout.bridgeNetns),
+    readiness: `127.0.0.1:${(await freePorts(1))[0]}`,
+  };
+  const dns = { ...dnsSpec, args: dnsArgs(opts.cluster, dnsSpec) };
+  await writeDnsFile(layout.stateDir, dns); // the supervisor restarts it from this file
+  out(`starting cluster DNS on ${dns.address}:53 (bridge netns), forwarding other names to /etc/resolv.conf`);
+  const dnsPid = await cluster.startSystemProcess(DNS_ROLE, dns.args);
+
   const ztunnelPids: number[] = [];
   for (const i of nodes) {
     const node = config.nodes[i];
@@ -157,6 +170,12 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     });
     out(`  ztunnel-${node.name} ready`);
   }
+  await until('cluster DNS ready', layout.logDir, DNS_ROLE, dnsPid, async () => {
+    const res = await fetch(`http://${dns.readiness}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
+    await res.text();
+    return res.ok;
+  });
+  out('  cluster DNS ready');
   const waypoints = await startLocalWaypoints({
     layout,
     config,
@@ -181,7 +200,7 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     ['supervise', '--cluster', opts.cluster],
     tuningEnv(process.env),
   );
-  out(`started the supervisor (pid ${supervisorPid}): dead ztunnels and waypoints are restarted`);
+  out(`started the supervisor (pid ${supervisorPid}): dead ztunnels, waypoints and DNS are restarted`);
   out(
     `cluster ${opts.cluster} is up; logs: ferry logs <controller|ztunnel-node-N|ns_pod_container> --cluster ${opts.cluster}`,
   );

@@ -2,9 +2,12 @@
 // `nsenter --net` (docs/redirect.md: `ip netns exec` would remount /sys and hide the cgroup2 mount). Being
 // in the pod's cgroup is what makes the BPF redirector capture it, and what lets `ferry down` kill it.
 // Containers run detached with logs in files, so they outlive `ferry up`; `ferry exec` runs attached.
+// When the pod has a resolver config (/etc/netns/<netns>/resolv.conf, cluster DNS), the command runs in a
+// private mount namespace with it bind-mounted over /etc/resolv.conf, as `ip netns exec` would do.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { podResolvConfPath, withPodResolvConf } from './dns/resolv-conf.ts';
 import { processStartTicks } from './host.ts';
 import type { ClusterLayout } from './layout.ts';
 import type { StateJournal } from './state.ts';
@@ -29,7 +32,9 @@ export function spawnInPod(
   argv: readonly [string, ...string[]],
   opts: SpawnInPodOptions,
 ): ChildProcess {
-  const args = ['-c', IN_POD_SCRIPT, 'sh', join(target.cgroupDir, 'cgroup.procs'), target.netnsPath, ...argv];
+  const resolvConf = podResolvConfPath(basename(target.netnsPath));
+  const command = existsSync(resolvConf) ? withPodResolvConf(argv, resolvConf) : argv;
+  const args = ['-c', IN_POD_SCRIPT, 'sh', join(target.cgroupDir, 'cgroup.procs'), target.netnsPath, ...command];
   if (opts.stdio === 'inherit') return spawn('sh', args, { stdio: 'inherit', env: { ...opts.env } });
   const fd = openSync(opts.stdio.logFile, 'a', 0o600);
   try {

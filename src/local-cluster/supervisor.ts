@@ -1,7 +1,8 @@
 // The local cluster's supervisor (`ferry supervise --cluster <name>`): what the kubelet does for a
 // DaemonSet's pods. Started by `ferry up -f` as a journaled system process (so `ferry down` stops it with
-// the rest), it watches every node ztunnel and waypoint and starts a dead one again with the same
-// arguments and environment (system-processes.ts), with a short CrashLoopBackOff (restart-policy.ts).
+// the rest), it watches every node ztunnel, waypoint and the cluster DNS (`ferry dns`) and starts a dead
+// one again with the same arguments and environment (system-processes.ts), with a short CrashLoopBackOff
+// (restart-policy.ts).
 // It is not the parent of the first processes (`ferry up` started them and exited), so it watches by pid
 // and start time from the journal, polled every 100 ms. Each restart is journaled like the first start.
 // What it saw goes to supervisor.json (restarts per process) for `ferry status`. The controller is not
@@ -28,7 +29,7 @@ import {
   type RestartState,
 } from './restart-policy.ts';
 import { loadState, type StateRecord } from './state.ts';
-import { type SystemLaunch, waypointLaunch, ztunnelLaunch } from './system-processes.ts';
+import { dnsLaunch, type SystemLaunch, waypointLaunch, ztunnelLaunch } from './system-processes.ts';
 import { type LocalWaypoint, WAYPOINTS_FILE } from './waypoints.ts';
 import { replaceZtunnel } from './ztunnel-replacement.ts';
 
@@ -285,6 +286,8 @@ function launchesOf(opts: SupervisorOptions): SystemLaunch[] {
     const l = waypointLaunch(opts.config, w, from);
     if (l !== undefined) out.push(l);
   }
+  const dns = dnsLaunch(opts.layout.stateDir);
+  if (dns !== undefined) out.push(dns);
   return out;
 }
 

@@ -5,12 +5,13 @@
 import { join } from 'node:path';
 import { ztunnelNodeOptions } from '../ztunnel/heap-limits.ts';
 import { adminSocketPath, caRootPath, type LocalMeshConfig } from './controller/mesh-files.ts';
+import { DNS_ROLE, readDnsFile } from './dns/dns-file.ts';
 import { type ClusterLayout, nodeCgroupDir, nodePinRoot } from './layout.ts';
 import type { LocalWaypoint } from './waypoints.ts';
 
 export interface SystemLaunch {
   readonly role: string;
-  readonly kind: 'ztunnel' | 'waypoint';
+  readonly kind: 'ztunnel' | 'waypoint' | 'dns';
   /** `ferry` arguments. */
   readonly args: readonly string[];
   /** Added to the cluster's base environment. */
@@ -107,4 +108,10 @@ export function waypointLaunch(
         : { FERRY_WAYPOINT_HTTP1_CLIENT: from.FERRY_WAYPOINT_HTTP1_CLIENT }),
     },
   };
+}
+
+/** The cluster DNS process as `ferry up` started it (dns.json), or undefined for a cluster without one. */
+export function dnsLaunch(stateDir: string): SystemLaunch | undefined {
+  const dns = readDnsFile(stateDir);
+  return dns === null ? undefined : { role: DNS_ROLE, kind: 'dns', args: dns.args, env: {} };
 }

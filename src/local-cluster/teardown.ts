@@ -8,6 +8,7 @@ import { existsSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { uninstallPins } from '../redirect-bpf/loader.ts';
+import { removePodResolvConfs } from './dns/resolv-conf.ts';
 import { ClusterError } from './errors.ts';
 import {
   killCgroupTree,
@@ -85,6 +86,11 @@ export async function teardownCluster(layout: ClusterLayout, opts: TeardownOptio
       removed.push(`netns ${name}`);
     });
   }
+
+  // The pods' resolver configs (cluster DNS): found by the netns prefix, so also after a crash in `up`.
+  await attempt('pod resolv.conf files in /etc/netns', () => {
+    for (const dir of removePodResolvConfs(layout.netnsPrefix)) removed.push(dir);
+  });
 
   progress('removing cgroups');
   if (existsSync(layout.cgroupDir)) {

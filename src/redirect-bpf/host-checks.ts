@@ -69,6 +69,7 @@ export const REQUIRED_CAPABILITIES = { CAP_NET_ADMIN: 12, CAP_SYS_ADMIN: 21, CAP
 export const REQUIRED_TOOLS: readonly { readonly tool: string; readonly pkg: string }[] = [
   { tool: 'ip', pkg: 'iproute2' },
   { tool: 'nsenter', pkg: 'util-linux' },
+  { tool: 'unshare', pkg: 'util-linux' }, // a private mount namespace per pod process (cluster DNS resolv.conf)
   { tool: 'mount', pkg: 'mount' },
 ];
 

@@ -68,7 +68,11 @@ export interface ReadinessServerOptions {
   readonly logger?: Logger;
 }
 
-/** The 15021 server: `/healthz/ready`. Call start() to listen. */
+/**
+ * The 15021 server: `/healthz/ready`, and `/healthz/live` (200 whenever the process answers HTTP, ready or
+ * not: a Kubernetes liveness probe must not restart a ztunnel that waits for an absent controller, see
+ * charts/ferry/README.md). Call start() to listen.
+ */
 export function createReadinessServer(opts: ReadinessServerOptions): HttpServer {
   const { tracker } = opts;
   return new HttpServer({
@@ -85,6 +89,11 @@ export function createReadinessServer(opts: ReadinessServerOptions): HttpServer 
               ? { status: 200, body: 'ready' }
               : { status: 503, body: `not ready, pending: ${tracker.pending().join(', ')}\n` },
         },
+      },
+      {
+        path: '/healthz/live',
+        description: 'liveness: 200 while the process serves HTTP, ready or not',
+        methods: { GET: () => ({ status: 200, body: 'live' }) },
       },
     ],
   });

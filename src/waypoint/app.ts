@@ -117,7 +117,7 @@ export async function startWaypoint(config: WaypointProcessConfig, deps: Waypoin
       state: () => state,
       pipeline,
       log,
-      tcp: { pool, certificate: getCert, sockets, hbonePort: config.hbonePort },
+      tcp: { pool, certificate: getCert, sockets, hbonePort: config.hbonePort, client },
     }).catch((err: unknown) => {
       if ('fd' in listen) closeFd(listen.fd);
       throw err;

@@ -1,5 +1,5 @@
 // A waypoint's config from a YAML file (tests, single node): the ztunnel's LOCAL_XDS_PATH shape
-// (workloads, services, policies) plus `httpRoutes` and `authorizationPolicies` (Kubernetes objects:
+// (workloads, services, policies) plus `httpRoutes`, `grpcRoutes`, `tcpRoutes` and `authorizationPolicies` (Kubernetes objects:
 // metadata.name/namespace/creationTimestamp and spec), `waypointGateways` (`ns/name` list) and
 // `referenceGrants` (`fromNs|toNs|toName` list). A load replaces everything or nothing; SIGHUP reloads.
 
@@ -16,7 +16,14 @@ export class WaypointConfigError extends FerryError<'FERRY_WAYPOINT_CONFIG_INVAL
   }
 }
 
-const L7_KEYS = ['httpRoutes', 'authorizationPolicies', 'waypointGateways', 'referenceGrants'] as const;
+const L7_KEYS = [
+  'httpRoutes',
+  'grpcRoutes',
+  'tcpRoutes',
+  'authorizationPolicies',
+  'waypointGateways',
+  'referenceGrants',
+] as const;
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** A Kubernetes-shaped object → ObjectInput; throws WaypointConfigError naming the field. */
@@ -54,7 +61,7 @@ export function parseWaypointConfig(text: string, sourceName: string): WaypointC
   for (const [k, v] of Object.entries(doc)) if (!(L7_KEYS as readonly string[]).includes(k)) mesh[k] = v;
   const parsed = parseLocalConfig(stringify(mesh), sourceName);
   if (!parsed.ok) throw new WaypointConfigError(parsed.errors.map((e) => e.message).join('\n'));
-  const objects = (key: 'httpRoutes' | 'authorizationPolicies') => {
+  const objects = (key: 'httpRoutes' | 'grpcRoutes' | 'tcpRoutes' | 'authorizationPolicies') => {
     const list = doc[key] ?? [];
     if (!Array.isArray(list)) throw new WaypointConfigError(`${sourceName}: ${key}: must be a list`);
     return list.map((o, i) => objectInputOf(o, `${sourceName}: ${key}[${i}]`, i));
@@ -62,6 +69,8 @@ export function parseWaypointConfig(text: string, sourceName: string): WaypointC
   return {
     mesh: parsed.config,
     httpRoutes: objects('httpRoutes'),
+    grpcRoutes: objects('grpcRoutes'),
+    tcpRoutes: objects('tcpRoutes'),
     authorizationPolicies: objects('authorizationPolicies'),
     waypointGateways: stringList(doc.waypointGateways, `${sourceName}: waypointGateways`),
     referenceGrants: stringList(doc.referenceGrants, `${sourceName}: referenceGrants`),

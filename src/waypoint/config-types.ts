@@ -16,11 +16,18 @@ export interface WaypointConfig {
   readonly mesh: MeshConfig;
   /** HTTPRoutes (gateway.networking.k8s.io/v1), all of them; each is compiled and attached by the waypoint. */
   readonly httpRoutes: readonly ObjectInput[];
+  /** GRPCRoutes (gateway.networking.k8s.io/v1); absent = none. */
+  readonly grpcRoutes?: readonly ObjectInput[];
+  /** TCPRoutes (gateway.networking.k8s.io/v1alpha2, experimental); absent = none. */
+  readonly tcpRoutes?: readonly ObjectInput[];
   /** AuthorizationPolicies (security.istio.io/v1) that have `targetRef`/`targetRefs`. */
   readonly authorizationPolicies: readonly ObjectInput[];
   /** Gateways of class ferry-waypoint that exist (`ns/name`), for parentRefs of kind Gateway. */
   readonly waypointGateways: readonly string[];
-  /** ReferenceGrants as `fromNamespace|toNamespace|toServiceName` (toServiceName `*` = any Service). */
+  /**
+   * ReferenceGrants as `fromNamespace|toNamespace|toServiceName` (toServiceName `*` = any Service) for
+   * HTTPRoutes, with `|GRPCRoute` or `|TCPRoute` appended for those kinds (gateway-api referenceGrantKey).
+   */
   readonly referenceGrants: readonly string[];
 }
 

@@ -1,10 +1,12 @@
 // A waypoint's config from the controller over delta xDS (docs/architecture.md "Configuration distribution (delta xDS)"): wildcard subscriptions to
-// istio.workload.Address (the mesh) and ferry.waypoint.v1.L7Resource (HTTPRoutes, L7 policies, waypoint
+// istio.workload.Address (the mesh) and ferry.waypoint.v1.L7Resource (HTTP/GRPC/TCPRoutes, L7 policies, waypoint
 // Gateways, ReferenceGrants), through the ztunnel's XdsClient (ACK/NACK, reconnect with backoff and
 // initial_resource_versions). While the controller is away the last good config stays in effect.
+import { readFile } from 'node:fs/promises';
 import type { ObjectInput } from '../../gateway-api/types.ts';
 import { MeshStore } from '../mesh/mesh-store.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { ConfigError } from '../runtime/process-config.ts';
 import { XdsClient } from '../xds/client.ts';
 import { meshConfigOf, type XdsHeldState } from '../xds/client-state.ts';
 import { ADDRESS_TYPE_URL, L7_TYPE_URL } from '../xds/proto.ts';
@@ -17,15 +19,32 @@ import {
 
 export interface WaypointXdsSourceOptions {
   readonly address: string;
+  /** PEM root(s) verifying the controller's certificate (`--xds-root`); absent or null = plaintext. */
+  readonly tls?: { readonly rootCertPem: string } | null;
   readonly waypoint: WaypointIdentity;
   readonly node: string;
   readonly log: Logger;
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
 }
 
+/** The `--xds-root` PEM; a missing or empty file stops the start with a message naming it. */
+export async function readXdsRoot(path: string): Promise<string> {
+  let pem: string;
+  try {
+    pem = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`--xds-root: ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+    throw new ConfigError(`--xds-root: ${path} holds no PEM certificate`);
+  return pem;
+}
+
 /** The WaypointConfig of everything held, in resource-name order. */
 export function waypointConfigOf(held: XdsHeldState): WaypointConfig {
   const httpRoutes: ObjectInput[] = [];
+  const grpcRoutes: ObjectInput[] = [];
+  const tcpRoutes: ObjectInput[] = [];
   const authorizationPolicies: ObjectInput[] = [];
   const waypointGateways: string[] = [];
   const referenceGrants: string[] = [];
@@ -33,11 +52,21 @@ export function waypointConfigOf(held: XdsHeldState): WaypointConfig {
     const v = held.l7.get(name)?.value;
     if (v === undefined) continue;
     if (v.kind === 'HTTPRoute') httpRoutes.push(v.input);
+    else if (v.kind === 'GRPCRoute') grpcRoutes.push(v.input);
+    else if (v.kind === 'TCPRoute') tcpRoutes.push(v.input);
     else if (v.kind === 'AuthorizationPolicy') authorizationPolicies.push(v.input);
     else if (v.kind === 'Gateway') waypointGateways.push(v.ref);
     else if (v.kind === 'ReferenceGrant') referenceGrants.push(v.grant);
   }
-  return { mesh: meshConfigOf(held), httpRoutes, authorizationPolicies, waypointGateways, referenceGrants };
+  return {
+    mesh: meshConfigOf(held),
+    httpRoutes,
+    grpcRoutes,
+    tcpRoutes,
+    authorizationPolicies,
+    waypointGateways,
+    referenceGrants,
+  };
 }
 
 export class WaypointXdsSource implements WaypointConfigSource {
@@ -50,7 +79,7 @@ export class WaypointXdsSource implements WaypointConfigSource {
     const id = `${opts.waypoint.namespace}/${opts.waypoint.name}`;
     this.#client = new XdsClient({
       address: opts.address,
-      tls: null,
+      tls: opts.tls ?? null,
       nodeId: `waypoint~${id}~${opts.node}`,
       nodeName: opts.node,
       store: new MeshStore(),

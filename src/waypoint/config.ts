@@ -5,6 +5,7 @@ import {
   ConfigError,
   type HostPort,
   parseAdminSocket,
+  parseCaToken,
   parseHostPort,
 } from '../runtime/process-config.ts';
 import type { WaypointIdentity } from './config-types.ts';
@@ -19,7 +20,8 @@ export interface WaypointProcessConfig {
   readonly network: string;
   readonly source:
     | { readonly kind: 'file'; readonly path: string }
-    | { readonly kind: 'xds'; readonly address: string };
+    /** rootPath: `--xds-root`, the PEM root verifying the controller's TLS; null = plaintext (local mode). */
+    | { readonly kind: 'xds'; readonly address: string; readonly rootPath: string | null };
   readonly ca: CaConfig;
   readonly listen: HostPort;
   /** Port of the pods' HBONE listeners (15008; tests use others). */
@@ -46,9 +48,11 @@ export interface WaypointFlags {
   readonly network?: string;
   readonly config?: string;
   readonly 'xds-address'?: string;
+  readonly 'xds-root'?: string;
   readonly 'ca-address'?: string;
   readonly 'ca-root'?: string;
   readonly 'ca-token'?: string;
+  readonly 'ca-token-file'?: string;
   readonly listen?: string;
   readonly 'hbone-port'?: string;
   readonly netns?: string;
@@ -96,7 +100,7 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
       kind: 'grpc',
       address: parseHostPort(caAddress, '--ca-address'),
       rootCertPath,
-      token: flags['ca-token'] ?? env.FERRY_CA_TOKEN ?? null,
+      token: parseCaToken(flags, env),
     };
   }
   const http1Client = env.FERRY_WAYPOINT_HTTP1_CLIENT ?? 'undici';
@@ -112,7 +116,10 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
     clusterDomain: flags['cluster-domain'] ?? env.FERRY_CLUSTER_DOMAIN ?? 'cluster.local',
     node: flags.node ?? env.FERRY_NODE_NAME ?? 'local',
     network: flags.network ?? env.FERRY_NETWORK ?? '',
-    source: configPath !== undefined ? { kind: 'file', path: configPath } : { kind: 'xds', address: xds as string },
+    source:
+      configPath !== undefined
+        ? { kind: 'file', path: configPath }
+        : { kind: 'xds', address: xds as string, rootPath: flags['xds-root'] || env.FERRY_XDS_ROOT || null },
     ca,
     listen: parseHostPort(flags.listen ?? env.FERRY_WAYPOINT_LISTEN ?? '0.0.0.0:15008', '--listen'),
     hbonePort: port(flags['hbone-port'] ?? env.FERRY_HBONE_PORT ?? '15008', '--hbone-port'),

@@ -1,11 +1,13 @@
 // The waypoint's HBONE listener (docs/architecture.md "How a connection flows through the code" step 6, §5.1): a CONNECT whose authority is `VIP:port` of a
 // Service this waypoint serves is accepted (200) and its byte stream is served as HTTP — HTTP/2 when the
 // client starts with the h2 preface (h2c prior knowledge), HTTP/1.1 otherwise — or, for an appProtocol
-// `tcp` port, spliced whole to one endpoint. Unknown destinations get 503, malformed authorities 400.
+// `tcp` port, spliced whole to one endpoint, and where a TCPRoute applies, to one weighted backend
+// (tcp-route.ts). Unknown destinations get 503, malformed authorities 400.
 // Malformed HTTP costs the client its tunnel only (400 / stream reset); everyone else keeps being served.
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
+import { BackendSplitter } from '../../gateway-api/weights.ts';
 import { parseHboneAuthority } from '../hbone/authority.ts';
 import type { HboneClientPool } from '../hbone/pool.ts';
 import {
@@ -16,12 +18,15 @@ import {
   logHbonePeerError,
 } from '../hbone/server.ts';
 import type { SocketFactory } from '../hbone/socket-factory.ts';
+import { formatSpiffeId } from '../identity/spiffe-id.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import { resolveServiceEndpoint } from '../mesh/load-balance.ts';
 import { workloadIdentity } from '../mesh/mesh-view.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { RequestPipeline } from './pipeline.ts';
-import type { DownstreamContext, ServiceTarget, WaypointState } from './state.ts';
+import { type DownstreamContext, type ServiceTarget, serviceName, type WaypointState } from './state.ts';
+import { serveTcpRoute } from './tcp-route.ts';
+import type { UpstreamClient } from './upstream/client.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const MAX_HEADER_BYTES = 16 * 1024;
@@ -56,6 +61,8 @@ export interface IngressOptions {
     readonly certificate: () => Promise<WorkloadCertificate>;
     readonly sockets: SocketFactory;
     readonly hbonePort: number;
+    /** For ports where a TCPRoute applies (tcp-route.ts); without it such ports splice as appProtocol tcp. */
+    readonly client?: UpstreamClient;
   };
 }
 
@@ -63,6 +70,7 @@ export class WaypointIngress {
   readonly #opts: IngressOptions;
   readonly #server: HboneServer;
   readonly #tunnels = new Set<Duplex>();
+  readonly #tcpSplitter = new BackendSplitter();
 
   private constructor(opts: IngressOptions, server: HboneServer) {
     this.#opts = opts;
@@ -120,6 +128,20 @@ export class WaypointIngress {
     this.#tunnels.add(stream);
     stream.once('close', () => this.#tunnels.delete(stream));
     stream.on('error', () => stream.destroy());
+    // A TCPRoute on this port (for this client's namespace) decides before any byte is read: server-first
+    // protocols would wait forever for a sniff.
+    const tcpRoute = state.routes.tcpForServicePort(
+      target.service.namespace,
+      serviceName(target.service),
+      target.port.servicePort,
+      req.peerIdentity.namespace,
+    );
+    const client = this.#opts.tcp.client;
+    if (tcpRoute !== null && client !== undefined) {
+      const deps = { client, splitter: this.#tcpSplitter, hbonePort: this.#opts.tcp.hbonePort, log: this.#opts.log };
+      void serveTcpRoute(stream, tcpRoute, state, { ...deps, random: Math.random }, formatSpiffeId(req.peerIdentity));
+      return;
+    }
     if (target.port.appProtocol === 'tcp') {
       void this.#serveTcp(stream, target);
       return;
@@ -219,8 +241,9 @@ export class WaypointIngress {
       });
       stream.pipe(upstream).on('error', () => stream.destroy());
       upstream.pipe(stream).on('error', () => upstream.destroy());
-      stream.once('close', () => upstream.destroy());
-      upstream.once('close', () => stream.destroy());
+      // A side closed after its clean end leaves the other to flush (destroying it lost the last bytes).
+      stream.once('close', () => closeAfter(stream, upstream));
+      upstream.once('close', () => closeAfter(upstream, stream));
     } catch (err) {
       this.#opts.log.info({ error: String(err) }, 'waypoint: TCP upstream failed');
       stream.destroy();
@@ -234,6 +257,11 @@ export function forwardedForIp(forwarded: string | undefined): string | null {
   if (m === null) return null;
   const parsed = parseHboneAuthority(m[1] ?? '');
   return parsed.ok ? parsed.value.ip : null;
+}
+
+/** When `side` closed: `other` goes too, unless `side` ended cleanly (then `other` finishes on its own). */
+function closeAfter(side: Duplex, other: Duplex): void {
+  if (!side.readableEnded || side.errored !== null) other.destroy();
 }
 
 function destroyStream(stream: Duplex): void {

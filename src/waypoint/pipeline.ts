@@ -5,7 +5,8 @@
 // timeouts, response filters, one metrics record and one access-log line.
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Http2ServerResponse } from 'node:http2';
+import type { Duplex, Readable } from 'node:stream';
 import { corsPreflight, corsResponseHeaders } from '../../gateway-api/cors.ts';
 import {
   applyHeaderModifier,
@@ -30,6 +31,7 @@ import type { Service, Workload } from '../mesh/types.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { evaluateL7, policiesFor } from './authz/evaluate.ts';
 import { pickServiceEndpoint } from './endpoints.ts';
+import { isGrpcContentType, relayTrailersOnly, replyGrpcStatus } from './grpc-status.ts';
 import {
   type DownstreamRequest,
   type DownstreamResponse,
@@ -74,6 +76,8 @@ interface Outcome {
   responseBytes: number;
   /** grpc-status of a gRPC response (from the trailers, or the headers of a trailers-only response). */
   grpcStatus: string | null;
+  /** A gRPC call on a port where a GRPCRoute applies: local outcomes are answered as gRPC statuses. */
+  grpc: boolean;
 }
 
 export class RequestPipeline {
@@ -115,6 +119,7 @@ export class RequestPipeline {
       requestBytes: 0,
       grpcStatus: null,
       responseBytes: 0,
+      grpc: false,
     };
     const svc = ctx.target.service;
     const svcRef = { namespace: svc.namespace, name: serviceName(svc) };
@@ -134,7 +139,13 @@ export class RequestPipeline {
         out.flags = 'RBAC';
         return this.#local(res, out, 403, 'RBAC: access denied');
       }
-      const table = state.routes.forServicePort(svcRef.namespace, svcRef.name, ctx.target.port.servicePort);
+      // The client's namespace picks its consumer routes, if it has any (gateway-api/route-table.ts).
+      const table = state.routes.forServicePort(
+        svcRef.namespace,
+        svcRef.name,
+        ctx.target.port.servicePort,
+        ctx.sourceIdentity.namespace,
+      );
       if (table === null) {
         // No route attached: the Service itself, as if there were no waypoint.
         const passthrough = { namespace: svcRef.namespace, name: svcRef.name, port: ctx.target.port.servicePort };
@@ -145,6 +156,8 @@ export class RequestPipeline {
           filters: [],
         });
       }
+      out.grpc =
+        table.kind === 'GRPCRoute' && ctx.protocol === 'http2' && isGrpcContentType(headers.get('content-type')?.[0]);
       const selected = selectRoute(table, view);
       if (selected === null) {
         out.flags = 'NR';
@@ -233,7 +246,12 @@ export class RequestPipeline {
     const service = state.backendService(plan.backend);
     if (service === null)
       return this.#local(res, out, 500, `backend ${plan.backend.namespace}/${plan.backend.name} not found`);
-    const body = await readBody(req);
+    // gRPC streams in both directions at once (bidi calls wait for replies before sending more), so its
+    // body is passed through as it arrives, never buffered (no retries: GRPCRoute has none); a mirrored
+    // call is buffered, to be sent twice.
+    const grpcStream =
+      downstream === 'http2' && mirrors.length === 0 && isGrpcContentType(headersIn.get('content-type')?.[0]);
+    const body = grpcStream ? (req as Readable) : await readBody(req);
     out.requestBytes = Buffer.isBuffer(body) ? body.length : 0;
     const upstreamReq: UpstreamRequest = {
       method: view.method,
@@ -242,7 +260,8 @@ export class RequestPipeline {
       headers,
       body: Buffer.isBuffer(body) && body.length === 0 ? null : body,
     };
-    for (const m of mirrors) this.#mirror(state, m, upstreamReq);
+    const grpcCall = (headersIn.get('content-type')?.[0] ?? '').startsWith('application/grpc');
+    for (const m of mirrors) this.#mirror(state, m, upstreamReq, grpcCall);
     const abort = new AbortController();
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
@@ -278,6 +297,12 @@ export class RequestPipeline {
     const cors = plan.filters.find((f) => f.type === 'CORS');
     const extra = cors === undefined ? new Map<string, string>() : corsResponseHeaders(cors.cors, view);
     out.status = response.status;
+    if (downstream === 'http2' && respHeaders.has('grpc-status')) {
+      out.grpcStatus = respHeaders.get('grpc-status')?.[0] ?? null;
+      response.body.resume();
+      relayTrailersOnly(res as Http2ServerResponse, response.status, toResponseHeaders(respHeaders, extra));
+      return;
+    }
     (res as ServerResponse).writeHead(response.status, toResponseHeaders(respHeaders, extra));
     await pipeBody(
       response.body,
@@ -300,7 +325,7 @@ export class RequestPipeline {
     return pickServiceEndpoint(state, service, port, this.#random, this.#deps.hbonePort, this.#deps.client.outliers);
   }
 
-  #mirror(state: WaypointState, backend: ServiceBackend, req: UpstreamRequest): void {
+  #mirror(state: WaypointState, backend: ServiceBackend, req: UpstreamRequest, grpc: boolean): void {
     if (this.#mirrors >= MAX_MIRRORS_IN_FLIGHT || (req.body !== null && !Buffer.isBuffer(req.body))) return;
     const service = state.backendService(backend);
     if (service === null) return;
@@ -309,7 +334,7 @@ export class RequestPipeline {
     this.#mirrors += 1;
     const copy: UpstreamRequest = { ...req, authority: `${req.authority.replace(/:\d+$/, '')}-shadow` };
     this.#deps.client
-      .request(endpoint, copy, AbortSignal.timeout(30_000))
+      .send(endpoint, copy, upstreamProtocol(service, backend.port, grpc), AbortSignal.timeout(30_000))
       .then((r) => r.body.resume())
       .catch((err: unknown) => this.#deps.log.debug({ error: String(err) }, 'mirror request failed'))
       .finally(() => {
@@ -327,6 +352,10 @@ export class RequestPipeline {
     out.status = status;
     if (res.headersSent) {
       res.destroy();
+      return;
+    }
+    if (out.grpc && status >= 400) {
+      out.grpcStatus = String(replyGrpcStatus(res as Http2ServerResponse, status, text));
       return;
     }
     const h: OutgoingHttpHeaders = { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) };

@@ -2,7 +2,9 @@
 // by VIP:port and the endpoints of backends), the HTTPRoutes compiled and attached per Service port, the
 // L7 policies, and every problem found while compiling. Built once per config change; a request reads the
 // state current when it started, so a config swap never disturbs requests in flight. Pure.
-import { type CompileContext, compileHttpRoute, type RouteProblem } from '../../gateway-api/compile.ts';
+import type { CompileContext } from '../../gateway-api/compile.ts';
+import { grantsAllow } from '../../gateway-api/compile-common.ts';
+import { compileRoutes, type RouteInput } from '../../gateway-api/compile-routes.ts';
 import { buildRouteTables, type RouteTables } from '../../gateway-api/route-table.ts';
 import type { RouteStatus, ServiceBackend } from '../../gateway-api/types.ts';
 import type { SpiffeId } from '../identity/spiffe-id.ts';
@@ -76,17 +78,18 @@ export function buildWaypointState(
           };
     },
     isWaypointGateway: (ns, name) => gateways.has(`${ns}/${name}`),
-    referenceGrantAllows: (from, to, name) => grants.has(`${from}|${to}|${name}`) || grants.has(`${from}|${to}|*`),
+    referenceGrantAllows: grantsAllow(grants),
   };
   const problems: WaypointProblem[] = [];
-  const statuses: RouteStatus[] = [];
-  const compiled = [];
-  for (const input of config.httpRoutes) {
-    const out = compileHttpRoute(input, ctx);
-    statuses.push(out.status);
-    problems.push(...out.problems.map((p: RouteProblem) => ({ object: `HTTPRoute/${out.status.key}`, ...pick(p) })));
-    if (out.route !== null) compiled.push(out.route);
-  }
+  const inputs: RouteInput[] = [
+    ...config.httpRoutes.map((input) => ({ kind: 'HTTPRoute' as const, input })),
+    ...(config.grpcRoutes ?? []).map((input) => ({ kind: 'GRPCRoute' as const, input })),
+    ...(config.tcpRoutes ?? []).map((input) => ({ kind: 'TCPRoute' as const, input })),
+  ];
+  const routeOut = compileRoutes(inputs, ctx);
+  const statuses: RouteStatus[] = [...routeOut.statuses];
+  const compiled = routeOut.routes;
+  for (const { object, problem } of routeOut.problems) problems.push({ object, ...pick(problem) });
   const policies: L7Policy[] = [];
   for (const input of config.authorizationPolicies) {
     const out = compileL7Policy(input);

@@ -63,7 +63,12 @@ export async function serveUpgrade(
   });
   if (!verdict.allowed) return refuse(403, 'Forbidden');
   let backend: ServiceBackend = { ...svcRef, port: ctx.target.port.servicePort };
-  const table = state.routes.forServicePort(svcRef.namespace, svcRef.name, ctx.target.port.servicePort);
+  const table = state.routes.forServicePort(
+    svcRef.namespace,
+    svcRef.name,
+    ctx.target.port.servicePort,
+    ctx.sourceIdentity.namespace,
+  );
   if (table !== null) {
     const selected = selectRoute(table, view);
     if (selected === null) return refuse(404, 'Not Found');

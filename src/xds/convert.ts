@@ -458,11 +458,13 @@ function portExtras(p: unknown): { appProtocol?: AppProtocol; name?: string } {
 
 /** A waypoint's L7 object as held: a route or policy to compile, a waypoint Gateway, a ReferenceGrant. */
 export type L7Value =
-  | { readonly kind: 'HTTPRoute' | 'AuthorizationPolicy'; readonly input: ObjectInput }
+  | { readonly kind: 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute' | 'AuthorizationPolicy'; readonly input: ObjectInput }
   | { readonly kind: 'Gateway'; readonly ref: string }
   | { readonly kind: 'ReferenceGrant'; readonly grant: string };
 
-const L7_KINDS = ['HTTPRoute', 'AuthorizationPolicy', 'Gateway', 'ReferenceGrant'] as const;
+const L7_KINDS = ['HTTPRoute', 'GRPCRoute', 'TCPRoute', 'AuthorizationPolicy', 'Gateway', 'ReferenceGrant'] as const;
+// Route kinds a ReferenceGrant permission may name besides HTTPRoute (the default when `kind` is absent).
+const GRANT_KINDS = ['GRPCRoute', 'TCPRoute'] as const;
 const MAX_L7_JSON = 1024 * 1024;
 
 export function parseL7Resource(protos: XdsProtos, resource: string, bytes: Uint8Array): ConvertResult<L7Value> {
@@ -483,7 +485,13 @@ function readL7(o: Record<string, unknown>): L7Value {
   const str = (key: string): string =>
     typeof j[key] === 'string' && j[key] !== '' ? j[key] : fail(`json.${key}`, 'must be a non-empty string');
   if (kind === 'Gateway') return { kind, ref: `${str('namespace')}/${str('name')}` };
-  if (kind === 'ReferenceGrant') return { kind, grant: `${str('from')}|${str('to')}|${str('name')}` };
+  if (kind === 'ReferenceGrant') {
+    const base = `${str('from')}|${str('to')}|${str('name')}`;
+    if (j.kind === undefined || j.kind === 'HTTPRoute') return { kind, grant: base };
+    const routeKind = GRANT_KINDS.find((k) => k === j.kind);
+    if (routeKind === undefined) fail('json.kind', `must be HTTPRoute, ${GRANT_KINDS.join(' or ')}`);
+    return { kind, grant: `${base}|${routeKind}` };
+  }
   const ts = j.creationTimestampMs;
   if (ts !== null && ts !== undefined && !Number.isFinite(ts))
     fail('json.creationTimestampMs', 'must be a number or null');

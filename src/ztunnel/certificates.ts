@@ -4,6 +4,7 @@
 
 import { CertificateAuthority } from '../identity/ca.ts';
 import { CaClient } from '../identity/ca-client.ts';
+import { caTokenProvider } from '../identity/ca-token.ts';
 import type { ManagedCertificates } from '../identity/cert-manager.ts';
 import { CertificateManager, type CertificateSource } from '../identity/cert-manager.ts';
 import { LocalCaSource } from '../identity/local-ca-source.ts';
@@ -41,7 +42,7 @@ export async function createZtunnelCertificates(
     const client = await CaClient.create({
       address: formatHostPort(ca.address),
       roots: { file: ca.rootCertPath },
-      ...(ca.token === null ? {} : { token: ca.token }),
+      ...(ca.token === null ? {} : { token: caTokenProvider(ca.token) }),
       impersonate: true,
     });
     source = client;

@@ -12,6 +12,7 @@ import {
   ConfigError,
   type HostPort,
   parseAdminSocket,
+  parseCaToken,
   parseHostPort,
 } from '../runtime/process-config.ts';
 
@@ -83,6 +84,7 @@ export interface ZtunnelFlags {
   readonly 'ca-address'?: string;
   readonly 'ca-root'?: string;
   readonly 'ca-token'?: string;
+  readonly 'ca-token-file'?: string;
   readonly 'in-process-ca'?: boolean;
   readonly 'ca-dir'?: string;
   readonly admin?: string;
@@ -144,7 +146,7 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
       kind: 'grpc',
       address: parseHostPort(caAddress, '--ca-address'),
       rootCertPath,
-      token: flags['ca-token'] ?? env.FERRY_CA_TOKEN ?? null,
+      token: parseCaToken(flags, env),
     };
   }
   const socks5 = flags.socks5 ?? env.FERRY_SOCKS5_ADDRESS;

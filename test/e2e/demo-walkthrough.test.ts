@@ -1,9 +1,9 @@
 // The README demo walkthrough over examples/demo, end to end through the CLI as a user runs it: plaintext
 // before the mesh (the echo sees the client's own IP); `ferry label` enrolls the namespace live and the
-// client reaches the echo VIP over mTLS (the echo sees the destination ztunnel, 127.0.0.6; `ferry observe`
-// shows the SPIFFE identity, ALLOWED); a DENY policy resets the client and observe shows DENIED with the
-// policy; deleted, traffic is back; STRICT mTLS refuses the outsider's plaintext to an echo pod IP with a
-// reset while the meshed client still gets through. The cluster is torn down and checked clean after.
+// client reaches `http://echo/` (cluster DNS: the echo VIP) over mTLS (the echo sees the destination
+// ztunnel, 127.0.0.6; `ferry observe` shows the SPIFFE identity, ALLOWED); a DENY policy resets the
+// client and observe shows DENIED with the policy; deleted, traffic is back; STRICT mTLS refuses the
+// outsider's plaintext to an echo pod IP with a reset while the meshed client still gets through. The cluster is torn down and checked clean after.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -46,8 +46,9 @@ privilegedTest('demo walkthrough: plaintext → label → mTLS → DENY → STRI
   assert.equal(podOf(enrolled, 'demo', 'client-0').identity, CLIENT_ID);
   assert.equal(podOf(enrolled, 'demo', 'echo-v2-0').identity, ECHO_ID);
 
-  // 3. Through the Service VIP: mTLS, delivered by the destination ztunnel.
-  const meshed = await cli.curl(cluster, 'demo/client-0', `http://${vip}/`);
+  // 3. Through the Service, by name as the README writes it (cluster DNS gives the VIP): mTLS, delivered by
+  // the destination ztunnel. The VIP itself works the same (step 4 on).
+  const meshed = await cli.curl(cluster, 'demo/client-0', 'http://echo/');
   assert.ok(meshed.echo !== null, meshed.run.stdout + meshed.run.stderr);
   assert.equal(meshed.echo.peer.address, '127.0.0.6');
   assert.match(meshed.echo.pod, /^echo-v[12]-0$/);

@@ -56,6 +56,13 @@ function leftovers(cluster: string, pids: readonly number[] = []): string[] {
   if (existsSync(join(cgroupSlice(), cluster))) out.push(`cgroup ${join(cgroupSlice(), cluster)}`);
   if (existsSync(`/sys/fs/bpf/ferry-${cluster}`)) out.push(`pins /sys/fs/bpf/ferry-${cluster}`);
   if (existsSync(join(STATE_ROOT, cluster))) out.push(`state ${join(STATE_ROOT, cluster)}`);
+  if (existsSync('/etc/netns')) {
+    out.push(
+      ...readdirSync('/etc/netns')
+        .filter((n) => n.startsWith(`ferry-${cluster}_`))
+        .map((n) => `/etc/netns/${n}`),
+    );
+  }
   for (const pid of [...pids, ...processesOf(cluster)]) if (isRunning(pid)) out.push(`pid ${pid}`);
   return [...new Set(out)];
 }

@@ -1,7 +1,8 @@
 // Waypoint canary in the local cluster (issue 5), client pod → ztunnel → waypoint → ztunnel → echo pods:
-// 70/30 over 500 requests within ±5 points (HTTP/1.1 keep-alive and h2c), named route and rule in the
-// access log, then 70/30 → 0/100 applied while load runs: no request fails, the waypoint's last request to
-// v1 (its access log) is within a second of `ferry apply` returning, and weight 0 receives nothing after.
+// 70/30 over 500 requests to `http://echo/` (cluster DNS) within ±5 points (HTTP/1.1 keep-alive, and h2c
+// to the VIP), named route and rule in the access log, then 70/30 → 0/100 applied while load runs: no
+// request fails, the waypoint's last request to v1 (its access log) is within a second of `ferry apply`
+// returning, and weight 0 receives nothing after.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { privilegedTest } from '../../testkit/privileged.ts';
@@ -19,7 +20,8 @@ privilegedTest('waypoint canary: 70/30 split, weight 0, live 70/30 → 0/100 und
   const c = await WaypointCluster.up(cli, t, 'wpc', []);
 
   await t.test('70/30 over 500 requests: each share within ±5 points, all through the named rule', async () => {
-    const s = await c.load(c.url('echo'), ['--count', '500', '--concurrency', '4', '--request-id-prefix', 'split']);
+    // By name, as the README runs it: cluster DNS gives the VIP, and the waypoint routes by the VIP.
+    const s = await c.load('http://echo/', ['--count', '500', '--concurrency', '4', '--request-id-prefix', 'split']);
     assert.equal(s.failures, 0, JSON.stringify(s.errors));
     assert.deepEqual(s.byStatus, { '200': 500 });
     const v1 = share(s, 'echo-v1-0');

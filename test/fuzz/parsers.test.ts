@@ -11,6 +11,7 @@ const SEED = 20_261_202;
 const BUDGET: readonly (readonly [string, number])[] = [
   ['hbone-connect', 10_000],
   ['socks5-parse', 10_000],
+  ['dns-query', 2_000],
   ['xds', 8_000],
   ['httproute', 8_000],
   ['csr', 1_000],

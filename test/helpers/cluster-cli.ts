@@ -147,6 +147,13 @@ export class FerryCli {
     if (root !== null && existsSync(join(root, 'ferry.slice', cluster))) out.push(`cgroup ${cluster}`);
     if (existsSync(`/sys/fs/bpf/ferry-${cluster}`)) out.push(`pins /sys/fs/bpf/ferry-${cluster}`);
     if (existsSync(join(this.stateRoot, cluster))) out.push(`state ${cluster}`);
+    if (existsSync('/etc/netns')) {
+      out.push(
+        ...readdirSync('/etc/netns')
+          .filter((n) => n.startsWith(`ferry-${cluster}_`))
+          .map((n) => `/etc/netns/${n}`),
+      );
+    }
     out.push(...processesOf(cluster).map((p) => `pid ${p}`));
     return out;
   }

@@ -52,8 +52,11 @@ export interface WaypointHarness {
   readonly seen: ReadonlyMap<string, Record<string, unknown>[]>;
   /** Rewrites the config file and reloads (as SIGHUP would). */
   reconfigure(doc: Record<string, unknown>): Promise<void>;
-  /** A raw HBONE tunnel to `vip:port` through the waypoint (bytes in, bytes out). */
-  openTunnel(vip: string, port: number): Promise<Duplex>;
+  /**
+   * A raw HBONE tunnel to `vip:port` through the waypoint (bytes in, bytes out), as the client
+   * `spiffe://cluster.local/ns/<namespace>/sa/client` (namespace `default` unless given).
+   */
+  openTunnel(vip: string, port: number, source?: { readonly namespace: string }): Promise<Duplex>;
   /** Sends one HTTP/1.1 request to `vip:port` through an HBONE tunnel, as the client pod's ztunnel would. */
   request(vip: string, port: number, opts?: RequestOptions): Promise<HarnessResponse>;
 }
@@ -63,6 +66,8 @@ export interface RequestOptions {
   readonly path?: string;
   readonly headers?: Record<string, string>;
   readonly body?: string;
+  /** The client's namespace (its SPIFFE identity); `default` unless given. */
+  readonly sourceNamespace?: string;
 }
 
 export interface HarnessResponse {
@@ -149,11 +154,8 @@ export async function startWaypointHarness(
   };
   const waypoint = await startWaypoint(config, { certificates: certs, logDestination: logs });
   t.after(() => waypoint.shutdown(0));
-  const clientCert = await certs.getCertificate({
-    trustDomain: HARNESS_TD,
-    namespace: 'default',
-    serviceAccount: 'client',
-  });
+  const clientCertOf = (namespace = 'default') =>
+    certs.getCertificate({ trustDomain: HARNESS_TD, namespace, serviceAccount: 'client' });
   const waypointId = { trustDomain: HARNESS_TD, namespace: 'default', serviceAccount: 'waypoint' };
   const pool = new HboneClientPool({});
   t.after(() => pool.destroy());
@@ -166,9 +168,9 @@ export async function startWaypointHarness(
       await writeFile(configPath, toYaml(next));
       await waypoint.reload();
     },
-    openTunnel(vip, port) {
+    async openTunnel(vip, port, source) {
       return pool.connect({
-        source: clientCert,
+        source: await clientCertOf(source?.namespace),
         dst: waypoint.addresses.hbone,
         expectedIdentities: [waypointId],
         authority: `${vip}:${port}`,
@@ -176,7 +178,7 @@ export async function startWaypointHarness(
     },
     async request(vip, port, opts = {}) {
       const tunnel = await pool.connect({
-        source: clientCert,
+        source: await clientCertOf(opts.sourceNamespace),
         dst: waypoint.addresses.hbone,
         expectedIdentities: [waypointId],
         authority: `${vip}:${port}`,

@@ -91,6 +91,10 @@ test('readiness is 503 naming pending tasks, then 200 "ready" once all are unblo
   const server = await started(t, createReadinessServer({ listen: LOOPBACK, tracker }));
   let res = await request(server, '/healthz/ready');
   assert.equal(res.status, 503);
+  // Liveness (the chart's livenessProbe) answers 200 while not ready: waiting is not a reason to restart.
+  const live = await request(server, '/healthz/live');
+  assert.equal(live.status, 200);
+  assert.equal(live.body, 'live');
   assert.match(res.body, /certificates/);
   assert.match(res.body, /state manager/);
   xds.unblock();

@@ -7,7 +7,7 @@
 // L7 resource on the waypoint (parseL7Resource, then compileHttpRoute / compileL7Policy without throwing).
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { compileHttpRoute } from '../../../gateway-api/compile.ts';
+import { compileOne } from '../../../gateway-api/compile-routes.ts';
 import { parseManifestText } from '../../../src/controller/sources/manifest-source.ts';
 import { DIAGNOSTIC_CODES, type K8sObject } from '../../../src/controller/sources/types.ts';
 import { l7Resources, meshResources } from '../../../src/controller/xds-resources.ts';
@@ -46,15 +46,16 @@ export function checkPublished(protos: XdsProtos, objects: readonly K8sObject[])
     if (!parsed.ok)
       throw new FuzzViolation(`the waypoint would NACK what the controller publishes: ${parsed.error.message}`);
     const v = parsed.value;
-    if (v.kind === 'HTTPRoute') {
-      const compiled = mustNotThrow('compileHttpRoute', () =>
-        compileHttpRoute(v.input, {
+    if (v.kind === 'HTTPRoute' || v.kind === 'GRPCRoute' || v.kind === 'TCPRoute') {
+      const kind = v.kind;
+      const compiled = mustNotThrow('compileOne', () =>
+        compileOne(kind, v.input, {
           service: () => ({ ports: [{ port: 80, name: 'http', appProtocol: null }] }),
           isWaypointGateway: () => true,
           referenceGrantAllows: () => false,
         }),
       );
-      for (const p of compiled.problems) expectCode(p.code, ROUTE_CODES, 'compileHttpRoute problem');
+      for (const p of compiled.problems) expectCode(p.code, ROUTE_CODES, `compile ${kind} problem`);
     } else if (v.kind === 'AuthorizationPolicy') {
       const compiled = mustNotThrow('compileL7Policy', () => compileL7Policy(v.input));
       for (const p of compiled.problems) expectCode(p.code, L7_POLICY_CODES, 'compileL7Policy problem');

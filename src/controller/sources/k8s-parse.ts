@@ -3,6 +3,13 @@
 // ports) and keeps only the fields the mesh uses. Istio and Gateway API kinds: k8s-parse-istio.ts. Pure.
 import { canonicalIp } from '../../mesh/ip-addr.ts';
 import {
+  parseEndpointSlice,
+  parseGatewayClass,
+  parseNode,
+  parsePodStatus,
+  parseServerMeta,
+} from './k8s-parse-cluster.ts';
+import {
   parseAuthorizationPolicy,
   parseGateway,
   parsePeerAuthentication,
@@ -42,6 +49,8 @@ export interface ParsedObject {
 
 const ISTIO_SECURITY = ['security.istio.io/v1', 'security.istio.io/v1beta1'];
 const GATEWAY_API = ['gateway.networking.k8s.io/v1', 'gateway.networking.k8s.io/v1beta1'];
+// TCPRoute is experimental (v1alpha2); Gateway API v1.6 also serves it as v1.
+const GATEWAY_API_TCP = ['gateway.networking.k8s.io/v1alpha2', 'gateway.networking.k8s.io/v1'];
 const KINDS: ReadonlyMap<string, readonly string[]> = new Map<K8sKind, readonly string[]>([
   ['Namespace', ['v1']],
   ['Pod', ['v1']],
@@ -52,7 +61,12 @@ const KINDS: ReadonlyMap<string, readonly string[]> = new Map<K8sKind, readonly 
   ['PeerAuthentication', ISTIO_SECURITY],
   ['Gateway', GATEWAY_API],
   ['HTTPRoute', GATEWAY_API],
+  ['GRPCRoute', ['gateway.networking.k8s.io/v1']],
+  ['TCPRoute', GATEWAY_API_TCP],
   ['ReferenceGrant', GATEWAY_API],
+  ['GatewayClass', GATEWAY_API],
+  ['Node', ['v1']],
+  ['EndpointSlice', ['discovery.k8s.io/v1']],
 ]);
 const MAX_REPLICAS = 1000; // one machine runs every pod; more is a typo, not a plan
 const SERVICE_TYPES: readonly ServiceType[] = ['ClusterIP', 'NodePort', 'LoadBalancer', 'ExternalName'];
@@ -83,7 +97,12 @@ function parseWith(r: ObjectReader, doc: Obj, opts: ParseOptions): K8sObject | n
   const rawMeta = isObj(get(doc, 'metadata')) ? (get(doc, 'metadata') as Obj) : {};
   const rawName = typeof get(rawMeta, 'name') === 'string' ? (get(rawMeta, 'name') as string) : '?';
   const rawNs = get(rawMeta, 'namespace');
-  const nsGuess = kind === 'Namespace' ? '' : typeof rawNs === 'string' ? rawNs : opts.defaultNamespace;
+  const nsGuess =
+    kind === 'Namespace' || kind === 'Node' || kind === 'GatewayClass'
+      ? ''
+      : typeof rawNs === 'string'
+        ? rawNs
+        : opts.defaultNamespace;
   r.identify(objectRef(typeof kind === 'string' ? kind : '?', nsGuess, rawName));
   if (typeof kind !== 'string' || kind === '') return r.fail('FERRY_MANIFEST_UNKNOWN_KIND', 'kind', 'missing kind');
   const versions = KINDS.get(kind);
@@ -113,8 +132,16 @@ function parseWith(r: ObjectReader, doc: Obj, opts: ParseOptions): K8sObject | n
     case 'Pod': {
       const s = r.map(spec, 'spec');
       const podSpec = s === null ? null : parsePodSpec(r, s, 'spec');
-      return podSpec === null ? null : { kind, ...base, spec: podSpec };
+      const status = parsePodStatus(r, get(doc, 'status'));
+      if (podSpec === null || status === null) return null;
+      return status === undefined ? { kind, ...base, spec: podSpec } : { kind, ...base, spec: podSpec, status };
     }
+    case 'Node':
+      return parseNode(r, { kind, ...base }, get(doc, 'status'));
+    case 'EndpointSlice':
+      return parseEndpointSlice(r, { kind, ...base }, doc);
+    case 'GatewayClass':
+      return parseGatewayClass(r, { kind, ...base }, spec);
     case 'Deployment':
       return parseDeployment(r, { kind, ...base }, spec);
     case 'Service':
@@ -126,6 +153,8 @@ function parseWith(r: ObjectReader, doc: Obj, opts: ParseOptions): K8sObject | n
     case 'Gateway':
       return parseGateway(r, { kind, ...base }, spec);
     case 'HTTPRoute':
+    case 'GRPCRoute':
+    case 'TCPRoute':
       return { kind, ...base, spec: spec ?? null };
     case 'ReferenceGrant':
       return parseReferenceGrant(r, { kind, ...base }, spec);
@@ -137,14 +166,14 @@ function parseMeta(r: ObjectReader, kind: K8sKind, v: unknown, opts: ParseOption
   if (m === null) return null;
   // Namespaces and Services become DNS names of their own (svc hostnames), so they are labels, not subdomains.
   const rule = kind === 'Namespace' ? 'dns-label' : kind === 'Service' ? 'dns-1035-label' : 'dns-subdomain';
+  const clusterScoped = kind === 'Namespace' || kind === 'Node' || kind === 'GatewayClass';
   const name = r.name(get(m, 'name'), 'metadata.name', rule);
   const rawNs = get(m, 'namespace');
-  const namespace =
-    kind === 'Namespace'
-      ? ''
-      : rawNs === undefined || rawNs === null
-        ? opts.defaultNamespace
-        : r.name(rawNs, 'metadata.namespace', 'dns-label');
+  const namespace = clusterScoped
+    ? ''
+    : rawNs === undefined || rawNs === null
+      ? opts.defaultNamespace
+      : r.name(rawNs, 'metadata.namespace', 'dns-label');
   const labels = r.labels(get(m, 'labels'), 'metadata.labels', 'labels');
   const annotations = r.labels(get(m, 'annotations'), 'metadata.annotations', 'annotations');
   let creationTimestampMs: number | null = null;
@@ -160,8 +189,9 @@ function parseMeta(r: ObjectReader, kind: K8sKind, v: unknown, opts: ParseOption
       r.fail('FERRY_MANIFEST_INVALID_FIELD', 'metadata.creationTimestamp', `not a timestamp: ${q(ts)}`);
     else creationTimestampMs = parsed;
   }
-  if (name === null || namespace === null || labels === null || annotations === null) return null;
-  return { name, namespace, labels, annotations, creationTimestampMs, sequence: opts.sequence };
+  const server = parseServerMeta(r, m);
+  if (name === null || namespace === null || labels === null || annotations === null || server === null) return null;
+  return { name, namespace, labels, annotations, creationTimestampMs, sequence: opts.sequence, ...server };
 }
 
 export function parsePodSpec(r: ObjectReader, s: Obj, field: string): PodSpec | null {

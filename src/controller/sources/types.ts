@@ -6,7 +6,7 @@
 
 export type Labels = ReadonlyMap<string, string>;
 
-/** Where an object came from: the manifest file and the line its document starts on. */
+/** Where an object came from: the manifest file and the line its document starts on (`api:Kind/ns/name`, line null, for objects read from the Kubernetes API). */
 export interface ObjectOrigin {
   readonly file: string;
   readonly line: number | null;
@@ -22,6 +22,10 @@ export interface ObjectMeta {
   readonly creationTimestampMs: number | null;
   /** Order in which the source first saw the object; breaks "oldest wins" ties when timestamps are absent. */
   readonly sequence: number;
+  /** metadata.uid, resourceVersion and generation as the API server set them (absent in manifests). */
+  readonly uid?: string;
+  readonly resourceVersion?: string;
+  readonly generation?: number;
 }
 
 interface ObjectBase<K extends string> {
@@ -74,6 +78,50 @@ export type ServiceAccountObject = ObjectBase<'ServiceAccount'>;
 
 export interface PodObject extends ObjectBase<'Pod'> {
   readonly spec: PodSpec;
+  /** status.podIP and status.phase as the kubelet reported them (absent in manifests). */
+  readonly status?: { readonly podIP: string | null; readonly phase: string | null };
+}
+
+export interface NodeAddress {
+  readonly type: string;
+  readonly address: string;
+}
+
+/** A Kubernetes Node: its name is what a pod's spec.nodeName and a ztunnel's node identity say. */
+export interface NodeObject extends ObjectBase<'Node'> {
+  readonly status: { readonly addresses: readonly NodeAddress[] };
+}
+
+export interface EndpointSlicePort {
+  readonly name: string | null;
+  /** null: every port ("all ports" slices of a headless Service without ports). */
+  readonly port: number | null;
+  readonly protocol: PortProtocol;
+}
+
+export interface EndpointSliceEndpoint {
+  /** Canonical IP addresses (IPv4/IPv6 slices; FQDN slices are kept but not translated). */
+  readonly addresses: readonly string[];
+  /** conditions.ready; an absent condition counts as ready (discovery.k8s.io/v1). */
+  readonly ready: boolean;
+  readonly nodeName: string | null;
+  readonly targetRef: { readonly kind: string; readonly namespace: string; readonly name: string } | null;
+}
+
+/** discovery.k8s.io/v1 EndpointSlice: the endpoints of a Service, also of one without a selector. */
+export interface EndpointSliceObject extends ObjectBase<'EndpointSlice'> {
+  readonly spec: {
+    /** Label kubernetes.io/service-name: the Service these endpoints belong to. */
+    readonly serviceName: string | null;
+    readonly addressType: 'IPv4' | 'IPv6' | 'FQDN';
+    readonly ports: readonly EndpointSlicePort[];
+    readonly endpoints: readonly EndpointSliceEndpoint[];
+  };
+}
+
+/** gateway.networking.k8s.io GatewayClass: which controller implements Gateways of this class. */
+export interface GatewayClassObject extends ObjectBase<'GatewayClass'> {
+  readonly spec: { readonly controllerName: string };
 }
 
 export interface DeploymentObject extends ObjectBase<'Deployment'> {
@@ -190,6 +238,16 @@ export interface HttpRouteObject extends ObjectBase<'HTTPRoute'> {
   readonly spec: unknown;
 }
 
+/** GRPCRoute (gateway.networking.k8s.io/v1): kept as parsed JSON, compiled like HTTPRoutes. */
+export interface GrpcRouteObject extends ObjectBase<'GRPCRoute'> {
+  readonly spec: unknown;
+}
+
+/** TCPRoute (gateway.networking.k8s.io/v1alpha2, experimental): kept as parsed JSON. */
+export interface TcpRouteObject extends ObjectBase<'TCPRoute'> {
+  readonly spec: unknown;
+}
+
 /** ReferenceGrant (gateway.networking.k8s.io): who may reference what in this (the target) namespace. */
 export interface ReferenceGrantObject extends ObjectBase<'ReferenceGrant'> {
   readonly spec: {
@@ -209,7 +267,12 @@ export type K8sObject =
   | PeerAuthenticationObject
   | GatewayObject
   | HttpRouteObject
-  | ReferenceGrantObject;
+  | GrpcRouteObject
+  | TcpRouteObject
+  | ReferenceGrantObject
+  | NodeObject
+  | EndpointSliceObject
+  | GatewayClassObject;
 
 export type K8sKind = K8sObject['kind'];
 
@@ -224,7 +287,12 @@ export interface ClusterState {
   readonly peerAuthentications: readonly PeerAuthenticationObject[];
   readonly gateways: readonly GatewayObject[];
   readonly httpRoutes: readonly HttpRouteObject[];
+  readonly grpcRoutes: readonly GrpcRouteObject[];
+  readonly tcpRoutes: readonly TcpRouteObject[];
   readonly referenceGrants: readonly ReferenceGrantObject[];
+  readonly nodes: readonly NodeObject[];
+  readonly endpointSlices: readonly EndpointSliceObject[];
+  readonly gatewayClasses: readonly GatewayClassObject[];
 }
 
 /** A source of cluster objects: manifest files (local mode) or the Kubernetes API. */
@@ -252,6 +320,7 @@ export const DIAGNOSTIC_CODES = [
   'FERRY_ROUTE_INVALID',
   'FERRY_ROUTE_UNRESOLVED_REF',
   'FERRY_ROUTE_NO_PARENT',
+  'FERRY_KUBE_KIND_MISSING',
 ] as const;
 export type DiagnosticCode = (typeof DIAGNOSTIC_CODES)[number];
 
@@ -304,7 +373,12 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
   const peerAuthentications: PeerAuthenticationObject[] = [];
   const gateways: GatewayObject[] = [];
   const httpRoutes: HttpRouteObject[] = [];
+  const grpcRoutes: GrpcRouteObject[] = [];
+  const tcpRoutes: TcpRouteObject[] = [];
   const referenceGrants: ReferenceGrantObject[] = [];
+  const nodes: NodeObject[] = [];
+  const endpointSlices: EndpointSliceObject[] = [];
+  const gatewayClasses: GatewayClassObject[] = [];
   for (const o of objects) {
     switch (o.kind) {
       case 'Namespace':
@@ -334,8 +408,23 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
       case 'HTTPRoute':
         httpRoutes.push(o);
         break;
+      case 'GRPCRoute':
+        grpcRoutes.push(o);
+        break;
+      case 'TCPRoute':
+        tcpRoutes.push(o);
+        break;
       case 'ReferenceGrant':
         referenceGrants.push(o);
+        break;
+      case 'Node':
+        nodes.push(o);
+        break;
+      case 'EndpointSlice':
+        endpointSlices.push(o);
+        break;
+      case 'GatewayClass':
+        gatewayClasses.push(o);
         break;
       default:
         return assertNever(o);
@@ -351,7 +440,12 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
     peerAuthentications,
     gateways,
     httpRoutes,
+    grpcRoutes,
+    tcpRoutes,
     referenceGrants,
+    nodes,
+    endpointSlices,
+    gatewayClasses,
   ]) {
     list.sort(byNamespaceThenName);
   }
@@ -365,7 +459,12 @@ export function buildClusterState(objects: Iterable<K8sObject>): ClusterState {
     peerAuthentications,
     gateways,
     httpRoutes,
+    grpcRoutes,
+    tcpRoutes,
     referenceGrants,
+    nodes,
+    endpointSlices,
+    gatewayClasses,
   };
 }
 

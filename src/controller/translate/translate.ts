@@ -6,6 +6,7 @@ import type { Authorization, MeshConfig, Service, Workload } from '../../mesh/ty
 import { policyKey } from '../../mesh/types.ts';
 import type { ClusterState, K8sObject, Labels, ServiceObject } from '../sources/types.ts';
 import { convertAuthorizationPolicy } from './authorization-policy.ts';
+import { applyEndpointSlices } from './endpoint-slices.ts';
 import { PeerAuthenticationIndex } from './peer-authentication.ts';
 import { expandPods } from './pods.ts';
 import { type SelectorPolicy, SelectorPolicyIndex } from './selector-index.ts';
@@ -136,17 +137,21 @@ export function translateCluster(
     if (w !== null) workloads.push(w);
   }
   for (const wp of waypointSpecs) services.push(waypointService(wp, settings));
+  const endpointWorkloads = applyEndpointSlices(workloads, state.services, state.endpointSlices, settings, diags);
   for (const o of [
     ...state.serviceAccounts,
     ...state.peerAuthentications,
     ...state.gateways,
     ...state.httpRoutes,
+    ...state.grpcRoutes,
+    ...state.tcpRoutes,
     ...state.referenceGrants,
+    ...state.endpointSlices,
   ])
     checkNamespace(o);
 
   policies.push(...mtls.policies());
-  const implicit = allowFromWaypoints(workloads, services, policies, waypointSpecs, settings);
+  const implicit = allowFromWaypoints(endpointWorkloads, services, policies, waypointSpecs, settings);
   policies.push(...implicit.policies);
   const config: MeshConfig = {
     workloads: implicit.workloads.sort(byKey),

@@ -49,7 +49,7 @@ export interface WaypointSpec {
 /** An object a waypoint compiles itself (ferry.waypoint.v1.L7Resource), named `<kind>/<ns>/<name>`. */
 export interface L7Entry {
   readonly name: string;
-  readonly kind: 'HTTPRoute' | 'AuthorizationPolicy' | 'Gateway' | 'ReferenceGrant';
+  readonly kind: 'HTTPRoute' | 'GRPCRoute' | 'TCPRoute' | 'AuthorizationPolicy' | 'Gateway' | 'ReferenceGrant';
   readonly json: string;
 }
 
@@ -59,7 +59,7 @@ export interface TranslateResult {
   readonly diagnostics: readonly Diagnostic[];
   /** What waypoints get besides the mesh: routes, L7 policies, waypoint Gateways. */
   readonly l7: readonly L7Entry[];
-  /** Status of every HTTPRoute (computed with the same compiler the waypoints run). */
+  /** Status of every HTTPRoute, GRPCRoute and TCPRoute (computed with the same compiler the waypoints run). */
   readonly routeStatus: readonly RouteStatus[];
   /** uids of waypoint workloads: they speak HBONE themselves and are never enrolled. */
   readonly waypointWorkloads: readonly string[];

@@ -1,13 +1,16 @@
 // What waypoints add to the translation (docs/architecture.md "Policy and enrollment", docs/architecture.md "Waypoints (L7)"): each waypoint's
 // own Service `<gw>.<ns>.svc.<domain>` (port 15008, what ztunnels resolve a GatewayAddress to) and its pod
 // as an HBONE workload (it terminates HBONE itself, so it is never enrolled); the objects waypoints compile
-// themselves (HTTPRoutes, AuthorizationPolicies with targetRefs, waypoint Gateways) as L7 entries; and the
-// status of every HTTPRoute, computed with the same gateway-api/ compiler the waypoints run. Pure.
-import { type CompileContext, compileHttpRoute } from '../../../gateway-api/compile.ts';
-import type { RouteStatus } from '../../../gateway-api/types.ts';
+// themselves (HTTP/GRPC/TCPRoutes, AuthorizationPolicies with targetRefs, waypoint Gateways, ReferenceGrants)
+// as L7 entries; and the status of every route, computed with the same gateway-api/ compiler (and the same
+// conflict rules between route kinds) the waypoints run. Pure.
+import type { CompileContext } from '../../../gateway-api/compile.ts';
+import { grantsAllow, referenceGrantKey } from '../../../gateway-api/compile-common.ts';
+import { compileRoutes, type RouteInput } from '../../../gateway-api/compile-routes.ts';
+import type { RouteKind, RouteStatus } from '../../../gateway-api/types.ts';
 import type { Authorization, GatewayAddress, PortMap, Service, Workload } from '../../mesh/types.ts';
 import { policyKey, serviceKey } from '../../mesh/types.ts';
-import type { ClusterState } from '../sources/types.ts';
+import type { ClusterState, GrpcRouteObject, HttpRouteObject, TcpRouteObject } from '../sources/types.ts';
 import type { Diagnostics, L7Entry, TranslateSettings, WaypointSpec } from './types.ts';
 import { HBONE_PORT } from './waypoints.ts';
 
@@ -38,13 +41,18 @@ export function asWaypointWorkload(w: Workload, spec: WaypointSpec, settings: Tr
   };
 }
 
+/** Every route of every kind, in the order statuses are reported. */
+function routeObjects(state: ClusterState): (HttpRouteObject | GrpcRouteObject | TcpRouteObject)[] {
+  return [...state.httpRoutes, ...state.grpcRoutes, ...state.tcpRoutes];
+}
+
 export function l7Entries(state: ClusterState, waypoints: readonly WaypointSpec[]): L7Entry[] {
   const out: L7Entry[] = [];
-  for (const r of state.httpRoutes) {
+  for (const r of routeObjects(state)) {
     const { namespace, name, creationTimestampMs, sequence } = r.metadata;
     out.push({
-      kind: 'HTTPRoute',
-      name: `HTTPRoute/${namespace}/${name}`,
+      kind: r.kind,
+      name: `${r.kind}/${namespace}/${name}`,
       json: JSON.stringify({ namespace, name, creationTimestampMs, sequence, spec: r.spec }),
     });
   }
@@ -70,7 +78,7 @@ export function l7Entries(state: ClusterState, waypoints: readonly WaypointSpec[
   return out;
 }
 
-/** Status of every HTTPRoute against the translated Services; problems also become diagnostics. */
+/** Status of every route against the translated Services; problems also become diagnostics. */
 export function routeStatuses(
   state: ClusterState,
   services: readonly Service[],
@@ -94,25 +102,28 @@ export function routeStatuses(
           };
     },
     isWaypointGateway: (ns, name) => gateways.has(`${ns}/${name}`),
-    referenceGrantAllows: (from, to, name) => grants.has(`${from}|${to}|${name}`) || grants.has(`${from}|${to}|*`),
+    referenceGrantAllows: grantsAllow(grants),
   };
-  return state.httpRoutes.map((r) => {
-    const out = compileHttpRoute(
-      {
-        namespace: r.metadata.namespace,
-        name: r.metadata.name,
-        creationTimestampMs: r.metadata.creationTimestampMs,
-        sequence: r.metadata.sequence,
-        spec: r.spec,
-      },
-      ctx,
-    );
-    for (const p of out.problems) {
-      const report = p.code === 'FERRY_ROUTE_INVALID' ? diags.error.bind(diags) : diags.warn.bind(diags);
-      report(r, p.code, p.field, p.message);
-    }
-    return out.status;
-  });
+  const objects = routeObjects(state);
+  const inputs: RouteInput[] = objects.map((r) => ({
+    kind: r.kind,
+    input: {
+      namespace: r.metadata.namespace,
+      name: r.metadata.name,
+      creationTimestampMs: r.metadata.creationTimestampMs,
+      sequence: r.metadata.sequence,
+      spec: r.spec,
+    },
+  }));
+  const out = compileRoutes(inputs, ctx);
+  const byObject = new Map(objects.map((r) => [`${r.kind}/${r.metadata.namespace}/${r.metadata.name}`, r]));
+  for (const { object, problem: p } of out.problems) {
+    const r = byObject.get(object);
+    if (r === undefined) continue;
+    const report = p.code === 'FERRY_ROUTE_INVALID' ? diags.error.bind(diags) : diags.warn.bind(diags);
+    report(r, p.code, p.field, p.message);
+  }
+  return [...out.statuses];
 }
 
 const EMPTY_MATCH = {
@@ -194,21 +205,30 @@ export function allowFromWaypoints(
   return { workloads: out, policies: [...generated.values()] };
 }
 
+const GRANT_FROM_KINDS: readonly RouteKind[] = ['HTTPRoute', 'GRPCRoute', 'TCPRoute'];
+
 /**
- * HTTPRoute → Service permissions of every ReferenceGrant, as `fromNs|toNs|serviceName` (`*` = any
- * Service in toNs): the form the compiler and the waypoints' L7 resources use.
+ * Route → Service permissions of every ReferenceGrant, as `fromNs|toNs|serviceName` (`*` = any Service in
+ * toNs) for HTTPRoutes and `…|GRPCRoute` / `…|TCPRoute` for the others (gateway-api referenceGrantKey):
+ * the form the compiler and the waypoints' L7 resources use.
  */
 export function referenceGrantEntries(state: ClusterState): string[] {
   const out = new Set<string>();
   for (const g of state.referenceGrants) {
-    const froms = g.spec.from.filter((f) => f.group === 'gateway.networking.k8s.io' && f.kind === 'HTTPRoute');
+    const froms = g.spec.from.filter(
+      (f) => f.group === 'gateway.networking.k8s.io' && GRANT_FROM_KINDS.some((k) => k === f.kind),
+    );
     const tos = g.spec.to.filter((t) => (t.group === '' || t.group === 'core') && t.kind === 'Service');
-    for (const f of froms) for (const t of tos) out.add(`${f.namespace}|${g.metadata.namespace}|${t.name ?? '*'}`);
+    for (const f of froms) {
+      for (const t of tos) {
+        out.add(referenceGrantKey(f.namespace, g.metadata.namespace, t.name ?? '*', f.kind as RouteKind));
+      }
+    }
   }
   return [...out].sort();
 }
 
-function grantJson(entry: string): { from: string; to: string; name: string } {
-  const [from = '', to = '', name = ''] = entry.split('|');
-  return { from, to, name };
+function grantJson(entry: string): { from: string; to: string; name: string; kind?: string } {
+  const [from = '', to = '', name = '', kind] = entry.split('|');
+  return kind === undefined ? { from, to, name } : { from, to, name, kind };
 }

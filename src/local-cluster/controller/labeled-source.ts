@@ -86,7 +86,12 @@ export function applyLabelOverrides(
     ...state.peerAuthentications,
     ...state.gateways,
     ...state.httpRoutes,
+    ...state.grpcRoutes,
+    ...state.tcpRoutes,
     ...state.referenceGrants,
+    ...state.nodes,
+    ...state.endpointSlices,
+    ...state.gatewayClasses,
   ]);
 }
 

@@ -47,7 +47,6 @@ describe('compileHttpRoute: parents and status', () => {
     ['missing Service', { group: '', kind: 'Service', name: 'nope' }, 'NoMatchingParent'],
     ['port not on the Service', { group: '', kind: 'Service', name: 'echo', port: 81 }, 'NoMatchingParent'],
     ['unknown sectionName', { group: '', kind: 'Service', name: 'echo', sectionName: 'grpc' }, 'NoMatchingParent'],
-    ['consumer route', { group: '', kind: 'Service', name: 'remote', namespace: 'other' }, 'UnsupportedValue'],
   ];
   for (const [what, parentRef, reason] of parentCases) {
     it(`${what} → Accepted=False ${reason}`, () => {

@@ -145,6 +145,11 @@ test('images: common images map to the built-in apps, commands run as given', ()
     'node /ferry/main.ts testapp http-echo --port 8000',
   );
   assert.equal(r({ name: 'c', image: 'ferry/tcp-echo' }), 'node /ferry/main.ts testapp tcp-echo --port 9000');
+  assert.equal(r({ name: 'c', image: 'ferry/grpc-echo' }), 'node /ferry/main.ts testapp grpc-echo --port 50051');
+  assert.equal(
+    r({ name: 'c', image: 'ferry/grpc-echo', ports: [9090] }),
+    'node /ferry/main.ts testapp grpc-echo --port 9090',
+  );
   assert.equal(r({ name: 'c', image: 'busybox' }), 'sleep infinity');
   assert.equal(
     r({ name: 'c', image: 'curlimages/curl', command: ['curl', 'http://x/'] }),

@@ -130,7 +130,7 @@ function goodFacts(): HostFacts {
       mapTypes: Object.fromEntries(REQUIRED_MAP_TYPES.map((m) => [m.name, 1])),
     },
     object: { path: '/ferry/bpf/redirect.bpf.o', loaded: true, compiler: 'Debian clang version 14.0.6' },
-    toolsFound: { ip: true, nsenter: true, mount: true },
+    toolsFound: { ip: true, nsenter: true, unshare: true, mount: true },
   };
 }
 
@@ -280,7 +280,7 @@ test('each broken fact fails (or warns on) its own check, with the fix', () => {
     },
     {
       name: 'no ip(8)',
-      change: (f) => ({ ...f, toolsFound: { ip: false, nsenter: true, mount: true } }),
+      change: (f) => ({ ...f, toolsFound: { ip: false, nsenter: true, unshare: true, mount: true } }),
       check: 'tools',
       status: 'fail',
       detail: /not on PATH: ip/,

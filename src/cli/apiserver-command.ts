@@ -1,0 +1,76 @@
+// `ferry apiserver`: runs the local Kubernetes API server as its own process (docs/operations.md, "Local
+// Kubernetes API server"): HTTPS on loopback, a bearer token, state in --data-dir, a kubeconfig for kubectl.
+import { parseArgs } from 'node:util';
+import { ApiServerError } from '../local-cluster/apiserver/errors.ts';
+import { startApiServer } from '../local-cluster/apiserver/server.ts';
+import { DrainController } from '../runtime/drain.ts';
+import { createLogger } from '../runtime/logger.ts';
+import { installSignalHandlers } from '../runtime/signals.ts';
+
+const HELP = `usage: ferry apiserver --data-dir DIR [options]
+
+  --data-dir <dir>          state (write-ahead log, snapshot, certificates, token); created 0700
+  --host <addr>             listen address (default 127.0.0.1; keep it on loopback)
+  --port <n>                listen port (default 6443; 0 picks a free one)
+  --kubeconfig-out <file>   write a kubeconfig for kubectl here (0600)
+  --cluster-name <name>     cluster/context name in the kubeconfig (default ferry)
+  --preinstall-crds         create the Istio and Gateway API CRDs Ferry reads, if missing
+  --max-watch-seconds <n>   end every watch after n seconds (default 1800; clients resume)
+`;
+
+export async function run(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      'data-dir': { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '6443' },
+      'kubeconfig-out': { type: 'string' },
+      'cluster-name': { type: 'string', default: 'ferry' },
+      'preinstall-crds': { type: 'boolean', default: false },
+      'max-watch-seconds': { type: 'string' },
+    },
+  });
+  if (values.help === true) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  const dataDir = values['data-dir'];
+  if (dataDir === undefined || dataDir === '')
+    throw new ApiServerError('FERRY_APISERVER_BAD_OPTION', '--data-dir is required');
+  const port = integer(values.port, '--port', 0, 65535);
+  const maxWatchSeconds =
+    values['max-watch-seconds'] === undefined
+      ? undefined
+      : integer(values['max-watch-seconds'], '--max-watch-seconds', 1, 86_400);
+  const logger = createLogger({ component: 'apiserver' });
+  const server = await startApiServer({
+    dataDir,
+    host: values.host,
+    port,
+    log: logger,
+    clusterName: values['cluster-name'],
+    preinstallCrds: values['preinstall-crds'],
+    ...(values['kubeconfig-out'] === undefined ? {} : { kubeconfigPath: values['kubeconfig-out'] }),
+    ...(maxWatchSeconds === undefined ? {} : { maxWatchSeconds }),
+  });
+  const drain = new DrainController();
+  using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger });
+  await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
+  await server.close();
+  logger.info({}, 'API server stopped');
+  logger.flush();
+  return 0;
+}
+
+function integer(text: string, flag: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^[0-9]+$/.test(text) || n < min || n > max) {
+    throw new ApiServerError(
+      'FERRY_APISERVER_BAD_OPTION',
+      `${flag}: expected an integer ${min}..${max}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
+}
