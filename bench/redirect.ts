@@ -17,6 +17,7 @@ import { privilegeProblem } from '../testkit/privileged.ts';
 import { type Pod, Topology } from '../testkit/topology.ts';
 import { cpuSeconds, RssSampler, rssMb } from './proc.ts';
 import { measureEnrollment } from './redirect-enroll.ts';
+import { IPERF_PORT, runIperf, SIDECAR, startHaproxyPair, startIperfServer } from './redirect-haproxy.ts';
 import {
   type NodeProxy,
   type RedirectOptions,
@@ -26,11 +27,12 @@ import {
   startNodeProxies,
   writeMeshConfig,
 } from './redirect-setup.ts';
-import { proxyCostSummary, r3 } from './report.ts';
+import { positiveEnv, proxyCostSummary, r3 } from './report.ts';
 
 const ECHO_PORT = 8080;
 const PCTS = ['p50_ms', 'p90_ms', 'p99_ms'] as const;
-type Side = 'direct' | 'mesh';
+type Side = 'direct' | 'mesh' | 'haproxy';
+const SIDES: readonly Side[] = ['direct', 'mesh', 'haproxy'];
 type Run = Record<string, number>;
 
 const mean = (v: readonly number[]): number => v.reduce((a, b) => a + b, 0) / v.length;
@@ -137,13 +139,16 @@ async function measure(o: RedirectOptions, stack: AsyncDisposableStack): Promise
     NodeProxy,
   ];
   await startEchoInPod(server, ECHO_PORT, stack);
+  // Reference side (issue 12): an HAProxy mTLS sidecar pair in the same two pods, pods unenrolled.
+  const hap = await startHaproxyPair(client, server, ECHO_PORT, dir, stack);
+  const hasIperf = await startIperfServer(server, stack);
 
   // Sides switch by enrolling / unenrolling both pods; each loadgen run opens new connections.
   let current: Side = 'direct';
   const setSide = async (side: Side): Promise<void> => {
     if (side === current) return;
     if (side === 'mesh') await Promise.all([za.enroll(client), zb.enroll(server)]);
-    else await Promise.all([za.unenroll(client), zb.unenroll(server)]);
+    else if (current === 'mesh') await Promise.all([za.unenroll(client), zb.unenroll(server)]);
     current = side;
   };
   const outboundLogs = (): number =>
@@ -151,8 +156,9 @@ async function measure(o: RedirectOptions, stack: AsyncDisposableStack): Promise
   const load = async (side: Side, conns: number, durationMs: number): Promise<Run> => {
     await setSide(side);
     const before = outboundLogs();
+    const target = side === 'haproxy' ? SIDECAR.echo : `${server.ip}:${ECHO_PORT}`;
     const r = await runLoadgenInPod(client, [
-      ...['--target', `${server.ip}:${ECHO_PORT}`, '--connections', String(conns)],
+      ...['--target', target, '--connections', String(conns)],
       ...['--rate', String(o.rate), '--size', String(o.size), '--duration-ms', String(durationMs)],
     ]);
     // Guard against measuring the wrong path: access logs are written when connections close.
@@ -164,33 +170,69 @@ async function measure(o: RedirectOptions, stack: AsyncDisposableStack): Promise
     return r;
   };
 
+  // Single-stream bulk (iperf3, BENCH_BULK_BYTES) on each side, alternated like the latency runs; proxy
+  // CPU seconds per GiB moved (both proxies of the side).
+  const bulkBytes = positiveEnv(process.env, 'BENCH_BULK_BYTES', 1024 ** 3);
+  const measureBulk = async () => {
+    const out: Record<Side, { gbps: number[]; cpu_s_per_gib: number[] }> = {
+      direct: { gbps: [], cpu_s_per_gib: [] },
+      mesh: { gbps: [], cpu_s_per_gib: [] },
+      haproxy: { gbps: [], cpu_s_per_gib: [] },
+    };
+    for (const order of [SIDES, [...SIDES].reverse()]) {
+      for (const side of order) {
+        await setSide(side);
+        const pids = side === 'haproxy' ? [hap.pids.client, hap.pids.server] : [za.pid, zb.pid];
+        const before = pids.map(cpuSeconds);
+        const gbps =
+          side === 'haproxy'
+            ? await runIperf(client, '127.0.0.1', Number(SIDECAR.bulk.split(':')[1]), bulkBytes)
+            : await runIperf(client, server.ip, IPERF_PORT, bulkBytes);
+        const cpuS = pids.map(cpuSeconds).reduce((a, v, i) => a + v - (before[i] ?? 0), 0);
+        out[side].gbps.push(gbps);
+        out[side].cpu_s_per_gib.push(side === 'direct' ? 0 : cpuS / (bulkBytes / 1024 ** 3));
+        say(
+          `  bulk ${side.padEnd(7)} ${gbps.toFixed(2)} Gbit/s, proxies ${(cpuS / (bulkBytes / 1024 ** 3)).toFixed(2)} CPU-s/GiB`,
+        );
+      }
+    }
+    return Object.fromEntries(
+      SIDES.map((s) => [s, { gbps: r3(mean(out[s].gbps)), cpu_s_per_gib: r3(mean(out[s].cpu_s_per_gib)) }]),
+    ) as Record<Side, { gbps: number; cpu_s_per_gib: number }>;
+  };
+
   await setSide('mesh');
   await new Promise((resolve) => setTimeout(resolve, 1000)); // startup garbage settles
   const idleRss = { a: rssMb(za.pid), b: rssMb(zb.pid) };
   say(`ztunnels ready (pids ${za.pid}, ${zb.pid}); idle RSS ${idleRss.a.toFixed(1)} / ${idleRss.b.toFixed(1)} MiB`);
   const maxConns = Math.max(...o.connections);
-  await load('mesh', maxConns, o.warmupMs);
-  await load('direct', maxConns, o.warmupMs);
+  const idleRssHap = { a: rssMb(hap.pids.client), b: rssMb(hap.pids.server) };
+  for (const side of SIDES) await load(side, maxConns, o.warmupMs);
 
   const rss = new RssSampler([za.pid, zb.pid]);
+  const rssHap = new RssSampler([hap.pids.client, hap.pids.server]);
   const cpu = { a: 0, b: 0, completed: 0 };
+  const cpuHap = { a: 0, b: 0, completed: 0 };
   const results = new Map<number, Record<Side, Run[]>>();
   let phase = 0;
   for (const conns of o.connections) {
-    const perConn: Record<Side, Run[]> = { direct: [], mesh: [] };
+    const perConn: Record<Side, Run[]> = { direct: [], mesh: [], haproxy: [] };
     results.set(conns, perConn);
     for (let round = 0; round < o.rounds; round++) {
-      const order: readonly Side[] = phase++ % 2 === 0 ? ['direct', 'mesh'] : ['mesh', 'direct'];
+      // Alternated: direct, mesh, haproxy then haproxy, mesh, direct, so drift hits every side alike.
+      const order: readonly Side[] = phase++ % 2 === 0 ? SIDES : [...SIDES].reverse();
       for (const side of order) {
         await setSide(side); // before the CPU reading: enrollment is not request cost
-        const before = { a: cpuSeconds(za.pid), b: cpuSeconds(zb.pid) };
-        if (side === 'mesh') rss.start();
+        const [pa, pb, acc, sampler] =
+          side === 'haproxy' ? [hap.pids.client, hap.pids.server, cpuHap, rssHap] : [za.pid, zb.pid, cpu, rss];
+        const before = { a: cpuSeconds(pa), b: cpuSeconds(pb) };
+        if (side !== 'direct') sampler.start();
         const r = await load(side, conns, o.durationMs);
-        if (side === 'mesh') {
-          rss.stop();
-          cpu.a += cpuSeconds(za.pid) - before.a;
-          cpu.b += cpuSeconds(zb.pid) - before.b;
-          cpu.completed += r.completed ?? 0;
+        if (side !== 'direct') {
+          sampler.stop();
+          acc.a += cpuSeconds(pa) - before.a;
+          acc.b += cpuSeconds(pb) - before.b;
+          acc.completed += r.completed ?? 0;
         }
         perConn[side].push(r);
         say(
@@ -200,6 +242,7 @@ async function measure(o: RedirectOptions, stack: AsyncDisposableStack): Promise
       }
     }
   }
+  const bulk1 = hasIperf ? await measureBulk() : null;
   await setSide('direct');
 
   say(`enrolling ${bulk.length} pods into ztunnel node-a:`);
@@ -211,25 +254,51 @@ async function measure(o: RedirectOptions, stack: AsyncDisposableStack): Promise
   const perConnections = [...results].map(([conns, r]) => {
     const direct = merge(r.direct);
     const mesh = merge(r.mesh);
+    const haproxy = merge(r.haproxy);
     const added = (p: (typeof PCTS)[number]): number => r3((mesh[p] ?? 0) - (direct[p] ?? 0));
     return {
       connections: conns,
       direct,
       mesh,
+      haproxy,
       added_p50_ms: added('p50_ms'),
       added_p90_ms: added('p90_ms'),
       added_p99_ms: added('p99_ms'),
+      // Ferry ÷ HAProxy pair, same run: < 1 means Ferry is faster.
+      ratio_vs_haproxy: Object.fromEntries(
+        PCTS.map((p) => [p.replace('_ms', ''), r3((mesh[p] ?? 0) / (haproxy[p] ?? Number.NaN))]),
+      ),
     };
   });
   const worst = (k: `added_${(typeof PCTS)[number]}`): number => Math.max(...perConnections.map((c) => c[k]));
   const cold = enrollment[0];
+  const ferryCost = proxyCostSummary({ cpu, idleRss, rss, pids: { a: za.pid, b: zb.pid } });
+  const hapCost = proxyCostSummary({
+    cpu: cpuHap,
+    idleRss: idleRssHap,
+    rss: rssHap,
+    pids: { a: hap.pids.client, b: hap.pids.server },
+  });
   const summary = {
     bench: 'redirect',
     // Top-level added latencies are the worst over the connection counts.
     added_p50_ms: worst('added_p50_ms'),
     added_p90_ms: worst('added_p90_ms'),
     added_p99_ms: worst('added_p99_ms'),
-    ...proxyCostSummary({ cpu, idleRss, rss, pids: { a: za.pid, b: zb.pid } }),
+    ...ferryCost,
+    haproxy: {
+      cpu_per_1000rps: hapCost.cpu_per_1000rps,
+      cpu_per_1000rps_client: hapCost.cpu_per_1000rps_ztunnel_a,
+      cpu_per_1000rps_server: hapCost.cpu_per_1000rps_ztunnel_b,
+      rss_idle_mb: hapCost.rss_mb,
+      rss_load_mb: hapCost.rss_load_mb,
+    },
+    ratio_vs_haproxy: {
+      cpu_per_1000rps: r3(ferryCost.cpu_per_1000rps / hapCost.cpu_per_1000rps),
+      rss_load_mb: r3(ferryCost.rss_load_mb / hapCost.rss_load_mb),
+      ...(bulk1 === null ? {} : { bulk_gbps: r3(bulk1.mesh.gbps / bulk1.haproxy.gbps) }),
+    },
+    bulk: bulk1,
     rss_with_enrolled_pods_mb: r3(rssEnrolled),
     // Headline: the first pass (sequential, each pod's first enrollment), the slowest.
     enroll_100_pods_ms: cold === undefined ? Number.NaN : r3((cold.enroll_ms * 100) / bulk.length),

@@ -20,6 +20,10 @@ const BENCHES: Record<string, Bench> = {
     summary: 'client → ztunnel → waypoint → ztunnel → server vs no mesh (root): added latency, waypoint CPU, RSS',
     run: async () => (await import('./waypoint.ts')).runWaypoint(),
   },
+  startup: {
+    summary: 'ztunnel start-up: type stripping vs the compile cache (and V8 flags): time to ready, CPU, idle RSS',
+    run: async () => (await import('./startup.ts')).runStartup(),
+  },
   'policy-scale': {
     summary: 'authz decision, new connection and controller heap/RSS with 0 vs BENCH_POLICIES (5,000) policies',
     run: async () => (await import('./policy-scale.ts')).runPolicyScale(),

@@ -14,12 +14,16 @@ import { readMeshConfig } from '../src/local-cluster/controller/mesh-files.ts';
 import { privilegeProblem } from '../testkit/privileged.ts';
 import { cpuSeconds, rssMb } from './proc.ts';
 import { nonNegativeEnv, positiveEnv, r3 } from './report.ts';
+import { parseWrk, startWaypointHaproxy, type WaypointHaproxy, writeWrkScript } from './waypoint-haproxy.ts';
 
 const MAIN = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
 const LOADGEN = fileURLToPath(new URL('./http-loadgen.ts', import.meta.url));
 const CLUSTER = `ferrybench-wp-${process.pid}`;
 const PCTS = ['p50_ms', 'p90_ms', 'p99_ms'] as const;
 
+// The mesh namespace's HTTPRoute splits the echo Service 70/30 over echo-a and echo-b (issue 12's shape);
+// the plain namespace has the same pods for the direct and HAProxy sides, plus plain/hap for HAProxy L7.
+const SPLIT = { a: 70, b: 30 } as const;
 const MANIFESTS = `
 apiVersion: v1
 kind: Namespace
@@ -39,7 +43,12 @@ kind: HTTPRoute
 metadata: {name: echo, namespace: wpbench}
 spec:
   parentRefs: [{group: "", kind: Service, name: echo, port: 80}]
-  rules: [{backendRefs: [{name: echo, port: 80}]}]
+  rules: [{backendRefs: [{name: echo-a, port: 80, weight: ${SPLIT.a}}, {name: echo-b, port: 80, weight: ${SPLIT.b}}]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hap, namespace: plain}
+spec: {nodeName: node-0, containers: [{name: c, image: ferry/sleep, command: [sleep, infinity]}]}
 `.concat(
   ...['wpbench', 'plain'].map(
     (ns) => `
@@ -50,15 +59,24 @@ metadata: {name: client, namespace: ${ns}}
 spec: {nodeName: node-0, containers: [{name: c, image: curlimages/curl, command: [sleep, infinity]}]}
 ---
 apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: ${ns}}
+spec: {selector: {app: echo}, ports: [{name: http, port: 80, targetPort: 8080, appProtocol: http}]}
+${['a', 'b']
+  .map(
+    (v) => `---
+apiVersion: v1
 kind: Pod
-metadata: {name: echo, namespace: ${ns}, labels: {app: echo}}
+metadata: {name: echo-${v}, namespace: ${ns}, labels: {app: echo, version: ${v}}}
 spec: {nodeName: node-1, containers: [{name: echo, image: ferry/echo, ports: [{name: http, containerPort: 8080}]}]}
 ---
 apiVersion: v1
 kind: Service
-metadata: {name: echo, namespace: ${ns}}
-spec: {selector: {app: echo}, ports: [{name: http, port: 80, targetPort: 8080, appProtocol: http}]}
+metadata: {name: echo-${v}, namespace: ${ns}}
+spec: {selector: {app: echo, version: ${v}}, ports: [{name: http, port: 80, targetPort: 8080, appProtocol: http}]}
 `,
+  )
+  .join('')}`,
   ),
 );
 
@@ -78,6 +96,18 @@ interface Status {
   readonly services: readonly { namespace: string; name: string; vip: string | null }[];
 }
 
+type Side = 'direct' | 'mesh' | 'haproxy' | 'haproxy_mtls';
+const ALL_SIDES: readonly Side[] = ['direct', 'mesh', 'haproxy', 'haproxy_mtls'];
+
+/** BENCH_SIDES: a comma-separated subset of the sides (default all; direct is always run). */
+function sidesFromEnv(env: NodeJS.ProcessEnv): Side[] {
+  const text = env.BENCH_SIDES ?? ALL_SIDES.join(',');
+  const picked = text.split(',').map((s) => s.trim().replace('-', '_'));
+  const bad = picked.filter((s) => !(ALL_SIDES as readonly string[]).includes(s));
+  if (bad.length > 0) throw new Error(`BENCH_SIDES: unknown side(s) ${bad.join(', ')}; known: ${ALL_SIDES.join(', ')}`);
+  return ALL_SIDES.filter((s) => s === 'direct' || picked.includes(s));
+}
+
 export async function runWaypoint(): Promise<number> {
   const problem = privilegeProblem();
   if (problem !== null) {
@@ -86,8 +116,12 @@ export async function runWaypoint(): Promise<number> {
   }
   const rate = positiveEnv(process.env, 'BENCH_RATE', 1000);
   const durationMs = positiveEnv(process.env, 'BENCH_DURATION_MS', 8000);
-  const connections = positiveEnv(process.env, 'BENCH_CONNECTIONS', 8);
+  const connections = positiveEnv(process.env, 'BENCH_CONNECTIONS', 16);
   const rounds = positiveEnv(process.env, 'BENCH_ROUNDS', 2);
+  const size = positiveEnv(process.env, 'BENCH_SIZE', 1024);
+  // wrk -t1 -c<connections> for this long per side (0: no maximum-rate runs).
+  const maxRateMs = nonNegativeEnv(process.env, 'BENCH_MAX_RATE_MS', 5000);
+  const sides = sidesFromEnv(process.env);
   // Unmeasured load before each run: the first ~0.5 s of load after idling pays for JIT tier-up and heap
   // growth in every process on the path (a ~100 ms pause seen in the waypoint's first second).
   const warmupMs = nonNegativeEnv(process.env, 'BENCH_WARMUP_MS', 2000);
@@ -105,98 +139,187 @@ export async function runWaypoint(): Promise<number> {
       : {}),
   };
   let waypointPid = 0;
+  let hap: WaypointHaproxy | null = null;
   const dir = await mkdtemp(join(tmpdir(), 'ferry-bench-wp-manifests-'));
   await writeFile(join(dir, 'bench.yaml'), MANIFESTS);
   try {
-    process.stdout.write(`bench waypoint: ferry up (cluster ${CLUSTER})\n`);
+    const loadStart = loadavg().map(r3);
+    process.stdout.write(`bench waypoint: ferry up (cluster ${CLUSTER}), sides ${sides.join(', ')}\n`);
     const up = await ferry(env, ['up', '-f', dir, '--nodes', '2', '--cluster', CLUSTER]);
     if (up.code !== 0) throw new Error(`ferry up failed:\n${up.stdout}\n${up.stderr}`);
     const status = JSON.parse((await ferry(env, ['status', '--json', '--cluster', CLUSTER])).stdout) as Status;
+    const podIp = (ns: string, name: string): string => {
+      const ip = status.pods.find((p) => p.namespace === ns && p.name === name)?.ip;
+      if (ip === undefined) throw new Error(`bench cluster has no pod ${ns}/${name}`);
+      return ip;
+    };
     const vip = status.services.find((s) => s.namespace === 'wpbench' && s.name === 'echo')?.vip;
-    const plainEcho = status.pods.find((p) => p.namespace === 'plain' && p.name === 'echo')?.ip;
-    if (vip == null || plainEcho === undefined) throw new Error('bench cluster is missing the echo service or pod');
+    if (vip == null) throw new Error('bench cluster is missing the echo service VIP');
     const waypoints = JSON.parse(await readFile(join(stateRoot, CLUSTER, 'waypoints.json'), 'utf8')) as {
       pid: number;
     }[];
     waypointPid = waypoints[0]?.pid ?? 0;
     const ztunnelPids = ztunnelPidsOf(CLUSTER);
-    const side = { mesh: `wpbench/client`, direct: `plain/client` } as const;
+    const execArgv = [process.execPath, MAIN, 'exec', '--cluster', CLUSTER];
+    if (sides.some((s) => s.startsWith('haproxy'))) {
+      hap = await startWaypointHaproxy({
+        execArgv,
+        env,
+        dir,
+        ips: {
+          hap: podIp('plain', 'hap'),
+          echo: [
+            { ip: podIp('plain', 'echo-a'), weight: SPLIT.a },
+            { ip: podIp('plain', 'echo-b'), weight: SPLIT.b },
+          ],
+        },
+        echoPort: 8080,
+      });
+    }
+    const clientOf = (s: Side) => (s === 'mesh' ? 'wpbench/client' : 'plain/client');
     // BENCH_MESH_PATH=ztunnel: the meshed client calls the echo pod by IP, which skips the waypoint (it
     // serves the Service), to tell the waypoint's share from the two ztunnels'.
-    const meshEcho = status.pods.find((p) => p.namespace === 'wpbench' && p.name === 'echo')?.ip;
-    const meshTarget = process.env.BENCH_MESH_PATH === 'ztunnel' ? `http://${meshEcho}:8080/` : `http://${vip}/`;
-    const target = { mesh: meshTarget, direct: `http://${plainEcho}:8080/` } as const;
-    const runs: Record<'mesh' | 'direct', Record<string, number>[]> = { mesh: [], direct: [] };
-    let cpuWaypoint = 0;
-    let cpuZtunnels = 0;
-    let meshCompleted = 0;
-    const idleRss = rssMb(waypointPid);
-    let loadRss = idleRss;
-    const order: ('mesh' | 'direct')[] = [];
-    for (let i = 0; i < rounds; i++)
-      order.push(...(i % 2 === 0 ? (['direct', 'mesh'] as const) : (['mesh', 'direct'] as const)));
+    const meshTarget =
+      process.env.BENCH_MESH_PATH === 'ztunnel' ? `http://${podIp('wpbench', 'echo-a')}:8080/` : `http://${vip}/`;
+    const target: Record<Side, string> = {
+      mesh: meshTarget,
+      direct: `http://${podIp('plain', 'echo-a')}:8080/`,
+      haproxy: hap?.url.plain ?? '',
+      haproxy_mtls: hap?.url.mtls ?? '',
+    };
+    // CPU of each side's proxies: the full path, and the L7 proxy alone.
+    const l7Pid = (s: Side): number[] =>
+      s === 'mesh'
+        ? [waypointPid]
+        : s === 'haproxy'
+          ? [hap?.pids.plain ?? 0]
+          : s === 'haproxy_mtls'
+            ? [hap?.pids.mtls ?? 0]
+            : [];
+    const pathPids = (s: Side): number[] =>
+      s === 'mesh'
+        ? [waypointPid, ...ztunnelPids]
+        : s === 'haproxy_mtls'
+          ? [...l7Pid(s), ...(hap?.pids.sidecars ?? [])]
+          : l7Pid(s);
+    const cpuOf = (pids: readonly number[]) => pids.reduce((a, p) => a + cpuSeconds(p), 0);
+    const runs = Object.fromEntries(ALL_SIDES.map((s) => [s, [] as Record<string, number>[]])) as Record<
+      Side,
+      Record<string, number>[]
+    >;
+    const cost = Object.fromEntries(ALL_SIDES.map((s) => [s, { l7: 0, path: 0, completed: 0 }])) as Record<
+      Side,
+      { l7: number; path: number; completed: number }
+    >;
+    const idleRss = Object.fromEntries(sides.map((s) => [s, rssMb(l7Pid(s)[0] ?? 0)])) as Record<Side, number>;
+    const loadRss = { ...idleRss };
+    const order: Side[] = [];
+    for (let i = 0; i < rounds; i++) order.push(...(i % 2 === 0 ? sides : [...sides].reverse()));
     for (const s of order) {
-      const before = { wp: cpuSeconds(waypointPid), zt: ztunnelPids.reduce((a, p) => a + cpuSeconds(p), 0) };
+      const before = { l7: cpuOf(l7Pid(s)), path: cpuOf(pathPids(s)) };
       const r = await ferry(env, [
         'exec',
         '--cluster',
         CLUSTER,
-        side[s],
+        clientOf(s),
         '--',
         process.execPath,
         LOADGEN,
-        '--url',
-        target[s],
-        '--rate',
-        String(rate),
-        '--duration-ms',
-        String(durationMs),
-        '--connections',
-        String(connections),
-        '--warmup-ms',
-        String(warmupMs),
+        ...['--url', target[s], '--rate', String(rate), '--duration-ms', String(durationMs)],
+        ...['--connections', String(connections), '--warmup-ms', String(warmupMs), '--size', String(size)],
         ...(process.env.BENCH_TIMELINE === '1' ? ['--timeline'] : []),
       ]);
       const last = r.stdout.trim().split('\n').pop() ?? '';
       if (r.code !== 0 || !last.startsWith('{')) throw new Error(`loadgen (${s}) failed: ${r.stderr.slice(-1000)}`);
       const result = JSON.parse(last) as Record<string, number>;
       runs[s].push(result);
-      if (s === 'mesh') {
-        cpuWaypoint += cpuSeconds(waypointPid) - before.wp;
-        cpuZtunnels += ztunnelPids.reduce((a, p) => a + cpuSeconds(p), 0) - before.zt;
-        meshCompleted += (result.completed ?? 0) + (result.warmup_completed ?? 0);
-        loadRss = Math.max(loadRss, rssMb(waypointPid));
+      if (s !== 'direct') {
+        cost[s].l7 += cpuOf(l7Pid(s)) - before.l7;
+        cost[s].path += cpuOf(pathPids(s)) - before.path;
+        cost[s].completed += (result.completed ?? 0) + (result.warmup_completed ?? 0);
+        loadRss[s] = Math.max(loadRss[s], rssMb(l7Pid(s)[0] ?? 0));
       }
-      process.stdout.write(`  ${s.padEnd(6)} ${JSON.stringify(result)}\n`);
+      process.stdout.write(`  ${s.padEnd(12)} ${JSON.stringify(result)}\n`);
     }
-    const avg = (s: 'mesh' | 'direct', k: string) =>
-      runs[s].reduce((a, r) => a + (r[k] ?? Number.NaN), 0) / runs[s].length;
+    // Maximum rate: wrk -t1 -c<connections> per side, alternated; proxies' CPU use meanwhile (vCPU).
+    const maxRate: Partial<Record<Side, { rps: number; errors: number; path_vcpu: number; l7_vcpu: number }>> = {};
+    if (maxRateMs > 0) {
+      const script = await writeWrkScript(dir, size);
+      for (const s of [...sides].reverse()) {
+        const before = { l7: cpuOf(l7Pid(s)), path: cpuOf(pathPids(s)) };
+        const r = await ferry(env, [
+          ...['exec', '--cluster', CLUSTER, clientOf(s), '--', 'wrk', '-t1', `-c${connections}`],
+          ...[`-d${Math.round(maxRateMs / 1000)}s`, '-s', script, target[s]],
+        ]);
+        if (r.code !== 0) throw new Error(`wrk (${s}) failed: ${r.stderr.slice(-1000)}`);
+        const w = parseWrk(r.stdout);
+        const secs = Math.round(maxRateMs / 1000);
+        maxRate[s] = {
+          rps: Math.round(w.rps),
+          errors: w.non2xx + w.socketErrors,
+          l7_vcpu: r3((cpuOf(l7Pid(s)) - before.l7) / secs),
+          path_vcpu: r3((cpuOf(pathPids(s)) - before.path) / secs),
+        };
+        if (s !== 'direct') loadRss[s] = Math.max(loadRss[s], rssMb(l7Pid(s)[0] ?? 0));
+        process.stdout.write(`  max rate ${s.padEnd(12)} ${JSON.stringify(maxRate[s])}\n`);
+      }
+    }
+    const avg = (s: Side, k: string) => runs[s].reduce((a, r) => a + (r[k] ?? Number.NaN), 0) / runs[s].length;
+    const perSide = Object.fromEntries(
+      sides.map((s) => [
+        s,
+        {
+          ...Object.fromEntries(PCTS.map((p) => [p, r3(avg(s, p))])),
+          achieved_rps: r3(avg(s, 'achieved_rps')),
+          errors: runs[s].reduce((a, r) => a + (r.errors ?? 0), 0),
+          ...(s === 'direct'
+            ? {}
+            : {
+                added_p50_ms: r3(avg(s, 'p50_ms') - avg('direct', 'p50_ms')),
+                added_p99_ms: r3(avg(s, 'p99_ms') - avg('direct', 'p99_ms')),
+                l7_cpu_per_1000rps: r3((cost[s].l7 / cost[s].completed) * 1000),
+                path_cpu_per_1000rps: r3((cost[s].path / cost[s].completed) * 1000),
+                l7_rss_idle_mb: r3(idleRss[s]),
+                l7_rss_load_mb: r3(loadRss[s]),
+              }),
+          ...(maxRate[s] === undefined ? {} : { max_rate: maxRate[s] }),
+        },
+      ]),
+    ) as unknown as Partial<Record<Side, Record<string, number>>>;
+    // Ferry ÷ HAProxy (same run) for every metric both have: > 1 means Ferry costs more / is slower.
+    const ratio = (other: Side) => {
+      const m = perSide.mesh;
+      const h = perSide[other];
+      if (m === undefined || h === undefined) return undefined;
+      const q = (k: string) => r3((m[k] ?? Number.NaN) / (h[k] ?? Number.NaN));
+      return {
+        p50: q('p50_ms'),
+        p99: q('p99_ms'),
+        l7_cpu: q('l7_cpu_per_1000rps'),
+        path_cpu: q('path_cpu_per_1000rps'),
+        l7_rss_load: q('l7_rss_load_mb'),
+        max_rate: r3((maxRate.mesh?.rps ?? Number.NaN) / (maxRate[other]?.rps ?? Number.NaN)),
+      };
+    };
     const summary = {
       bench: 'waypoint',
       rate,
       duration_ms: durationMs,
       connections,
       rounds,
-      loadavg_1m: r3(loadavg()[0] ?? 0),
-      direct: Object.fromEntries(PCTS.map((p) => [p, r3(avg('direct', p))])),
-      mesh: Object.fromEntries(PCTS.map((p) => [p, r3(avg('mesh', p))])),
-      added: Object.fromEntries(PCTS.map((p) => [p, r3(avg('mesh', p) - avg('direct', p))])),
-      ratio: Object.fromEntries(PCTS.map((p) => [p.replace('_ms', ''), r3(avg('mesh', p) / avg('direct', p))])),
-      achieved_rps: { mesh: r3(avg('mesh', 'achieved_rps')), direct: r3(avg('direct', 'achieved_rps')) },
-      errors: {
-        mesh: runs.mesh.reduce((a, r) => a + (r.errors ?? 0), 0),
-        direct: runs.direct.reduce((a, r) => a + (r.errors ?? 0), 0),
-      },
-      waypoint_cpu_per_1000rps: r3((cpuWaypoint / meshCompleted) * 1000),
-      ztunnels_cpu_per_1000rps: r3((cpuZtunnels / meshCompleted) * 1000),
-      waypoint_rss_idle_mb: r3(idleRss),
-      waypoint_rss_load_mb: r3(loadRss),
+      split: SPLIT,
+      loadavg_start: loadStart,
+      loadavg_end: loadavg().map(r3),
+      sides: perSide,
+      ferry_vs_haproxy: ratio('haproxy'),
+      ferry_vs_haproxy_mtls: ratio('haproxy_mtls'),
+      // The issue-5 fields, kept for comparison with earlier runs.
+      waypoint_cpu_per_1000rps: perSide.mesh?.l7_cpu_per_1000rps,
+      waypoint_rss_idle_mb: perSide.mesh?.l7_rss_idle_mb,
+      waypoint_rss_load_mb: perSide.mesh?.l7_rss_load_mb,
     };
-    process.stdout.write(
-      `\nadded latency (mesh via waypoint − direct): p50 ${summary.added.p50_ms} ms, p90 ${summary.added.p90_ms} ms, p99 ${summary.added.p99_ms} ms\n` +
-        `mesh / direct: p50 ×${summary.ratio.p50}, p90 ×${summary.ratio.p90}, p99 ×${summary.ratio.p99}\n` +
-        `waypoint CPU ${summary.waypoint_cpu_per_1000rps} vCPU per 1000 rps, RSS ${summary.waypoint_rss_idle_mb} MB idle / ${summary.waypoint_rss_load_mb} MB under load\n`,
-    );
+    process.stdout.write('\n');
+    for (const s of sides) process.stdout.write(`${s.padEnd(12)} ${JSON.stringify(perSide[s])}\n`);
     process.stdout.write(`${JSON.stringify(summary)}\n`);
     return 0;
   } finally {
@@ -205,6 +328,7 @@ export async function runWaypoint(): Promise<number> {
       await Promise.all([waypointPid, ...ztunnelPidsOf(CLUSTER)].map(stopForProfile));
       await cp(join(stateRoot, CLUSTER, 'logs'), join(profileDir, 'logs'), { recursive: true }).catch(() => undefined);
     }
+    hap?.stop();
     const down = await ferry(env, ['down', '--cluster', CLUSTER]);
     if (down.code !== 0) process.stderr.write(`bench waypoint: ferry down failed: ${down.stderr}\n`);
     await rm(stateRoot, { recursive: true, force: true });

@@ -6,9 +6,16 @@
 // characters, then method characters, then header matches: route-table.ts). Filters: Request/Response
 // HeaderModifier and RequestMirror (ExtensionRef and the HTTPRoute-only ones drop the rule). No timeouts or
 // retries exist in GRPCRoute. Pure; never throws.
-import { isObj, MAX_MATCHES_PER_RULE, type RouteProblem, RuleProblems, type RuleScope } from './compile-common.ts';
+import { isObj, type RouteProblem, RuleProblems, type RuleScope } from './compile-common.ts';
 import { readFilters } from './compile-filters.ts';
-import { compileRegex, type RuleOutcome, readBackends, readNamedMatches, readRuleName } from './compile-rule.ts';
+import {
+  compileRegex,
+  type RuleOutcome,
+  readBackends,
+  readMatchList,
+  readNamedMatches,
+  readRuleName,
+} from './compile-rule.ts';
 import type { CompiledRule, GrpcMethodMatch, HttpFilter, PathMatch, RouteMatch } from './types.ts';
 
 const GRPC_FILTERS = new Set(['RequestHeaderModifier', 'ResponseHeaderModifier', 'RequestMirror']);
@@ -68,16 +75,7 @@ function checkGrpcFilters(filters: readonly HttpFilter[], at: string, p: RulePro
 }
 
 function readGrpcMatches(v: unknown, at: string, p: RuleProblems): RouteMatch[] | null {
-  if (v === undefined || v === null) return [anyCall()];
-  if (!Array.isArray(v)) return p.invalid(at, 'must be a list');
-  if (v.length > MAX_MATCHES_PER_RULE) return p.invalid(at, `at most ${MAX_MATCHES_PER_RULE} matches per rule`);
-  if (v.length === 0) return [anyCall()];
-  const out: RouteMatch[] = [];
-  v.forEach((m, i) => {
-    const match = readGrpcMatch(m, `${at}[${i}]`, p);
-    if (match !== null) out.push(match);
-  });
-  return out.length === v.length ? out : null;
+  return readMatchList(v, at, p, readGrpcMatch, anyCall);
 }
 
 /** No method match: every request (the spec's "match every gRPC request"). */

@@ -88,13 +88,27 @@ export function readRuleName(v: unknown, at: string, p: RuleProblems): string | 
 // ---- matches ----
 
 function readMatches(v: unknown, at: string, p: RuleProblems): RouteMatch[] | null {
-  if (v === undefined || v === null) return [defaultMatch()];
+  return readMatchList(v, at, p, readMatch, defaultMatch);
+}
+
+/**
+ * A rule's `matches` list (HTTPRoute and GRPCRoute): absent or empty means the kind's match-everything
+ * default; every element must read, or the rule is invalid.
+ */
+export function readMatchList(
+  v: unknown,
+  at: string,
+  p: RuleProblems,
+  readOne: (m: unknown, at: string, p: RuleProblems) => RouteMatch | null,
+  matchAll: () => RouteMatch,
+): RouteMatch[] | null {
+  if (v === undefined || v === null) return [matchAll()];
   if (!Array.isArray(v)) return p.invalid(at, 'must be a list');
   if (v.length > MAX_MATCHES_PER_RULE) return p.invalid(at, `at most ${MAX_MATCHES_PER_RULE} matches per rule`);
-  if (v.length === 0) return [defaultMatch()];
+  if (v.length === 0) return [matchAll()];
   const out: RouteMatch[] = [];
   v.forEach((m, i) => {
-    const match = readMatch(m, `${at}[${i}]`, p);
+    const match = readOne(m, `${at}[${i}]`, p);
     if (match !== null) out.push(match);
   });
   return out.length === v.length ? out : null;

@@ -1,8 +1,10 @@
 // Runs ferry subcommands as child processes with the project's Node, parsing their JSON log lines.
 // Used by the demo and `ferry up`, and by tests that need separate ztunnel processes. A child is killed
 // when its handle is disposed, and when the parent exits.
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { compileCacheEnv } from '../runtime/compile-cache.ts';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
@@ -27,7 +29,10 @@ process.once('exit', () => {
 });
 
 export function spawnFerry(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): FerryProcess {
-  const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...env, ...compileCacheEnv(env) },
+  });
   live.add(child);
   const lines: LogLine[] = [];
   const text: string[] = [];

@@ -1,5 +1,6 @@
 // `ferry`: one binary, subcommands. Each subcommand lives in its own module and is loaded on demand so
 // `ferry --help` stays fast and a subcommand's dependencies load only when used.
+import { persistCompileCache } from '../runtime/compile-cache.ts';
 import { exitQuietlyOnBrokenPipe } from './broken-pipe.ts';
 
 interface Subcommand {
@@ -68,6 +69,11 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
     summary: 'check that this machine can run Ferry (kernel, BPF, cgroup2, capabilities)',
     load: () => import('./doctor-command.ts'),
   },
+  migrate: {
+    summary:
+      'Istio sidecar-mode config → ambient: check (what changes/blocks), convert (HTTPRoutes, waypoint, policies)',
+    load: () => import('./migrate-command.ts'),
+  },
   version: { summary: 'print the version', load: async () => ({ run: printVersion }) },
 };
 
@@ -95,6 +101,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const mod = await sub.load();
+  persistCompileCache(); // every module the command imported at start, for the next start
   return mod.run(rest);
 }
 

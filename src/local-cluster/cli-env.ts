@@ -1,7 +1,9 @@
 // Options shared by `ferry up/down/exec`: which cluster, where its state lives, and how to run Ferry itself.
 // The only place these commands read the environment (FERRY_STATE_DIR, FERRY_CLUSTER, PATH).
+
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { compileCacheEnv } from '../runtime/compile-cache.ts';
 import { DEFAULT_STATE_ROOT } from './layout.ts';
 
 export const DEFAULT_CLUSTER = 'ferry';
@@ -22,6 +24,8 @@ export function clusterCliEnv(): ClusterCliEnv {
     baseEnv: {
       PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
       ...(process.env.FERRY_STATE_DIR === undefined ? {} : { FERRY_STATE_DIR: process.env.FERRY_STATE_DIR }),
+      // The cluster's processes start from the compile cache (src/runtime/compile-cache.ts).
+      ...compileCacheEnv(),
     },
   };
 }

@@ -19,7 +19,11 @@ export interface SystemLaunch {
 }
 
 /** Variables `ferry up` hands on to the supervisor so that restarted processes are tuned the same way. */
-export const TUNING_ENV = ['FERRY_ZTUNNEL_NODE_OPTIONS', 'FERRY_WAYPOINT_NODE_OPTIONS'] as const;
+export const TUNING_ENV = [
+  'FERRY_ZTUNNEL_NODE_OPTIONS',
+  'FERRY_WAYPOINT_NODE_OPTIONS',
+  'FERRY_WAYPOINT_HTTP1_CLIENT',
+] as const;
 
 export function tuningEnv(from: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
@@ -99,6 +103,9 @@ export function waypointLaunch(
       FERRY_CA_TOKEN: token,
       // Profiling and GC tuning of waypoints only (e.g. --cpu-prof, --max-semi-space-size=16).
       ...(from.FERRY_WAYPOINT_NODE_OPTIONS === undefined ? {} : { NODE_OPTIONS: from.FERRY_WAYPOINT_NODE_OPTIONS }),
+      ...(from.FERRY_WAYPOINT_HTTP1_CLIENT === undefined
+        ? {}
+        : { FERRY_WAYPOINT_HTTP1_CLIENT: from.FERRY_WAYPOINT_HTTP1_CLIENT }),
     },
   };
 }

@@ -87,6 +87,9 @@ export async function startLocalWaypoints(opts: StartWaypointsOptions): Promise<
       ...(process.env.FERRY_WAYPOINT_NODE_OPTIONS === undefined
         ? {}
         : { NODE_OPTIONS: process.env.FERRY_WAYPOINT_NODE_OPTIONS }),
+      ...(process.env.FERRY_WAYPOINT_HTTP1_CLIENT === undefined
+        ? {}
+        : { FERRY_WAYPOINT_HTTP1_CLIENT: process.env.FERRY_WAYPOINT_HTTP1_CLIENT }),
     });
     opts.out(`starting ${role} (pod ${pod.ip}, admin ${admin})`);
     started.push({

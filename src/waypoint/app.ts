@@ -51,7 +51,7 @@ export async function startWaypoint(config: WaypointProcessConfig, deps: Waypoin
   const logger = createLogger({
     component: 'waypoint',
     level: parseLogLevel(config.logLevel),
-    ...(deps.logDestination === undefined ? {} : { destination: deps.logDestination }),
+    ...(deps.logDestination === undefined ? { batchMs: 100 } : { destination: deps.logDestination }),
   });
   const log = logger.child({ waypoint: `${config.waypoint.namespace}/${config.waypoint.name}` });
   const readiness = new ReadinessTracker();
@@ -109,7 +109,7 @@ export async function startWaypoint(config: WaypointProcessConfig, deps: Waypoin
     }
     const pool = new HboneClientPool({});
     const getCert = () => certificates.getCertificate(identity);
-    const client = new UpstreamClient({ pool, certificate: getCert, sockets });
+    const client = new UpstreamClient({ pool, certificate: getCert, sockets, http1: config.http1Client ?? 'undici' });
     const pipeline = new RequestPipeline({ state: () => state, client, metrics, log, hbonePort: config.hbonePort });
     const ingress = await WaypointIngress.start({
       listen,

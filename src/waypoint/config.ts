@@ -35,6 +35,8 @@ export interface WaypointProcessConfig {
   readonly readinessAddress: HostPort;
   readonly drainDeadlineMs: number;
   readonly logLevel: string;
+  /** FERRY_WAYPOINT_HTTP1_CLIENT: the upstream HTTP/1.1 client, `undici` (default) or node:http's `agent`. */
+  readonly http1Client?: 'undici' | 'agent';
 }
 
 export interface WaypointFlags {
@@ -101,6 +103,9 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
       token: parseCaToken(flags, env),
     };
   }
+  const http1Client = env.FERRY_WAYPOINT_HTTP1_CLIENT ?? 'undici';
+  if (http1Client !== 'undici' && http1Client !== 'agent')
+    throw new ConfigError(`FERRY_WAYPOINT_HTTP1_CLIENT: expected undici or agent, got ${JSON.stringify(http1Client)}`);
   const deadline = Number(flags['drain-deadline-ms'] ?? env.FERRY_DRAIN_DEADLINE_MS ?? '5000');
   if (!Number.isInteger(deadline) || deadline < 0)
     throw new ConfigError('--drain-deadline-ms: expected a non-negative integer');
@@ -125,5 +130,6 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
     readinessAddress: parseHostPort(flags.readiness ?? env.FERRY_READINESS_ADDRESS ?? '0.0.0.0:15021', '--readiness'),
     drainDeadlineMs: deadline,
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
+    http1Client,
   };
 }

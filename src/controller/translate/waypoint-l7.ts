@@ -8,6 +8,7 @@ import type { CompileContext } from '../../../gateway-api/compile.ts';
 import { grantsAllow, referenceGrantKey } from '../../../gateway-api/compile-common.ts';
 import { compileRoutes, type RouteInput } from '../../../gateway-api/compile-routes.ts';
 import type { RouteKind, RouteStatus } from '../../../gateway-api/types.ts';
+import { EMPTY_MATCH } from '../../mesh/authz/match.ts';
 import type { Authorization, GatewayAddress, PortMap, Service, Workload } from '../../mesh/types.ts';
 import { policyKey, serviceKey } from '../../mesh/types.ts';
 import type { ClusterState, GrpcRouteObject, HttpRouteObject, TcpRouteObject } from '../sources/types.ts';
@@ -125,21 +126,6 @@ export function routeStatuses(
   }
   return [...out.statuses];
 }
-
-const EMPTY_MATCH = {
-  namespaces: [],
-  notNamespaces: [],
-  serviceAccounts: [],
-  notServiceAccounts: [],
-  principals: [],
-  notPrincipals: [],
-  sourceIps: [],
-  notSourceIps: [],
-  destinationIps: [],
-  notDestinationIps: [],
-  destinationPorts: [],
-  notDestinationPorts: [],
-} as const;
 
 /**
  * Istio's implicit "allow from the waypoint": a workload behind a waypoint that has ALLOW policies would

@@ -15,6 +15,7 @@ import type { HboneClientPool } from '../../hbone/pool.ts';
 import type { SocketFactory } from '../../hbone/socket-factory.ts';
 import type { WorkloadCertificate } from '../../identity/workload-certificate.ts';
 import { OutlierDetector } from '../../mesh/outlier-detection.ts';
+import { UndiciH1, undiciTunnelState } from './h1-undici.ts';
 import { H2Sessions } from './h2.ts';
 import { fromIncomingHeaders, toOutgoingHeaders } from './headers.ts';
 import type { UpstreamEndpoint, UpstreamProtocol, UpstreamRequest, UpstreamResponse } from './types.ts';
@@ -32,6 +33,11 @@ export interface UpstreamClientOptions {
   readonly idleTimeoutMs?: number;
   /** Where connect outcomes go (default: a detector of this client's own). */
   readonly outliers?: OutlierDetector;
+  /**
+   * HTTP/1.1 client: undici over the tunnel streams (default; less CPU per request, docs/performance.md),
+   * or node:http's Agent.
+   */
+  readonly http1?: 'undici' | 'agent';
 }
 
 /** The next hop of an endpoint: its HBONE port in the mesh, its own port outside it (the detector's key). */
@@ -95,7 +101,10 @@ function watchDrain(stream: Duplex): void {
     session.once('goaway', () => {
       for (const t of tunnels) {
         (t as Duplex & { [DRAINING]?: true })[DRAINING] = true;
-        if ((t as Duplex & { _httpMessage?: unknown })._httpMessage == null) t.destroy(); // idle in the agent
+        const undici = undiciTunnelState(t);
+        const idle =
+          undici === undefined ? (t as Duplex & { _httpMessage?: unknown })._httpMessage == null : undici === 'idle';
+        if (idle) t.destroy(); // idle in the agent or in the undici client's list
       }
     });
   }
@@ -126,6 +135,7 @@ export class UpstreamClient {
   readonly #opts: UpstreamClientOptions;
   readonly #agent: TunnelAgent;
   readonly #h2: H2Sessions;
+  readonly #undici: UndiciH1 | null;
 
   constructor(opts: UpstreamClientOptions) {
     this.#opts = opts;
@@ -137,6 +147,19 @@ export class UpstreamClient {
       scheduling: 'lifo',
     });
     this.#h2 = new H2Sessions((endpoint) => this.#openTunnel(endpoint));
+    this.#undici =
+      (opts.http1 ?? 'undici') === 'undici'
+        ? new UndiciH1({
+            open: async (endpoint) => {
+              const stream = await this.#openTunnel(endpoint);
+              watchDrain(stream);
+              return stream;
+            },
+            draining: isDraining,
+            maxIdlePerEndpoint: opts.maxIdlePerEndpoint ?? 32,
+            idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+          })
+        : null;
   }
 
   /** A raw byte stream to the endpoint (an upgraded connection is spliced onto it). */
@@ -196,6 +219,7 @@ export class UpstreamClient {
 
   /** Sends one HTTP/1.1 request; resolves when the response head arrived (the body streams). */
   request(endpoint: UpstreamEndpoint, req: UpstreamRequest, signal: AbortSignal): Promise<UpstreamResponse> {
+    if (this.#undici !== null) return this.#undici.request(endpoint, req, signal);
     return new Promise((resolve, reject) => {
       const headers = toOutgoingHeaders(req.headers);
       headers.host = req.authority;
@@ -236,5 +260,6 @@ export class UpstreamClient {
   close(): void {
     this.#agent.destroy();
     this.#h2.close();
+    this.#undici?.close();
   }
 }

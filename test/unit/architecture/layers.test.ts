@@ -15,7 +15,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['src/mesh'],
   ['src/hbone', 'src/xds', 'src/redirect-bpf', 'gateway-api'],
   ['src/ztunnel', 'src/waypoint', 'src/controller'],
-  ['src/local-cluster'],
+  ['src/local-cluster', 'src/migrate'],
   ['src/cli'],
 ];
 const PROCESS_RANK = 4;
