@@ -33,8 +33,12 @@ const WAYPOINT_SOURCE_KEYS = new Set([
   'notPrincipals',
   'namespaces',
   'notNamespaces',
+  'serviceAccounts',
+  'notServiceAccounts',
   'ipBlocks',
   'notIpBlocks',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
 ]);
 const WAYPOINT_WHEN_KEYS = new Set(['source.ip', 'source.namespace', 'source.principal', 'destination.port']);
 const HEADER_KEY = /^request\.headers\[[^\]]+\]$/;

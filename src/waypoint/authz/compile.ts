@@ -23,7 +23,14 @@ export interface Constraint<T> {
 export interface L7Source {
   readonly principals: Constraint<StringMatch>;
   readonly namespaces: Constraint<StringMatch>;
+  /** `ns/name`; a bare name in the policy means the policy's namespace. */
+  readonly serviceAccounts: Constraint<string>;
   readonly ipBlocks: Constraint<Cidr>;
+  /**
+   * The client's address as the waypoint sees it. No X-Forwarded-For hop is trusted (Istio's default of 0
+   * trusted proxies), so this is the same address as `ipBlocks` matches.
+   */
+  readonly remoteIpBlocks: Constraint<Cidr>;
 }
 
 export interface L7Operation {
@@ -110,7 +117,7 @@ function compile(input: ObjectInput): L7Policy {
   if (!Array.isArray(rulesRaw) || rulesRaw.length > 512) {
     throw new Problem('FERRY_L7_POLICY_INVALID', 'spec.rules', 'must be a list');
   }
-  const rules = rulesRaw.map((r: unknown, i: number) => readRule(r, `spec.rules[${i}]`));
+  const rules = rulesRaw.map((r: unknown, i: number) => readRule(r, `spec.rules[${i}]`, input.namespace));
   return { key: `${input.namespace}/${input.name}`, namespace: input.namespace, action, targets, rules };
 }
 
@@ -170,7 +177,35 @@ const port = (s: string, field: string): number => {
 
 const principal = (s: string): StringMatch => stringMatch(s.startsWith('spiffe://') ? s.slice('spiffe://'.length) : s);
 
-function readRule(raw: unknown, at: string): L7Rule {
+const SOURCE_FIELDS = new Set(
+  ['principals', 'namespaces', 'serviceAccounts', 'ipBlocks', 'remoteIpBlocks'].flatMap((k) => [
+    k,
+    `not${k[0]?.toUpperCase()}${k.slice(1)}`,
+  ]),
+);
+const OPERATION_FIELDS = new Set(
+  ['methods', 'paths', 'hosts', 'ports'].flatMap((k) => [k, `not${k[0]?.toUpperCase()}${k.slice(1)}`]),
+);
+
+/** A field the evaluator would not look at must refuse the policy, never weaken or widen it silently. */
+function refuseUnknown(o: Obj, known: ReadonlySet<string>, at: string): void {
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) throw new Problem('FERRY_L7_POLICY_INVALID', `${at}.${k}`, 'unknown field');
+  }
+}
+
+/** `sa` (the policy's namespace) or `ns/sa`, as Istio's `serviceAccounts` accepts them. */
+const serviceAccount =
+  (policyNamespace: string) =>
+  (s: string, field: string): string => {
+    const parts = s.split('/');
+    if (parts.length > 2 || parts.some((p) => !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(p))) {
+      throw new Problem('FERRY_L7_POLICY_INVALID', field, `${JSON.stringify(s)} is not "name" or "namespace/name"`);
+    }
+    return parts.length === 2 ? s : `${policyNamespace}/${s}`;
+  };
+
+function readRule(raw: unknown, at: string, policyNamespace: string): L7Rule {
   if (!isObj(raw)) throw new Problem('FERRY_L7_POLICY_INVALID', at, 'must be an object');
   const list = (key: string): Obj[] => {
     const v = raw[key] ?? [];
@@ -185,16 +220,20 @@ function readRule(raw: unknown, at: string): L7Rule {
       if (s[k] !== undefined)
         throw new Problem('FERRY_L7_POLICY_UNSUPPORTED', `${here}.${k}`, 'JWT request principals are not supported');
     }
+    refuseUnknown(s, SOURCE_FIELDS, here);
     return {
       principals: pair(s, 'principals', here, principal),
       namespaces: pair(s, 'namespaces', here, stringMatch),
+      serviceAccounts: pair(s, 'serviceAccounts', here, serviceAccount(policyNamespace)),
       ipBlocks: pair(s, 'ipBlocks', here, cidr),
+      remoteIpBlocks: pair(s, 'remoteIpBlocks', here, cidr),
     };
   });
   const to = list('to').map((t, i) => {
     const here = `${at}.to[${i}].operation`;
     const o = isObj(t) ? t.operation : undefined;
     if (!isObj(o)) throw new Problem('FERRY_L7_POLICY_INVALID', here, 'must be an object');
+    refuseUnknown(o, OPERATION_FIELDS, here);
     return {
       methods: pair(o, 'methods', here, stringMatch),
       paths: pair(o, 'paths', here, stringMatch),

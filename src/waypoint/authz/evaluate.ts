@@ -3,7 +3,7 @@
 // target this waypoint's Gateway or the request's destination Service (in the policy's namespace). Pure.
 import { matchesStringMatch, stringMatch } from '../../mesh/authz/match.ts';
 import { ipInCidr, parseCidr } from '../../mesh/ip-addr.ts';
-import type { StringMatch } from '../../mesh/types.ts';
+import type { Cidr, StringMatch } from '../../mesh/types.ts';
 import type { Constraint, L7Condition, L7Operation, L7Policy, L7Rule, L7Source } from './compile.ts';
 
 export interface L7RequestContext {
@@ -121,12 +121,22 @@ function namespaceOf(principal: string | null): string | null {
   return m?.[1] ?? null;
 }
 
+/** `ns/sa` of a SPIFFE principal (`…/ns/<ns>/sa/<sa>`), or null. */
+function serviceAccountOf(principal: string | null): string | null {
+  const m = principal === null ? null : /\/ns\/([^/]+)\/sa\/([^/]+)$/.exec(principal);
+  return m === null ? null : `${m[1]}/${m[2]}`;
+}
+
 function sourceMatches(s: L7Source, ctx: L7RequestContext): boolean {
   const principal = ctx.sourcePrincipal?.replace(/^spiffe:\/\//, '') ?? null;
+  const serviceAccount = serviceAccountOf(principal);
+  const inCidr = (c: Cidr) => ipInCidr(ctx.sourceIp, c);
   return (
     constraint(s.principals, strMatch(principal)) &&
     constraint(s.namespaces, strMatch(namespaceOf(ctx.sourcePrincipal))) &&
-    constraint(s.ipBlocks, (c) => ipInCidr(ctx.sourceIp, c))
+    constraint(s.serviceAccounts, (sa) => serviceAccount === sa) &&
+    constraint(s.ipBlocks, inCidr) &&
+    constraint(s.remoteIpBlocks, inCidr)
   );
 }
 
