@@ -52,13 +52,16 @@ export async function readBody(req: DownstreamRequest): Promise<Buffer | Readabl
   return Buffer.concat(chunks);
 }
 
-/** Streams `body` into `res`; resolves when done or either side went away. */
+/**
+ * Streams `body` into `res`; resolves when done or either side went away, with the trailers it relayed
+ * (read once, at the body's end), or null when it relayed none.
+ */
 export function pipeBody(
   body: Readable,
   res: DownstreamResponse,
   onBytes: (n: number) => void,
-  trailers: () => HeaderMap = () => new Map(),
-): Promise<void> {
+  trailers?: () => HeaderMap,
+): Promise<HeaderMap | null> {
   return new Promise((resolve) => {
     body.on('data', (chunk: Buffer) => {
       onBytes(chunk.length);
@@ -68,22 +71,22 @@ export function pipeBody(
       }
     });
     body.once('end', () => {
-      const t = trailers();
-      if (t.size > 0) {
+      const t = trailers?.() ?? null;
+      if (t !== null && t.size > 0) {
         const out: Record<string, string> = {};
         for (const [k, v] of t) out[k] = v.join(',');
         res.addTrailers(out);
       }
       res.end();
-      resolve();
+      resolve(t);
     });
     body.once('error', () => {
       res.destroy();
-      resolve();
+      resolve(null);
     });
     res.once('close', () => {
       body.destroy();
-      resolve();
+      resolve(null);
     });
   });
 }

@@ -304,7 +304,7 @@ export class RequestPipeline {
       return;
     }
     (res as ServerResponse).writeHead(response.status, toResponseHeaders(respHeaders, extra));
-    await pipeBody(
+    const relayedTrailers = await pipeBody(
       response.body,
       res,
       (n) => {
@@ -313,7 +313,7 @@ export class RequestPipeline {
       // HTTP/2 clients get the backend's trailers (gRPC status); HTTP/1.1 responses here are not chunked-with-trailers.
       downstream === 'http2' ? response.trailers : undefined,
     );
-    out.grpcStatus = response.trailers().get('grpc-status')?.[0] ?? response.headers.get('grpc-status')?.[0] ?? null;
+    out.grpcStatus = relayedTrailers?.get('grpc-status')?.[0] ?? response.headers.get('grpc-status')?.[0] ?? null;
   }
 
   /** HTTP/1.1 Upgrade requests (WebSocket): see upgrade.ts. */
