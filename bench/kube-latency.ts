@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startKubernetesController } from '../src/controller/kubernetes-controller.ts';
-import { KubeClient, loadKubeConfig } from '../src/controller/sources/kube-client.ts';
+import { KubeClient, loadKubeConfig } from '../src/kube/client.ts';
 import { startApiServer } from '../src/local-cluster/apiserver/server.ts';
 import { MeshStore } from '../src/mesh/mesh-store.ts';
 import { silentLogger } from '../src/runtime/logger.ts';

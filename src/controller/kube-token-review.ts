@@ -2,8 +2,8 @@
 // POST authentication.k8s.io/v1 TokenReview for one bearer token and audience, and GET of the token's bound
 // pod for its spec.nodeName. Answers are checked field by field (the API is trusted, its bytes are parsed
 // defensively); any failure to get an answer rejects, and the authenticator turns that into a refusal.
-import { isJson, type KubeClient } from './sources/kube-client.ts';
-import { KubeError } from './sources/kube-errors.ts';
+import { isJson, type KubeClient } from '../kube/client.ts';
+import { KubeError } from '../kube/errors.ts';
 
 export type TokenReviewAnswer =
   | {

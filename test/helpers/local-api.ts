@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-import { type Json, KubeClient, loadKubeConfig } from '../../src/controller/sources/kube-client.ts';
+import { type Json, KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { crdManifest, FERRY_CRDS } from '../../src/local-cluster/apiserver/crds.ts';
 import { type ApiServer, type ApiServerOptions, startApiServer } from '../../src/local-cluster/apiserver/server.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';

@@ -10,11 +10,11 @@ import * as grpc from '@grpc/grpc-js';
 import { tokenReviewAuthorizer } from '../../src/controller/ca-token-review.ts';
 import { kubeTokenReviewApi } from '../../src/controller/kube-token-review.ts';
 import { startKubernetesController } from '../../src/controller/kubernetes-controller.ts';
-import { KubeClient, loadKubeConfig } from '../../src/controller/sources/kube-client.ts';
 import type { CaAuthorizer } from '../../src/identity/ca-authz.ts';
 import { CaClient } from '../../src/identity/ca-client.ts';
 import { IdentityError } from '../../src/identity/errors.ts';
 import { formatSpiffeId, type SpiffeId, spiffeId } from '../../src/identity/spiffe-id.ts';
+import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { type LocalApi, startLocalApi } from '../helpers/local-api.ts';
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type KubernetesController, startKubernetesController } from '../../src/controller/kubernetes-controller.ts';
-import type { Json } from '../../src/controller/sources/kube-client.ts';
+import type { Json } from '../../src/kube/client.ts';
 import { MeshStore } from '../../src/mesh/mesh-store.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { XdsClient } from '../../src/xds/client.ts';

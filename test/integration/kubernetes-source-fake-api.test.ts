@@ -9,9 +9,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { KubeClient, loadKubeConfig } from '../../src/controller/sources/kube-client.ts';
 import { KubernetesSource } from '../../src/controller/sources/kubernetes-source.ts';
 import type { ClusterState, Diagnostic } from '../../src/controller/sources/types.ts';
+import { KubeClient, loadKubeConfig } from '../../src/kube/client.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
 import { FakeKubeApi } from '../helpers/fake-kube-api.ts';
 

@@ -2,8 +2,8 @@
 // from API discovery: which group-version of each kind to watch (v1 before v1beta1), which kinds the server
 // does not serve (a CRD not installed: tolerated, reported once), and what to start or stop when a later
 // discovery differs (a CRD installed or removed while running). Discovery I/O is `discoverServed`.
-import type { KubeClient } from './kube-client.ts';
-import { isJson } from './kube-client.ts';
+import type { KubeClient } from '../../kube/client.ts';
+import { isJson } from '../../kube/client.ts';
 import type { ClusterState, K8sKind } from './types.ts';
 
 export interface WatchedKind {

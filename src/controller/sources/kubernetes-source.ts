@@ -5,11 +5,12 @@
 // same; an object Ferry refuses is left out and reported, as a bad manifest document is. Per-kind maps keyed
 // by ns/name make an event O(1); a burst of events is coalesced (one timer, `coalesceMs` after the first
 // event of the burst) into one ClusterState, in which only the kinds that changed are re-sorted.
+
+import type { Json, KubeClient } from '../../kube/client.ts';
+import { isJson } from '../../kube/client.ts';
+import { KubeInformer } from '../../kube/informer.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { parseK8sObject } from './k8s-parse.ts';
-import type { Json, KubeClient } from './kube-client.ts';
-import { isJson } from './kube-client.ts';
-import { KubeInformer } from './kube-informer.ts';
 import {
   collectionPath,
   diffWatches,

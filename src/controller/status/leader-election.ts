@@ -3,9 +3,10 @@
 // for `durationSeconds` stops leading by its own clock, before any other may take over. close() releases
 // the lease (holder cleared) so a graceful shutdown hands over at once; a crashed leader's lease moves
 // after `durationSeconds`. All replicas serve xDS and the CA regardless; only status writes follow this.
+
+import type { Json, KubeClient } from '../../kube/client.ts';
+import { KubeError } from '../../kube/errors.ts';
 import type { Logger } from '../../runtime/logger.ts';
-import type { Json, KubeClient } from '../sources/kube-client.ts';
-import { KubeError } from '../sources/kube-errors.ts';
 import { decideLease, isLeading, type LeaseObservation, type LeaseRecord, observe, parseLeaseSpec } from './lease.ts';
 
 export interface LeaderElectionOptions {

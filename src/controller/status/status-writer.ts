@@ -4,9 +4,10 @@
 // computed from; a 409 Conflict re-reads the object, recomputes and retries (bounded), so a concurrent
 // writer never loses its change and no stale status overwrites a newer one. Syncs run one at a time; a
 // sync asked for while one runs is run once more afterwards with the newest inputs.
+
+import type { Json, KubeClient } from '../../kube/client.ts';
+import { KubeError } from '../../kube/errors.ts';
 import type { Logger } from '../../runtime/logger.ts';
-import type { Json, KubeClient } from '../sources/kube-client.ts';
-import { KubeError } from '../sources/kube-errors.ts';
 import { objectPath, watchedKind } from '../sources/kube-resources.ts';
 import type { K8sKind } from '../sources/types.ts';
 import { type DesiredStatus, planStatusWrite, shouldRetryStatusWrite } from './desired-status.ts';

@@ -13,7 +13,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['src/errors.ts', 'src/runtime'],
   ['src/identity'],
   ['src/mesh'],
-  ['src/hbone', 'src/xds', 'src/redirect-bpf', 'gateway-api'],
+  ['src/hbone', 'src/xds', 'src/redirect-bpf', 'src/kube', 'gateway-api'],
   ['src/ztunnel', 'src/waypoint', 'src/controller'],
   ['src/local-cluster', 'src/migrate'],
   ['src/cli'],

@@ -8,9 +8,9 @@
 // backoff, which a successful list or any event resets. Emits raw JSON objects; parsing is the caller's.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type KubeConfig, type KubernetesObject, ListWatch, Watch } from '@kubernetes/client-node';
-import type { Logger } from '../../runtime/logger.ts';
-import { type ReconnectBackoff, reconnectDelayMs } from '../../xds/backoff.ts';
-import { isJson, type Json, type KubeClient } from './kube-client.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { type ReconnectBackoff, reconnectDelayMs } from '../xds/backoff.ts';
+import { isJson, type Json, type KubeClient } from './client.ts';
 
 export const INFORMER_BACKOFF: ReconnectBackoff = { initialMs: 200, maxMs: 10_000 };
 /** Longest pause between a watch that ended cleanly and the next (ListWatch's own grows to 30 s). */

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeError } from './kube-errors.ts';
+import { KubeError } from './errors.ts';
 
 /** Lists and objects larger than this are refused (a cluster's whole Pod list stays far below). */
 export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;

@@ -1,6 +1,6 @@
 // Errors of the Kubernetes API boundary (kubeconfig, HTTP requests, responses). One code union, one class;
 // callers branch on `code` and, for request failures, on the HTTP `status` the API server answered.
-import { FerryError } from '../../errors.ts';
+import { FerryError } from '../errors.ts';
 
 export type KubeErrorCode = 'FERRY_KUBE_CONFIG' | 'FERRY_KUBE_REQUEST_FAILED' | 'FERRY_KUBE_BAD_RESPONSE';
 
