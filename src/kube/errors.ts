@@ -2,7 +2,12 @@
 // callers branch on `code` and, for request failures, on the HTTP `status` the API server answered.
 import { FerryError } from '../errors.ts';
 
-export type KubeErrorCode = 'FERRY_KUBE_CONFIG' | 'FERRY_KUBE_REQUEST_FAILED' | 'FERRY_KUBE_BAD_RESPONSE';
+export type KubeErrorCode =
+  | 'FERRY_KUBE_CONFIG'
+  | 'FERRY_KUBE_REQUEST_FAILED'
+  | 'FERRY_KUBE_BAD_RESPONSE'
+  | 'FERRY_KUBE_KIND_NOT_SERVED'
+  | 'FERRY_KUBE_BAD_OBJECT';
 
 export class KubeError extends FerryError<KubeErrorCode> {
   /** HTTP status of a failed request (0: no answer: connection refused, reset, timed out). */
