@@ -286,11 +286,13 @@ export function printSummary(s: MeshStatus, out: (line: string) => void): void {
   for (const p of s.pods) {
     const mesh = p.waypoint
       ? `waypoint  ${p.identity ?? ''}`
-      : p.enrolled
-        ? `enrolled  ${p.identity ?? ''}`
-        : p.meshed
-          ? 'enrolling'
-          : 'not in mesh';
+      : p.sidecar
+        ? `sidecar   ${p.identity ?? ''}`
+        : p.enrolled
+          ? `enrolled  ${p.identity ?? ''}`
+          : p.meshed
+            ? 'enrolling'
+            : 'not in mesh';
     out(`  ${`${p.namespace}/${p.name}`.padEnd(32)} ${p.node.padEnd(8)} ${p.ip.padEnd(14)} ${mesh}`);
   }
   if (s.pendingPods.length > 0) out(`  not created (run ferry down/up): ${s.pendingPods.join(', ')}`);
