@@ -6,13 +6,13 @@
 // certificate for its pod's identity only (with its node's CA token), its own pin root, and captures the
 // pod's app containers. Started after the node ztunnels; sidecars.json lists them for tests and tools.
 import { writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { DEFAULT_TRANSLATE_SETTINGS } from '../controller/translate/types.ts';
 import { SIDECAR_CONTAINER } from '../mesh/sidecar-injection.ts';
 import { caRootPath, type LocalMeshConfig } from './controller/mesh-files.ts';
 import type { ClusterLayout } from './layout.ts';
 import { startInCgroup } from './pods.ts';
-import type { StateJournal } from './state.ts';
+import type { StateJournal, StateRecord } from './state.ts';
 
 export const SIDECARS_FILE = 'sidecars.json';
 
@@ -126,4 +126,18 @@ export async function startLocalSidecars(opts: StartSidecarsOptions): Promise<Lo
   }
   await writeFile(join(opts.layout.stateDir, SIDECARS_FILE), `${JSON.stringify(started, null, 2)}\n`);
   return started;
+}
+
+/**
+ * Where `ferry exec` runs in a pod: its own cgroup, except in a pod with a sidecar, whose capture covers
+ * only the app containers: there the first app container's (kubectl's default container, which Istio's
+ * injector points at the app too). Container cgroups are journaled in spec order (pods.ts).
+ */
+export function execCgroupDir(records: readonly StateRecord[], pod: { readonly cgroupDir: string }): string {
+  const children = records
+    .filter((r): r is Extract<StateRecord, { kind: 'cgroup' }> => r.kind === 'cgroup')
+    .map((r) => r.path)
+    .filter((p) => dirname(p) === pod.cgroupDir);
+  if (!children.includes(join(pod.cgroupDir, SIDECAR_CONTAINER))) return pod.cgroupDir;
+  return children.find((p) => basename(p) !== SIDECAR_CONTAINER) ?? pod.cgroupDir;
 }
