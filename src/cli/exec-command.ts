@@ -10,11 +10,12 @@ import { ClusterError } from '../local-cluster/errors.ts';
 import { mapCommand } from '../local-cluster/images.ts';
 import { clusterLayout } from '../local-cluster/layout.ts';
 import { spawnInPod } from '../local-cluster/pods.ts';
+import { execCgroupDir } from '../local-cluster/sidecars.ts';
 import { loadState, podsOf } from '../local-cluster/state.ts';
 
 const HELP = `usage: ferry exec [--cluster <name>] <namespace>/<pod> -- <command> [args…]
 
-Runs the command in the pod's cgroup and network namespace. \`curl\` is the built-in client
+Runs the command in the pod's cgroup (with a sidecar: its first app container's) and network namespace. \`curl\` is the built-in client
 (ferry testapp curl), \`ferry\` is this Ferry; other commands run from the host's PATH.
 `;
 
@@ -58,7 +59,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     );
   }
   const child = spawnInPod(
-    { netnsPath: pod.netnsPath, cgroupDir: pod.cgroupDir },
+    { netnsPath: pod.netnsPath, cgroupDir: execCgroupDir(state.records, pod) },
     mapCommand(cmd, args, env.ferryArgv),
     {
       env: { ...env.baseEnv, POD_NAME: pod.name, POD_NAMESPACE: pod.namespace, POD_IP: pod.ip, HOSTNAME: pod.name },

@@ -6,6 +6,7 @@ import { installSignalHandlers } from '../runtime/signals.ts';
 import { startZtunnel } from '../ztunnel/app.ts';
 import { createZtunnelCertificates } from '../ztunnel/certificates.ts';
 import { loadZtunnelConfig } from '../ztunnel/config.ts';
+import { parseSidecarFlags, startSidecar } from '../ztunnel/sidecar/sidecar.ts';
 
 const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:port>) [options]
 
@@ -33,6 +34,10 @@ const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:p
   --cgroup-root <dir>         with bpf: cgroup2 dir of this node's pods                 [FERRY_CGROUP_ROOT]
   --pin-root <dir>            with bpf: bpffs pin dir, default /sys/fs/bpf/ferry        [FERRY_PIN_ROOT]
   --redirect-state <file>     with bpf: enrollments kept across restarts                [FERRY_REDIRECT_STATE]
+  --sidecar <workload uid>    sidecar mode: serve only this pod (its identity, its traffic); needs
+                              --netns, --cgroup-root <pod cgroup>, --app-cgroup (repeatable), --pin-root
+  --netns <path>              sidecar mode: the pod's network namespace
+  --app-cgroup <dir>          sidecar mode: an application container's cgroup (captured); repeatable
   --drain-deadline-ms <ms>    default 5000
   --log-level <level>         error|warn|info|debug
 `;
@@ -65,6 +70,9 @@ export async function run(argv: readonly string[]): Promise<number> {
       'cgroup-root': { type: 'string' },
       'pin-root': { type: 'string' },
       'redirect-state': { type: 'string' },
+      sidecar: { type: 'string' },
+      netns: { type: 'string' },
+      'app-cgroup': { type: 'string', multiple: true },
       'xds-root': { type: 'string' },
       'drain-deadline-ms': { type: 'string' },
       'log-level': { type: 'string' },
@@ -74,10 +82,15 @@ export async function run(argv: readonly string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
-  const config = loadZtunnelConfig(values, process.env);
+  const sidecar = values.sidecar === undefined ? null : parseSidecarFlags(values);
+  // Sidecar mode opens its own redirector (on the app containers): the node-mode one stays off.
+  const config = loadZtunnelConfig(sidecar === null ? values : { ...values, redirect: 'none' }, process.env);
   const bootLog = createLogger({ component: 'ztunnel' });
   const certificates = await createZtunnelCertificates(config.ca, config.trustDomain, bootLog);
-  const zt = await startZtunnel(config, { certificates });
+  const zt =
+    sidecar === null
+      ? await startZtunnel(config, { certificates })
+      : await startSidecar(config, sidecar, { certificates });
   using _signals = installSignalHandlers({
     drain: zt.drain,
     drainDeadlineMs: config.drainDeadlineMs,

@@ -49,6 +49,8 @@ export interface PodHandle {
   /** The pod's cgroup (containers are children of it): enroll this one. */
   readonly cgroupDir: string;
   readonly containers: readonly ContainerHandle[];
+  /** Injected with Ferry's sidecar (started later by `ferry up`, sidecars.ts). */
+  readonly sidecar: boolean;
 }
 
 export interface NodeHandle {
@@ -193,6 +195,7 @@ export async function createCluster(spec: ClusterSpec, opts: CreateClusterOption
         netnsPath: network.netnsPath,
         cgroupDir: network.cgroupDir,
         containers,
+        sidecar: pod.sidecar === true,
       });
     }
     return makeHandle(spec, layout, journal, pods, gateway, opts);

@@ -24,6 +24,8 @@ export interface PodSpec {
   readonly node?: number;
   readonly labels?: Readonly<Record<string, string>>;
   readonly containers: readonly ContainerSpec[];
+  /** Injected with Ferry's sidecar: `ferry up` starts its istio-proxy once the controller runs (sidecars.ts). */
+  readonly sidecar?: boolean;
 }
 
 export interface ClusterSpec {

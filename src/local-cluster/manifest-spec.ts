@@ -3,6 +3,7 @@
 // else round-robin in pod-key order (so a Deployment's replicas spread over the nodes), with containers
 // mapped 1:1 (image, command, args, containerPorts). Pure: no I/O; diagnostics are the caller's to print.
 import type { PodInstance } from '../controller/translate/types.ts';
+import { FERRY_SIDECAR_IMAGE, SIDECAR_CONTAINER } from '../mesh/sidecar-injection.ts';
 import { ClusterError } from './errors.ts';
 import type { ClusterSpec, ContainerSpec, PodSpec } from './layout.ts';
 
@@ -24,21 +25,27 @@ export function clusterSpecFromPods(name: string, nodes: number, pods: readonly 
         );
       }
     }
+    // Ferry's injected proxy is no image to run here: `ferry up` starts it after the controller (sidecars.ts).
+    const isFerrySidecar = (c: { name: string; image: string }) =>
+      c.name === SIDECAR_CONTAINER && c.image === FERRY_SIDECAR_IMAGE;
     return {
       namespace: p.namespace,
       name: p.name,
       node,
       labels: Object.fromEntries(p.labels),
-      containers: p.spec.containers.map((c): ContainerSpec => {
-        const ports = c.ports.filter((cp) => cp.protocol === 'TCP').map((cp) => cp.containerPort);
-        return {
-          name: c.name,
-          ...(c.image === '' ? {} : { image: c.image }),
-          ...(c.command.length === 0 ? {} : { command: c.command }),
-          ...(c.args.length === 0 ? {} : { args: c.args }),
-          ...(ports.length === 0 ? {} : { ports }),
-        };
-      }),
+      ...(p.spec.containers.some(isFerrySidecar) ? { sidecar: true } : {}),
+      containers: p.spec.containers
+        .filter((c) => !isFerrySidecar(c))
+        .map((c): ContainerSpec => {
+          const ports = c.ports.filter((cp) => cp.protocol === 'TCP').map((cp) => cp.containerPort);
+          return {
+            name: c.name,
+            ...(c.image === '' ? {} : { image: c.image }),
+            ...(c.command.length === 0 ? {} : { command: c.command }),
+            ...(c.args.length === 0 ? {} : { args: c.args }),
+            ...(ports.length === 0 ? {} : { ports }),
+          };
+        }),
     };
   });
   return { name, nodes, pods: out };

@@ -8,7 +8,7 @@
 // controller, and a dead supervisor (with the waypoints that died while it was not running).
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { ManifestSource } from '../controller/sources/manifest-source.ts';
 import { type ClusterState, formatDiagnostic } from '../controller/sources/types.ts';
@@ -31,6 +31,7 @@ import { type ClusterLayout, clusterLayout, NETNS_DIR, nodeCgroupDir, nodeName }
 import { clusterSpecFromPods } from './manifest-spec.ts';
 import { freePorts } from './ports.ts';
 import { CONTROLLER_ROLE, startController, startSystemProcessAgain, systemProcessAlive } from './restart.ts';
+import { startLocalSidecars } from './sidecars.ts';
 import { loadState } from './state.ts';
 import { SUPERVISOR_ROLE } from './supervisor.ts';
 import { tuningEnv, ztunnelLaunch } from './system-processes.ts';
@@ -188,6 +189,24 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
     await waitWaypointReady(layout.logDir, w);
     out(`  ${w.role} ready`);
   }
+  const sidecars = await startLocalSidecars({
+    layout,
+    journal: cluster.journal,
+    config,
+    pods: cluster.pods
+      .filter((p) => p.sidecar)
+      .map((p) => ({ ...p, appCgroups: p.containers.map((c) => c.cgroupDir) })),
+    ferryArgv: env.ferryArgv,
+    baseEnv: env.baseEnv,
+    freeAddress: async () => `127.0.0.1:${(await freePorts(1))[0]}`,
+    out,
+  });
+  for (const s of sidecars) {
+    await until(`sidecar of ${s.namespace}/${s.name} ready`, layout.logDir, basename(s.logFile, '.log'), s.pid, () =>
+      readyAt(s.readiness),
+    );
+    out(`  sidecar of ${s.namespace}/${s.name} ready`);
+  }
   const status = await until('pods enrolled', layout.logDir, 'controller', controllerPid, async () => {
     const s = (await controllerRequest(layout.stateDir, 'GET', '/status', undefined, 5_000)) as MeshStatus;
     const done = s.nodes.every((n) => n.enrollmentConverged) && s.pods.every((p) => p.meshed === p.enrolled);
@@ -286,11 +305,13 @@ export function printSummary(s: MeshStatus, out: (line: string) => void): void {
   for (const p of s.pods) {
     const mesh = p.waypoint
       ? `waypoint  ${p.identity ?? ''}`
-      : p.enrolled
-        ? `enrolled  ${p.identity ?? ''}`
-        : p.meshed
-          ? 'enrolling'
-          : 'not in mesh';
+      : p.sidecar
+        ? `sidecar   ${p.identity ?? ''}`
+        : p.enrolled
+          ? `enrolled  ${p.identity ?? ''}`
+          : p.meshed
+            ? 'enrolling'
+            : 'not in mesh';
     out(`  ${`${p.namespace}/${p.name}`.padEnd(32)} ${p.node.padEnd(8)} ${p.ip.padEnd(14)} ${mesh}`);
   }
   if (s.pendingPods.length > 0) out(`  not created (run ferry down/up): ${s.pendingPods.join(', ')}`);
@@ -298,6 +319,12 @@ export function printSummary(s: MeshStatus, out: (line: string) => void): void {
   for (const svc of s.services) {
     out(`  ${`${svc.namespace}/${svc.name}`.padEnd(32)} ${(svc.vip ?? 'headless').padEnd(14)} ${svc.ports.join(' ')}`);
   }
+}
+
+async function readyAt(address: string): Promise<boolean> {
+  const res = await fetch(`http://${address}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
+  await res.text();
+  return res.ok;
 }
 
 function waitWaypointReady(logDir: string, w: LocalWaypoint): Promise<boolean> {

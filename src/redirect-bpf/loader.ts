@@ -47,6 +47,13 @@ const CGROUP_PROGRAMS = [
 export interface RedirectorOptions {
   /** cgroup2 directory whose subtree holds the pods (not the cgroup root). */
   readonly cgroupPath: string;
+  /**
+   * Where the cgroup programs are attached instead of `cgroupPath` itself: cgroups inside it (a sidecar's
+   * application containers, never its own proxy's cgroup). Pinned as `links/<program>@<cgroup id>`. They run
+   * before programs attached higher up (a node ztunnel's), which see the rewritten address (docs/redirect.md,
+   * "Sidecar mode: nested attachment").
+   */
+  readonly attachCgroupPaths?: readonly string[];
   /** bpffs directory for maps and links; tests use /sys/fs/bpf/ferrytest-<pid>-<name>. */
   readonly pinRoot?: string;
   /** The BPF object to load; default: the shipped bpf/redirect.bpf.o (never compiled at run time). */
@@ -139,20 +146,22 @@ export class BpfRedirector implements Datapath {
       }
       maps.get('config')?.update(encodeU32(0), config);
 
-      const cgroupFd = openSync(cgroupPath, 'r');
-      try {
-        for (const { link, program } of CGROUP_PROGRAMS) {
-          const prog = findProgram(obj, program);
-          reconcileLink({
-            pinPath: join(pinRoot, 'links', link),
-            progFd: bpf.programFd(prog),
-            target: { kind: 'cgroup', cgroupId },
-            attach: () => bpf.attachCgroup(prog, cgroupFd),
-            what: `${program} to cgroup ${cgroupPath}`,
-          });
+      for (const target of attachTargets(cgroupPath, cgroupId, opts.attachCgroupPaths)) {
+        const cgroupFd = openSync(target.path, 'r');
+        try {
+          for (const { link, program } of CGROUP_PROGRAMS) {
+            const prog = findProgram(obj, program);
+            reconcileLink({
+              pinPath: join(pinRoot, 'links', `${link}${target.pinSuffix}`),
+              progFd: bpf.programFd(prog),
+              target: { kind: 'cgroup', cgroupId: target.cgroupId },
+              attach: () => bpf.attachCgroup(prog, cgroupFd),
+              what: `${program} to cgroup ${target.path}`,
+            });
+          }
+        } finally {
+          closeFd(cgroupFd);
         }
-      } finally {
-        closeFd(cgroupFd);
       }
       const skLookupProgram = findProgram(obj, 'ferry_sk_lookup');
       return new BpfRedirector({
@@ -284,6 +293,26 @@ function safeReaddir(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+interface AttachTarget {
+  readonly path: string;
+  readonly cgroupId: bigint;
+  readonly pinSuffix: string;
+}
+
+/** The subtree root itself (pins `links/<program>`), or the given cgroups inside it. */
+function attachTargets(root: string, rootId: bigint, paths: readonly string[] | undefined): AttachTarget[] {
+  if (paths === undefined) return [{ path: root, cgroupId: rootId, pinSuffix: '' }];
+  if (paths.length === 0) throw new BpfError('FERRY_BPF_INVALID_ARGUMENT', 'attachCgroupPaths is empty');
+  return paths.map((p) => {
+    const path = resolveCgroup(p);
+    if (!path.startsWith(`${root}/`)) {
+      throw new BpfError('FERRY_BPF_CGROUP_OUTSIDE_SUBTREE', `attach cgroup ${path} is not inside ${root}`);
+    }
+    const cgroupId = statSync(path, { bigint: true }).ino;
+    return { path, cgroupId, pinSuffix: `@${cgroupId}` };
+  });
 }
 
 function findProgram(obj: BpfObjectPtr, name: string): BpfProgramPtr {

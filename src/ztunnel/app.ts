@@ -53,6 +53,13 @@ export interface ZtunnelDeps {
    * `redirect: bpf` opens the pinned BPF redirector, which this ztunnel then closes (pins stay).
    */
   readonly redirector?: PodRedirector;
+  /**
+   * Sidecar mode (src/ztunnel/sidecar/): the uid of the one workload this ztunnel serves. Only its
+   * identity gets a certificate, whatever else runs on the node.
+   */
+  readonly servedWorkload?: string;
+  /** Pods enrolled at start, before readiness (sidecar mode: its own pod). A failure fails the start. */
+  readonly enrollOnStart?: readonly PodEnrollRequest[];
 }
 
 export interface Ztunnel {
@@ -167,7 +174,8 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     cleanup.push(() => rotation[Symbol.dispose]());
     const applyView = async (): Promise<void> => {
       const view = store.view;
-      const local = WorkloadListeners.localWorkloads(view, config.node);
+      const onNode = WorkloadListeners.localWorkloads(view, config.node);
+      const local = deps.servedWorkload === undefined ? onNode : onNode.filter((w) => w.uid === deps.servedWorkload);
       certificates.setLocalIdentities(local.map(workloadIdentity));
       const closed = connections.recheck(view, evaluateAuthz);
       if (closed > 0) log.info({ closed }, 'closed connections denied by the new policy');
@@ -180,6 +188,10 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     await applyView();
     // After a restart: serve the pods enrolled before, and unpin the ones that are gone.
     if (inPod !== null) await inPod.restore();
+    for (const request of deps.enrollOnStart ?? []) {
+      if (inPod === null) throw disabled();
+      await inPod.enroll(request);
+    }
     listenersBlock.unblock();
 
     const socks5 = config.socks5Address === null ? null : await startSocks5(ctx, config.socks5Address);

@@ -194,7 +194,7 @@ export async function serveGreetingApp(
  * br0 itself); stop() ends it and returns the raw pcap bytes plus a text listing for a filter.
  */
 export async function captureBridge(
-  topo: Topology,
+  topo: Pick<Topology, 'bridgeNetnsPath'>,
   dir: string,
   name: string,
 ): Promise<{

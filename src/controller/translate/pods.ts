@@ -2,26 +2,37 @@
 // `<deployment>-<index>` (index 0..replicas-1; no ReplicaSet layer and no random suffix, so names are stable
 // across restarts and readable in `ferry status`). A generated name that collides with a Pod object loses to
 // the Pod, with a diagnostic. The orchestrator places exactly these pods. Pure.
-import type { ClusterState, GatewayObject } from '../sources/types.ts';
+import {
+  decideSidecarInjection,
+  FERRY_SIDECAR_IMAGE,
+  injectedMetadata,
+  SIDECAR_CONTAINER,
+} from '../../mesh/sidecar-injection.ts';
+import type { ClusterState, GatewayObject, Labels } from '../sources/types.ts';
 import type { Diagnostics, PodInstance } from './types.ts';
 
 export const podKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 
 /** All pods of the cluster, sorted by key. */
 export function expandPods(state: ClusterState, diags: Diagnostics): PodInstance[] {
+  const nsLabels = new Map<string, Labels>(state.namespaces.map((n) => [n.metadata.name, n.metadata.labels]));
+  const inject = (p: PodInstance): PodInstance => withSidecar(p, nsLabels.get(p.namespace) ?? new Map());
   const pods = new Map<string, PodInstance>();
   for (const p of state.pods) {
     const key = podKey(p.metadata.namespace, p.metadata.name);
-    pods.set(key, {
+    pods.set(
       key,
-      name: p.metadata.name,
-      namespace: p.metadata.namespace,
-      labels: p.metadata.labels,
-      annotations: p.metadata.annotations,
-      spec: p.spec,
-      owner: { kind: 'Pod', name: p.metadata.name },
-      source: p,
-    });
+      inject({
+        key,
+        name: p.metadata.name,
+        namespace: p.metadata.namespace,
+        labels: p.metadata.labels,
+        annotations: p.metadata.annotations,
+        spec: p.spec,
+        owner: { kind: 'Pod', name: p.metadata.name },
+        source: p,
+      }),
+    );
   }
   for (const d of state.deployments) {
     for (let i = 0; i < d.spec.replicas; i++) {
@@ -39,16 +50,19 @@ export function expandPods(state: ClusterState, diags: Diagnostics): PodInstance
         continue;
       }
       const t = d.spec.template;
-      pods.set(key, {
+      pods.set(
         key,
-        name,
-        namespace: d.metadata.namespace,
-        labels: t.labels,
-        annotations: t.annotations,
-        spec: t.spec,
-        owner: { kind: 'Deployment', name: d.metadata.name },
-        source: d,
-      });
+        inject({
+          key,
+          name,
+          namespace: d.metadata.namespace,
+          labels: t.labels,
+          annotations: t.annotations,
+          spec: t.spec,
+          owner: { kind: 'Deployment', name: d.metadata.name },
+          source: d,
+        }),
+      );
     }
   }
   for (const gw of state.gateways) {
@@ -80,6 +94,25 @@ export function expandPods(state: ClusterState, diags: Diagnostics): PodInstance
     });
   }
   return [...pods.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * The pod as the sidecar injector leaves it (src/mesh/sidecar-injection.ts decides): an `istio-proxy`
+ * container (Ferry's sidecar image), `sidecar.istio.io/status`, and the tunnel label that makes peers send
+ * HBONE to it. Other pods are returned unchanged.
+ */
+function withSidecar(pod: PodInstance, namespaceLabels: Labels): PodInstance {
+  const decision = decideSidecarInjection({
+    namespace: pod.namespace,
+    namespaceLabels,
+    podLabels: pod.labels,
+    podAnnotations: pod.annotations,
+    containerNames: pod.spec.containers.map((c) => c.name),
+  });
+  if (!decision.inject) return pod;
+  const meta = injectedMetadata(pod.labels, pod.annotations);
+  const proxy = { name: SIDECAR_CONTAINER, image: FERRY_SIDECAR_IMAGE, command: [], args: [], ports: [] };
+  return { ...pod, ...meta, spec: { ...pod.spec, containers: [...pod.spec.containers, proxy] } };
 }
 
 export const WAYPOINT_POD_LABEL = 'gateway.networking.k8s.io/gateway-name';

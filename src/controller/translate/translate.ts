@@ -2,6 +2,8 @@
 // by every source (docs/architecture.md "Configuration distribution (delta xDS)", "Policy and enrollment"). Pure and total: never throws on cluster content, never lets one bad
 // object disturb the others, deterministic output order (workloads by ns/name, services by ns/name,
 // policies by ns/name) so that pushes and golden files diff cleanly.
+
+import { hasSidecar } from '../../mesh/sidecar-injection.ts';
 import type { Authorization, MeshConfig, Service, Workload } from '../../mesh/types.ts';
 import { policyKey } from '../../mesh/types.ts';
 import type { ClusterState, K8sObject, Labels, ServiceObject } from '../sources/types.ts';
@@ -66,6 +68,7 @@ export function translateCluster(
   const waypoints = new WaypointIndex(state.gateways, settings, diags);
   const waypointSpecs = waypoints.specs();
   const waypointWorkloads: string[] = [];
+  const sidecarWorkloads: string[] = [];
   const mtls = new PeerAuthenticationIndex(state.peerAuthentications, settings, diags);
 
   // Authorization policies first: workloads reference the selector ones that were actually emitted.
@@ -134,7 +137,10 @@ export function translateCluster(
       w = asWaypointWorkload(w, wp, settings);
       waypointWorkloads.push(w.uid);
     }
-    if (w !== null) workloads.push(w);
+    if (w === null) continue;
+    workloads.push(w);
+    const containers = pod.spec.containers.map((c) => c.name);
+    if (w.protocol === 'HBONE' && hasSidecar(pod.annotations, containers)) sidecarWorkloads.push(w.uid);
   }
   for (const wp of waypointSpecs) services.push(waypointService(wp, settings));
   const endpointWorkloads = applyEndpointSlices(workloads, state.services, state.endpointSlices, settings, diags);
@@ -166,6 +172,7 @@ export function translateCluster(
     l7: l7Entries(state, waypointSpecs),
     routeStatus,
     waypointWorkloads,
+    sidecarWorkloads,
   };
 }
 

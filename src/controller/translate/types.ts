@@ -63,6 +63,8 @@ export interface TranslateResult {
   readonly routeStatus: readonly RouteStatus[];
   /** uids of waypoint workloads: they speak HBONE themselves and are never enrolled. */
   readonly waypointWorkloads: readonly string[];
+  /** uids of pods whose injected sidecar terminates HBONE: never enrolled in their node's ztunnel. */
+  readonly sidecarWorkloads: readonly string[];
 }
 
 /** A pod to run: a Pod object, or one replica of a Deployment (named `<deployment>-<index>`). */

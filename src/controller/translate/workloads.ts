@@ -4,6 +4,7 @@
 // the pod's containers), its waypoint and the selector/mTLS policies it references. Pure.
 
 import { canonicalIp } from '../../mesh/ip-addr.ts';
+import { hasSidecar, sidecarTerminatesHbone } from '../../mesh/sidecar-injection.ts';
 import type { PolicyKey, PortMap, ServiceKey, TunnelProtocol, Workload } from '../../mesh/types.ts';
 import { serviceKey } from '../../mesh/types.ts';
 import { matchesLabels } from '../sources/label-match.ts';
@@ -15,8 +16,6 @@ import type { Diagnostics, Placement, PodInstance, TranslateSettings } from './t
 import type { WaypointIndex } from './waypoints.ts';
 
 export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
-export const SIDECAR_STATUS_ANNOTATION = 'sidecar.istio.io/status';
-export const SIDECAR_CONTAINER = 'istio-proxy';
 const CANONICAL_NAME_LABELS = ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app'];
 const CANONICAL_REVISION_LABELS = ['service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version'];
 
@@ -35,14 +34,17 @@ export interface WorkloadContext {
 
 /**
  * HBONE when enrolled: pod label ambient, or namespace label ambient and the pod not labelled `none`. A pod
- * with an injected sidecar is never enrolled: the sidecar already does mTLS and would be tunnelled twice.
+ * with a sidecar is never enrolled (the ambient label is ignored for it, as in Istio): it speaks HBONE when
+ * its sidecar terminates HBONE itself (Ferry's does: `networking.istio.io/tunnel: http`), else plain TCP.
  */
 export function tunnelProtocol(
   pod: Pick<PodInstance, 'labels' | 'annotations' | 'spec'>,
   nsLabels: Labels,
 ): TunnelProtocol {
-  if (pod.annotations.has(SIDECAR_STATUS_ANNOTATION)) return 'TCP';
-  if (pod.spec.containers.some((c) => c.name === SIDECAR_CONTAINER)) return 'TCP';
+  const containers = pod.spec.containers.map((c) => c.name);
+  if (hasSidecar(pod.annotations, containers)) {
+    return sidecarTerminatesHbone(pod.labels, pod.annotations, containers) ? 'HBONE' : 'TCP';
+  }
   const own = pod.labels.get(DATAPLANE_MODE_LABEL);
   if (own !== undefined) return own === 'ambient' ? 'HBONE' : 'TCP';
   return nsLabels.get(DATAPLANE_MODE_LABEL) === 'ambient' ? 'HBONE' : 'TCP';

@@ -37,6 +37,8 @@ export interface PodStatus {
   readonly identity: string | null;
   /** A waypoint's pod: speaks HBONE itself, never enrolled. */
   readonly waypoint: boolean;
+  /** A pod with Ferry's sidecar (istio-proxy): speaks HBONE itself, never enrolled in its node's ztunnel. */
+  readonly sidecar?: boolean;
 }
 
 export interface MeshStatus {
@@ -65,6 +67,7 @@ export function meshStatus(c: LocalController): MeshStatus {
   const clients = c.xds.clients();
   const enrollStatus = c.enrollment.status();
   const waypointUids = new Set(c.mesh.current?.waypointWorkloads ?? []);
+  const sidecarUids = new Set(c.mesh.current?.sidecarWorkloads ?? []);
   return {
     cluster: c.config.cluster,
     revision: c.mesh.revision,
@@ -81,7 +84,8 @@ export function meshStatus(c: LocalController): MeshStatus {
     pods: podsOf(loadState(c.stateDir)).map((p) => {
       const w = workloads.get(`${p.namespace}/${p.name}`);
       const waypoint = w !== undefined && waypointUids.has(w.uid);
-      const meshed = w?.protocol === 'HBONE' && !waypoint;
+      const sidecar = w !== undefined && sidecarUids.has(w.uid);
+      const meshed = w?.protocol === 'HBONE' && !waypoint && !sidecar;
       return {
         namespace: p.namespace,
         name: p.name,
@@ -89,8 +93,9 @@ export function meshStatus(c: LocalController): MeshStatus {
         ip: p.ip,
         meshed,
         enrolled: w !== undefined && enrolled.has(w.uid),
-        identity: w === undefined || !(meshed || waypoint) ? null : formatSpiffeId(workloadIdentity(w)),
+        identity: w === undefined || !(meshed || waypoint || sidecar) ? null : formatSpiffeId(workloadIdentity(w)),
         waypoint,
+        sidecar,
       };
     }),
     pendingPods: c.placement.pendingPods,

@@ -163,7 +163,7 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
       publisher: {
         publish: (config, result) => {
           translated = config;
-          native = new Set(result?.waypointWorkloads ?? []);
+          native = nativeHbone(result);
           if (result !== undefined) xds?.publishL7(result.l7);
           publishGated();
         },
@@ -179,7 +179,7 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
             return p === undefined ? undefined : { netnsPath: p.netnsPath, cgroupPath: p.cgroupDir };
           },
           nodes,
-          new Set(result.waypointWorkloads),
+          nativeHbone(result),
         );
         wakeAckWaiters(); // a new generation may already be ACKed by nobody: waiters re-check
         const enrolledNow = enrollment.enrolledByNode();
@@ -253,4 +253,11 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
 /** The types a client must have ACKed: a ztunnel's two, plus the L7 type for a waypoint. */
 function subscriptionsOf(c: { readonly nodeId: string }): readonly string[] {
   return c.nodeId.startsWith('waypoint~') ? [ADDRESS_TYPE_URL, L7_TYPE_URL] : ZTUNNEL_TYPE_URLS;
+}
+
+/** Workloads that terminate HBONE themselves (waypoints, sidecars): announced as HBONE, never enrolled. */
+function nativeHbone(
+  result: { readonly waypointWorkloads: readonly string[]; readonly sidecarWorkloads: readonly string[] } | undefined,
+): ReadonlySet<string> {
+  return new Set([...(result?.waypointWorkloads ?? []), ...(result?.sidecarWorkloads ?? [])]);
 }

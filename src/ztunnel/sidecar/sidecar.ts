@@ -1,0 +1,85 @@
+// Sidecar mode (docs/architecture.md "Sidecar mode"): the ztunnel serving exactly one pod, as Istio's
+// istio-proxy container would. Same code as the node proxy's in-pod mode (listeners 15001/15006/15008 in
+// the pod netns, HBONE with the pod's certificate, L4 authorization inbound), with three differences: its
+// own BPF pin root, the cgroup programs attached to the pod's application containers only (so the proxy's
+// own sockets, made from the istio-proxy cgroup, are never captured), and a certificate for that pod's
+// identity only. Enrolls its pod before it reports ready; the pins stay when it exits (fail closed).
+import type { ManagedCertificates } from '../../identity/cert-manager.ts';
+import { BpfRedirector } from '../../redirect-bpf/loader.ts';
+import type { LogDestination } from '../../runtime/logger.ts';
+import { ConfigError } from '../../runtime/process-config.ts';
+import { startZtunnel, type Ztunnel } from '../app.ts';
+import type { ZtunnelConfig } from '../config.ts';
+
+export const DEFAULT_SIDECAR_PIN_ROOT = '/sys/fs/bpf/ferry-sidecar';
+
+export interface SidecarConfig {
+  /** The served workload's uid in the mesh config (e.g. Kubernetes//Pod/<ns>/<name>). */
+  readonly uid: string;
+  readonly netnsPath: string;
+  /** The pod's cgroup (enrolled: the programs find it as the ancestor of an app container's cgroup). */
+  readonly podCgroup: string;
+  /** The application containers' cgroups (children of podCgroup): where connect4/connect6/sockops attach. */
+  readonly appCgroups: readonly string[];
+  readonly pinRoot: string;
+}
+
+export interface SidecarFlags {
+  readonly sidecar?: string;
+  readonly netns?: string;
+  readonly 'cgroup-root'?: string;
+  readonly 'app-cgroup'?: readonly string[];
+  readonly 'pin-root'?: string;
+}
+
+/** Validates the sidecar flags. Throws ConfigError naming the flag. */
+export function parseSidecarFlags(flags: SidecarFlags): SidecarConfig {
+  const uid = flags.sidecar ?? '';
+  if (uid === '') throw new ConfigError('--sidecar <workload uid> is required in sidecar mode');
+  const netnsPath = absolute(flags.netns, '--netns <pod netns path>');
+  const podCgroup = absolute(flags['cgroup-root'], '--cgroup-root <pod cgroup2 dir>');
+  const appCgroups = (flags['app-cgroup'] ?? []).map((c) => absolute(c, '--app-cgroup <container cgroup2 dir>'));
+  if (appCgroups.length === 0) throw new ConfigError('at least one --app-cgroup <container cgroup2 dir> is required');
+  for (const c of appCgroups) {
+    if (!c.startsWith(`${podCgroup}/`))
+      throw new ConfigError(`--app-cgroup ${c} is not inside --cgroup-root ${podCgroup}`);
+  }
+  const pinRoot = absolute(flags['pin-root'] ?? DEFAULT_SIDECAR_PIN_ROOT, '--pin-root');
+  return { uid, netnsPath, podCgroup, appCgroups, pinRoot };
+}
+
+function absolute(value: string | undefined, what: string): string {
+  if (value === undefined || !value.startsWith('/')) throw new ConfigError(`${what}: an absolute path is required`);
+  return value;
+}
+
+export interface SidecarDeps {
+  readonly certificates: ManagedCertificates;
+  readonly logDestination?: LogDestination;
+}
+
+/** Starts the sidecar: redirector on the app containers, ztunnel serving only `sidecar.uid`, pod enrolled. */
+export async function startSidecar(config: ZtunnelConfig, sidecar: SidecarConfig, deps: SidecarDeps): Promise<Ztunnel> {
+  const redirector = await BpfRedirector.open({
+    cgroupPath: sidecar.podCgroup,
+    attachCgroupPaths: sidecar.appCgroups,
+    pinRoot: sidecar.pinRoot,
+  });
+  try {
+    const zt = await startZtunnel(
+      { ...config, redirect: { kind: 'none' } },
+      {
+        ...deps,
+        redirector,
+        servedWorkload: sidecar.uid,
+        enrollOnStart: [{ uid: sidecar.uid, netnsPath: sidecar.netnsPath, cgroupPath: sidecar.podCgroup }],
+      },
+    );
+    // Our handles only: the pinned datapath keeps the pod fail-closed until a sidecar serves it again.
+    void zt.stopped.finally(() => redirector.close());
+    return zt;
+  } catch (err) {
+    redirector.close();
+    throw err;
+  }
+}
