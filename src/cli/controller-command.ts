@@ -53,7 +53,7 @@ async function runKubernetes(argv: readonly string[]): Promise<number> {
   const readiness = new ReadinessTracker();
   let controller: KubernetesController | null = null;
   // The servers come first: /healthz/live answers while the informers sync and the CA loads.
-  await using _servers = await startProcessServers({
+  await using servers = await startProcessServers({
     metricsAddress: args.servers.metrics,
     readinessAddress: args.servers.readiness,
     adminAddress: args.servers.admin,
@@ -71,6 +71,10 @@ async function runKubernetes(argv: readonly string[]): Promise<number> {
       diagnostics: controller?.diagnostics.length ?? 0,
     }),
   });
+  logger.info(
+    { admin: servers.admin.address, metrics: servers.metrics.address, readiness: servers.readiness.address },
+    'admin, metrics and readiness servers listening',
+  );
   using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger });
   controller = await startKubernetesController({ ...options, readiness });
   await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));

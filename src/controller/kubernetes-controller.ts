@@ -121,7 +121,10 @@ export async function startKubernetesController(opts: KubernetesControllerOption
       if (diagnostics.length > MAX_DIAGNOSTICS) diagnostics.splice(0, diagnostics.length - MAX_DIAGNOSTICS);
     },
   });
-  const ca = await loadCa(opts, client, namespace, trustDomain, log);
+  const ca = await loadCa(opts, client, namespace, trustDomain, log).catch((err: unknown) => {
+    if (opts.client === undefined) client.close();
+    throw err;
+  });
   caBlock?.unblock();
   const dnsNames = ['localhost', ...(opts.tlsDnsNames ?? [])];
   const xdsHost = opts.xds?.host ?? '127.0.0.1';
