@@ -6,12 +6,15 @@
 // tokens and manifest paths come from the cluster's mesh.json (written by `ferry up`).
 
 import { join } from 'node:path';
-import { startKubernetesController } from '../controller/kubernetes-controller.ts';
+import { type KubernetesController, startKubernetesController } from '../controller/kubernetes-controller.ts';
+import { createControllerMetrics } from '../controller/metrics.ts';
 import { parseClusterProcessArgs } from '../local-cluster/cli-env.ts';
 import { startAdminApi } from '../local-cluster/controller/admin-api.ts';
 import { startLocalController } from '../local-cluster/controller/local-controller.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
+import { startProcessServers } from '../runtime/process-servers.ts';
+import { ReadinessTracker } from '../runtime/readiness.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
 import { parseKubeControllerArgs, wantsKubernetes } from './kube-controller-config.ts';
 
@@ -45,9 +48,35 @@ async function runKubernetes(argv: readonly string[]): Promise<number> {
   const args = parseKubeControllerArgs(argv, process.env);
   if (args === null) return 0;
   const logger = createLogger({ component: 'controller', level: parseLogLevel(args.logLevel) });
-  const controller = await startKubernetesController(await args.build(logger));
+  const options = await args.build(logger);
   const drain = new DrainController();
+  const readiness = new ReadinessTracker();
+  let controller: KubernetesController | null = null;
+  // The servers come first: /healthz/live answers while the informers sync and the CA loads.
+  await using servers = await startProcessServers({
+    metricsAddress: args.servers.metrics,
+    readinessAddress: args.servers.readiness,
+    adminAddress: args.servers.admin,
+    registry: createControllerMetrics({
+      leading: () => controller?.elector?.leading ?? false,
+      xdsClients: () => controller?.xds.clients().length ?? 0,
+    }),
+    readiness,
+    logger,
+    drain,
+    drainDeadlineMs: 0,
+    configDump: () => ({
+      leading: controller?.elector?.leading ?? false,
+      xdsClients: controller?.xds.clients() ?? [],
+      diagnostics: controller?.diagnostics.length ?? 0,
+    }),
+  });
+  logger.info(
+    { admin: servers.admin.address, metrics: servers.metrics.address, readiness: servers.readiness.address },
+    'admin, metrics and readiness servers listening',
+  );
   using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger });
+  controller = await startKubernetesController({ ...options, readiness });
   await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
   await controller.close(); // releases the Lease: another replica takes over at once
   logger.info({}, 'controller stopped');

@@ -1,14 +1,15 @@
 // `ferry controller --kubeconfig PATH | --source kubernetes [options]`: the arguments and environment of the
 // controller on a Kubernetes API, parsed once (the only place this process reads its environment:
-// KUBECONFIG, KUBERNETES_SERVICE_HOST for in-cluster config, POD_NAMESPACE / POD_NAME for the Lease).
-// A bad value is a ConfigError naming the flag.
+// KUBECONFIG, KUBERNETES_SERVICE_HOST for in-cluster config, POD_NAMESPACE / POD_NAME for the Lease, the
+// CA Secret and the trust-bundle ConfigMap). A bad value is a ConfigError naming the flag.
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseServiceAccountRef } from '../controller/ca-token-review.ts';
 import type { KubernetesControllerOptions } from '../controller/kubernetes-controller.ts';
+import { parseWaypointTemplate, type WaypointTemplate } from '../controller/waypoint-template.ts';
 import type { Logger } from '../runtime/logger.ts';
-import { ConfigError, parseHostPort } from '../runtime/process-config.ts';
+import { ConfigError, type HostPort, parseHostPort } from '../runtime/process-config.ts';
 
 export const KUBE_CONTROLLER_HELP = `usage: ferry controller --kubeconfig PATH | --source kubernetes [options]
 
@@ -17,9 +18,13 @@ the Lease) writes Gateway API status. Without --kubeconfig: KUBECONFIG, else the
 
   --kubeconfig PATH        kubeconfig to use
   --source kubernetes      use KUBECONFIG or the in-cluster config
-  --xds-address H:P        delta xDS listen address (default 0.0.0.0:15010, plaintext)
+  --xds-address H:P        delta xDS listen address (default 0.0.0.0:15010, TLS)
   --ca-address H:P         CA listen address (default 0.0.0.0:15012, TLS)
-  --ca-dir DIR             CA root in Istio's cacerts layout (shared by replicas); default: generated
+  --tls-dns-names A,B      DNS SANs of the xDS and CA certificates (what clients dial); localhost always
+  --cluster-domain D       Service hostnames <svc>.<ns>.svc.D (default cluster.local)
+  --ca-dir DIR             CA root in Istio's cacerts layout (shared by replicas)
+  --ca-secret NAME         else: the root in this Secret in $POD_NAMESPACE, generated and created if
+                           missing (shared by replicas); neither: generated per replica
   --node-tokens FILE       JSON {"<bearer token>": "<node name>"} of the node agents allowed at the CA
   --ca-token-audience AUD  instead: authenticate CA callers by TokenReview of their projected
                            ServiceAccount token for this audience (needs --ztunnel-service-account)
@@ -30,11 +35,18 @@ the Lease) writes Gateway API status. Without --kubeconfig: KUBECONFIG, else the
   --lease-name NAME        default ferry-controller
   --identity ID            this replica in the Lease; default $POD_NAME, else the host name
   --no-status              never write status (this replica does not take part in the election)
+  --root-cert-configmap N  the leader writes the trust bundle as ConfigMap N (key root-cert.pem) in
+                           $POD_NAMESPACE and in each namespace with a ferry-waypoint Gateway
+  --waypoint-template FILE the leader creates each ferry-waypoint Gateway's objects from FILE
+  --admin H:P              admin server (default 127.0.0.1:15000)
+  --metrics H:P            Prometheus metrics (default 0.0.0.0:15020)
+  --readiness H:P          /healthz/ready (informers synced, CA loaded) and /healthz/live (default 0.0.0.0:15021)
   --log-level LEVEL        default info
 `;
 
 export interface KubeControllerArgs {
   readonly logLevel: string;
+  readonly servers: { readonly admin: HostPort; readonly metrics: HostPort; readonly readiness: HostPort };
   readonly build: (log: Logger) => Promise<KubernetesControllerOptions>;
 }
 
@@ -59,6 +71,14 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
       'xds-address': { type: 'string', default: '0.0.0.0:15010' },
       'ca-address': { type: 'string', default: '0.0.0.0:15012' },
       'ca-dir': { type: 'string' },
+      'ca-secret': { type: 'string' },
+      'tls-dns-names': { type: 'string' },
+      'cluster-domain': { type: 'string', default: 'cluster.local' },
+      'root-cert-configmap': { type: 'string' },
+      'waypoint-template': { type: 'string' },
+      admin: { type: 'string', default: '127.0.0.1:15000' },
+      metrics: { type: 'string', default: '0.0.0.0:15020' },
+      readiness: { type: 'string', default: '0.0.0.0:15021' },
       'node-tokens': { type: 'string' },
       'ca-token-audience': { type: 'string' },
       'ztunnel-service-account': { type: 'string' },
@@ -81,8 +101,20 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
   const ca = parseHostPort(values['ca-address'], '--ca-address');
   const tokensFile = values['node-tokens'];
   const tokenReview = parseTokenReviewFlags(values['ca-token-audience'], values['ztunnel-service-account'], tokensFile);
+  if (values['ca-dir'] !== undefined && values['ca-secret'] !== undefined) {
+    throw new ConfigError('--ca-dir and --ca-secret: choose one source of the CA root');
+  }
+  const tlsDnsNames = parseDnsNames(values['tls-dns-names']);
+  const clusterDomain = parseName(values['cluster-domain'], '--cluster-domain');
+  const namespace = values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'kube-system';
+  const templateFile = values['waypoint-template'];
   return {
     logLevel: values['log-level'],
+    servers: {
+      admin: parseHostPort(values.admin, '--admin'),
+      metrics: parseHostPort(values.metrics, '--metrics'),
+      readiness: parseHostPort(values.readiness, '--readiness'),
+    },
     build: async (log) => ({
       log,
       kube: {
@@ -91,16 +123,25 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
         inCluster: env.KUBERNETES_SERVICE_HOST !== undefined,
       },
       trustDomain: values['trust-domain'],
+      clusterDomain,
+      namespace: env.POD_NAMESPACE ?? namespace,
+      tlsDnsNames,
       xds: { host: xds.host, port: xds.port },
       ca: {
         host: ca.host,
         port: ca.port,
         dir: values['ca-dir'] ?? null,
+        secretName: values['ca-secret'] === undefined ? null : parseName(values['ca-secret'], '--ca-secret'),
         nodeTokens: tokensFile === undefined ? new Map() : await readNodeTokens(tokensFile),
         tokenReview,
       },
+      rootCertConfigMap:
+        values['root-cert-configmap'] === undefined
+          ? null
+          : parseName(values['root-cert-configmap'], '--root-cert-configmap'),
+      waypointTemplate: templateFile === undefined ? null : await readWaypointTemplate(templateFile),
       lease: {
-        namespace: values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'kube-system',
+        namespace,
         name: values['lease-name'],
         identity: values.identity ?? env.POD_NAME ?? hostname(),
       },
@@ -150,4 +191,33 @@ async function readNodeTokens(file: string): Promise<Map<string, string>> {
     out.set(token, node);
   }
   return out;
+}
+
+const DNS_NAME_RE = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+function parseDnsNames(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const names = text.split(',').map((n) => n.trim());
+  for (const n of names) {
+    if (!DNS_NAME_RE.test(n)) throw new ConfigError(`--tls-dns-names: ${JSON.stringify(n)} is not a DNS name`);
+  }
+  return names;
+}
+
+/** A Kubernetes object name or a DNS domain (lowercase DNS labels joined by dots). */
+function parseName(text: string, flag: string): string {
+  if (!DNS_NAME_RE.test(text)) throw new ConfigError(`${flag}: ${JSON.stringify(text)} is not a valid name`);
+  return text;
+}
+
+async function readWaypointTemplate(file: string): Promise<WaypointTemplate> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `--waypoint-template ${file}: not readable (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  return parseWaypointTemplate(text, file);
 }

@@ -2,26 +2,36 @@
 // "Kubernetes source"): KubernetesSource → placement from the API (kubernetes-placement.ts) → translation →
 // delta xDS to every ztunnel and waypoint, the node-bound CA (static node tokens, or TokenReview of projected
 // ServiceAccount tokens: ca-token-review.ts), and Gateway API status written by the replica
-// holding the Lease. Every replica serves xDS and the CA; xDS answers only from the first complete publish
-// (never an empty snapshot to a reconnecting ztunnel). Nothing here knows the local cluster's files.
+// holding the Lease, which also publishes the trust bundle ConfigMaps and the waypoint Deployments
+// (leader-writes.ts). Every replica serves xDS (TLS, a certificate from this CA) and the CA; xDS answers
+// only from the first complete publish (never an empty snapshot to a reconnecting ztunnel). The CA root
+// comes from a plug-in directory, the shared `--ca-secret` Secret, or is generated (per replica). Nothing
+// here knows the local cluster's files.
 
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { CertificateAuthority } from '../identity/ca.ts';
 import { nodeBoundAuthorizer } from '../identity/ca-authz.ts';
 import { type CaServer, startCaServer } from '../identity/ca-server.ts';
 import { KubeClient, type KubeConfigChoice, loadKubeConfig } from '../kube/client.ts';
 import type { Logger } from '../runtime/logger.ts';
+import type { ReadinessTracker } from '../runtime/readiness.ts';
+import { loadOrCreateCaSecret } from './ca-secret.ts';
 import { tokenReviewAuthorizer } from './ca-token-review.ts';
 import { MeshController } from './controller.ts';
 import { kubeTokenReviewApi } from './kube-token-review.ts';
 import { kubernetesPlacement } from './kubernetes-placement.ts';
+import { LeaderWrites } from './leader-writes.ts';
+import { RootCertPublisher } from './root-cert-configmaps.ts';
 import { KubernetesSource } from './sources/kubernetes-source.ts';
 import type { ClusterState, Diagnostic } from './sources/types.ts';
 import { desiredStatuses } from './status/desired-status.ts';
 import { LeaderElector } from './status/leader-election.ts';
 import { StatusWriter } from './status/status-writer.ts';
 import type { TranslateResult } from './translate/types.ts';
+import { WaypointDeployer } from './waypoint-deployer.ts';
+import type { WaypointTemplate } from './waypoint-template.ts';
 import { startXdsServer, type XdsServer } from './xds-server.ts';
 
 export interface KubernetesControllerOptions {
@@ -30,12 +40,21 @@ export interface KubernetesControllerOptions {
   readonly client?: KubeClient;
   readonly log: Logger;
   readonly trustDomain?: string;
+  /** Service hostnames are `<svc>.<ns>.svc.<clusterDomain>` (default cluster.local). */
+  readonly clusterDomain?: string;
+  /** The controller's namespace ($POD_NAMESPACE): the CA Secret and a trust-bundle ConfigMap live there. */
+  readonly namespace?: string;
+  /** DNS SANs of the xDS and CA serving certificates (what ztunnels and waypoints dial); `localhost` always. */
+  readonly tlsDnsNames?: readonly string[];
+  /** xDS is served over TLS with a certificate from this controller's CA. */
   readonly xds?: { readonly host?: string; readonly port?: number };
   readonly ca?: {
     readonly host?: string;
     readonly port?: number;
     /** Istio's cacerts layout (ca-cert.pem, ca-key.pem, root-cert.pem, cert-chain.pem): shared by replicas. */
     readonly dir?: string | null;
+    /** Without `dir`: the Secret (in `namespace`) holding the root all replicas share, created if missing. */
+    readonly secretName?: string | null;
     /** Bearer token → node name of each node agent (static tokens; ignored when `tokenReview` is set). */
     readonly nodeTokens?: ReadonlyMap<string, string>;
     /**
@@ -54,8 +73,16 @@ export interface KubernetesControllerOptions {
     readonly durationSeconds?: number;
     readonly retryMs?: number;
   };
-  /** Default true; false: this replica never writes status. */
+  /** Default true; false: this replica never writes status (nor ConfigMaps and waypoints). */
   readonly writeStatus?: boolean;
+  /** The leader publishes the trust bundle as this ConfigMap (key root-cert.pem); null: not at all. */
+  readonly rootCertConfigMap?: string | null;
+  /** The leader creates each ferry-waypoint Gateway's objects from this template; null: not at all. */
+  readonly waypointTemplate?: WaypointTemplate | null;
+  /** Interval of the leader's full re-read of the objects it writes (default 5 minutes). */
+  readonly leaderResyncMs?: number;
+  /** Blocked (`ca`, `kubernetes-informers`) until the CA is loaded and every informer has listed. */
+  readonly readiness?: ReadinessTracker;
   readonly rediscoverMs?: number;
 }
 
@@ -69,7 +96,7 @@ export interface KubernetesController extends AsyncDisposable {
   readonly elector: LeaderElector | null;
   readonly statusWriter: StatusWriter;
   readonly diagnostics: readonly Diagnostic[];
-  /** Resolves once the status of the latest translation was written (leader) or skipped (not leader). */
+  /** Resolves once the status (and leader writes) of the latest translation were done or skipped. */
   statusSettled(): Promise<void>;
   /** Stops; `crash: true` skips releasing the lease (tests: a leader that dies). */
   close(opts?: { readonly crash?: boolean }): Promise<void>;
@@ -81,6 +108,9 @@ export async function startKubernetesController(opts: KubernetesControllerOption
   const log = opts.log;
   const client = opts.client ?? new KubeClient(loadKubeConfig(opts.kube ?? {}));
   const trustDomain = opts.trustDomain ?? 'cluster.local';
+  const namespace = opts.namespace ?? opts.lease?.namespace ?? 'kube-system';
+  const caBlock = opts.readiness?.block('ca');
+  const syncBlock = opts.readiness?.block('kubernetes-informers');
   const diagnostics: Diagnostic[] = [];
   const source = new KubernetesSource({
     client,
@@ -91,15 +121,18 @@ export async function startKubernetesController(opts: KubernetesControllerOption
       if (diagnostics.length > MAX_DIAGNOSTICS) diagnostics.splice(0, diagnostics.length - MAX_DIAGNOSTICS);
     },
   });
-  const ca =
-    opts.ca?.dir == null
-      ? await CertificateAuthority.generate({ trustDomain })
-      : await CertificateAuthority.loadPluggedIn(opts.ca.dir, { trustDomain });
-  if (opts.ca?.dir == null) log.warn({}, 'no --ca-dir: a generated CA root (replicas do not share it)');
+  const ca = await loadCa(opts, client, namespace, trustDomain, log).catch((err: unknown) => {
+    if (opts.client === undefined) client.close();
+    throw err;
+  });
+  caBlock?.unblock();
+  const dnsNames = ['localhost', ...(opts.tlsDnsNames ?? [])];
+  const xdsHost = opts.xds?.host ?? '127.0.0.1';
+  const serving = await ca.issueServingCertificate({ dnsNames, ipAddresses: specificIp(xdsHost) });
   const xds = await startXdsServer({
-    host: opts.xds?.host ?? '127.0.0.1',
+    host: xdsHost,
     port: opts.xds?.port ?? 0,
-    tls: null,
+    tls: { certChainPem: serving.certChainPem.join(''), keyPem: serving.privateKeyPem },
     log: log.child({ scope: 'xds' }),
     deferServing: true,
   });
@@ -113,6 +146,28 @@ export async function startKubernetesController(opts: KubernetesControllerOption
     });
     let latest: { state: ClusterState; result: TranslateResult } | null = null;
     let statusRound: Promise<void> = Promise.resolve();
+    const leaderWrites = new LeaderWrites({
+      rootCerts:
+        opts.rootCertConfigMap == null
+          ? null
+          : new RootCertPublisher({
+              client,
+              name: opts.rootCertConfigMap,
+              rootCertPem: ca.trustBundlePem().join(''),
+              log: log.child({ scope: 'root-cert' }),
+            }),
+      waypoints:
+        opts.waypointTemplate == null
+          ? null
+          : new WaypointDeployer({ client, template: opts.waypointTemplate, log: log.child({ scope: 'waypoints' }) }),
+      ownNamespace: namespace,
+      log,
+      ...(opts.leaderResyncMs === undefined ? {} : { resyncMs: opts.leaderResyncMs }),
+    });
+    cleanup.push(async () => {
+      leaderWrites.close();
+      await leaderWrites.settled();
+    });
     const elector =
       opts.writeStatus === false
         ? null
@@ -125,6 +180,7 @@ export async function startKubernetesController(opts: KubernetesControllerOption
             ...(opts.lease?.durationSeconds === undefined ? {} : { durationSeconds: opts.lease.durationSeconds }),
             ...(opts.lease?.retryMs === undefined ? {} : { retryMs: opts.lease.retryMs }),
             onChange: (leading) => {
+              leaderWrites.setLeading(leading);
               if (leading) syncStatus(); // a new leader brings every status up to date at once
             },
           });
@@ -142,11 +198,12 @@ export async function startKubernetesController(opts: KubernetesControllerOption
           xds.startServing(); // idempotent: from the first complete publish on
         },
       },
-      settings: { trustDomain },
+      settings: { trustDomain, ...(opts.clusterDomain === undefined ? {} : { clusterDomain: opts.clusterDomain }) },
       log,
       onTranslated: (result, state) => {
         latest = { state, result };
         syncStatus();
+        leaderWrites.update(state);
       },
     });
     const caServer = await startCaServer({
@@ -166,10 +223,12 @@ export async function startKubernetesController(opts: KubernetesControllerOption
             }),
       host: opts.ca?.host ?? '127.0.0.1',
       port: opts.ca?.port ?? 0,
+      dnsNames: opts.tlsDnsNames ?? [],
       log: log.child({ scope: 'ca' }),
     });
     cleanup.push(() => caServer.close());
     await mesh.start();
+    syncBlock?.unblock();
     elector?.start();
     let closing: Promise<void> | null = null;
     const close = (c: { readonly crash?: boolean } = {}): Promise<void> => {
@@ -195,6 +254,7 @@ export async function startKubernetesController(opts: KubernetesControllerOption
       statusSettled: async () => {
         await mesh.settled();
         await statusRound;
+        await leaderWrites.settled();
       },
       close,
       [Symbol.asyncDispose]: () => close(),
@@ -204,4 +264,26 @@ export async function startKubernetesController(opts: KubernetesControllerOption
     for (const f of cleanup.reverse()) await f().catch(() => undefined);
     throw err;
   }
+}
+
+/** The CA root: the plug-in directory, else the shared Secret, else generated for this replica alone. */
+async function loadCa(
+  opts: KubernetesControllerOptions,
+  client: KubeClient,
+  namespace: string,
+  trustDomain: string,
+  log: Logger,
+): Promise<CertificateAuthority> {
+  if (opts.ca?.dir != null) return CertificateAuthority.loadPluggedIn(opts.ca.dir, { trustDomain });
+  if (opts.ca?.secretName != null) {
+    const caLog = log.child({ scope: 'ca' });
+    return loadOrCreateCaSecret({ client, namespace, name: opts.ca.secretName, trustDomain, log: caLog });
+  }
+  log.warn({}, 'neither --ca-dir nor --ca-secret: a generated CA root (replicas do not share it)');
+  return CertificateAuthority.generate({ trustDomain });
+}
+
+/** The listen host as an IP SAN when it is one specific address (not a wildcard). */
+function specificIp(host: string): string[] {
+  return isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' ? [host] : [];
 }

@@ -27,14 +27,28 @@ export interface SigningMaterial {
 
 const CERT_BLOCK_RE = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
+/** The four PEM texts of Istio's plug-in layout, by file (or Secret key) name. */
+export interface PluginPem {
+  readonly caCertPem: string;
+  readonly caKeyPem: string;
+  readonly rootCertPem: string;
+  readonly certChainPem: string;
+}
+
 /** Reads and checks the four files in `dir`. Throws IdentityError FERRY_CA_PLUGIN_* naming file and problem. */
 export async function loadPluginMaterial(dir: string, nowMs: number): Promise<SigningMaterial> {
-  const [caCertText, caKeyText, rootText, chainText] = await Promise.all([
+  const [caCertPem, caKeyPem, rootCertPem, certChainPem] = await Promise.all([
     readPluginFile(dir, PLUGIN_FILES.caCert),
     readPluginFile(dir, PLUGIN_FILES.caKey),
     readPluginFile(dir, PLUGIN_FILES.rootCert),
     readPluginFile(dir, PLUGIN_FILES.certChain),
   ]);
+  return parsePluginMaterial({ caCertPem, caKeyPem, rootCertPem, certChainPem }, nowMs);
+}
+
+/** Checks the four texts (e.g. the keys of a Secret); errors name the file/key and the problem. */
+export async function parsePluginMaterial(pem: PluginPem, nowMs: number): Promise<SigningMaterial> {
+  const { caCertPem: caCertText, caKeyPem: caKeyText, rootCertPem: rootText, certChainPem: chainText } = pem;
   const caCert = parseCerts(caCertText, PLUGIN_FILES.caCert, { allowEmpty: false })[0] as X509Certificate;
   checkIsValidCa(caCert, PLUGIN_FILES.caCert, nowMs);
   const roots = parseCerts(rootText, PLUGIN_FILES.rootCert, { allowEmpty: false });

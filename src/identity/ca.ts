@@ -4,7 +4,7 @@
 // response shape). Policy lives in ca-policy.ts (pure), CSR parsing in csr.ts; this module never decides
 // *who* may ask (that is ca-server.ts's authorizer) and never logs.
 
-import { loadPluginMaterial, type SigningMaterial } from './ca-plugin.ts';
+import { loadPluginMaterial, type PluginPem, parsePluginMaterial, type SigningMaterial } from './ca-plugin.ts';
 import { DEFAULT_SVID_TTL_MS, type IssuePlan, type IssuePolicy, MAX_SVID_TTL_MS, planIssue } from './ca-policy.ts';
 import { type ParsedCsr, parseCsr } from './csr.ts';
 import { fail, ok, type Result } from './errors.ts';
@@ -89,15 +89,7 @@ export class CertificateAuthority {
   /** A CA with a freshly generated self-signed P-256 root, O=<trust domain> (Istio's self-signed CA). */
   static async generate(opts: GenerateCaOptions): Promise<CertificateAuthority> {
     checkOptions(opts);
-    const now = (opts.now ?? Date.now)();
-    const keys = await generateP256KeyPair();
-    const root = await createSelfSignedRoot({
-      keys,
-      commonName: `Ferry root CA (${opts.trustDomain})`,
-      organization: opts.trustDomain,
-      notBefore: new Date(now - 60_000),
-      notAfter: new Date(now + (opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS)),
-    });
+    const { root, keys } = await generateRoot(opts);
     const rootPem = root.toString('pem');
     const material: SigningMaterial = {
       signingCert: root,
@@ -107,6 +99,28 @@ export class CertificateAuthority {
       rootsPem: [rootPem],
     };
     return new CertificateAuthority(material, opts);
+  }
+
+  /**
+   * A generated root as Istio's plug-in layout (ca-cert = root-cert = cert-chain, and the key), so it can
+   * be stored (a Secret) and loaded by every replica with fromPluginPem().
+   */
+  static async generatePluginPem(opts: GenerateCaOptions): Promise<PluginPem> {
+    checkOptions(opts);
+    const { root, keys } = await generateRoot(opts);
+    const rootPem = root.toString('pem');
+    return {
+      caCertPem: rootPem,
+      caKeyPem: await privateKeyToPem(keys.privateKey),
+      rootCertPem: rootPem,
+      certChainPem: rootPem,
+    };
+  }
+
+  /** A CA from the plug-in layout's four texts. Throws IdentityError FERRY_CA_PLUGIN_* naming key and problem. */
+  static async fromPluginPem(pem: PluginPem, opts: CaOptions): Promise<CertificateAuthority> {
+    checkOptions(opts);
+    return new CertificateAuthority(await parsePluginMaterial(pem, (opts.now ?? Date.now)()), opts);
   }
 
   /** A CA from Istio's plug-in layout in `dir`. Throws IdentityError FERRY_CA_PLUGIN_* naming file and problem. */
@@ -203,6 +217,19 @@ export class CertificateAuthority {
       privateKeyPem: await privateKeyToPem(keys.privateKey),
     };
   }
+}
+
+async function generateRoot(opts: GenerateCaOptions) {
+  const now = (opts.now ?? Date.now)();
+  const keys = await generateP256KeyPair();
+  const root = await createSelfSignedRoot({
+    keys,
+    commonName: `Ferry root CA (${opts.trustDomain})`,
+    organization: opts.trustDomain,
+    notBefore: new Date(now - 60_000),
+    notAfter: new Date(now + (opts.rootTtlMs ?? DEFAULT_ROOT_TTL_MS)),
+  });
+  return { root, keys };
 }
 
 function checkOptions(opts: CaOptions): void {

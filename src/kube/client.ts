@@ -91,7 +91,12 @@ export class KubeClient {
     }
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body.json));
     if (payload !== undefined) {
-      opts.headers = { ...opts.headers, 'content-type': body?.contentType ?? 'application/json' };
+      // An explicit length: Node sends no chunked framing for DELETE, so a DeleteOptions body needs it.
+      opts.headers = {
+        ...opts.headers,
+        'content-type': body?.contentType ?? 'application/json',
+        'content-length': String(payload.length),
+      };
     }
     const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
     opts.signal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);

@@ -23,7 +23,8 @@ export interface LocalApi {
   create(obj: Obj): Promise<Json>;
   get(apiVersion: string, kind: string, namespace: string, name: string): Promise<Json>;
   replace(obj: Obj): Promise<Json>;
-  remove(apiVersion: string, kind: string, namespace: string, name: string): Promise<void>;
+  /** DELETE; `options` is the DeleteOptions body (e.g. `{propagationPolicy: 'Orphan'}`). */
+  remove(apiVersion: string, kind: string, namespace: string, name: string, options?: Obj): Promise<void>;
   /** PUT /status of an object (e.g. a Pod's podIP, as a kubelet would). */
   writeStatus(obj: Obj): Promise<Json>;
   list(apiVersion: string, kind: string): Promise<readonly Json[]>;
@@ -39,6 +40,9 @@ const PLURALS: Record<string, string> = {
   Node: 'nodes',
   EndpointSlice: 'endpointslices',
   Lease: 'leases',
+  ConfigMap: 'configmaps',
+  Secret: 'secrets',
+  Deployment: 'deployments',
   ...Object.fromEntries(FERRY_CRDS.map((c) => [c.kind, c.plural])),
 };
 const CLUSTER_SCOPED = new Set(['Namespace', 'Node', 'GatewayClass']);
@@ -87,8 +91,8 @@ export async function startLocalApi(t: TestContext, limits: Limits = {}): Promis
       client.request('PUT', path(String(o.apiVersion), String(o.kind), meta(o).namespace ?? '', meta(o).name), {
         json: o,
       }),
-    async remove(v, k, ns, n) {
-      await client.request('DELETE', path(v, k, ns, n));
+    async remove(v, k, ns, n, options) {
+      await client.request('DELETE', path(v, k, ns, n), options === undefined ? undefined : { json: options });
     },
     writeStatus: (o) =>
       client.request(

@@ -1,5 +1,5 @@
 // `startKubernetesController` against the local cluster's API server (real HTTPS): objects created through
-// the API reach a ztunnel's xDS client as workloads; HTTPRoute, waypoint Gateway and GatewayClass status is
+// the API reach a ztunnel's xDS client (TLS) as workloads; HTTPRoute, waypoint Gateway and GatewayClass status is
 // written through /status once and not rewritten while nothing changed; of two replicas only the Lease
 // holder writes status, and when it dies the other takes over within the lease duration.
 import assert from 'node:assert/strict';
@@ -94,7 +94,7 @@ test('API objects reach a ztunnel over xDS; status written once and not rewritte
   let onResponse = () => {};
   const xds = new XdsClient({
     address: c.xds.address,
-    tls: null,
+    tls: { rootCertPem: c.trustBundlePem().join('') }, // xDS is TLS in Kubernetes mode
     nodeId: 'ztunnel~127.0.0.1~node-a',
     nodeName: 'node-a',
     store,

@@ -12,6 +12,7 @@ import {
   prepareUpdate,
   randomSuffix,
 } from './objects.ts';
+import { dependentDeletions, type OwnedObject, orphansDependents } from './owner-references.ts';
 import { applyJsonPatch, applyMergePatch, PatchError } from './patch.ts';
 import { apiVersionOf, qualifiedName, type ResourceRegistry, type ResourceType, storageKeyOf } from './resources.ts';
 import {
@@ -207,6 +208,7 @@ export class Handlers {
     if (storageKeyOf(t) === NAMESPACES) return this.#terminateNamespace(t, existing);
     const changes: Change[] = [
       ...this.#cascade(t, existing),
+      ...this.#dependents([{ skey: storageKeyOf(t), object: existing }], options),
       { op: 'delete', skey: storageKeyOf(t), namespace: t.namespaced ? ns : '', name },
     ];
     const events = await this.#d.store.commit(changes);
@@ -214,11 +216,23 @@ export class Handlers {
     return { code: 200, body: present(t, mine?.object ?? existing) };
   }
 
-  async deleteCollection(t: ResourceType, ns: string, query: URLSearchParams, dryRun: boolean): Promise<Reply> {
+  async deleteCollection(
+    t: ResourceType,
+    ns: string,
+    query: URLSearchParams,
+    options: unknown,
+    dryRun: boolean,
+  ): Promise<Reply> {
     const sel = parseSelection(query, t);
     const skey = storageKeyOf(t);
     const victims = this.#d.store.list(skey, t.namespaced && ns !== '' ? ns : undefined).filter((o) => selects(sel, o));
-    const changes: Change[] = [];
+    const victimIds = new Set(
+      victims.map((o) => `${skey}|${String(own(metaOf(o), 'namespace') ?? '')}/${String(own(metaOf(o), 'name'))}`),
+    );
+    const changes: Change[] = this.#dependents(
+      victims.map((object) => ({ skey, object })),
+      options,
+    ).filter((c) => c.op !== 'delete' || !victimIds.has(`${c.skey}|${c.namespace}/${c.name}`));
     for (const o of victims) {
       changes.push(...this.#cascade(t, o));
       const m = metaOf(o);
@@ -268,6 +282,12 @@ export class Handlers {
       .list(NAMESPACES)
       .filter((o) => own(metaOf(o), 'deletionTimestamp') !== undefined)
       .map((o) => String(own(metaOf(o), 'name')));
+  }
+
+  // Objects owned by the deleted ones (ownerReferences), unless the client asked to orphan them.
+  #dependents(owners: readonly OwnedObject[], options: unknown): Change[] {
+    if (owners.length === 0 || orphansDependents(options) || owners[0]?.skey === NAMESPACES) return [];
+    return dependentDeletions(this.#d.store, this.#d.registry, owners);
   }
 
   // Finalizer-free deletion: a namespace takes its objects with it, a CRD its custom resources.

@@ -409,7 +409,7 @@ async function dispatch(
       const body = await readBody(req, ctx.maxBody, 'delete');
       if (route.name === null) {
         allowed('deletecollection');
-        return h.deleteCollection(t, ns, query, dryRun);
+        return h.deleteCollection(t, ns, query, body, dryRun);
       }
       allowed('delete');
       return h.delete(t, ns, route.name, body, dryRun);
