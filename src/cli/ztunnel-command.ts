@@ -33,6 +33,12 @@ const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:p
   --cgroup-root <dir>         with bpf: cgroup2 dir of this node's pods                 [FERRY_CGROUP_ROOT]
   --pin-root <dir>            with bpf: bpffs pin dir, default /sys/fs/bpf/ferry        [FERRY_PIN_ROOT]
   --redirect-state <file>     with bpf: enrollments kept across restarts                [FERRY_REDIRECT_STATE]
+  --enroll-from admin|kubernetes  who enrolls pods: the admin socket's POST/DELETE /pods (default), or the
+                              node agent from the Kubernetes API (Pods of --node, Namespaces; Istio's
+                              istio.io/dataplane-mode rules); implies --redirect bpf    [FERRY_ENROLL_FROM]
+  --kubeconfig <file>         with kubernetes: kubeconfig; default KUBECONFIG, else in-cluster
+  --host-proc <dir>           with kubernetes: the host's /proc (DaemonSet: /host/proc), default /proc [FERRY_HOST_PROC]
+                              (--cgroup-root then defaults to kubepods.slice or kubepods under the cgroup2 mount)
   --drain-deadline-ms <ms>    default 5000
   --log-level <level>         error|warn|info|debug
 `;
@@ -65,6 +71,9 @@ export async function run(argv: readonly string[]): Promise<number> {
       'cgroup-root': { type: 'string' },
       'pin-root': { type: 'string' },
       'redirect-state': { type: 'string' },
+      'enroll-from': { type: 'string' },
+      'host-proc': { type: 'string' },
+      kubeconfig: { type: 'string' },
       'xds-root': { type: 'string' },
       'drain-deadline-ms': { type: 'string' },
       'log-level': { type: 'string' },

@@ -3,6 +3,7 @@
 // enrolled, telemetry names, the services it backs (service port → target port, named ports resolved against
 // the pod's containers), its waypoint and the selector/mTLS policies it references. Pure.
 
+import { decideAmbient, podWorkloadUid } from '../../mesh/ambient-enrollment.ts';
 import { canonicalIp } from '../../mesh/ip-addr.ts';
 import type { PolicyKey, PortMap, ServiceKey, TunnelProtocol, Workload } from '../../mesh/types.ts';
 import { serviceKey } from '../../mesh/types.ts';
@@ -14,9 +15,6 @@ import { serviceHostname } from './services.ts';
 import type { Diagnostics, Placement, PodInstance, TranslateSettings } from './types.ts';
 import type { WaypointIndex } from './waypoints.ts';
 
-export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
-export const SIDECAR_STATUS_ANNOTATION = 'sidecar.istio.io/status';
-export const SIDECAR_CONTAINER = 'istio-proxy';
 const CANONICAL_NAME_LABELS = ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app'];
 const CANONICAL_REVISION_LABELS = ['service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version'];
 
@@ -34,18 +32,21 @@ export interface WorkloadContext {
 }
 
 /**
- * HBONE when enrolled: pod label ambient, or namespace label ambient and the pod not labelled `none`. A pod
- * with an injected sidecar is never enrolled: the sidecar already does mTLS and would be tunnelled twice.
+ * HBONE when the pod is ambient by Istio's rule, shared with the ztunnel's node agent that captures it
+ * (src/mesh/ambient-enrollment.ts), so the two never disagree.
  */
 export function tunnelProtocol(
   pod: Pick<PodInstance, 'labels' | 'annotations' | 'spec'>,
   nsLabels: Labels,
 ): TunnelProtocol {
-  if (pod.annotations.has(SIDECAR_STATUS_ANNOTATION)) return 'TCP';
-  if (pod.spec.containers.some((c) => c.name === SIDECAR_CONTAINER)) return 'TCP';
-  const own = pod.labels.get(DATAPLANE_MODE_LABEL);
-  if (own !== undefined) return own === 'ambient' ? 'HBONE' : 'TCP';
-  return nsLabels.get(DATAPLANE_MODE_LABEL) === 'ambient' ? 'HBONE' : 'TCP';
+  const decision = decideAmbient({
+    podLabels: pod.labels,
+    podAnnotations: pod.annotations,
+    containerNames: pod.spec.containers.map((c) => c.name),
+    hostNetwork: pod.spec.hostNetwork === true,
+    namespaceLabels: nsLabels,
+  });
+  return decision.ambient ? 'HBONE' : 'TCP';
 }
 
 function firstLabel(labels: Labels, keys: readonly string[]): string | undefined {
@@ -111,7 +112,7 @@ export function translateWorkload(pod: PodInstance, ctx: WorkloadContext): Workl
   const policies: PolicyKey[] = ctx.selectorPolicies.matching(pod.namespace, pod.labels);
   policies.push(...ctx.mtls.policiesFor(pod.namespace, pod.labels).keys);
   return {
-    uid: `${ctx.settings.clusterId}//Pod/${pod.namespace}/${pod.name}`,
+    uid: podWorkloadUid(ctx.settings.clusterId, pod.namespace, pod.name),
     name: pod.name,
     namespace: pod.namespace,
     addresses: [ip],
