@@ -109,7 +109,11 @@ export class NodeAgent {
         `/api/v1/pods?fieldSelector=${selector}`,
         (o) => {
           const pod = parseNodePod(o);
-          if (pod !== null) this.#pods.set(podKey(pod), pod);
+          if (pod === null) return;
+          this.#pods.set(podKey(pod), pod);
+          // The kubelet reports progress (a container started): a pod waiting to be located is tried now.
+          const retry = this.#retries.get(podWorkloadUid(opts.clusterId, pod.namespace, pod.name));
+          if (retry !== undefined) retry.nextAtMs = 0;
         },
         (o) => {
           const pod = parseNodePod(o);

@@ -127,13 +127,26 @@ async function firstPid(dir: string, hostProc: string): Promise<number | null> {
   } catch {
     return null; // the cgroup went away meanwhile
   }
+  const hostNetns = await netnsId(join(hostProc, '1', 'ns', 'net'));
   for (const line of text.split('\n')) {
     const pid = Number(line);
     if (!Number.isInteger(pid) || pid <= 0) continue;
-    // The process may have exited between the two reads: take the next one.
-    if (await exists(join(hostProc, String(pid), 'ns', 'net'))) return pid;
+    // The process may have exited between the two reads: take the next one. One still in the host's netns
+    // (joined the cgroup, not yet its namespace; or a host-network helper) is never the pod's netns.
+    const id = await netnsId(join(hostProc, String(pid), 'ns', 'net'));
+    if (id !== null && id !== hostNetns) return pid;
   }
   return null;
+}
+
+/** Device and inode of a netns file (what tells two namespaces apart), or null when it is gone. */
+async function netnsId(path: string): Promise<string | null> {
+  try {
+    const s = await stat(path, { bigint: true });
+    return `${s.dev}:${s.ino}`;
+  } catch {
+    return null;
+  }
 }
 
 async function childDirs(dir: string): Promise<string[]> {
@@ -147,15 +160,6 @@ async function childDirs(dir: string): Promise<string[]> {
 async function isDirectory(path: string): Promise<boolean> {
   try {
     return (await stat(path)).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
   } catch {
     return false;
   }
