@@ -17,6 +17,11 @@ export interface RunResult {
 export interface AddPodOptions {
   /** Simulated node: the pod's cgroup goes under `<cgroupRoot>/<node>/` (that node's redirector subtree). */
   readonly node?: string;
+  /**
+   * The pod's cgroup as a path under the node's cgroup (e.g. the kubelet's
+   * `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod<uid>.slice`); default `<name>`.
+   */
+  readonly cgroup?: string;
 }
 
 export interface RunOptions {
@@ -33,7 +38,7 @@ export interface Pod {
   /** Runs a command in the pod: joins its cgroup first, then enters its netns (docs/redirect.md). */
   run(cmd: string, args: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Like run(), for a long-lived process the test drives over stdio (killed with the pod's cgroup). */
-  spawn(cmd: string, args: readonly string[]): ChildProcessWithoutNullStreams;
+  spawn(cmd: string, args: readonly string[], opts?: RunOptions): ChildProcessWithoutNullStreams;
 }
 
 export class Topology implements AsyncDisposable {
@@ -100,11 +105,12 @@ export class Topology implements AsyncDisposable {
     const index = this.#pods.size;
     const ip = `10.244.${Math.floor((index + 2) / 256)}.${(index + 2) % 256}`;
     const netnsName = `${this.prefix}-${name}`;
-    const cgroupPath = join(opts.node === undefined ? this.cgroupRoot : this.nodeCgroup(opts.node), name);
+    const parent = opts.node === undefined ? this.cgroupRoot : this.nodeCgroup(opts.node);
+    const cgroupPath = join(parent, ...cgroupSegments(opts.cgroup ?? name));
     const hostSide = `v${index}`;
     await run('ip', ['netns', 'add', netnsName]);
     this.#stack.defer(() => run('ip', ['netns', 'delete', netnsName]).then(() => undefined));
-    mkdirSync(cgroupPath);
+    mkdirSync(cgroupPath, { recursive: true });
     // Removed with the whole tree; pods' processes are killed there before the netns goes.
     const br = ['-n', this.#bridgeNetns];
     await run('ip', [...br, 'link', 'add', hostSide, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', netnsName]);
@@ -120,7 +126,7 @@ export class Topology implements AsyncDisposable {
       netnsPath,
       cgroupPath,
       run: (cmd, args, opts) => runInPod(containerCgroup(cgroupPath, opts?.container), netnsPath, cmd, args),
-      spawn: (cmd, args) => spawnInPod(cgroupPath, netnsPath, cmd, args),
+      spawn: (cmd, args, opts) => spawnInPod(containerCgroup(cgroupPath, opts?.container), netnsPath, cmd, args),
     };
     this.#pods.set(name, pod);
     return pod;
@@ -131,9 +137,18 @@ export class Topology implements AsyncDisposable {
   }
 }
 
+/** Runtimes' names (`cri-containerd-<id>.scope`, `crio-<id>`, …) are allowed; nothing that leaves the dir. */
+const CGROUP_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+
+function cgroupSegments(path: string): string[] {
+  const segments = path.split('/');
+  if (!segments.every((s) => CGROUP_NAME.test(s))) throw new Error(`bad pod cgroup path ${path}`);
+  return segments;
+}
+
 function containerCgroup(podCgroup: string, container: string | undefined): string {
   if (container === undefined) return podCgroup;
-  if (!/^[a-z0-9-]+$/.test(container)) throw new Error(`bad container name ${container}`);
+  if (!CGROUP_NAME.test(container)) throw new Error(`bad container name ${container}`);
   const dir = join(podCgroup, container);
   mkdirSync(dir, { recursive: true }); // removed with the pod's cgroup tree
   return dir;

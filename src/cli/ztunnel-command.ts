@@ -38,6 +38,12 @@ const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:p
                               --netns, --cgroup-root <pod cgroup>, --app-cgroup (repeatable), --pin-root
   --netns <path>              sidecar mode: the pod's network namespace
   --app-cgroup <dir>          sidecar mode: an application container's cgroup (captured); repeatable
+  --enroll-from admin|kubernetes  who enrolls pods: the admin socket's POST/DELETE /pods (default), or the
+                              node agent from the Kubernetes API (Pods of --node, Namespaces; Istio's
+                              istio.io/dataplane-mode rules); implies --redirect bpf    [FERRY_ENROLL_FROM]
+  --kubeconfig <file>         with kubernetes: kubeconfig; default KUBECONFIG, else in-cluster
+  --host-proc <dir>           with kubernetes: the host's /proc (DaemonSet: /host/proc), default /proc [FERRY_HOST_PROC]
+                              (--cgroup-root then defaults to kubepods.slice or kubepods under the cgroup2 mount)
   --drain-deadline-ms <ms>    default 5000
   --log-level <level>         error|warn|info|debug
 `;
@@ -73,6 +79,9 @@ export async function run(argv: readonly string[]): Promise<number> {
       sidecar: { type: 'string' },
       netns: { type: 'string' },
       'app-cgroup': { type: 'string', multiple: true },
+      'enroll-from': { type: 'string' },
+      'host-proc': { type: 'string' },
+      kubeconfig: { type: 'string' },
       'xds-root': { type: 'string' },
       'drain-deadline-ms': { type: 'string' },
       'log-level': { type: 'string' },

@@ -38,6 +38,7 @@ import { type EnrolledPod, InPodManager, type PodEnrollRequest, type PodRedirect
 import { InPodError } from './in-pod-errors.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { ZtunnelMetrics } from './metrics.ts';
+import { startNodeAgent } from './node-agent/start.ts';
 import { startSocks5 } from './outbound-entry.ts';
 import { podRoutes } from './pods-api.ts';
 import type { ProxyContext } from './proxy-context.ts';
@@ -187,12 +188,35 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     cleanup.push(() => subscription[Symbol.dispose]());
     await applyView();
     // After a restart: serve the pods enrolled before, and unpin the ones that are gone.
-    if (inPod !== null) await inPod.restore();
+    // With the node agent, pinned pods stay captured until the API says which ones left (no plaintext gap).
+    if (inPod !== null) await inPod.restore({ unpin: config.enrollFrom?.kind !== 'kubernetes' });
     for (const request of deps.enrollOnStart ?? []) {
       if (inPod === null) throw disabled();
       await inPod.enroll(request);
     }
     listenersBlock.unblock();
+    // --enroll-from=kubernetes: from now on the API decides what is enrolled (restored pods stay meanwhile).
+    if (inPod !== null && config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {
+      const pods = inPod;
+      const agent = startNodeAgent({
+        node: config.node,
+        clusterId: config.clusterId,
+        enrollFrom: config.enrollFrom,
+        cgroupRoot: redirectMode.cgroupRoot,
+        target: {
+          enroll: (r) => pods.enroll(r),
+          unenroll: (uid) => pods.unenroll(uid),
+          list: () => pods.list(),
+          unpinStale: (keep) => pods.unpinStale(keep),
+        },
+        store,
+        metrics,
+        readiness,
+        log,
+        signal: drain.signal,
+      });
+      cleanup.push(() => agent.stop());
+    }
 
     const socks5 = config.socks5Address === null ? null : await startSocks5(ctx, config.socks5Address);
     if (socks5 !== null) cleanup.push(() => socks5.close());

@@ -15,6 +15,7 @@ import {
   parseCaToken,
   parseHostPort,
 } from '../runtime/process-config.ts';
+import { detectCgroupRoot } from './node-agent/locate.ts';
 
 export interface PlaintextInboundForward {
   /** Where the ztunnel listens for plaintext (the loopback stand-in for the 15006 capture). */
@@ -38,6 +39,19 @@ export type RedirectMode =
       readonly pinRoot: string;
       /** Where enrollments are persisted across restarts; null: not persisted. */
       readonly statePath: string | null;
+    };
+
+/** Who decides which pods are enrolled: the admin socket's POST/DELETE /pods, or the node agent. */
+export type EnrollFrom =
+  | { readonly kind: 'admin' }
+  | {
+      readonly kind: 'kubernetes';
+      /** `--kubeconfig`; else KUBECONFIG, else the in-cluster service account. */
+      readonly kubeconfigPath: string | null;
+      readonly kubeconfigEnv: string | null;
+      readonly inCluster: boolean;
+      /** The host's /proc (a DaemonSet mounts it at /host/proc): pods' netns are found there. */
+      readonly hostProc: string;
     };
 
 export interface ZtunnelConfig {
@@ -69,6 +83,8 @@ export interface ZtunnelConfig {
   readonly logLevel: string;
   /** In-pod mode through the BPF redirector, or none (loopback listeners only). Absent = none. */
   readonly redirect?: RedirectMode;
+  /** Absent = admin. */
+  readonly enrollFrom?: EnrollFrom;
 }
 
 export const ZTUNNEL_PORTS = { outbound: 15001, inboundPlaintext: 15006, hbone: 15008, socks5: 15080 } as const;
@@ -100,6 +116,9 @@ export interface ZtunnelFlags {
   readonly 'cgroup-root'?: string;
   readonly 'pin-root'?: string;
   readonly 'redirect-state'?: string;
+  readonly 'enroll-from'?: string;
+  readonly 'host-proc'?: string;
+  readonly kubeconfig?: string;
 }
 
 function atLeastOne(text: string | undefined, fallback: number, variable: string): number {
@@ -117,7 +136,11 @@ function positiveInt(text: string, what: string): number {
 }
 
 /** Builds the config from flags, falling back to FERRY_* variables of `env`. Throws ConfigError. */
-export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): ZtunnelConfig {
+export function loadZtunnelConfig(
+  flags: ZtunnelFlags,
+  env: NodeJS.ProcessEnv,
+  detectPodCgroupRoot: () => string = detectCgroupRoot,
+): ZtunnelConfig {
   const configPath = flags.config ?? env.FERRY_LOCAL_XDS_PATH;
   const xdsAddress = flags['xds-address'] ?? env.FERRY_XDS_ADDRESS;
   if (configPath !== undefined && xdsAddress !== undefined) {
@@ -201,7 +224,53 @@ export function loadZtunnelConfig(flags: ZtunnelFlags, env: NodeJS.ProcessEnv): 
       'FERRY_HANDSHAKE_TIMEOUT_MS',
     ),
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
-    redirect: parseRedirect(flags, env, flags.node ?? env.FERRY_NODE_NAME ?? 'local'),
+    ...parseEnrollment(flags, env, detectPodCgroupRoot),
+  };
+}
+
+/** `--enroll-from=kubernetes` implies the BPF redirector and, without --cgroup-root, the detected pod root. */
+function parseEnrollment(
+  flags: ZtunnelFlags,
+  env: NodeJS.ProcessEnv,
+  detectPodCgroupRoot: () => string,
+): { redirect: RedirectMode; enrollFrom: EnrollFrom } {
+  const node = flags.node ?? env.FERRY_NODE_NAME ?? 'local';
+  const from = flags['enroll-from'] ?? env.FERRY_ENROLL_FROM ?? 'admin';
+  if (from === 'admin') {
+    if (flags['host-proc'] !== undefined || flags.kubeconfig !== undefined) {
+      throw new ConfigError('--host-proc and --kubeconfig need --enroll-from=kubernetes');
+    }
+    return { redirect: parseRedirect(flags, env, node), enrollFrom: { kind: 'admin' } };
+  }
+  if (from !== 'kubernetes') {
+    throw new ConfigError(`--enroll-from: expected admin or kubernetes, got ${JSON.stringify(from)}`);
+  }
+  if ((flags.redirect ?? env.FERRY_REDIRECT ?? 'bpf') !== 'bpf') {
+    throw new ConfigError('--enroll-from=kubernetes captures pods with the BPF redirector: use --redirect bpf');
+  }
+  if (flags.node === undefined && env.FERRY_NODE_NAME === undefined) {
+    throw new ConfigError('--enroll-from=kubernetes needs --node <name> (the pods with spec.nodeName=<name>)');
+  }
+  const hostProc = flags['host-proc'] ?? env.FERRY_HOST_PROC ?? '/proc';
+  if (!hostProc.startsWith('/')) throw new ConfigError(`--host-proc: expected an absolute path, got ${hostProc}`);
+  let cgroupRoot = flags['cgroup-root'] ?? env.FERRY_CGROUP_ROOT;
+  if (cgroupRoot === undefined) {
+    try {
+      cgroupRoot = detectPodCgroupRoot();
+    } catch (err) {
+      throw new ConfigError(`--cgroup-root: ${(err as Error).message}`);
+    }
+  }
+  const redirect = parseRedirect({ ...flags, redirect: 'bpf', 'cgroup-root': cgroupRoot }, env, node);
+  return {
+    redirect,
+    enrollFrom: {
+      kind: 'kubernetes',
+      kubeconfigPath: flags.kubeconfig ?? null,
+      kubeconfigEnv: env.KUBECONFIG ?? null,
+      inCluster: env.KUBERNETES_SERVICE_HOST !== undefined,
+      hostProc,
+    },
   };
 }
 

@@ -5,6 +5,7 @@
 // for that pod inside its netns. Enrollments are persisted to a small state file so a restarted ztunnel
 // re-opens the listeners and reconciles the pinned datapath against it. Operations run one at a time; an
 // enrollment either completes or leaves nothing behind.
+import { statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { dirname } from 'node:path';
@@ -130,8 +131,11 @@ export class InPodManager {
     });
   }
 
-  /** After a restart: re-enrolls the persisted pods, drops the ones that fail, unpins everything else. */
-  restore(): Promise<{ restored: string[]; dropped: string[]; unpinned: string[] }> {
+  /**
+   * After a restart: re-enrolls the persisted pods, drops the ones that fail, unpins everything else. With
+   * `unpin: false` (the node agent decides from the API) other pinned pods stay captured until unpinStale.
+   */
+  restore(opts: { unpin?: boolean } = {}): Promise<{ restored: string[]; dropped: string[]; unpinned: string[] }> {
     return this.#serialized(async () => {
       const restored: string[] = [];
       const dropped: string[] = [];
@@ -146,10 +150,24 @@ export class InPodManager {
         }
       }
       const keep = new Set([...this.#pods.values()].map((p) => p.enrollment.cgroupId));
-      const unpinned = this.#redirector.reconcileEnrollments(keep).map(String);
+      const unpinned = opts.unpin === false ? [] : this.#redirector.reconcileEnrollments(keep).map(String);
       if (dropped.length > 0) await this.#persist();
       this.#logger.info({ restored, dropped, unpinned }, 'in-pod enrollments reconciled');
       return { restored, dropped, unpinned };
+    });
+  }
+
+  /** Unpins every pinned pod that is neither enrolled here nor one of `keepCgroupPaths` (missing paths skipped). */
+  unpinStale(keepCgroupPaths: readonly string[]): Promise<string[]> {
+    return this.#serialized(async () => {
+      const keep = new Set([...this.#pods.values()].map((p) => p.enrollment.cgroupId));
+      for (const path of keepCgroupPaths) {
+        const ino = statSync(path, { bigint: true, throwIfNoEntry: false })?.ino;
+        if (ino !== undefined) keep.add(ino);
+      }
+      const unpinned = this.#redirector.reconcileEnrollments(keep).map(String);
+      if (unpinned.length > 0) this.#logger.info({ unpinned }, 'unpinned pods no longer enrolled');
+      return unpinned;
     });
   }
 

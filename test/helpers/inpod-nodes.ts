@@ -59,6 +59,8 @@ export interface NodeZtunnelOptions {
   readonly pinRoot: string;
   readonly statePath: string;
   readonly caDir: string;
+  /** Enroll from this Kubernetes API (the node agent) instead of the admin socket. */
+  readonly kubeconfigPath?: string;
 }
 
 export interface NodeZtunnel {
@@ -81,7 +83,16 @@ export interface NodeZtunnel {
 export async function startNodeZtunnel(opts: NodeZtunnelOptions, stack: AsyncDisposableStack): Promise<NodeZtunnel> {
   const child = spawn(
     process.execPath,
-    [NODE_MAIN, opts.configPath, opts.node, opts.cgroupRoot, opts.pinRoot, opts.statePath, opts.caDir],
+    [
+      NODE_MAIN,
+      opts.configPath,
+      opts.node,
+      opts.cgroupRoot,
+      opts.pinRoot,
+      opts.statePath,
+      opts.caDir,
+      ...(opts.kubeconfigPath === undefined ? [] : [opts.kubeconfigPath]),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const exited = once(child, 'exit');

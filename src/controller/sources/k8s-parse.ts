@@ -221,9 +221,12 @@ export function parsePodSpec(r: ObjectReader, s: Obj, field: string): PodSpec | 
   // spec.nodeName pins a pod to a node in the local cluster; absent (not null) when unset.
   const nodeName = get(s, 'nodeName');
   if (!ok) return null;
-  return typeof nodeName === 'string' && nodeName !== ''
-    ? { serviceAccountName, containers, nodeName }
-    : { serviceAccountName, containers };
+  const spec: PodSpec =
+    typeof nodeName === 'string' && nodeName !== ''
+      ? { serviceAccountName, containers, nodeName }
+      : { serviceAccountName, containers };
+  // hostNetwork pods are never ambient (src/mesh/ambient-enrollment.ts); absent when false.
+  return get(s, 'hostNetwork') === true ? { ...spec, hostNetwork: true } : spec;
 }
 
 function parseContainer(r: ObjectReader, v: unknown, field: string, portNames: Set<string>): Container | null {

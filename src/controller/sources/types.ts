@@ -57,6 +57,8 @@ export interface PodSpec {
   readonly containers: readonly Container[];
   /** spec.nodeName when set (the local cluster places the pod on that node). */
   readonly nodeName?: string;
+  /** spec.hostNetwork when true (such a pod is never ambient); absent when false. */
+  readonly hostNetwork?: true;
 }
 
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';

@@ -3,6 +3,7 @@
 // enrolled, telemetry names, the services it backs (service port → target port, named ports resolved against
 // the pod's containers), its waypoint and the selector/mTLS policies it references. Pure.
 
+import { decideAmbient, podWorkloadUid } from '../../mesh/ambient-enrollment.ts';
 import { canonicalIp } from '../../mesh/ip-addr.ts';
 import { hasSidecar, sidecarTerminatesHbone } from '../../mesh/sidecar-injection.ts';
 import type { PolicyKey, PortMap, ServiceKey, TunnelProtocol, Workload } from '../../mesh/types.ts';
@@ -15,7 +16,6 @@ import { serviceHostname } from './services.ts';
 import type { Diagnostics, Placement, PodInstance, TranslateSettings } from './types.ts';
 import type { WaypointIndex } from './waypoints.ts';
 
-export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
 const CANONICAL_NAME_LABELS = ['service.istio.io/canonical-name', 'app.kubernetes.io/name', 'app'];
 const CANONICAL_REVISION_LABELS = ['service.istio.io/canonical-revision', 'app.kubernetes.io/version', 'version'];
 
@@ -33,9 +33,10 @@ export interface WorkloadContext {
 }
 
 /**
- * HBONE when enrolled: pod label ambient, or namespace label ambient and the pod not labelled `none`. A pod
- * with a sidecar is never enrolled (the ambient label is ignored for it, as in Istio): it speaks HBONE when
- * its sidecar terminates HBONE itself (Ferry's does: `networking.istio.io/tunnel: http`), else plain TCP.
+ * A pod with a sidecar is never enrolled (the ambient label is ignored for it, as in Istio): it speaks
+ * HBONE when its sidecar terminates HBONE itself (Ferry's does: `networking.istio.io/tunnel: http`), else
+ * plain TCP. Any other pod is HBONE when it is ambient by Istio's rule, shared with the ztunnel's node
+ * agent that captures it (src/mesh/ambient-enrollment.ts), so the two never disagree.
  */
 export function tunnelProtocol(
   pod: Pick<PodInstance, 'labels' | 'annotations' | 'spec'>,
@@ -45,9 +46,14 @@ export function tunnelProtocol(
   if (hasSidecar(pod.annotations, containers)) {
     return sidecarTerminatesHbone(pod.labels, pod.annotations, containers) ? 'HBONE' : 'TCP';
   }
-  const own = pod.labels.get(DATAPLANE_MODE_LABEL);
-  if (own !== undefined) return own === 'ambient' ? 'HBONE' : 'TCP';
-  return nsLabels.get(DATAPLANE_MODE_LABEL) === 'ambient' ? 'HBONE' : 'TCP';
+  const decision = decideAmbient({
+    podLabels: pod.labels,
+    podAnnotations: pod.annotations,
+    containerNames: containers,
+    hostNetwork: pod.spec.hostNetwork === true,
+    namespaceLabels: nsLabels,
+  });
+  return decision.ambient ? 'HBONE' : 'TCP';
 }
 
 function firstLabel(labels: Labels, keys: readonly string[]): string | undefined {
@@ -113,7 +119,7 @@ export function translateWorkload(pod: PodInstance, ctx: WorkloadContext): Workl
   const policies: PolicyKey[] = ctx.selectorPolicies.matching(pod.namespace, pod.labels);
   policies.push(...ctx.mtls.policiesFor(pod.namespace, pod.labels).keys);
   return {
-    uid: `${ctx.settings.clusterId}//Pod/${pod.namespace}/${pod.name}`,
+    uid: podWorkloadUid(ctx.settings.clusterId, pod.namespace, pod.name),
     name: pod.name,
     namespace: pod.namespace,
     addresses: [ip],
