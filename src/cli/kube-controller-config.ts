@@ -108,6 +108,11 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
   const clusterDomain = parseName(values['cluster-domain'], '--cluster-domain');
   const namespace = values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'kube-system';
   const templateFile = values['waypoint-template'];
+  const caSecret = values['ca-secret'] === undefined ? null : parseName(values['ca-secret'], '--ca-secret');
+  const rootCertConfigMap =
+    values['root-cert-configmap'] === undefined
+      ? null
+      : parseName(values['root-cert-configmap'], '--root-cert-configmap');
   return {
     logLevel: values['log-level'],
     servers: {
@@ -131,14 +136,11 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
         host: ca.host,
         port: ca.port,
         dir: values['ca-dir'] ?? null,
-        secretName: values['ca-secret'] === undefined ? null : parseName(values['ca-secret'], '--ca-secret'),
+        secretName: caSecret,
         nodeTokens: tokensFile === undefined ? new Map() : await readNodeTokens(tokensFile),
         tokenReview,
       },
-      rootCertConfigMap:
-        values['root-cert-configmap'] === undefined
-          ? null
-          : parseName(values['root-cert-configmap'], '--root-cert-configmap'),
+      rootCertConfigMap,
       waypointTemplate: templateFile === undefined ? null : await readWaypointTemplate(templateFile),
       lease: {
         namespace,

@@ -12,7 +12,10 @@ import { type ApiServer, type ApiServerOptions, startApiServer } from '../../src
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 type Obj = Record<string, unknown>;
-type Limits = Pick<ApiServerOptions, 'historyLimit' | 'maxWatchSeconds' | 'bookmarkIntervalMs' | 'preinstallCrds'>;
+/** Server limits, and `log` (default silent; its debug lines list every request). */
+type Limits = Partial<
+  Pick<ApiServerOptions, 'historyLimit' | 'maxWatchSeconds' | 'bookmarkIntervalMs' | 'preinstallCrds' | 'log'>
+>;
 
 export interface LocalApi {
   readonly kubeconfigPath: string;

@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CHART_DIR, container, find, render, waypointObjects } from '../helpers/helm-render.ts';
+import {
+  fillWaypointTemplate,
+  parseWaypointTemplate,
+  TEMPLATE_HASH_ANNOTATION,
+} from '../../src/controller/waypoint-template.ts';
+import { CHART_DIR, container, find, RELEASE, render, waypointObjects } from '../helpers/helm-render.ts';
 
 type Run = (argv: readonly string[]) => Promise<number>;
 const COMMANDS: Record<string, () => Promise<{ run: Run }>> = {
@@ -96,4 +101,26 @@ test('every flag the chart passes is either accepted by the process or documente
       assert.ok(doc.new.has(f) || doc.existing.has(f), `ferry ${sub} ${f}: passed by the chart, not in the README`);
     }
   }
+});
+
+test('the controller reads the chart’s waypoint template and fills it as the chart documents', () => {
+  const objects = render();
+  const cm = find(objects, 'ConfigMap', `${RELEASE}-waypoint-template`);
+  const template = parseWaypointTemplate(
+    (cm.data as Record<string, string>)['waypoint.yaml'] as string,
+    'waypoint.yaml',
+  );
+  const filled = fillWaypointTemplate(template, {
+    name: 'waypoint',
+    namespace: 'shop',
+    uid: '0b3c9d7e-5d0c-4a59-9a8e-2f1c6b7d8e9f',
+  }).map((f) => {
+    const { [TEMPLATE_HASH_ANNOTATION]: hash, ...annotations } = (f.object.metadata as { annotations: object })
+      .annotations as Record<string, string>;
+    assert.match(String(hash), /^[0-9a-f]{32}$/);
+    const metadata = { ...(f.object.metadata as object), annotations };
+    if (Object.keys(annotations).length === 0) delete (metadata as { annotations?: object }).annotations;
+    return { ...f.object, metadata };
+  });
+  assert.deepEqual(filled, waypointObjects(objects).filled);
 });

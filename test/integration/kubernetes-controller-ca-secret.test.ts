@@ -2,7 +2,8 @@
 // server (real HTTPS): two replicas started together end with one root, stored in the Secret (Istio's
 // cacerts keys), and each serves xDS and the CA with certificates that verify under that root for the
 // chart's Service name; a real ztunnel xDS source given the root as `--xds-root` syncs from either replica.
-// A Secret without the CA keys stops the controller with a code naming it.
+// A Secret without the CA keys stops the controller with a code naming it. Service hostnames follow
+// `--cluster-domain`.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
@@ -22,10 +23,11 @@ import { CapturingLogger } from '../helpers/xds-events.ts';
 const NS = 'ferry-system';
 const SERVICE_NAME = 'ferry-controller.ferry-system.svc';
 
-async function replica(t: import('node:test').TestContext, api: LocalApi, identity: string) {
+async function replica(t: import('node:test').TestContext, api: LocalApi, identity: string, clusterDomain?: string) {
   const c = await startKubernetesController({
     kube: { kubeconfigPath: api.kubeconfigPath },
     log: silentLogger,
+    ...(clusterDomain === undefined ? {} : { clusterDomain }),
     namespace: NS,
     tlsDnsNames: [SERVICE_NAME, `${SERVICE_NAME}.cluster.local`],
     ca: { secretName: 'ferry-ca' },
@@ -50,10 +52,15 @@ async function servingCertificate(address: string, rootPem: string, servername: 
   }
 }
 
-async function ztunnelSyncs(t: import('node:test').TestContext, c: KubernetesController, rootPath: string) {
+async function ztunnelSyncs(
+  t: import('node:test').TestContext,
+  c: KubernetesController,
+  rootPath: string,
+  store = new MeshStore(),
+) {
   const source = new ConfigXdsSource(
     { address: c.xds.address, rootPath, ip: '127.0.0.1', node: 'node-a', serverName: SERVICE_NAME },
-    new MeshStore(),
+    store,
     new CapturingLogger(),
   );
   t.after(() => source.close());
@@ -130,4 +137,27 @@ test('a --ca-secret Secret without the CA keys stops the controller, naming it',
     assert.match(err.message, /Secret ferry-system\/ferry-ca: no data key ca-cert\.pem/);
     return true;
   });
+});
+
+test('--cluster-domain: Services reach the ztunnel as <svc>.<ns>.svc.<cluster domain>', async (t) => {
+  const api = await startLocalApi(t, { preinstallCrds: true });
+  await api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  await api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' } });
+  await api.create({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'echo', namespace: 'demo' },
+    spec: { selector: { app: 'echo' }, ports: [{ name: 'http', port: 80 }] },
+  });
+  const c = await replica(t, api, 'replica-a', 'corp.example');
+  const dir = await mkdtemp(join(tmpdir(), 'ferry-ca-secret-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const rootPath = join(dir, 'root-cert.pem');
+  await writeFile(rootPath, c.trustBundlePem().join(''));
+  const store = new MeshStore();
+  assert.equal((await ztunnelSyncs(t, c, rootPath, store)).ok, true);
+  assert.deepEqual(
+    store.view.services.map((s) => s.hostname),
+    ['echo.demo.svc.corp.example'],
+  );
 });

@@ -49,3 +49,53 @@ test('incomplete or malformed TokenReview flags are refused, naming the flag', (
     /choose one way/,
   );
 });
+
+test('the chart’s flags: namespace from $POD_NAMESPACE, TLS names, CA Secret, ConfigMap, cluster domain', async () => {
+  const parsed = parseKubeControllerArgs(
+    [
+      ...BASE,
+      '--cluster-domain=corp.example',
+      '--tls-dns-names=ferry-controller.ferry-system.svc,ferry-controller.ferry-system.svc.corp.example',
+      '--ca-secret=ferry-ca-secret',
+      '--root-cert-configmap=ferry-ca-root-cert',
+      '--metrics=127.0.0.1:9020',
+    ],
+    { POD_NAMESPACE: 'ferry-system' },
+  );
+  assert.ok(parsed);
+  const opts = await parsed.build(silentLogger);
+  assert.equal(opts.namespace, 'ferry-system');
+  assert.equal(opts.lease?.namespace, 'ferry-system');
+  assert.equal(opts.clusterDomain, 'corp.example');
+  assert.deepEqual(opts.tlsDnsNames, [
+    'ferry-controller.ferry-system.svc',
+    'ferry-controller.ferry-system.svc.corp.example',
+  ]);
+  assert.equal(opts.ca?.secretName, 'ferry-ca-secret');
+  assert.equal(opts.rootCertConfigMap, 'ferry-ca-root-cert');
+  assert.equal(opts.waypointTemplate, null);
+  assert.deepEqual(parsed.servers, {
+    admin: { host: '127.0.0.1', port: 15000 },
+    metrics: { host: '127.0.0.1', port: 9020 },
+    readiness: { host: '0.0.0.0', port: 15021 },
+  });
+});
+
+test('bad values of the chart’s flags are refused, naming the flag', async () => {
+  const refused = (argv: readonly string[], pattern: RegExp) =>
+    assert.throws(
+      () => parseKubeControllerArgs([...BASE, ...argv], {}),
+      (err: unknown) => err instanceof ConfigError && pattern.test(err.message),
+      argv.join(' '),
+    );
+  refused(['--ca-dir=/etc/cacerts', '--ca-secret=x'], /--ca-dir and --ca-secret/);
+  refused(['--tls-dns-names=ok.svc,'], /--tls-dns-names: "" is not a DNS name/);
+  refused(['--cluster-domain=Corp_Example'], /--cluster-domain/);
+  refused(['--root-cert-configmap=Not/AName'], /--root-cert-configmap/);
+  refused(['--readiness=15021'], /--readiness: expected host:port/);
+  const parsed = parseKubeControllerArgs([...BASE, '--waypoint-template=/nonexistent/waypoint.yaml'], {});
+  await assert.rejects(
+    parsed?.build(silentLogger) ?? Promise.resolve(),
+    /--waypoint-template \/nonexistent\/waypoint\.yaml: not readable \(ENOENT\)/,
+  );
+});
