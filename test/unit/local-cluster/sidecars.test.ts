@@ -30,7 +30,7 @@ spec: {containers: [{name: app, image: ferry/echo}]}
 test('an injected pod: sidecar flag, app containers only; an opted-out pod unchanged', () => {
   const parsed = parseManifestText(MANIFEST, 'm.yaml', { defaultNamespace: 'default', firstSequence: 0 });
   assert.deepEqual(parsed.diagnostics, []);
-  const pods = listPods(buildClusterState(parsed.objects));
+  const pods = listPods(buildClusterState(parsed.objects), { injectSidecars: true });
   const web = pods.find((p) => p.name === 'web');
   assert.deepEqual(
     web?.spec.containers.map((c) => c.name),
