@@ -187,11 +187,13 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     cleanup.push(() => subscription[Symbol.dispose]());
     await applyView();
     // After a restart: serve the pods enrolled before, and unpin the ones that are gone.
-    if (inPod !== null) await inPod.restore();
+    // Pods enrolled at start go first: re-enrolling over the pins a previous process left takes over in
+    // place, and restore() then keeps them (an unpin in between would let their traffic go direct).
     for (const request of deps.enrollOnStart ?? []) {
       if (inPod === null) throw disabled();
       await inPod.enroll(request);
     }
+    if (inPod !== null) await inPod.restore();
     listenersBlock.unblock();
 
     const socks5 = config.socks5Address === null ? null : await startSocks5(ctx, config.socks5Address);
