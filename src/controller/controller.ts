@@ -102,7 +102,7 @@ export class MeshController {
   }
 
   async #apply(state: ClusterState): Promise<void> {
-    const pods = listPods(state);
+    const pods = listPods(state, this.#opts.settings);
     const inputs = await this.#opts.placement.place(pods, state);
     const result = translateCluster(state, inputs, this.#opts.settings);
     for (const d of result.diagnostics) {

@@ -96,7 +96,7 @@ export async function meshUp(env: ClusterCliEnv, opts: MeshUpOptions): Promise<n
   const paths = opts.paths.map((p) => resolve(p));
   out(`reading manifests: ${paths.join(', ')}`);
   const state = await readManifests(paths, out);
-  const pods = listPods(state);
+  const pods = listPods(state, { injectSidecars: true }); // the same injection as the controller's
   if (pods.length === 0) out('warning: the manifests define no pods');
   const spec = clusterSpecFromPods(opts.cluster, opts.nodes, pods);
 

@@ -5,7 +5,8 @@
 // pods cannot reach), with every data-path socket in the pod's netns. It gets config over xDS, a
 // certificate for its pod's identity only (with its node's CA token), its own pin root, and captures the
 // pod's app containers. Started after the node ztunnels; sidecars.json lists them for tests and tools.
-import { writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DEFAULT_TRANSLATE_SETTINGS } from '../controller/translate/types.ts';
 import { SIDECAR_CONTAINER } from '../mesh/sidecar-injection.ts';
@@ -33,6 +34,10 @@ export interface LocalSidecar {
   readonly node: string;
   readonly ip: string;
   readonly pid: number;
+  /** The role its process is journaled (and supervised) as: `<ns>/<pod>/istio-proxy`. */
+  readonly role: string;
+  /** Its container cgroup: `<pod cgroup>/istio-proxy`. */
+  readonly cgroupDir: string;
   readonly uid: string;
   readonly admin: string;
   readonly metrics: string;
@@ -101,13 +106,12 @@ export async function startLocalSidecars(opts: StartSidecarsOptions): Promise<Lo
       readiness,
     ];
     const logFile = join(opts.layout.logDir, `${pod.namespace}_${pod.name}_${SIDECAR_CONTAINER}.log`);
-    const pid = await startInCgroup(
-      opts.journal,
-      join(pod.cgroupDir, SIDECAR_CONTAINER),
-      `${pod.namespace}/${pod.name}/${SIDECAR_CONTAINER}`,
-      [...opts.ferryArgv, ...args],
-      { env: { ...opts.baseEnv, FERRY_CA_TOKEN: node.token }, logFile },
-    );
+    const role = `${pod.namespace}/${pod.name}/${SIDECAR_CONTAINER}`;
+    const cgroupDir = join(pod.cgroupDir, SIDECAR_CONTAINER);
+    const pid = await startInCgroup(opts.journal, cgroupDir, role, [...opts.ferryArgv, ...args], {
+      env: { ...opts.baseEnv, FERRY_CA_TOKEN: node.token },
+      logFile,
+    });
     opts.out(`starting sidecar of ${pod.namespace}/${pod.name} (pod ${pod.ip}, pid ${pid}, admin ${admin})`);
     started.push({
       namespace: pod.namespace,
@@ -115,6 +119,8 @@ export async function startLocalSidecars(opts: StartSidecarsOptions): Promise<Lo
       node: node.name,
       ip: pod.ip,
       pid,
+      role,
+      cgroupDir,
       uid,
       admin,
       metrics,
@@ -126,6 +132,24 @@ export async function startLocalSidecars(opts: StartSidecarsOptions): Promise<Lo
   }
   await writeFile(join(opts.layout.stateDir, SIDECARS_FILE), `${JSON.stringify(started, null, 2)}\n`);
   return started;
+}
+
+/** The sidecars `ferry up` started (sidecars.json), or [] when there are none. */
+export function readLocalSidecars(stateDir: string): LocalSidecar[] {
+  try {
+    const v = JSON.parse(readFileSync(join(stateDir, SIDECARS_FILE), 'utf8')) as unknown;
+    return Array.isArray(v) ? (v as LocalSidecar[]) : [];
+  } catch {
+    return [];
+  }
+}
+
+/** sidecars.json names each sidecar's pid (tests and tools read it): the supervisor keeps it current. */
+export async function recordSidecarPid(stateDir: string, role: string, pid: number): Promise<void> {
+  const next = readLocalSidecars(stateDir).map((s) => (s.role === role ? { ...s, pid } : s));
+  const file = join(stateDir, SIDECARS_FILE);
+  await writeFile(`${file}.tmp`, `${JSON.stringify(next, null, 2)}\n`);
+  await rename(`${file}.tmp`, file);
 }
 
 /**

@@ -18,6 +18,7 @@ import type { ClusterCliEnv } from './cli-env.ts';
 import { type LocalMeshConfig, MESH_FILE } from './controller/mesh-files.ts';
 import { processStartTicks } from './host.ts';
 import type { ClusterLayout } from './layout.ts';
+import { startInCgroup } from './pods.ts';
 import { startSystemProcessAgain } from './restart.ts';
 import {
   DEFAULT_RESTART_POLICY,
@@ -28,8 +29,9 @@ import {
   type RestartPolicySettings,
   type RestartState,
 } from './restart-policy.ts';
-import { loadState, type StateRecord } from './state.ts';
-import { dnsLaunch, type SystemLaunch, waypointLaunch, ztunnelLaunch } from './system-processes.ts';
+import { readLocalSidecars, recordSidecarPid } from './sidecars.ts';
+import { loadState, StateJournal, type StateRecord } from './state.ts';
+import { dnsLaunch, type SystemLaunch, sidecarLaunch, waypointLaunch, ztunnelLaunch } from './system-processes.ts';
 import { type LocalWaypoint, WAYPOINTS_FILE } from './waypoints.ts';
 import { replaceZtunnel } from './ztunnel-replacement.ts';
 
@@ -179,12 +181,13 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<void> {
       if (w.restartAtMs !== null && w.restartAtMs <= now) {
         if (!clusterStillExists(layout)) return; // `ferry down` ran: nothing to restart into
         try {
-          const pid = await startSystemProcessAgain(opts.env, layout, w.launch.role, w.launch.args, w.launch.env);
+          const pid = await startAgain(opts.env, layout, w.launch);
           w.pid = pid;
           w.startTicks = processStartTicks(pid);
           w.restart = onRestart(w.restart, Date.now());
           w.restartAtMs = null;
           if (w.launch.kind === 'waypoint') await recordWaypointPid(layout.stateDir, w.launch.role, pid);
+          if (w.launch.kind === 'sidecar') await recordSidecarPid(layout.stateDir, w.launch.role, pid);
           log.info({ role: w.launch.role, pid, restarts: w.restart.restarts }, 'process restarted');
         } catch (err) {
           // Counted as another exit: the backoff grows, so a start that keeps failing does not spin.
@@ -288,7 +291,25 @@ function launchesOf(opts: SupervisorOptions): SystemLaunch[] {
   }
   const dns = dnsLaunch(opts.layout.stateDir);
   if (dns !== undefined) out.push(dns);
+  for (const s of readLocalSidecars(opts.layout.stateDir)) {
+    const l = sidecarLaunch(opts.config, s);
+    if (l !== undefined) out.push(l);
+  }
   return out;
+}
+
+/** A system process in `system/<role>`; a sidecar back in its pod's istio-proxy cgroup. */
+function startAgain(env: ClusterCliEnv, layout: ClusterLayout, launch: SystemLaunch): Promise<number> {
+  if (launch.placement === undefined) {
+    return startSystemProcessAgain(env, layout, launch.role, launch.args, launch.env);
+  }
+  return startInCgroup(
+    new StateJournal(layout.stateDir),
+    launch.placement.cgroupDir,
+    launch.role,
+    [...env.ferryArgv, ...launch.args],
+    { env: { ...env.baseEnv, ...launch.env }, logFile: launch.placement.logFile },
+  );
 }
 
 function isAlive(w: Watched): boolean {

@@ -7,15 +7,21 @@ import { ztunnelNodeOptions } from '../ztunnel/heap-limits.ts';
 import { adminSocketPath, caRootPath, type LocalMeshConfig } from './controller/mesh-files.ts';
 import { DNS_ROLE, readDnsFile } from './dns/dns-file.ts';
 import { type ClusterLayout, nodeCgroupDir, nodePinRoot } from './layout.ts';
+import type { LocalSidecar } from './sidecars.ts';
 import type { LocalWaypoint } from './waypoints.ts';
 
 export interface SystemLaunch {
   readonly role: string;
-  readonly kind: 'ztunnel' | 'waypoint' | 'dns';
+  readonly kind: 'ztunnel' | 'waypoint' | 'dns' | 'sidecar';
   /** `ferry` arguments. */
   readonly args: readonly string[];
   /** Added to the cluster's base environment. */
   readonly env: Readonly<Record<string, string>>;
+  /**
+   * Where it runs when not in `system/<role>` (a sidecar: its pod's istio-proxy cgroup), and its log file
+   * (default `<logDir>/<role>.log`).
+   */
+  readonly placement?: { readonly cgroupDir: string; readonly logFile: string };
 }
 
 /** Variables `ferry up` hands on to the supervisor so that restarted processes are tuned the same way. */
@@ -107,6 +113,19 @@ export function waypointLaunch(
         ? {}
         : { FERRY_WAYPOINT_HTTP1_CLIENT: from.FERRY_WAYPOINT_HTTP1_CLIENT }),
     },
+  };
+}
+
+/** A pod's sidecar as `ferry up` started it (sidecars.json), or undefined when its node is unknown. */
+export function sidecarLaunch(config: LocalMeshConfig, s: LocalSidecar): SystemLaunch | undefined {
+  const token = config.nodes.find((n) => n.name === s.node)?.token;
+  if (token === undefined || !Array.isArray(s.args) || typeof s.cgroupDir !== 'string') return undefined;
+  return {
+    role: s.role,
+    kind: 'sidecar',
+    args: s.args,
+    env: { FERRY_CA_TOKEN: token },
+    placement: { cgroupDir: s.cgroupDir, logFile: s.logFile },
   };
 }
 

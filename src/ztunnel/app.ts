@@ -188,12 +188,14 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     cleanup.push(() => subscription[Symbol.dispose]());
     await applyView();
     // After a restart: serve the pods enrolled before, and unpin the ones that are gone.
-    // With the node agent, pinned pods stay captured until the API says which ones left (no plaintext gap).
-    if (inPod !== null) await inPod.restore({ unpin: config.enrollFrom?.kind !== 'kubernetes' });
+    // Pods enrolled at start go first: re-enrolling over the pins a previous process left takes over in
+    // place, and restore() then keeps them (an unpin in between would let their traffic go direct).
     for (const request of deps.enrollOnStart ?? []) {
       if (inPod === null) throw disabled();
       await inPod.enroll(request);
     }
+    // With the node agent, pinned pods stay captured until the API says which ones left (no plaintext gap).
+    if (inPod !== null) await inPod.restore({ unpin: config.enrollFrom?.kind !== 'kubernetes' });
     listenersBlock.unblock();
     // --enroll-from=kubernetes: from now on the API decides what is enrolled (restored pods stay meanwhile).
     if (inPod !== null && config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {

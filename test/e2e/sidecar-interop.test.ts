@@ -206,4 +206,29 @@ privilegedTest('sidecar mode: injection, and interop with ambient, sidecars, non
       'STRICT: mTLS from a sidecar passes',
     );
   });
+
+  await t.test(
+    'a killed sidecar is restarted by the supervisor in its istio-proxy cgroup, and serves again',
+    async () => {
+      const before = sidecars.find((s) => s.namespace === 'side' && s.name === 'echo');
+      assert.ok(before !== undefined);
+      process.kill(before.pid, 'SIGKILL');
+      let after: LocalSidecar | undefined;
+      for (let waitMs = 20; waitMs < 60_000; waitMs *= 2) {
+        const now = JSON.parse(readFileSync(join(cli.stateRoot, cluster, SIDECARS_FILE), 'utf8')) as LocalSidecar[];
+        after = now.find((s) => s.role === before.role && s.pid !== before.pid);
+        if (after !== undefined) break;
+        await delay(Math.min(waitMs, 500));
+      }
+      assert.ok(after !== undefined, 'restarted');
+      assert.match(readFileSync(`/proc/${after.pid}/cgroup`, 'utf8'), /\/side_echo\/istio-proxy\n/);
+      let echo: Echo | null = null;
+      for (let waitMs = 20; echo === null; waitMs *= 2) {
+        echo = await get('amb/client', 'http://echo.side');
+        assert.ok(echo !== null || waitMs < 60_000, 'the restarted sidecar serves');
+        if (echo === null) await delay(Math.min(waitMs, 1_000));
+      }
+      assert.equal(echo.peer.address, '127.0.0.6', 'through the sidecar again, not around it');
+    },
+  );
 });

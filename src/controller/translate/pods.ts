@@ -14,9 +14,14 @@ import type { Diagnostics, PodInstance } from './types.ts';
 export const podKey = (namespace: string, name: string): string => `${namespace}/${name}`;
 
 /** All pods of the cluster, sorted by key. */
-export function expandPods(state: ClusterState, diags: Diagnostics): PodInstance[] {
+export function expandPods(
+  state: ClusterState,
+  diags: Diagnostics,
+  opts: { readonly injectSidecars?: boolean } = {},
+): PodInstance[] {
   const nsLabels = new Map<string, Labels>(state.namespaces.map((n) => [n.metadata.name, n.metadata.labels]));
-  const inject = (p: PodInstance): PodInstance => withSidecar(p, nsLabels.get(p.namespace) ?? new Map());
+  const inject = (p: PodInstance): PodInstance =>
+    opts.injectSidecars === true ? withSidecar(p, nsLabels.get(p.namespace) ?? new Map()) : p;
   const pods = new Map<string, PodInstance>();
   for (const p of state.pods) {
     const key = podKey(p.metadata.namespace, p.metadata.name);

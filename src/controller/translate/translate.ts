@@ -103,7 +103,7 @@ export function translateCluster(
   const selectorIndex = new SelectorPolicyIndex(selectorPolicies, settings.rootNamespace);
   const serviceAccounts = new Set(state.serviceAccounts.map((sa) => `${sa.metadata.namespace}/${sa.metadata.name}`));
   const workloads: Workload[] = [];
-  for (const pod of expandPods(state, diags)) {
+  for (const pod of expandPods(state, diags, settings)) {
     checkNamespace(pod.source);
     const sa = pod.spec.serviceAccountName;
     // A waypoint's service account is its own (Istio creates it with the Deployment).
@@ -176,9 +176,12 @@ export function translateCluster(
   };
 }
 
-/** The pods the orchestrator must place (Pods, and `<deployment>-<i>` replicas), sorted by `<ns>/<name>`. */
-export function listPods(state: ClusterState): PodInstance[] {
-  return expandPods(state, new Diagnostics());
+/**
+ * The pods the orchestrator must place (Pods, and `<deployment>-<i>` replicas), sorted by `<ns>/<name>`;
+ * with `injectSidecars`, as the sidecar injector leaves them.
+ */
+export function listPods(state: ClusterState, settings: Partial<TranslateSettings> = {}): PodInstance[] {
+  return expandPods(state, new Diagnostics(), settings);
 }
 
 /** The valid waypoints (Gateways of class ferry-waypoint) the orchestrator must run. */

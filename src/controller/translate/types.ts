@@ -14,6 +14,12 @@ export interface TranslateSettings {
   readonly clusterId: string;
   /** DNS suffix of Service hostnames: `<svc>.<ns>.svc.<clusterDomain>`. */
   readonly clusterDomain: string;
+  /**
+   * Run the sidecar injector (src/mesh/sidecar-injection.ts) on pods from manifests: the local cluster,
+   * which then runs Ferry's sidecars. Off for pods read from a Kubernetes API, which went through that
+   * cluster's own admission already (an Istio sidecar there is not Ferry's and stays plain TCP).
+   */
+  readonly injectSidecars?: boolean;
 }
 
 export const DEFAULT_TRANSLATE_SETTINGS: TranslateSettings = {

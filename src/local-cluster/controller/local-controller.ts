@@ -168,7 +168,8 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
           publishGated();
         },
       },
-      settings: { trustDomain: config.trustDomain },
+      // Pods come from manifests here: the local cluster is also the sidecar injector (and runs them).
+      settings: { trustDomain: config.trustDomain, injectSidecars: true },
       log,
       onTranslated: async (result) => {
         const pods = new Map(podsOf(loadState(stateDir)).map((p) => [`${p.namespace}/${p.name}`, p]));

@@ -118,19 +118,28 @@ for (const c of cases) {
 const pod = (name: string, labels = '{}', namespace = 'demo') =>
   `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: ${namespace}, labels: ${labels}}\nspec: {containers: [{name: app, image: x}]}\n---\n`;
 
-test('translation: an injected pod is HBONE, listed as a sidecar workload, and carries istio-proxy', () => {
-  const r = translateYaml(
-    ns('side', '{istio-injection: enabled}') +
-      ns('amb', '{istio.io/dataplane-mode: ambient}') +
-      pod('a', '{}', 'side') +
-      pod('b', '{sidecar.istio.io/inject: "false"}', 'side') +
-      pod('c', '{}', 'amb') +
-      pod('d', '{sidecar.istio.io/inject: "true"}', 'amb'),
-  );
+const MIXED =
+  ns('side', '{istio-injection: enabled}') +
+  ns('amb', '{istio.io/dataplane-mode: ambient}') +
+  pod('a', '{}', 'side') +
+  pod('b', '{sidecar.istio.io/inject: "false"}', 'side') +
+  pod('c', '{}', 'amb') +
+  pod('d', '{sidecar.istio.io/inject: "true"}', 'amb');
+
+test('translation with injection (the local cluster): injected pods are HBONE sidecar workloads', () => {
+  const r = translateYaml(MIXED, { injectSidecars: true });
   const byName = new Map(r.config.workloads.map((w) => [w.name, w]));
   assert.equal(byName.get('a')?.protocol, 'HBONE');
   assert.equal(byName.get('b')?.protocol, 'TCP');
   assert.equal(byName.get('c')?.protocol, 'HBONE');
   assert.equal(byName.get('d')?.protocol, 'HBONE');
   assert.deepEqual(r.sidecarWorkloads, ['Kubernetes//Pod/amb/d', 'Kubernetes//Pod/side/a']);
+});
+
+test('translation without injection (pods from a Kubernetes API, already admitted): nothing injected', () => {
+  const r = translateYaml(MIXED);
+  const byName = new Map(r.config.workloads.map((w) => [w.name, w]));
+  assert.equal(byName.get('a')?.protocol, 'TCP', 'no Ferry sidecar runs there: plain TCP as before');
+  assert.equal(byName.get('d')?.protocol, 'HBONE', 'ambient: its node ztunnel');
+  assert.deepEqual(r.sidecarWorkloads, []);
 });
