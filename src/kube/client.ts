@@ -91,7 +91,12 @@ export class KubeClient {
     }
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body.json));
     if (payload !== undefined) {
-      opts.headers = { ...opts.headers, 'content-type': body?.contentType ?? 'application/json' };
+      // content-length always: Node frames a DELETE body neither chunked nor by length otherwise (a 400).
+      opts.headers = {
+        ...opts.headers,
+        'content-type': body?.contentType ?? 'application/json',
+        'content-length': String(payload.length),
+      };
     }
     const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
     opts.signal = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);

@@ -11,7 +11,7 @@ import type { LocalWaypoint } from './waypoints.ts';
 
 export interface SystemLaunch {
   readonly role: string;
-  readonly kind: 'ztunnel' | 'waypoint' | 'dns';
+  readonly kind: 'ztunnel' | 'waypoint' | 'dns' | 'apiserver' | 'kubelet' | 'kube-controllers';
   /** `ferry` arguments. */
   readonly args: readonly string[];
   /** Added to the cluster's base environment. */

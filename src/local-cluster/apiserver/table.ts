@@ -88,9 +88,32 @@ const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
     age,
   ],
   Namespace: [name, { name: 'Status', type: 'string', cell: (o) => str(at(o, 'status', 'phase'), 'Active') }, age],
-  Node: [name, { name: 'Status', type: 'string', cell: () => 'Ready' }, age],
+  ReplicaSet: [
+    name,
+    { name: 'Desired', type: 'integer', cell: (o) => Number(at(o, 'spec', 'replicas') ?? 1) },
+    { name: 'Current', type: 'integer', cell: (o) => Number(at(o, 'status', 'replicas') ?? 0) },
+    { name: 'Ready', type: 'integer', cell: (o) => Number(at(o, 'status', 'readyReplicas') ?? 0) },
+    age,
+  ],
+  DaemonSet: [
+    name,
+    { name: 'Desired', type: 'integer', cell: (o) => Number(at(o, 'status', 'desiredNumberScheduled') ?? 0) },
+    { name: 'Current', type: 'integer', cell: (o) => Number(at(o, 'status', 'currentNumberScheduled') ?? 0) },
+    { name: 'Ready', type: 'integer', cell: (o) => Number(at(o, 'status', 'numberReady') ?? 0) },
+    { name: 'Up-to-date', type: 'integer', cell: (o) => Number(at(o, 'status', 'updatedNumberScheduled') ?? 0) },
+    { name: 'Available', type: 'integer', cell: (o) => Number(at(o, 'status', 'numberAvailable') ?? 0) },
+    age,
+  ],
+  Node: [name, { name: 'Status', type: 'string', cell: (o) => nodeStatus(o) }, age],
   Lease: [name, { name: 'Holder', type: 'string', cell: (o) => str(at(o, 'spec', 'holderIdentity'), '') }, age],
 };
+
+// A Node without conditions (registered by hand, or a test) reads Ready, as before there was a kubelet.
+function nodeStatus(o: Obj): string {
+  const ready = list(at(o, 'status', 'conditions')).find((c) => isObj(c) && c.type === 'Ready');
+  if (!isObj(ready)) return 'Ready';
+  return ready.status === 'True' ? 'Ready' : 'NotReady';
+}
 
 function selectorText(v: unknown): string {
   return isObj(v) && Object.keys(v).length > 0
