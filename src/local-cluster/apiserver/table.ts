@@ -46,7 +46,13 @@ const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
       cell: (o) =>
         `${list(at(o, 'status', 'containerStatuses')).filter((c) => isObj(c) && c.ready === true).length}/${list(at(o, 'spec', 'containers')).length}`,
     },
-    { name: 'Status', type: 'string', cell: (o) => str(at(o, 'status', 'phase'), 'Pending') },
+    {
+      name: 'Status',
+      type: 'string',
+      // As kubectl shows it: a pod marked for deletion is Terminating whatever its phase.
+      cell: (o) =>
+        at(o, 'metadata', 'deletionTimestamp') !== undefined ? 'Terminating' : str(at(o, 'status', 'phase'), 'Pending'),
+    },
     {
       name: 'Restarts',
       type: 'integer',

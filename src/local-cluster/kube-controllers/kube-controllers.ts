@@ -86,17 +86,16 @@ async function pass(opts: KubeControllersOptions): Promise<void> {
   if (plan.unschedulable.length > 0) log.debug({ pods: plan.unschedulable }, 'no node fits');
 }
 
+// Dependents before their owners (pods, ReplicaSets, then Deployments and DaemonSets): the garbage
+// collector relies on that order (garbage-collector.ts).
 async function readView(client: KubeClient, signal: AbortSignal): Promise<ClusterView> {
-  const [pods, nodes, deployments, replicaSets, daemonSets] = await Promise.all(
-    WATCHED_PATHS.map(async (p) => (await client.list(p, signal)).items),
-  );
-  return {
-    pods: pods ?? [],
-    nodes: nodes ?? [],
-    deployments: deployments ?? [],
-    replicaSets: replicaSets ?? [],
-    daemonSets: daemonSets ?? [],
-  };
+  const list = async (path: string) => (await client.list(path, signal)).items;
+  const pods = await list('/api/v1/pods');
+  const replicaSets = await list('/apis/apps/v1/replicasets');
+  const deployments = await list('/apis/apps/v1/deployments');
+  const daemonSets = await list('/apis/apps/v1/daemonsets');
+  const nodes = await list('/api/v1/nodes');
+  return { pods, nodes, deployments, replicaSets, daemonSets };
 }
 
 /** 404/409: the object changed or went away since the list; the next pass sees the new state. */
