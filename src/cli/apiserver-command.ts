@@ -16,6 +16,8 @@ const HELP = `usage: ferry apiserver --data-dir DIR [options]
   --cluster-name <name>     cluster/context name in the kubeconfig (default ferry)
   --preinstall-crds         create the Istio and Gateway API CRDs Ferry reads, if missing
   --max-watch-seconds <n>   end every watch after n seconds (default 1800; clients resume)
+  --graceful-pod-deletion   a DELETE of a bound pod only marks it; its node's kubelet removes it
+                            (ferry up --bare runs kubelets; without one marked pods would stay)
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -30,6 +32,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'cluster-name': { type: 'string', default: 'ferry' },
       'preinstall-crds': { type: 'boolean', default: false },
       'max-watch-seconds': { type: 'string' },
+      'graceful-pod-deletion': { type: 'boolean', default: false },
     },
   });
   if (values.help === true) {
@@ -52,6 +55,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     log: logger,
     clusterName: values['cluster-name'],
     preinstallCrds: values['preinstall-crds'],
+    gracefulPodDeletion: values['graceful-pod-deletion'],
     ...(values['kubeconfig-out'] === undefined ? {} : { kubeconfigPath: values['kubeconfig-out'] }),
     ...(maxWatchSeconds === undefined ? {} : { maxWatchSeconds }),
   });

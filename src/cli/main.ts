@@ -22,6 +22,18 @@ const SUBCOMMANDS: Record<string, Subcommand> = {
   demo: { summary: 'two ztunnels on loopback: mTLS, load balancing, passthrough', load: () => import('./demo.ts') },
   up: { summary: 'create the local cluster (pods as netns + cgroups)', load: () => import('./up-command.ts') },
   down: { summary: 'remove the local cluster, also after a crash', load: () => import('./down-command.ts') },
+  kubeconfig: {
+    summary: "print the path of a bare local cluster's kubeconfig",
+    load: () => import('./kubeconfig-command.ts'),
+  },
+  kubelet: {
+    summary: "run a bare local cluster's kubelet for one node (started by up --bare)",
+    load: () => import('./kubelet-command.ts'),
+  },
+  'kube-controllers': {
+    summary: 'run the scheduler and workload controllers of a bare local cluster (started by up --bare)',
+    load: () => import('./kube-controllers-command.ts'),
+  },
   exec: { summary: 'run a command inside a pod of the local cluster', load: () => import('./exec-command.ts') },
   controller: {
     summary: "run the local cluster's controller (started by up -f)",

@@ -3,6 +3,7 @@
 // the runtime: nodes, pods and containers from a runtime spec (local-cluster/spec-file.ts), no mesh.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { bareAlreadyUp, startBareCluster } from '../local-cluster/bare-up.ts';
 import { clusterCliEnv } from '../local-cluster/cli-env.ts';
 import { createCluster, requireRoot } from '../local-cluster/cluster.ts';
 import { ClusterError } from '../local-cluster/errors.ts';
@@ -11,11 +12,15 @@ import { parseClusterSpec } from '../local-cluster/spec-file.ts';
 
 const HELP = `usage: ferry up -f <dir|file> [-f …] [--cluster <name>] [--nodes N] [--trust-domain td]
        ferry up --spec <cluster.yaml> [--cluster <name>] [--nodes N]
+       ferry up --bare [--cluster <name>] [--nodes N]
 
 -f: runs the mesh from Kubernetes manifests: pods (network namespace + veth on a shared bridge +
 cgroup, containers started inside; common images map to built-in test apps), the controller, one
 ztunnel per node (BPF in-pod capture), pods enrolled by istio.io/dataplane-mode. --nodes default 2.
---spec: only the pods of a runtime spec, no mesh. Needs root. Then:
+--spec: only the pods of a runtime spec, no mesh.
+--bare: a local Kubernetes without the mesh: API server, one kubelet per node, scheduler and
+Deployment/ReplicaSet/DaemonSet controllers; drive it with kubectl --kubeconfig "$(ferry kubeconfig)".
+Needs root. Then:
   ferry status    ferry exec <ns>/<pod> -- curl http://<svc or ip>:<port>/    ferry down
 `;
 
@@ -30,6 +35,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       cluster: { type: 'string' },
       nodes: { type: 'string' },
       'trust-domain': { type: 'string', default: 'cluster.local' },
+      bare: { type: 'boolean', default: false },
     },
   });
   if (values.help === true) {
@@ -40,6 +46,18 @@ export async function run(argv: readonly string[]): Promise<number> {
   const nodes = values.nodes === undefined ? undefined : Number(values.nodes);
   if (nodes !== undefined && !Number.isInteger(nodes)) {
     throw new ClusterError('FERRY_CLUSTER_INVALID_SPEC', `--nodes: ${values.nodes} is not an integer`);
+  }
+  if (values.bare === true) {
+    if (values.file !== undefined || values.spec !== undefined) {
+      throw new ClusterError('FERRY_CLUSTER_INVALID_SPEC', '--bare takes no -f or --spec');
+    }
+    const cluster = values.cluster ?? env.defaultCluster;
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    if (await bareAlreadyUp(env, cluster, out)) return 0;
+    const bare = await startBareCluster(env, { cluster, nodes: nodes ?? 2, out });
+    out(`cluster ${cluster} is up (bare): kubectl --kubeconfig ${bare.kubeconfigPath} get nodes`);
+    out(`  kubeconfig: ferry kubeconfig --cluster ${cluster}    remove: ferry down --cluster ${cluster}`);
+    return 0;
   }
   if (values.file !== undefined) {
     if (values.spec !== undefined) throw new ClusterError('FERRY_CLUSTER_INVALID_SPEC', '-f and --spec are exclusive');

@@ -223,7 +223,8 @@ function onPath(tool: string, path: string): boolean {
   });
 }
 
-function refuseExisting(layout: ClusterLayout): void {
+/** FERRY_CLUSTER_EXISTS when state, cgroups or netns of the cluster are already there. */
+export function refuseExisting(layout: ClusterLayout): void {
   const leftovers = [
     ...(loadState(layout.stateDir).records.length > 0 ? [layout.stateDir] : []),
     ...(existsSync(layout.cgroupDir) ? [layout.cgroupDir] : []),

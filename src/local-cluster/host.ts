@@ -156,3 +156,12 @@ export function listNetns(dir: string): string[] {
     throw err;
   }
 }
+
+/** Whether the process runs (exists and is no zombie). */
+export function isRunningPid(pid: number): boolean {
+  try {
+    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

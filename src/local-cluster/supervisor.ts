@@ -9,11 +9,12 @@
 // supervised: `ferry up` restarts it, and the supervisor itself (docs/operations.md, "Supervision").
 // It also carries out `ferry rollout restart ztunnel` (a request file; ztunnel-replacement.ts), one node
 // at a time, while it keeps watching the other processes.
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../runtime/logger.ts';
+import { BARE_FILE, bareLaunches } from './bare-files.ts';
 import type { ClusterCliEnv } from './cli-env.ts';
 import { type LocalMeshConfig, MESH_FILE } from './controller/mesh-files.ts';
 import { processStartTicks } from './host.ts';
@@ -295,6 +296,7 @@ function launchesOf(opts: SupervisorOptions): SystemLaunch[] {
     const l = sidecarLaunch(opts.config, s);
     if (l !== undefined) out.push(l);
   }
+  out.push(...bareLaunches(opts.layout)); // API server, kubelets, kube-controllers of a bare cluster
   return out;
 }
 
@@ -323,12 +325,7 @@ function isAlive(w: Watched): boolean {
 }
 
 function clusterStillExists(layout: ClusterLayout): boolean {
-  try {
-    readFileSync(join(layout.stateDir, MESH_FILE));
-    return true;
-  } catch {
-    return false;
-  }
+  return existsSync(join(layout.stateDir, MESH_FILE)) || existsSync(join(layout.stateDir, BARE_FILE));
 }
 
 function readWaypoints(stateDir: string): LocalWaypoint[] {

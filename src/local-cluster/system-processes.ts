@@ -12,7 +12,7 @@ import type { LocalWaypoint } from './waypoints.ts';
 
 export interface SystemLaunch {
   readonly role: string;
-  readonly kind: 'ztunnel' | 'waypoint' | 'dns' | 'sidecar';
+  readonly kind: 'ztunnel' | 'waypoint' | 'dns' | 'sidecar' | 'apiserver' | 'kubelet' | 'kube-controllers';
   /** `ferry` arguments. */
   readonly args: readonly string[];
   /** Added to the cluster's base environment. */

@@ -41,6 +41,11 @@ export interface HandlerDeps {
   readonly now?: () => Date;
   /** Called when a namespace starts terminating; the server finishes it later (finalizeNamespace). */
   readonly onNamespaceTerminating?: (name: string) => void;
+  /**
+   * Pods bound to a node are deleted gracefully (marked; the kubelet removes them). Only where kubelets run
+   * (`ferry up --bare`): without one a marked pod would stay forever.
+   */
+  readonly gracefulPodDeletion?: boolean;
 }
 
 export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
@@ -51,6 +56,7 @@ export interface Selection {
 }
 
 const NAMESPACES = '/namespaces';
+const PODS = '/pods';
 const CRDS = 'apiextensions.k8s.io/customresourcedefinitions';
 
 /** Parses ?labelSelector= and ?fieldSelector= (400 on a bad one). */
@@ -206,6 +212,9 @@ export class Handlers {
     }
     if (dryRun) return { code: 200, body: present(t, existing) };
     if (storageKeyOf(t) === NAMESPACES) return this.#terminateNamespace(t, existing);
+    const graceful = storageKeyOf(t) === PODS && this.#d.gracefulPodDeletion === true;
+    const graceSeconds = graceful ? podGraceSeconds(existing, options) : 0;
+    if (graceSeconds > 0) return this.#terminatePod(t, existing, graceSeconds);
     const changes: Change[] = [
       ...this.#cascade(t, existing),
       ...this.#dependents([{ skey: storageKeyOf(t), object: existing }], options),
@@ -249,6 +258,49 @@ export class Handlers {
         items: deleted.map((o) => present(t, o)),
       },
     };
+  }
+
+  // Graceful pod deletion, as the real server does it: a pod bound to a node is only marked
+  // (deletionTimestamp = now + grace, deletionGracePeriodSeconds); the node's kubelet stops its containers and
+  // then deletes it again with grace 0, which removes it. A second delete may only shorten the grace.
+  async #terminatePod(t: ResourceType, existing: Obj, graceSeconds: number): Promise<Reply> {
+    const meta = metaOf(existing);
+    const current = own(meta, 'deletionGracePeriodSeconds');
+    if (own(meta, 'deletionTimestamp') !== undefined && typeof current === 'number' && current <= graceSeconds) {
+      return { code: 200, body: present(t, existing) };
+    }
+    const marked: Obj = {
+      ...existing,
+      metadata: {
+        ...meta,
+        deletionTimestamp: k8sTime(new Date(this.#now().getTime() + graceSeconds * 1000)),
+        deletionGracePeriodSeconds: graceSeconds,
+      },
+    };
+    const [event] = await this.#d.store.commit([{ op: 'put', skey: PODS, object: marked }]);
+    return { code: 200, body: present(t, event?.object ?? marked) };
+  }
+
+  /** POST pods/NAME/binding (the scheduler): sets spec.nodeName once; 409 when the pod is already bound. */
+  async bind(t: ResourceType, ns: string, name: string, body: unknown): Promise<Reply> {
+    const pod = this.#mustGet(t, ns, name);
+    const target = isObj(body) && isObj(body.target) ? body.target : {};
+    const node = target.name;
+    if (typeof node !== 'string' || node === '') {
+      throw invalid('Binding', '', name, [
+        { reason: 'FieldValueRequired', field: 'target.name', message: 'Required value' },
+      ]);
+    }
+    const spec = isObj(pod.spec) ? pod.spec : {};
+    if (typeof spec.nodeName === 'string' && spec.nodeName !== '') {
+      throw conflict('pods/binding', name, '', 'pods', `pod ${name} is already assigned to node "${spec.nodeName}"`);
+    }
+    if (own(metaOf(pod), 'deletionTimestamp') !== undefined) {
+      throw conflict('pods/binding', name, '', 'pods', `pod ${name} is being deleted, cannot be assigned to a host`);
+    }
+    const bound: Obj = { ...pod, spec: { ...spec, nodeName: node } };
+    await this.#d.store.commit([{ op: 'put', skey: PODS, object: prepareUpdate(t, pod, bound, null) }]);
+    return { code: 201, body: { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 } };
   }
 
   // A namespace is deleted as the real server does it, in two steps: now it becomes Terminating (no new
@@ -441,6 +493,21 @@ function applyPatch(t: ResourceType, existing: Obj, patch: unknown, type: PatchT
     if (err instanceof PatchError) throw failure(422, 'Invalid', `the patch could not be applied: ${err.message}`);
     throw err;
   }
+}
+
+/**
+ * Seconds of grace for deleting `pod`: the request's gracePeriodSeconds, else the pod's
+ * terminationGracePeriodSeconds (default 30). 0 (delete now) for a pod no kubelet runs: unbound, or finished.
+ */
+export function podGraceSeconds(pod: Obj, options: unknown): number {
+  const spec = isObj(pod.spec) ? pod.spec : {};
+  const status = isObj(pod.status) ? pod.status : {};
+  if (typeof spec.nodeName !== 'string' || spec.nodeName === '') return 0;
+  if (status.phase === 'Succeeded' || status.phase === 'Failed') return 0;
+  const asked = isObj(options) ? options.gracePeriodSeconds : undefined;
+  if (typeof asked === 'number' && Number.isInteger(asked) && asked >= 0) return asked;
+  const fromSpec = spec.terminationGracePeriodSeconds;
+  return typeof fromSpec === 'number' && Number.isInteger(fromSpec) && fromSpec >= 0 ? fromSpec : 30;
 }
 
 function scaleOf(o: Obj): Obj {

@@ -118,7 +118,8 @@ function withDefaults(t: ResourceType, o: Obj): Obj {
     }
     case 'Pod':
       return isObj(o.status) ? o : { ...o, status: { phase: 'Pending' } };
-    case 'Deployment': {
+    case 'Deployment':
+    case 'ReplicaSet': {
       const spec = isObj(o.spec) ? o.spec : {};
       return spec.replicas === undefined || spec.replicas === null ? { ...o, spec: { ...spec, replicas: 1 } } : o;
     }

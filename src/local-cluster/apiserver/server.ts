@@ -45,6 +45,8 @@ export interface ApiServerOptions {
   readonly serviceCidr?: string;
   /** How long a deleted namespace stays Terminating before it and its objects are removed. */
   readonly namespaceFinalizeDelayMs?: number;
+  /** Delete bound pods gracefully, for clusters whose kubelets finish the deletion (handlers.ts). */
+  readonly gracefulPodDeletion?: boolean;
 }
 
 export interface ApiServer {
@@ -112,6 +114,7 @@ async function start(
     registry,
     serviceCidr: opts.serviceCidr ?? '10.96.0.0/16',
     onNamespaceTerminating: finalizeLater,
+    gracefulPodDeletion: opts.gracefulPodDeletion === true,
   });
   for (const name of handlers.terminatingNamespaces()) finalizeLater(name);
   await seed(store, registry, handlers, opts.preinstallCrds === true);
@@ -344,7 +347,8 @@ async function dispatch(
     sub !== null &&
     !(sub === 'status' && t.statusSubresource) &&
     !(sub === 'scale' && t.scaleSubresource) &&
-    !(sub === 'token' && t.kind === 'ServiceAccount' && t.group === '')
+    !(sub === 'token' && t.kind === 'ServiceAccount' && t.group === '') &&
+    !(sub === 'binding' && t.kind === 'Pod' && t.group === '' && method === 'POST')
   ) {
     throw NOT_FOUND_PAGE();
   }
@@ -385,6 +389,7 @@ async function dispatch(
       const body = await readBody(req, ctx.maxBody, 'create');
       if (t.virtual) return reviewToken(tokens, body, ctx.token);
       if (sub === 'token' && route.name !== null) return tokens.tokenRequest(t, ns, route.name, body);
+      if (sub === 'binding' && route.name !== null) return h.bind(t, ns, route.name, body);
       if (route.name !== null) throw failure(405, 'MethodNotAllowed', `POST is not allowed on a named ${t.kind}`);
       allowed('create');
       if (t.namespaced && route.namespace === null) throw NOT_FOUND_PAGE();
@@ -406,7 +411,7 @@ async function dispatch(
       return h.patch(t, ns, route.name, body, type, sub === 'status' ? 'status' : null, dryRun);
     }
     case 'DELETE': {
-      const body = await readBody(req, ctx.maxBody, 'delete');
+      const body = withQueryGrace(await readBody(req, ctx.maxBody, 'delete'), query);
       if (route.name === null) {
         allowed('deletecollection');
         return h.deleteCollection(t, ns, query, body, dryRun);
@@ -417,6 +422,14 @@ async function dispatch(
     default:
       throw failure(405, 'MethodNotAllowed', `${method} is not allowed`);
   }
+}
+
+// `?gracePeriodSeconds=N` counts like DeleteOptions.gracePeriodSeconds in the body (the body wins).
+function withQueryGrace(body: unknown, query: URLSearchParams): unknown {
+  const text = query.get('gracePeriodSeconds');
+  if (text === null || !/^[0-9]+$/.test(text)) return body;
+  const options = typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {};
+  return 'gracePeriodSeconds' in options ? options : { ...options, gracePeriodSeconds: Number(text) };
 }
 
 function throwIt(err: ApiError): never {

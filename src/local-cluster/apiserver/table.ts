@@ -46,7 +46,13 @@ const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
       cell: (o) =>
         `${list(at(o, 'status', 'containerStatuses')).filter((c) => isObj(c) && c.ready === true).length}/${list(at(o, 'spec', 'containers')).length}`,
     },
-    { name: 'Status', type: 'string', cell: (o) => str(at(o, 'status', 'phase'), 'Pending') },
+    {
+      name: 'Status',
+      type: 'string',
+      // As kubectl shows it: a pod marked for deletion is Terminating whatever its phase.
+      cell: (o) =>
+        at(o, 'metadata', 'deletionTimestamp') !== undefined ? 'Terminating' : str(at(o, 'status', 'phase'), 'Pending'),
+    },
     {
       name: 'Restarts',
       type: 'integer',
@@ -88,9 +94,32 @@ const COLUMNS: Readonly<Record<string, readonly Column[]>> = {
     age,
   ],
   Namespace: [name, { name: 'Status', type: 'string', cell: (o) => str(at(o, 'status', 'phase'), 'Active') }, age],
-  Node: [name, { name: 'Status', type: 'string', cell: () => 'Ready' }, age],
+  ReplicaSet: [
+    name,
+    { name: 'Desired', type: 'integer', cell: (o) => Number(at(o, 'spec', 'replicas') ?? 1) },
+    { name: 'Current', type: 'integer', cell: (o) => Number(at(o, 'status', 'replicas') ?? 0) },
+    { name: 'Ready', type: 'integer', cell: (o) => Number(at(o, 'status', 'readyReplicas') ?? 0) },
+    age,
+  ],
+  DaemonSet: [
+    name,
+    { name: 'Desired', type: 'integer', cell: (o) => Number(at(o, 'status', 'desiredNumberScheduled') ?? 0) },
+    { name: 'Current', type: 'integer', cell: (o) => Number(at(o, 'status', 'currentNumberScheduled') ?? 0) },
+    { name: 'Ready', type: 'integer', cell: (o) => Number(at(o, 'status', 'numberReady') ?? 0) },
+    { name: 'Up-to-date', type: 'integer', cell: (o) => Number(at(o, 'status', 'updatedNumberScheduled') ?? 0) },
+    { name: 'Available', type: 'integer', cell: (o) => Number(at(o, 'status', 'numberAvailable') ?? 0) },
+    age,
+  ],
+  Node: [name, { name: 'Status', type: 'string', cell: (o) => nodeStatus(o) }, age],
   Lease: [name, { name: 'Holder', type: 'string', cell: (o) => str(at(o, 'spec', 'holderIdentity'), '') }, age],
 };
+
+// A Node without conditions (registered by hand, or a test) reads Ready, as before there was a kubelet.
+function nodeStatus(o: Obj): string {
+  const ready = list(at(o, 'status', 'conditions')).find((c) => isObj(c) && c.type === 'Ready');
+  if (!isObj(ready)) return 'Ready';
+  return ready.status === 'True' ? 'Ready' : 'NotReady';
+}
 
 function selectorText(v: unknown): string {
   return isObj(v) && Object.keys(v).length > 0
