@@ -5,12 +5,15 @@
 // label`. Started by `ferry up -f` as a journaled system process; runs until SIGTERM/SIGINT. Its addresses,
 // tokens and manifest paths come from the cluster's mesh.json (written by `ferry up`).
 
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { type KubernetesController, startKubernetesController } from '../controller/kubernetes-controller.ts';
 import { createControllerMetrics } from '../controller/metrics.ts';
 import { parseClusterProcessArgs } from '../local-cluster/cli-env.ts';
 import { startAdminApi } from '../local-cluster/controller/admin-api.ts';
 import { startLocalController } from '../local-cluster/controller/local-controller.ts';
+import { MESH_FILE, readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
+import { apiControllerArgs } from '../local-cluster/system-processes.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { startProcessServers } from '../runtime/process-servers.ts';
@@ -30,8 +33,14 @@ export async function run(argv: readonly string[]): Promise<number> {
   const args = parseClusterProcessArgs(argv, HELP);
   if (args === null) return 0;
   const { env } = args;
+  // A cluster on its Kubernetes API (ferry up --api): the controller on that API, with mesh.json's addresses.
+  const stateDir = join(env.stateRoot, args.cluster);
+  if (existsSync(join(stateDir, MESH_FILE))) {
+    const onApi = apiControllerArgs(stateDir, await readMeshConfig(stateDir));
+    if (onApi !== null) return runKubernetes([...onApi.slice(1), '--log-level', args.logLevel]);
+  }
   const logger = createLogger({ component: 'controller', level: parseLogLevel(args.logLevel) });
-  const controller = await startLocalController(join(env.stateRoot, args.cluster), logger);
+  const controller = await startLocalController(stateDir, logger);
   const admin = await startAdminApi(controller);
   logger.info({ admin: admin.address }, 'controller admin API listening');
   const drain = new DrainController();

@@ -2,10 +2,11 @@
 // DNS server (src/local-cluster/dns/cluster-dns.ts), started by `ferry up -f` as a journaled system process
 // and restarted by the supervisor. Records come from the cluster's controller over xDS (mesh.json names
 // it); names outside the cluster domain go to the host's /etc/resolv.conf nameservers.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { clusterCliEnv } from '../local-cluster/cli-env.ts';
-import { readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
+import { caRootPath, readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
 import { runClusterDns } from '../local-cluster/dns/cluster-dns.ts';
 import { DNS_PORT } from '../local-cluster/dns/upstream.ts';
 import { DrainController } from '../runtime/drain.ts';
@@ -50,11 +51,15 @@ export async function run(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const log = createLogger({ component: 'dns', level: parseLogLevel(values['log-level']) });
-  const config = await readMeshConfig(join(env.stateRoot, values.cluster));
+  const stateDir = join(env.stateRoot, values.cluster);
+  const config = await readMeshConfig(stateDir);
   const drain = new DrainController();
   using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger: log });
+  // On an API cluster the controller serves xDS over TLS with a certificate from the cluster's CA.
+  const xdsRootPem = config.api === undefined ? null : await readFile(caRootPath(stateDir), 'utf8');
   await runClusterDns({
     xdsAddress: config.controller.xds,
+    xdsRootPem,
     netnsPath: values.netns,
     address: values.address,
     port,

@@ -49,6 +49,8 @@ export interface BareUpOptions {
   readonly out: (line: string) => void;
   /** How long to wait for the API server and every node to be Ready (default 120 s). */
   readonly readyTimeoutMs?: number;
+  /** False: the caller adds more (the mesh, `ferry up --api`) and starts the supervisor itself. */
+  readonly startSupervisor?: boolean;
 }
 
 export interface BareNode {
@@ -184,9 +186,11 @@ async function build(
   } finally {
     client.close();
   }
-  journal.record({ kind: 'ready' });
-  const supervisorPid = await startSystemProcess(SUPERVISOR_ROLE, ['supervise', '--cluster', opts.cluster]);
-  out(`started the supervisor (pid ${supervisorPid}): the API server, kubelets and controllers are restarted`);
+  if (opts.startSupervisor !== false) {
+    journal.record({ kind: 'ready' });
+    const supervisorPid = await startSystemProcess(SUPERVISOR_ROLE, ['supervise', '--cluster', opts.cluster]);
+    out(`started the supervisor (pid ${supervisorPid}): the API server, kubelets and controllers are restarted`);
+  }
   return {
     layout,
     kubeconfigPath: kubeconfig,

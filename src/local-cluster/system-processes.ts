@@ -4,7 +4,13 @@
 // (world-readable in /proc).
 import { join } from 'node:path';
 import { ztunnelNodeOptions } from '../ztunnel/heap-limits.ts';
-import { adminSocketPath, caRootPath, type LocalMeshConfig } from './controller/mesh-files.ts';
+import {
+  adminSocketPath,
+  caDirPath,
+  caRootPath,
+  type LocalMeshConfig,
+  nodeTokensPath,
+} from './controller/mesh-files.ts';
 import { DNS_ROLE, readDnsFile } from './dns/dns-file.ts';
 import { type ClusterLayout, nodeCgroupDir, nodePinRoot } from './layout.ts';
 import type { LocalSidecar } from './sidecars.ts';
@@ -83,6 +89,17 @@ export function ztunnelLaunch(
       nodePinRoot(layout, index),
       '--redirect-state',
       join(layout.stateDir, `${role}-pods.json`),
+      // On an API cluster the node agent enrolls from the API, and xDS is TLS from the controller's CA.
+      ...(config.api === undefined
+        ? []
+        : [
+            '--enroll-from',
+            'kubernetes',
+            '--kubeconfig',
+            config.api.kubeconfig,
+            '--xds-root',
+            caRootPath(layout.stateDir),
+          ]),
     ],
     env: {
       FERRY_CA_TOKEN: node.token,
@@ -133,4 +150,40 @@ export function sidecarLaunch(config: LocalMeshConfig, s: LocalSidecar): SystemL
 export function dnsLaunch(stateDir: string): SystemLaunch | undefined {
   const dns = readDnsFile(stateDir);
   return dns === null ? undefined : { role: DNS_ROLE, kind: 'dns', args: dns.args, env: {} };
+}
+
+/**
+ * `ferry controller` arguments for a cluster on its Kubernetes API (mesh.json `api`): the controller on the
+ * API with the cluster's CA (`ca/`, so a restart keeps the root), the node tokens file for the CA, xDS over
+ * TLS on loopback (clients dial `localhost`, the certificate's SAN), `/healthz/ready` on the address
+ * mesh.json calls the controller's admin, and the Lease in kube-system. Null for a file-based cluster.
+ */
+export function apiControllerArgs(stateDir: string, config: LocalMeshConfig): string[] | null {
+  if (config.api === undefined) return null;
+  const port = (hostPort: string) => hostPort.slice(hostPort.lastIndexOf(':') + 1);
+  return [
+    'controller',
+    '--kubeconfig',
+    config.api.kubeconfig,
+    '--xds-address',
+    `127.0.0.1:${port(config.controller.xds)}`,
+    '--ca-address',
+    config.controller.ca,
+    '--ca-dir',
+    caDirPath(stateDir),
+    '--node-tokens',
+    nodeTokensPath(stateDir),
+    '--trust-domain',
+    config.trustDomain,
+    '--readiness',
+    config.controller.admin,
+    '--admin',
+    '127.0.0.1:0',
+    '--metrics',
+    '127.0.0.1:0',
+    '--lease-namespace',
+    'kube-system',
+    '--identity',
+    `${config.cluster}-controller`,
+  ];
 }

@@ -161,7 +161,8 @@ privilegedTest(
     await writeCaDir(caDir);
     const configPath = join(dir, 'mesh.yaml');
     const late = await kubePod(api, topo, stack, 'late', 'systemd-besteffort', { sandbox: false });
-    await writeFile(configPath, meshYaml([web.pod, db.pod, late.pod]));
+    // `late` is not in the mesh config yet: its enrollment waits for the config that names it.
+    await writeFile(configPath, meshYaml([web.pod, db.pod]));
     const pinRoot = `${topo.pinRoot}-${NODE}`;
     stack.defer(() => uninstallPins(pinRoot)); // after the ztunnel is gone (LIFO)
     const opts = {
@@ -208,7 +209,7 @@ privilegedTest(
       },
     );
 
-    await t.test('a pod with no process yet is reported and retried; enrolled once its sandbox runs', async () => {
+    await t.test('a pod is retried until it has a process and the mesh config names it', async () => {
       const waiting = await zt.logs.waitFor(
         (l) =>
           l.msg === 'node agent: pod not enrolled yet' && l.pod === 'late' && l.code === 'FERRY_NODE_AGENT_NO_PROCESS',
@@ -220,6 +221,13 @@ privilegedTest(
       const created = await api.get('v1', 'Pod', 'demo', 'late');
       // The kubelet reports the started sandbox: the agent tries the pod again at once.
       await api.writeStatus({ ...created, status: { ...(created.status as object), phase: 'Running' } });
+      await zt.logs.waitFor(
+        (l) =>
+          l.msg === 'node agent: pod not enrolled yet' && l.pod === 'late' && l.code === 'FERRY_INPOD_UNKNOWN_WORKLOAD',
+      );
+      // The controller's next config names the pod (here: the file, reloaded): enrolled without waiting.
+      await writeFile(configPath, meshYaml([web.pod, db.pod, late.pod]));
+      zt.reload();
       const enrolled = await zt.logs.waitFor(enrolledLine('late'));
       assert.equal(enrolled.cgroup, late.pod.cgroupPath);
       assert.equal(enrolled.driver, 'systemd');
@@ -257,6 +265,22 @@ privilegedTest(
       assert.deepEqual(await enrolledUids(zt), [workloadUid('demo', 'web')]);
       // db's own connections are not captured any more.
       assert.equal(remoteOf(await connectFromPod(db.pod, outside.ip, 8080)), db.pod.ip);
+    });
+
+    await t.test('a pod in a terminal phase is let go; the same pod running again is enrolled again', async () => {
+      const mark = zt.logs.lines.length;
+      const current = await api.get('v1', 'Pod', 'demo', 'web');
+      const status = current.status as object;
+      await api.writeStatus({ ...current, status: { ...status, phase: 'Succeeded' } });
+      const line = await zt.logs.waitFor(
+        after(zt, mark, (l) => l.msg === 'node agent: pod unenrolled' && l.pod === 'web'),
+      );
+      assert.equal(line.reason, 'terminal-phase');
+      assert.deepEqual(await enrolledUids(zt), []);
+      const again = await api.get('v1', 'Pod', 'demo', 'web');
+      await api.writeStatus({ ...again, status: { ...status, phase: 'Running' } });
+      await zt.logs.waitFor(after(zt, mark, enrolledLine('web')));
+      assert.deepEqual(await enrolledUids(zt), [workloadUid('demo', 'web')]);
     });
 
     await t.test('labelling the namespace off unenrolls its pods', async () => {

@@ -34,6 +34,12 @@ export interface LocalMeshConfig {
   /** Plaintext xDS, TLS CA, plain-HTTP admin: all on 127.0.0.1 (local mode). */
   readonly controller: { readonly xds: string; readonly ca: string; readonly admin: string };
   readonly nodes: readonly LocalNodeConfig[];
+  /**
+   * Set for a cluster whose source of truth is its Kubernetes API (`ferry up --api`): the controller runs on
+   * that API (`ferry controller --kubeconfig`, xDS over TLS, `controller.xds` names `localhost` so the
+   * serving certificate's SAN matches), and the ztunnels' node agents enroll pods from it.
+   */
+  readonly api?: { readonly kubeconfig: string };
 }
 
 export const MESH_FILE = 'mesh.json';
@@ -107,13 +113,26 @@ export async function readMeshConfig(stateDir: string): Promise<LocalMeshConfig>
       token: String(n.token),
     };
   });
+  const api = v.api;
+  if (api !== undefined && (!isRecord(api) || !str(api.kubeconfig))) throw bad('api.kubeconfig missing');
   return {
     cluster: v.cluster,
     trustDomain: v.trustDomain,
     manifests: v.manifests,
     controller: { xds: c.xds, ca: c.ca, admin: c.admin },
     nodes,
+    ...(isRecord(api) && str(api.kubeconfig) ? { api: { kubeconfig: api.kubeconfig } } : {}),
   };
+}
+
+/** `ca/` in the state dir: the CA root in Istio's cacerts layout (loadOrCreateCa writes it). */
+export function caDirPath(stateDir: string): string {
+  return join(stateDir, CA_DIR);
+}
+
+/** `node-tokens.json` (0600): {token: node} for the controller on the API (`--node-tokens`). */
+export function nodeTokensPath(stateDir: string): string {
+  return join(stateDir, 'node-tokens.json');
 }
 
 /** A JSON object of string → T from `file`, or an empty map when the file does not exist. */

@@ -20,6 +20,8 @@ import { createUpstream, readUpstreamServers } from './upstream.ts';
 export interface ClusterDnsOptions {
   /** Controller xDS `host:port` (plaintext on loopback in the local cluster). */
   readonly xdsAddress: string;
+  /** The xDS server's root certificate (PEM) when xDS is TLS (a cluster on its Kubernetes API); null: plaintext. */
+  readonly xdsRootPem?: string | null;
   /** Netns file the DNS sockets live in (the bridge netns); null = this process's own netns (tests). */
   readonly netnsPath: string | null;
   /** Address (and port, 53) to serve on, inside that netns. */
@@ -63,7 +65,7 @@ export async function runClusterDns(opts: ClusterDnsOptions): Promise<void> {
   });
   const xds = new XdsClient({
     address: opts.xdsAddress,
-    tls: null,
+    tls: opts.xdsRootPem == null ? null : { rootCertPem: opts.xdsRootPem },
     nodeId: `dns~${opts.address}~cluster-dns`,
     nodeName: 'cluster-dns',
     store,

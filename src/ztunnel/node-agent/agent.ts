@@ -7,7 +7,7 @@
 // never stops the agent. Until the first full list, nothing is unenrolled: after a restart the pods
 // restored from the state file and the pinned maps keep being captured without a gap (docs/redirect.md).
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { KubeClient } from '../../kube/client.ts';
+import type { Json, KubeClient } from '../../kube/client.ts';
 import { KubeInformer } from '../../kube/informer.ts';
 import { podWorkloadUid } from '../../mesh/ambient-enrollment.ts';
 import type { Logger } from '../../runtime/logger.ts';
@@ -75,7 +75,7 @@ export class NodeAgent {
   constructor(opts: NodeAgentOptions) {
     this.#opts = opts;
     this.#log = opts.log.child({ scope: 'node-agent' });
-    const informer = (path: string, upsert: (o: NodePodOrNs) => void, remove: (o: NodePodOrNs) => void) =>
+    const informer = (path: string, upsert: (o: Json) => void, remove: (o: Json) => void) =>
       new KubeInformer({
         config: opts.kubeConfig,
         client: opts.client,
@@ -298,5 +298,3 @@ export class NodeAgent {
     return (this.#opts.now ?? Date.now)();
   }
 }
-
-type NodePodOrNs = Parameters<typeof parseNodePod>[0];

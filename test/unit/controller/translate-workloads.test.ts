@@ -25,6 +25,11 @@ test('enrollment: namespace label, pod label, pod opt-out, sidecar pods never', 
   );
   const withProxy = `${amb}apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: demo}\nspec: {containers: [{name: app}, {name: istio-proxy}]}\n`;
   assert.equal(protocolOf(withProxy, 'a'), 'TCP');
+  // The rule the ztunnel's node agent captures by (src/mesh/ambient-enrollment.ts): hostNetwork pods never,
+  // and a pod label other than ambient/none does not opt a pod of an ambient namespace out.
+  const hostNet = `${amb}apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: demo}\nspec: {hostNetwork: true, containers: [{name: app}]}\n`;
+  assert.equal(protocolOf(hostNet, 'a'), 'TCP');
+  assert.equal(protocolOf(amb + pod('a', '{istio.io/dataplane-mode: other}'), 'a'), 'HBONE');
 });
 
 test('deployment expands to <name>-<index> pods with template labels; uid, identity, telemetry names', () => {
