@@ -1,14 +1,20 @@
 // `ferry status/apply/delete/label/logs` for a local cluster started with `ferry up -f`: thin clients of the
 // controller admin API (local-cluster/controller-client.ts), except `logs`, which prints a process's log
 // file from the state dir. One module: each command is a few lines of argument parsing and printing.
+import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { patchLabels } from '../kube/apply.ts';
+import { isJson, KubeClient, loadKubeConfig } from '../kube/client.ts';
+import { RestMapper } from '../kube/rest-mapper.ts';
+import { readManifestObjects, sendManifests } from '../local-cluster/api-manifests.ts';
+import { podsView, printPods } from '../local-cluster/api-mesh-up.ts';
 import { clusterCliEnv } from '../local-cluster/cli-env.ts';
 import type { MeshStatus } from '../local-cluster/controller/admin-api.ts';
 import { LocalControllerError } from '../local-cluster/controller/errors.ts';
 import { parseLabelChanges } from '../local-cluster/controller/labeled-source.ts';
-import { readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
+import { type LocalMeshConfig, MESH_FILE, readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
 import { controllerRequest } from '../local-cluster/controller-client.ts';
 import { liveStatusLines, readZtunnelPods, withLiveState } from '../local-cluster/live-status.ts';
 import { printSummary } from '../local-cluster/mesh-up.ts';
@@ -41,6 +47,8 @@ const STATUS_HELP = 'usage: ferry status [--cluster <name>] [--json]\n';
 export async function status(argv: readonly string[]): Promise<number> {
   const { values, stateDir } = common(argv);
   if (values.help === true) return help(STATUS_HELP);
+  const onApi = await apiCluster(stateDir);
+  if (onApi !== null) return apiStatus(onApi, values.json === true);
   const controller = (await controllerRequest(stateDir, 'GET', '/status')) as MeshStatus;
   // Enrollment as each ztunnel reports it now, and the supervisor's restarts (not the controller's cache).
   const s = withLiveState(
@@ -116,6 +124,14 @@ export async function applyOrDelete(verb: 'apply' | 'delete', argv: readonly str
     return help(`usage: ferry ${verb} -f <dir|file> [-f …] [--cluster <name>]\n`, values.help === true ? 0 : 2);
   }
   const paths = values.file.map((p) => resolve(p));
+  const onApi = await apiCluster(stateDir);
+  if (onApi !== null) {
+    // Like kubectl: the API accepts the objects; the controller and the node agents follow its watch.
+    await withApi(onApi, async (client) =>
+      sendManifests(client, await RestMapper.discover(client), verb, await readManifestObjects(paths), out),
+    );
+    return 0;
+  }
   const r = (await controllerRequest(stateDir, 'POST', `/${verb}`, { paths })) as ChangeReply;
   return printChange(verb === 'apply' ? 'configured' : 'deleted', r);
 }
@@ -147,6 +163,23 @@ export async function label(argv: readonly string[]): Promise<number> {
       'FERRY_LOCAL_BAD_REQUEST',
       `ferry label: ${JSON.stringify(kindArg)} is not namespace or pod`,
     );
+  }
+  const onApi = await apiCluster(stateDir);
+  if (onApi !== null) {
+    const parsed = new Map(parseLabelChanges(changes).map((c) => [c.key, c.value] as const));
+    const live = await withApi(onApi, async (client) =>
+      patchLabels(client, await RestMapper.discover(client), { apiVersion: 'v1', ...body }, parsed),
+    );
+    const labels = isJson(live.metadata) && isJson(live.metadata.labels) ? live.metadata.labels : {};
+    out(`${body.kind.toLowerCase()}/${body.name} labeled`);
+    out(
+      `labels: ${
+        Object.entries(labels)
+          .map(([k, v]) => `${k}=${String(v)}`)
+          .join(',') || '(none)'
+      }`,
+    );
+    return 0;
   }
   const r = (await controllerRequest(stateDir, 'POST', '/label', { ...body, changes })) as ChangeReply;
   const code = printChange('labeled', r);
@@ -181,6 +214,36 @@ export async function logs(argv: readonly string[]): Promise<number> {
     );
   }
   process.stdout.write(await readFile(join(logDir, `${component}.log`)));
+  return 0;
+}
+
+/** The cluster's mesh.json when the cluster runs on its Kubernetes API (`ferry up --api`), else null. */
+async function apiCluster(stateDir: string): Promise<{ stateDir: string; config: LocalMeshConfig } | null> {
+  if (!existsSync(join(stateDir, MESH_FILE))) return null;
+  const config = await readMeshConfig(stateDir);
+  return config.api === undefined ? null : { stateDir, config };
+}
+
+async function withApi<T>(cluster: { config: LocalMeshConfig }, f: (client: KubeClient) => Promise<T>): Promise<T> {
+  const client = new KubeClient(loadKubeConfig({ kubeconfigPath: cluster.config.api?.kubeconfig ?? '' }));
+  try {
+    return await f(client);
+  } finally {
+    client.close();
+  }
+}
+
+/** `ferry status` of a cluster on its API: pods as the API and the node agents see them. */
+async function apiStatus(cluster: { stateDir: string; config: LocalMeshConfig }, json: boolean): Promise<number> {
+  const pods = await withApi(cluster, (client) => podsView(client, cluster.stateDir, cluster.config));
+  if (json) {
+    out(JSON.stringify({ cluster: cluster.config.cluster, api: cluster.config.api, pods }, null, 2));
+    return 0;
+  }
+  out(
+    `cluster ${cluster.config.cluster} on its Kubernetes API (kubectl --kubeconfig ${cluster.config.api?.kubeconfig})`,
+  );
+  printPods(pods, out);
   return 0;
 }
 

@@ -3,6 +3,7 @@
 // the runtime: nodes, pods and containers from a runtime spec (local-cluster/spec-file.ts), no mesh.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { apiMeshUp } from '../local-cluster/api-mesh-up.ts';
 import { bareAlreadyUp, startBareCluster } from '../local-cluster/bare-up.ts';
 import { clusterCliEnv } from '../local-cluster/cli-env.ts';
 import { createCluster, requireRoot } from '../local-cluster/cluster.ts';
@@ -13,6 +14,7 @@ import { parseClusterSpec } from '../local-cluster/spec-file.ts';
 const HELP = `usage: ferry up -f <dir|file> [-f …] [--cluster <name>] [--nodes N] [--trust-domain td]
        ferry up --spec <cluster.yaml> [--cluster <name>] [--nodes N]
        ferry up --bare [--cluster <name>] [--nodes N]
+       ferry up --api -f <dir|file> [-f …] [--cluster <name>] [--nodes N] [--trust-domain td]
 
 -f: runs the mesh from Kubernetes manifests: pods (network namespace + veth on a shared bridge +
 cgroup, containers started inside; common images map to built-in test apps), the controller, one
@@ -20,6 +22,8 @@ ztunnel per node (BPF in-pod capture), pods enrolled by istio.io/dataplane-mode.
 --spec: only the pods of a runtime spec, no mesh.
 --bare: a local Kubernetes without the mesh: API server, one kubelet per node, scheduler and
 Deployment/ReplicaSet/DaemonSet controllers; drive it with kubectl --kubeconfig "$(ferry kubeconfig)".
+--api -f: the mesh on such a cluster, as on a real one: the manifests go into its API, the controller
+watches it, each node's ztunnel enrolls the ambient pods of its node from it; kubectl works throughout.
 Needs root. Then:
   ferry status    ferry exec <ns>/<pod> -- curl http://<svc or ip>:<port>/    ferry down
 `;
@@ -36,6 +40,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       nodes: { type: 'string' },
       'trust-domain': { type: 'string', default: 'cluster.local' },
       bare: { type: 'boolean', default: false },
+      api: { type: 'boolean', default: false },
     },
   });
   if (values.help === true) {
@@ -61,6 +66,15 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
   if (values.file !== undefined) {
     if (values.spec !== undefined) throw new ClusterError('FERRY_CLUSTER_INVALID_SPEC', '-f and --spec are exclusive');
+    if (values.api === true) {
+      return apiMeshUp(env, {
+        cluster: values.cluster ?? env.defaultCluster,
+        nodes: nodes ?? 2,
+        paths: values.file,
+        trustDomain: values['trust-domain'],
+        out: (line) => process.stdout.write(`${line}\n`),
+      });
+    }
     return meshUp(env, {
       cluster: values.cluster ?? env.defaultCluster,
       nodes: nodes ?? 2,
