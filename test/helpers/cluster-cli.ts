@@ -95,14 +95,20 @@ export class FerryCli {
   }
 
   /** A unique cluster from `manifests`; `ferry down` and a leftover check registered before it exists. */
-  async up(t: TestContext, name: string, manifests: string, nodes = 2): Promise<{ cluster: string; up: Run }> {
+  async up(
+    t: TestContext,
+    name: string,
+    manifests: string,
+    nodes = 2,
+    extraArgs: readonly string[] = [],
+  ): Promise<{ cluster: string; up: Run }> {
     const cluster = `ferrytest-${process.pid}-${name}`;
     t.after(async () => {
       const down = await this.run(['down', '--cluster', cluster]);
       assert.equal(down.code, 0, down.stderr);
       assert.deepEqual(this.leftovers(cluster), []);
     });
-    const up = await this.run(['up', '-f', manifests, '--nodes', String(nodes), '--cluster', cluster]);
+    const up = await this.run(['up', '-f', manifests, '--nodes', String(nodes), '--cluster', cluster, ...extraArgs]);
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
     return { cluster, up };
   }
