@@ -32,7 +32,7 @@ export async function runKubeLatency(): Promise<number> {
   let onApplied = () => {};
   const xds = new XdsClient({
     address: controller.xds.address,
-    tls: null,
+    tls: { rootCertPem: controller.trustBundlePem().join('') }, // xDS is TLS in Kubernetes mode
     nodeId: 'ztunnel~127.0.0.1~node-a',
     nodeName: 'node-a',
     store,

@@ -153,7 +153,7 @@ export async function startKubernetesController(opts: KubernetesControllerOption
           : new RootCertPublisher({
               client,
               name: opts.rootCertConfigMap,
-              rootCertPem: ca.trustBundlePem().join(''),
+              rootCertPem: pemBundle(ca.trustBundlePem()),
               log: log.child({ scope: 'root-cert' }),
             }),
       waypoints:
@@ -286,4 +286,9 @@ async function loadCa(
 /** The listen host as an IP SAN when it is one specific address (not a wildcard). */
 function specificIp(host: string): string[] {
   return isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' ? [host] : [];
+}
+
+/** PEM blocks as one file's text: each block ends with a newline, so two roots never run together. */
+function pemBundle(pems: readonly string[]): string {
+  return pems.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('');
 }

@@ -1,9 +1,9 @@
 // `ferry controller --source kubernetes` with `--ca-secret` and `--tls-dns-names`, against the local API
 // server (real HTTPS): two replicas started together end with one root, stored in the Secret (Istio's
-// cacerts keys), and each serves xDS and the CA with certificates that verify under that root for the
-// chart's Service name; a real ztunnel xDS source given the root as `--xds-root` syncs from either replica.
-// A Secret without the CA keys stops the controller with a code naming it. Service hostnames follow
-// `--cluster-domain`.
+// cacerts keys), and each issues workload certificates and serves xDS and the CA with certificates that
+// verify under that root for the chart's Service name; a real ztunnel xDS source given the root as
+// `--xds-root` syncs from either replica. A Secret without the CA keys stops the controller with a code
+// naming it. Service hostnames follow `--cluster-domain`.
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
@@ -13,6 +13,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { connect } from 'node:tls';
 import { type KubernetesController, startKubernetesController } from '../../src/controller/kubernetes-controller.ts';
+import { CaClient } from '../../src/identity/ca-client.ts';
+import { spiffeId } from '../../src/identity/spiffe-id.ts';
 import type { Json } from '../../src/kube/client.ts';
 import { MeshStore } from '../../src/mesh/mesh-store.ts';
 import { silentLogger } from '../../src/runtime/logger.ts';
@@ -30,7 +32,7 @@ async function replica(t: import('node:test').TestContext, api: LocalApi, identi
     ...(clusterDomain === undefined ? {} : { clusterDomain }),
     namespace: NS,
     tlsDnsNames: [SERVICE_NAME, `${SERVICE_NAME}.cluster.local`],
-    ca: { secretName: 'ferry-ca' },
+    ca: { secretName: 'ferry-ca', nodeTokens: new Map([['node-a-token', 'node-a']]) },
     lease: { namespace: NS, identity, durationSeconds: 2, retryMs: 200 },
   });
   t.after(() => c.close());
@@ -70,6 +72,14 @@ async function ztunnelSyncs(
 test('two replicas with --ca-secret share one root and serve xDS and the CA under it', async (t) => {
   const api = await startLocalApi(t, { preinstallCrds: true });
   await api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
+  await api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' } });
+  const pod = await api.create({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'web-0', namespace: 'demo' },
+    spec: { nodeName: 'node-a', serviceAccountName: 'web', containers: [{ name: 'app', image: 'echo' }] },
+  });
+  await api.writeStatus({ ...pod, status: { phase: 'Running', podIP: '10.1.0.7' } });
   const [a, b] = await Promise.all([replica(t, api, 'replica-a'), replica(t, api, 'replica-b')]);
 
   const secret = await api.get('v1', 'Secret', NS, 'ferry-ca');
@@ -92,6 +102,11 @@ test('two replicas with --ca-secret share one root and serve xDS and the CA unde
     }
     const loaded = await ztunnelSyncs(t, c, rootPath);
     assert.equal(loaded.ok, true, `a ztunnel with --xds-root syncs from ${c.xds.address}`);
+    // A workload certificate, as node-a's ztunnel asks for it, issued under the shared root.
+    const client = await CaClient.create({ address: c.ca.address, roots: { pem: [rootPem] }, token: 'node-a-token' });
+    t.after(() => client.close());
+    const svid = await client.fetch(spiffeId('cluster.local', 'demo', 'web'));
+    assert.ok(new X509Certificate(svid.certChainPem[0] as string).verify(root.publicKey), `${c.ca.address}: SVID`);
   }
   await assert.rejects(servingCertificate(a.xds.address, rootPem, 'other.ferry-system.svc'), {
     code: 'ERR_TLS_CERT_ALTNAME_INVALID',

@@ -69,10 +69,15 @@ test('ferry controller with the chart flags: live, ready, leader metric, trust b
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, POD_NAMESPACE: 'ferry-system' } },
   );
   t.after(() => child.kill('SIGKILL'));
+  const output: string[] = [];
+  child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
+  const tail = () => output.slice(-8).join('\n');
   let readinessUrl = '';
   let metricsUrl = '';
   const ready = new Promise<void>((resolve) => {
     createInterface({ input: child.stdout }).on('line', (l) => {
+      output.push(l);
+      if (!l.startsWith('{')) return;
       const line = JSON.parse(l) as { msg: string; readiness?: { port: number }; metrics?: { port: number } };
       if (line.readiness !== undefined && line.metrics !== undefined) {
         readinessUrl = `http://127.0.0.1:${line.readiness.port}`;
@@ -82,13 +87,13 @@ test('ferry controller with the chart flags: live, ready, leader metric, trust b
     });
   });
   await ready;
-  assert.equal((await fetch(`${readinessUrl}/healthz/live`)).status, 200);
-  assert.equal((await fetch(`${readinessUrl}/healthz/ready`)).status, 200, 'informers synced, CA loaded');
+  assert.equal((await fetch(`${readinessUrl}/healthz/live`)).status, 200, tail());
+  assert.equal((await fetch(`${readinessUrl}/healthz/ready`)).status, 200, `informers synced, CA loaded\n${tail()}`);
   for (let i = 0; i < 400; i++) {
     if ((await fetch(metricsUrl).then((r) => r.text())).includes('ferry_controller_leader 1')) break;
     await new Promise((r) => setTimeout(r, 25));
   }
-  assert.match(await fetch(metricsUrl).then((r) => r.text()), /^ferry_controller_leader 1$/m);
+  assert.match(await fetch(metricsUrl).then((r) => r.text()), /^ferry_controller_leader 1$/m, tail());
   const secret = await api.get('v1', 'Secret', 'ferry-system', 'ferry-ca');
   const root = Buffer.from((secret.data as Record<string, string>)['root-cert.pem'] as string, 'base64').toString();
   let published: string | undefined;
@@ -97,7 +102,7 @@ test('ferry controller with the chart flags: live, ready, leader metric, trust b
     published = (cm?.data as Record<string, string> | undefined)?.['root-cert.pem'];
     if (published === undefined) await new Promise((r) => setTimeout(r, 25));
   }
-  assert.ok(published !== undefined, 'the leader published the trust bundle');
+  assert.ok(published !== undefined, `the leader published the trust bundle\n${tail()}`);
   assert.equal(
     new X509Certificate(published).fingerprint256,
     new X509Certificate(root).fingerprint256,
@@ -105,7 +110,7 @@ test('ferry controller with the chart flags: live, ready, leader metric, trust b
   );
   child.kill('SIGTERM');
   const [code] = await once(child, 'exit');
-  assert.equal(code, 0);
+  assert.equal(code, 0, tail());
 });
 
 test('ferry controller: --ca-dir with --ca-secret, and a bad --tls-dns-names, are refused naming the flag', async () => {

@@ -235,13 +235,10 @@ export class Handlers {
     const sel = parseSelection(query, t);
     const skey = storageKeyOf(t);
     const victims = this.#d.store.list(skey, t.namespaced && ns !== '' ? ns : undefined).filter((o) => selects(sel, o));
-    const victimIds = new Set(
-      victims.map((o) => `${skey}|${String(own(metaOf(o), 'namespace') ?? '')}/${String(own(metaOf(o), 'name'))}`),
-    );
-    const changes: Change[] = this.#dependents(
+    const changes = this.#dependents(
       victims.map((object) => ({ skey, object })),
       options,
-    ).filter((c) => c.op !== 'delete' || !victimIds.has(`${c.skey}|${c.namespace}/${c.name}`));
+    );
     for (const o of victims) {
       changes.push(...this.#cascade(t, o));
       const m = metaOf(o);

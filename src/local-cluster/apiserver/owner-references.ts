@@ -20,7 +20,7 @@ export function orphansDependents(options: unknown): boolean {
   return options.propagationPolicy === 'Orphan' || options.orphanDependents === true;
 }
 
-/** Delete changes for everything `owners` own, transitively; the owners themselves are not included. */
+/** Delete changes for everything `owners` own, transitively; never the owners themselves. */
 export function dependentDeletions(
   store: ObjectStore,
   registry: ResourceRegistry,
@@ -32,7 +32,8 @@ export function dependentDeletions(
   if (!namespaces.has('')) for (const ns of namespaces) candidates.push(...candidatesIn(store, registry, ns));
   const going = new Set(owners.map((o) => uidOf(o.object)));
   const out: Change[] = [];
-  const taken = new Set<OwnedObject>();
+  // The owners are deleted by the caller, also those among the candidates (deletecollection).
+  const taken = new Set<OwnedObject>(candidates.filter((c) => going.has(uidOf(c.object))));
   // Fixed point: a dependent goes once all its owners go; its own dependents are then considered too.
   for (let grew = true; grew; ) {
     grew = false;

@@ -72,3 +72,20 @@ test('propagationPolicy Orphan leaves the dependents', async (t) => {
   await api.remove(GW, 'Gateway', 'default', 'waypoint', { propagationPolicy: 'Orphan' });
   assert.equal(await exists(api, 'v1', 'ConfigMap', 'kept'), true);
 });
+
+test('deletecollection takes the dependents too, also when one victim owns another', async (t) => {
+  const api = await startLocalApi(t, { preinstallCrds: true });
+  const svc = (name: string, owners: readonly Json[]) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace: 'default', labels: { batch: 'x' }, ownerReferences: owners.map(ownerRef) },
+    spec: { ports: [{ name: 'mesh', port: 15008 }] },
+  });
+  const a = await api.create(svc('a', []));
+  await api.create(svc('b', [a]));
+  await api.create(configMap('owned-by-a', [a]));
+  await api.client.request('DELETE', '/api/v1/namespaces/default/services?labelSelector=batch%3Dx');
+  assert.equal(await exists(api, 'v1', 'Service', 'a'), false);
+  assert.equal(await exists(api, 'v1', 'Service', 'b'), false);
+  assert.equal(await exists(api, 'v1', 'ConfigMap', 'owned-by-a'), false);
+});
