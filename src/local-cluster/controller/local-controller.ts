@@ -20,7 +20,7 @@ import { parseHostPort } from '../../runtime/process-config.ts';
 import { ADDRESS_TYPE_URL, L7_TYPE_URL, ZTUNNEL_TYPE_URLS } from '../../xds/proto.ts';
 import { loadState, podsOf } from '../state.ts';
 import { keepLatestDiagnostics } from './diagnostic-history.ts';
-import { desiredEnrollments, EnrollmentReconciler, gateHbone, withEnrolled } from './enrollment.ts';
+import { desiredEnrollments, EnrollmentReconciler, enrollmentPaths, gateHbone, withEnrolled } from './enrollment.ts';
 import { isChangeRecord, LabeledSource } from './labeled-source.ts';
 import {
   adminSocketPath,
@@ -175,10 +175,7 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
         const pods = new Map(podsOf(loadState(stateDir)).map((p) => [`${p.namespace}/${p.name}`, p]));
         const desired = desiredEnrollments(
           result.config.workloads,
-          (ns, name) => {
-            const p = pods.get(`${ns}/${name}`);
-            return p === undefined ? undefined : { netnsPath: p.netnsPath, cgroupPath: p.cgroupDir };
-          },
+          (ns, name) => enrollmentPaths(pods.get(`${ns}/${name}`)),
           nodes,
           nativeHbone(result),
         );

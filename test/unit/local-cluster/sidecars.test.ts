@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { parseManifestText } from '../../../src/controller/sources/manifest-source.ts';
 import { buildClusterState } from '../../../src/controller/sources/types.ts';
 import { listPods } from '../../../src/controller/translate/translate.ts';
+import { enrollmentPaths } from '../../../src/local-cluster/controller/enrollment.ts';
 import { clusterSpecFromPods } from '../../../src/local-cluster/manifest-spec.ts';
 import { execCgroupDir } from '../../../src/local-cluster/sidecars.ts';
 import type { StateRecord } from '../../../src/local-cluster/state.ts';
@@ -86,4 +87,11 @@ test('sidecar flags: each missing or bad one is named', () => {
 test("a sidecar's xDS Node.id is Istio's sidecar shape, never the node proxy's `ztunnel~…~<node>`", () => {
   assert.equal(sidecarXdsNodeId('Kubernetes//Pod/side/web'), 'sidecar~127.0.0.1~web.side~side.svc.cluster.local');
   assert.equal(sidecarXdsNodeId('odd'), 'sidecar~127.0.0.1~odd');
+});
+
+test('a pod created with a sidecar is never handed to its node ztunnel, whatever its labels say later', () => {
+  const pod = { netnsPath: '/run/netns/p', cgroupDir: '/cg/p' };
+  assert.deepEqual(enrollmentPaths(pod), { netnsPath: '/run/netns/p', cgroupPath: '/cg/p' });
+  assert.equal(enrollmentPaths({ ...pod, sidecar: true }), undefined);
+  assert.equal(enrollmentPaths(undefined), undefined);
 });
