@@ -168,8 +168,19 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
           publishGated();
         },
       },
-      // Pods come from manifests here: the local cluster is also the sidecar injector (and runs them).
-      settings: { trustDomain: config.trustDomain, injectSidecars: true },
+      settings: {
+        trustDomain: config.trustDomain,
+        // The pods created with Ferry's sidecar, re-read from the runtime's journal at every translation
+        // (a getter: the settings object is spread per run). Injection was decided at creation, so a later
+        // label change neither adds nor removes a sidecar the runtime does (not) run.
+        get sidecarPods(): ReadonlySet<string> {
+          return new Set(
+            podsOf(loadState(stateDir))
+              .filter((p) => p.sidecar === true)
+              .map((p) => `${p.namespace}/${p.name}`),
+          );
+        },
+      },
       log,
       onTranslated: async (result) => {
         const pods = new Map(podsOf(loadState(stateDir)).map((p) => [`${p.namespace}/${p.name}`, p]));
