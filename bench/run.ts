@@ -16,6 +16,10 @@ const BENCHES: Record<string, Bench> = {
     summary: 'BPF in-pod capture vs direct pod to pod (root): added latency, CPU, RSS, enrollment time',
     run: async () => (await import('./redirect.ts')).runRedirect(),
   },
+  sidecar: {
+    summary: 'ztunnel pair vs sidecar pair (ferry ztunnel --sidecar), same pods, same run (root): latency, CPU, RSS',
+    run: async () => (await import('./sidecar.ts')).runSidecarBench(),
+  },
   waypoint: {
     summary: 'client → ztunnel → waypoint → ztunnel → server vs no mesh (root): added latency, waypoint CPU, RSS',
     run: async () => (await import('./waypoint.ts')).runWaypoint(),

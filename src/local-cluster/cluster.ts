@@ -160,6 +160,7 @@ export async function createCluster(spec: ClusterSpec, opts: CreateClusterOption
         netnsPath: network.netnsPath,
         cgroupDir: network.cgroupDir,
         labels,
+        ...(pod.sidecar === true ? { sidecar: true } : {}),
       });
       const containers: ContainerHandle[] = [];
       for (const [j, c] of pod.containers.entries()) {

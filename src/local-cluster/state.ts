@@ -28,6 +28,8 @@ export type StateRecord =
       readonly netnsPath: string;
       readonly cgroupDir: string;
       readonly labels: Readonly<Record<string, string>>;
+      /** Created with Ferry's sidecar (decided once, at creation, like an admission webhook). */
+      readonly sidecar?: boolean;
     }
   | { readonly kind: 'ready' };
 

@@ -59,6 +59,8 @@ export interface ZtunnelDeps {
    * identity gets a certificate, whatever else runs on the node.
    */
   readonly servedWorkload?: string;
+  /** xDS Node.id when not the node proxy's (sidecar mode: `sidecar~…`, so it never counts as the node's). */
+  readonly xdsNodeId?: string;
   /** Pods enrolled at start, before readiness (sidecar mode: its own pod). A failure fails the start. */
   readonly enrollOnStart?: readonly PodEnrollRequest[];
 }
@@ -107,7 +109,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   const store = new MeshStore({
     onListenerError: (err) => log.error({ error: String(err) }, 'config listener failed'),
   });
-  const source = createConfigSource(config, store, log);
+  const source = createConfigSource(config, store, log, deps.xdsNodeId);
   const certificates = deps.certificates;
   const pool = new HboneClientPool({ idleTimeoutMs: config.poolIdleTimeoutMs });
   const connections = new ConnectionTracker();
@@ -370,11 +372,19 @@ function createConfigSource(
   config: ZtunnelConfig,
   store: MeshStoreType,
   log: Logger,
+  nodeId: string | undefined,
 ): ConfigFileSource | ConfigXdsSource {
   const c = config.configSource;
   if (c.kind === 'file') return new ConfigFileSource(c.path, store, log);
   return new ConfigXdsSource(
-    { address: c.address, rootPath: c.rootPath, ip: '127.0.0.1', node: config.node, clusterId: config.clusterId },
+    {
+      address: c.address,
+      rootPath: c.rootPath,
+      ip: '127.0.0.1',
+      node: config.node,
+      clusterId: config.clusterId,
+      ...(nodeId === undefined ? {} : { nodeId }),
+    },
     store,
     log,
   );

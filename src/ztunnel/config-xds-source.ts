@@ -18,6 +18,8 @@ export interface ConfigXdsSourceOptions {
   readonly ip: string;
   /** Node name, sent as Node.metadata NODE_NAME. */
   readonly node: string;
+  /** Node.id other than the node proxy's `ztunnel~<ip>~<node>` (a sidecar names its pod). */
+  readonly nodeId?: string;
   readonly clusterId?: string;
   /** Name the controller's certificate must carry when it differs from the address host. */
   readonly serverName?: string;
@@ -88,7 +90,7 @@ export class ConfigXdsSource {
           rootCertPem === null
             ? null
             : { rootCertPem, ...(this.#opts.serverName ? { serverName: this.#opts.serverName } : {}) },
-        nodeId: xdsNodeId(this.#opts.ip, this.#opts.node),
+        nodeId: this.#opts.nodeId ?? xdsNodeId(this.#opts.ip, this.#opts.node),
         nodeName: this.#opts.node,
         ...(this.#opts.clusterId === undefined ? {} : { clusterId: this.#opts.clusterId }),
         ...(this.#opts.backoff === undefined ? {} : { backoff: this.#opts.backoff }),

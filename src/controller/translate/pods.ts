@@ -17,11 +17,14 @@ export const podKey = (namespace: string, name: string): string => `${namespace}
 export function expandPods(
   state: ClusterState,
   diags: Diagnostics,
-  opts: { readonly injectSidecars?: boolean } = {},
+  opts: { readonly injectSidecars?: boolean; readonly sidecarPods?: ReadonlySet<string> } = {},
 ): PodInstance[] {
   const nsLabels = new Map<string, Labels>(state.namespaces.map((n) => [n.metadata.name, n.metadata.labels]));
-  const inject = (p: PodInstance): PodInstance =>
-    opts.injectSidecars === true ? withSidecar(p, nsLabels.get(p.namespace) ?? new Map()) : p;
+  const created = opts.sidecarPods;
+  const inject = (p: PodInstance): PodInstance => {
+    if (created !== undefined) return created.has(p.key) ? withSidecar(p, nsLabels.get(p.namespace), 'created') : p;
+    return opts.injectSidecars === true ? withSidecar(p, nsLabels.get(p.namespace), 'decide') : p;
+  };
   const pods = new Map<string, PodInstance>();
   for (const p of state.pods) {
     const key = podKey(p.metadata.namespace, p.metadata.name);
@@ -106,15 +109,20 @@ export function expandPods(
  * container (Ferry's sidecar image), `sidecar.istio.io/status`, and the tunnel label that makes peers send
  * HBONE to it. Other pods are returned unchanged.
  */
-function withSidecar(pod: PodInstance, namespaceLabels: Labels): PodInstance {
-  const decision = decideSidecarInjection({
-    namespace: pod.namespace,
-    namespaceLabels,
-    podLabels: pod.labels,
-    podAnnotations: pod.annotations,
-    containerNames: pod.spec.containers.map((c) => c.name),
-  });
-  if (!decision.inject) return pod;
+function withSidecar(pod: PodInstance, namespaceLabels: Labels | undefined, mode: 'decide' | 'created'): PodInstance {
+  const containerNames = pod.spec.containers.map((c) => c.name);
+  // 'created': the pod already runs Ferry's sidecar (decided when it was created); never added twice.
+  const inject =
+    mode === 'created'
+      ? !containerNames.includes(SIDECAR_CONTAINER)
+      : decideSidecarInjection({
+          namespace: pod.namespace,
+          namespaceLabels: namespaceLabels ?? new Map(),
+          podLabels: pod.labels,
+          podAnnotations: pod.annotations,
+          containerNames,
+        }).inject;
+  if (!inject) return pod;
   const meta = injectedMetadata(pod.labels, pod.annotations);
   const proxy = { name: SIDECAR_CONTAINER, image: FERRY_SIDECAR_IMAGE, command: [], args: [], ports: [] };
   return { ...pod, ...meta, spec: { ...pod.spec, containers: [...pod.spec.containers, proxy] } };

@@ -20,6 +20,11 @@ export interface TranslateSettings {
    * cluster's own admission already (an Istio sidecar there is not Ferry's and stays plain TCP).
    */
   readonly injectSidecars?: boolean;
+  /**
+   * Pods (`<ns>/<name>`) that were created with Ferry's sidecar: when given, these and only these are
+   * injected, whatever their labels say now (injection happens at creation, as with an admission webhook).
+   */
+  readonly sidecarPods?: ReadonlySet<string>;
 }
 
 export const DEFAULT_TRANSLATE_SETTINGS: TranslateSettings = {

@@ -20,6 +20,18 @@ export interface PodPaths {
   readonly cgroupPath: string;
 }
 
+/**
+ * What the node ztunnel would be given to enroll a pod of the runtime, or undefined: never a pod created
+ * with a sidecar, whatever the labels say now (its sidecar owns the pod's capture; two redirectors on one
+ * pod netns would compete for its connections).
+ */
+export function enrollmentPaths(
+  pod: { readonly netnsPath: string; readonly cgroupDir: string; readonly sidecar?: boolean } | undefined,
+): PodPaths | undefined {
+  if (pod === undefined || pod.sidecar === true) return undefined;
+  return { netnsPath: pod.netnsPath, cgroupPath: pod.cgroupDir };
+}
+
 /** node name → uid → paths. */
 export type DesiredEnrollments = ReadonlyMap<string, ReadonlyMap<string, PodPaths>>;
 

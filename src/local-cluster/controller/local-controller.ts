@@ -20,7 +20,7 @@ import { parseHostPort } from '../../runtime/process-config.ts';
 import { ADDRESS_TYPE_URL, L7_TYPE_URL, ZTUNNEL_TYPE_URLS } from '../../xds/proto.ts';
 import { loadState, podsOf } from '../state.ts';
 import { keepLatestDiagnostics } from './diagnostic-history.ts';
-import { desiredEnrollments, EnrollmentReconciler, gateHbone, withEnrolled } from './enrollment.ts';
+import { desiredEnrollments, EnrollmentReconciler, enrollmentPaths, gateHbone, withEnrolled } from './enrollment.ts';
 import { isChangeRecord, LabeledSource } from './labeled-source.ts';
 import {
   adminSocketPath,
@@ -168,17 +168,25 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
           publishGated();
         },
       },
-      // Pods come from manifests here: the local cluster is also the sidecar injector (and runs them).
-      settings: { trustDomain: config.trustDomain, injectSidecars: true },
+      settings: {
+        trustDomain: config.trustDomain,
+        // The pods created with Ferry's sidecar, re-read from the runtime's journal at every translation
+        // (a getter: the settings object is spread per run). Injection was decided at creation, so a later
+        // label change neither adds nor removes a sidecar the runtime does (not) run.
+        get sidecarPods(): ReadonlySet<string> {
+          return new Set(
+            podsOf(loadState(stateDir))
+              .filter((p) => p.sidecar === true)
+              .map((p) => `${p.namespace}/${p.name}`),
+          );
+        },
+      },
       log,
       onTranslated: async (result) => {
         const pods = new Map(podsOf(loadState(stateDir)).map((p) => [`${p.namespace}/${p.name}`, p]));
         const desired = desiredEnrollments(
           result.config.workloads,
-          (ns, name) => {
-            const p = pods.get(`${ns}/${name}`);
-            return p === undefined ? undefined : { netnsPath: p.netnsPath, cgroupPath: p.cgroupDir };
-          },
+          (ns, name) => enrollmentPaths(pods.get(`${ns}/${name}`)),
           nodes,
           nativeHbone(result),
         );

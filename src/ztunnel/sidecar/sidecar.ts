@@ -48,6 +48,15 @@ export function parseSidecarFlags(flags: SidecarFlags): SidecarConfig {
   return { uid, netnsPath, podCgroup, appCgroups, pinRoot };
 }
 
+/**
+ * Istio's sidecar Node.id shape, `sidecar~<ip>~<pod>.<ns>~<ns>.svc.cluster.local` (the IP is the proxy's
+ * control-plane address, loopback here), from a `<cluster>//Pod/<ns>/<pod>` uid; else `sidecar~…~<uid>`.
+ */
+export function sidecarXdsNodeId(uid: string): string {
+  const m = /^[^/]*\/\/Pod\/([^/]+)\/([^/]+)$/.exec(uid);
+  return m === null ? `sidecar~127.0.0.1~${uid}` : `sidecar~127.0.0.1~${m[2]}.${m[1]}~${m[1]}.svc.cluster.local`;
+}
+
 function absolute(value: string | undefined, what: string): string {
   if (value === undefined || !value.startsWith('/')) throw new ConfigError(`${what}: an absolute path is required`);
   return value;
@@ -72,6 +81,7 @@ export async function startSidecar(config: ZtunnelConfig, sidecar: SidecarConfig
         ...deps,
         redirector,
         servedWorkload: sidecar.uid,
+        xdsNodeId: sidecarXdsNodeId(sidecar.uid),
         enrollOnStart: [{ uid: sidecar.uid, netnsPath: sidecar.netnsPath, cgroupPath: sidecar.podCgroup }],
       },
     );

@@ -6,10 +6,11 @@ import { test } from 'node:test';
 import { parseManifestText } from '../../../src/controller/sources/manifest-source.ts';
 import { buildClusterState } from '../../../src/controller/sources/types.ts';
 import { listPods } from '../../../src/controller/translate/translate.ts';
+import { enrollmentPaths } from '../../../src/local-cluster/controller/enrollment.ts';
 import { clusterSpecFromPods } from '../../../src/local-cluster/manifest-spec.ts';
 import { execCgroupDir } from '../../../src/local-cluster/sidecars.ts';
 import type { StateRecord } from '../../../src/local-cluster/state.ts';
-import { parseSidecarFlags } from '../../../src/ztunnel/sidecar/sidecar.ts';
+import { parseSidecarFlags, sidecarXdsNodeId } from '../../../src/ztunnel/sidecar/sidecar.ts';
 
 const MANIFEST = `
 apiVersion: v1
@@ -81,4 +82,16 @@ test('sidecar flags: each missing or bad one is named', () => {
   assert.throws(() => parseSidecarFlags({ ...ok, 'app-cgroup': [] }), /--app-cgroup/);
   assert.throws(() => parseSidecarFlags({ ...ok, 'app-cgroup': ['/cg/elsewhere'] }), /not inside --cgroup-root/);
   assert.throws(() => parseSidecarFlags({ ...ok, 'app-cgroup': ['/cg/pod'] }), /not inside --cgroup-root/);
+});
+
+test("a sidecar's xDS Node.id is Istio's sidecar shape, never the node proxy's `ztunnel~…~<node>`", () => {
+  assert.equal(sidecarXdsNodeId('Kubernetes//Pod/side/web'), 'sidecar~127.0.0.1~web.side~side.svc.cluster.local');
+  assert.equal(sidecarXdsNodeId('odd'), 'sidecar~127.0.0.1~odd');
+});
+
+test('a pod created with a sidecar is never handed to its node ztunnel, whatever its labels say later', () => {
+  const pod = { netnsPath: '/run/netns/p', cgroupDir: '/cg/p' };
+  assert.deepEqual(enrollmentPaths(pod), { netnsPath: '/run/netns/p', cgroupPath: '/cg/p' });
+  assert.equal(enrollmentPaths({ ...pod, sidecar: true }), undefined);
+  assert.equal(enrollmentPaths(undefined), undefined);
 });

@@ -143,3 +143,11 @@ test('translation without injection (pods from a Kubernetes API, already admitte
   assert.equal(byName.get('d')?.protocol, 'HBONE', 'ambient: its node ztunnel');
   assert.deepEqual(r.sidecarWorkloads, []);
 });
+
+test('translation with the pods created with a sidecar (the local controller): those, whatever the labels now', () => {
+  const r = translateYaml(MIXED, { sidecarPods: new Set(['side/b', 'amb/c']) });
+  const byName = new Map(r.config.workloads.map((w) => [w.name, w]));
+  assert.deepEqual(r.sidecarWorkloads, ['Kubernetes//Pod/amb/c', 'Kubernetes//Pod/side/b']);
+  assert.equal(byName.get('a')?.protocol, 'TCP', 'labelled for injection after it was created: no sidecar runs');
+  assert.equal(byName.get('b')?.protocol, 'HBONE', 'opted out after it was created: its sidecar still runs');
+});
