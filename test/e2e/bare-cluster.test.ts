@@ -35,6 +35,19 @@ const GUARANTEED_POD = {
   },
 };
 
+const DAEMON_SET = {
+  apiVersion: 'apps/v1',
+  kind: 'DaemonSet',
+  metadata: { name: 'agent' },
+  spec: {
+    selector: { matchLabels: { app: 'agent' } },
+    template: {
+      metadata: { labels: { app: 'agent' } },
+      spec: { hostNetwork: true, terminationGracePeriodSeconds: 1, containers: [{ name: 'agent', image: 'debian' }] },
+    },
+  },
+};
+
 interface Pod {
   metadata: { name: string; uid: string; labels?: Record<string, string>; deletionTimestamp?: string };
   spec: { nodeName?: string };
@@ -268,6 +281,20 @@ privilegedTest(
       assert.equal(same?.metadata.uid, client.metadata.uid);
       assert.equal(same?.status.containerStatuses?.[0]?.restartCount, 0);
       assert.ok(same !== undefined && isReady(same));
+    });
+
+    await t.test('a DaemonSet runs one pod per node (hostNetwork: in the host netns, podIP = hostIP)', async () => {
+      await ok(kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(DAEMON_SET)));
+      await k('rollout', 'status', 'daemonset/agent', '--timeout=120s');
+      const agents = await pods('app=agent');
+      assert.deepEqual(agents.map((p) => p.spec.nodeName).sort(), ['node-0', 'node-1']);
+      for (const p of agents) {
+        assert.ok(isReady(p));
+        assert.equal(p.status.podIP, '127.0.0.1');
+        assert.equal(existsSync(netnsOf(cluster, p)), false, 'no netns of its own');
+      }
+      await k('delete', 'daemonset', 'agent');
+      await eventually(async () => ((await pods('app=agent')).length === 0 ? true : undefined));
     });
 
     await t.test('kubectl delete deployment cascades to ReplicaSets and pods', async () => {
