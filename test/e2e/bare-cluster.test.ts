@@ -35,6 +35,16 @@ const GUARANTEED_POD = {
   },
 };
 
+const CRASHER = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'crasher', labels: { app: 'crasher' } },
+  spec: {
+    terminationGracePeriodSeconds: 1,
+    containers: [{ name: 'crasher', image: 'busybox', command: ['sh', '-c', 'sleep 1; exit 3'] }],
+  },
+};
+
 const DAEMON_SET = {
   apiVersion: 'apps/v1',
   kind: 'DaemonSet',
@@ -56,7 +66,11 @@ interface Pod {
     podIP?: string;
     qosClass?: string;
     conditions?: { type: string; status: string }[];
-    containerStatuses?: { restartCount: number; containerID?: string }[];
+    containerStatuses?: {
+      restartCount: number;
+      containerID?: string;
+      lastState?: { terminated?: { exitCode: number } };
+    }[];
   };
 }
 
@@ -295,6 +309,17 @@ privilegedTest(
       }
       await k('delete', 'daemonset', 'agent');
       await eventually(async () => ((await pods('app=agent')).length === 0 ? true : undefined));
+    });
+
+    await t.test('a container that exits is restarted (restartPolicy Always) with its exit code reported', async () => {
+      await ok(kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(CRASHER)));
+      const crashed = await eventually(async () => {
+        const [p] = await pods('app=crasher');
+        const s = p?.status.containerStatuses?.[0];
+        return s !== undefined && s.restartCount >= 1 && s.lastState?.terminated !== undefined ? s : undefined;
+      });
+      assert.equal(crashed.lastState?.terminated?.exitCode, 3);
+      await k('delete', 'pod', 'crasher', '--timeout=120s');
     });
 
     await t.test('kubectl delete deployment cascades to ReplicaSets and pods', async () => {
