@@ -322,6 +322,28 @@ privilegedTest(
       await k('delete', 'pod', 'crasher', '--timeout=120s');
     });
 
+    await t.test(
+      'kill -9 of the API server: the supervisor restarts it, nothing is lost, the nodes carry on',
+      async () => {
+        const journal = join(cli.stateRoot, cluster, 'objects.jsonl');
+        const apiPids = (): number[] =>
+          readFileSync(journal, 'utf8')
+            .split('\n')
+            .filter((l) => l.includes('"role":"apiserver"'))
+            .map((l) => (JSON.parse(l) as { pid: number }).pid);
+        const old = apiPids().at(-1);
+        assert.ok(old !== undefined);
+        process.kill(old, 'SIGKILL');
+        await eventually(async () => (apiPids().at(-1) !== old ? true : undefined));
+        await eventually(async () => ((await kubectl(kubeconfig, ['get', 'nodes'])).code === 0 ? true : undefined));
+        const [same] = await pods('app=client');
+        assert.equal(same?.metadata.uid, client.metadata.uid, 'acknowledged state survived');
+        await k('scale', 'deployment/client', '--replicas=2');
+        await k('rollout', 'status', 'deployment/client', '--timeout=120s');
+        assert.equal((await pods('app=client')).filter(isReady).length, 2);
+      },
+    );
+
     await t.test('kubectl delete deployment cascades to ReplicaSets and pods', async () => {
       const last = await pods('app=echo');
       await k('delete', 'deployment', 'echo');
