@@ -50,7 +50,8 @@ export async function run(argv: readonly string[]): Promise<number> {
       `no cluster ${layout.name} (no state in ${layout.stateDir}); run ferry up`,
     );
   }
-  const pod = podsOf(state).find((p) => p.namespace === namespace && p.name === name);
+  // The newest record: a bare cluster's kubelet may have run an earlier pod of the same name.
+  const pod = podsOf(state).findLast((p) => p.namespace === namespace && p.name === name);
   if (pod === undefined) {
     const known = podsOf(state).map((p) => `${p.namespace}/${p.name}`);
     throw new ClusterError(

@@ -123,6 +123,13 @@ function withDefaults(t: ResourceType, o: Obj): Obj {
       const spec = isObj(o.spec) ? o.spec : {};
       return spec.replicas === undefined || spec.replicas === null ? { ...o, spec: { ...spec, replicas: 1 } } : o;
     }
+    case 'DaemonSet': {
+      // `kubectl rollout status daemonset` refuses anything but an explicit RollingUpdate strategy.
+      const spec = isObj(o.spec) ? o.spec : {};
+      if (isObj(spec.updateStrategy) && typeof spec.updateStrategy.type === 'string') return o;
+      const updateStrategy = { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } };
+      return { ...o, spec: { ...spec, updateStrategy } };
+    }
     case 'CustomResourceDefinition':
       return { ...o, status: crdStatus(o) };
     case 'Secret': {

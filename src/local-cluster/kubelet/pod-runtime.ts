@@ -17,8 +17,11 @@ import { isErrno, type StateJournal } from '../state.ts';
 import { bridgePortName, containerScopeName, podNetnsName, podSlicePath } from './naming.ts';
 import type { QosClass } from './pod-qos.ts';
 
-/** Where the host's (the kubelet's) network namespace is, for hostNetwork pods. */
-export const HOST_NETNS_PATH = '/proc/1/ns/net';
+/**
+ * The host network namespace for hostNetwork pods: nsenter opens its own (inherited from the kubelet, which
+ * runs in the host netns). Not /proc/1/ns/net: a sandboxed host may refuse to open pid 1's.
+ */
+export const HOST_NETNS_PATH = '/proc/self/ns/net';
 
 export interface RuntimeContext {
   readonly layout: ClusterLayout;
