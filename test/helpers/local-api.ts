@@ -12,7 +12,10 @@ import { type ApiServer, type ApiServerOptions, startApiServer } from '../../src
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 type Obj = Record<string, unknown>;
-type Limits = Pick<ApiServerOptions, 'historyLimit' | 'maxWatchSeconds' | 'bookmarkIntervalMs' | 'preinstallCrds'>;
+type Limits = Pick<
+  ApiServerOptions,
+  'historyLimit' | 'maxWatchSeconds' | 'bookmarkIntervalMs' | 'preinstallCrds' | 'gracefulPodDeletion'
+>;
 
 export interface LocalApi {
   readonly kubeconfigPath: string;
