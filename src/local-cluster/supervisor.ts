@@ -1,6 +1,7 @@
 // The local cluster's supervisor (`ferry supervise --cluster <name>`): what the kubelet does for a
 // DaemonSet's pods. Started by `ferry up -f` as a journaled system process (so `ferry down` stops it with
-// the rest), it watches every node ztunnel, waypoint and the cluster DNS (`ferry dns`) and starts a dead
+// the rest), it watches every node ztunnel, waypoint and the cluster DNS (`ferry dns`), and in a bare
+// cluster (`ferry up --bare`, bare-files.ts) the API server, kubelets and kube-controllers, and starts a dead
 // one again with the same arguments and environment (system-processes.ts), with a short CrashLoopBackOff
 // (restart-policy.ts).
 // It is not the parent of the first processes (`ferry up` started them and exited), so it watches by pid

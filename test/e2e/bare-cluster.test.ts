@@ -231,6 +231,24 @@ privilegedTest(
       assert.match(r.stdout, /late/);
     });
 
+    await t.test('nodeSelector: Unschedulable until a node has the label, then bound to that node', async () => {
+      const picky = {
+        ...GUARANTEED_POD,
+        metadata: { name: 'picky', labels: { app: 'picky' } },
+        spec: { ...GUARANTEED_POD.spec, nodeSelector: { disk: 'ssd' } },
+      };
+      await ok(kubectl(kubeconfig, ['apply', '-f', '-'], JSON.stringify(picky)));
+      await eventually(async () => {
+        const [p] = await pods('app=picky');
+        return p?.status.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False') ? true : undefined;
+      });
+      await k('label', 'node', 'node-1', 'disk=ssd');
+      await k('wait', '--for=condition=Ready', 'pod/picky', '--timeout=120s');
+      const [p] = await pods('app=picky');
+      assert.equal(p?.spec.nodeName, 'node-1');
+      await k('delete', 'pod', 'picky', '--timeout=120s');
+    });
+
     await t.test('kubectl scale to 1 removes two pods with their netns and cgroups', async () => {
       await k('scale', 'deployment/echo', '--replicas=1');
       const left = await eventually(async () => {

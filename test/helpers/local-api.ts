@@ -14,7 +14,10 @@ import { silentLogger } from '../../src/runtime/logger.ts';
 type Obj = Record<string, unknown>;
 /** Server limits, and `log` (default silent; its debug lines list every request). */
 type Limits = Partial<
-  Pick<ApiServerOptions, 'historyLimit' | 'maxWatchSeconds' | 'bookmarkIntervalMs' | 'preinstallCrds' | 'log'>
+  Pick<
+    ApiServerOptions,
+    'historyLimit' | 'maxWatchSeconds' | 'bookmarkIntervalMs' | 'preinstallCrds' | 'log' | 'gracefulPodDeletion'
+  >
 >;
 
 export interface LocalApi {

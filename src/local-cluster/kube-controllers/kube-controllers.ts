@@ -5,10 +5,11 @@
 // objects fresh from the API (linearizable), plans with pure functions, and writes the differences. So a
 // pass never acts twice on what it did in the previous one (no "expectations" bookkeeping needed).
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Json, KubeClient } from '../../kube/client.ts';
+import { isJson, type Json, type KubeClient } from '../../kube/client.ts';
 import { KubeError } from '../../kube/errors.ts';
 import { KubeInformer } from '../../kube/informer.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import { k8sTime } from '../apiserver/objects.ts';
 import { nameOf, namespaceOf } from './objects.ts';
 import { planScheduling } from './scheduler.ts';
 import { type ClusterView, reconcileWorkloads } from './workloads.ts';
@@ -83,7 +84,30 @@ async function pass(opts: KubeControllersOptions): Promise<void> {
       .request('POST', `/api/v1/namespaces/${b.namespace}/pods/${b.pod}/binding`, { json: body }, signal)
       .then(() => log.debug({ pod: `${b.namespace}/${b.pod}`, node: b.node }, 'bound'), ignoreConflict);
   }
-  if (plan.unschedulable.length > 0) log.debug({ pods: plan.unschedulable }, 'no node fits');
+  for (const key of plan.unschedulable) {
+    const pod = view.pods.find((p) => `${namespaceOf(p)}/${nameOf(p)}` === key);
+    if (pod !== undefined) await markUnschedulable(client, pod, view.nodes.length, signal);
+  }
+}
+
+// What `kubectl describe pod` shows for a pod no node fits: PodScheduled False, reason Unschedulable.
+async function markUnschedulable(client: KubeClient, pod: Json, nodes: number, signal: AbortSignal): Promise<void> {
+  const status = isJson(pod.status) ? pod.status : {};
+  const conditions = Array.isArray(status.conditions) ? status.conditions.filter(isJson) : [];
+  if (conditions.some((c) => c.type === 'PodScheduled' && c.reason === 'Unschedulable')) return;
+  const condition = {
+    type: 'PodScheduled',
+    status: 'False',
+    reason: 'Unschedulable',
+    message: `0/${nodes} nodes are available: no Ready node matches the pod's node selector.`,
+    lastProbeTime: null,
+    lastTransitionTime: k8sTime(new Date()),
+  };
+  const meta = isJson(pod.metadata) ? { ...pod.metadata } : {};
+  delete meta.resourceVersion;
+  const body = { ...pod, metadata: meta, status: { ...status, phase: 'Pending', conditions: [condition] } };
+  const path = `/api/v1/namespaces/${namespaceOf(pod)}/pods/${nameOf(pod)}/status`;
+  await client.request('PUT', path, { json: body }, signal).catch(ignoreConflict);
 }
 
 // Dependents before their owners (pods, ReplicaSets, then Deployments and DaemonSets): the garbage
@@ -102,8 +126,4 @@ async function readView(client: KubeClient, signal: AbortSignal): Promise<Cluste
 export function ignoreConflict(err: unknown): void {
   if (err instanceof KubeError && (err.status === 404 || err.status === 409)) return;
   throw err;
-}
-
-export function objectPath(collection: string, o: Json): string {
-  return `${collection.replace('{ns}', namespaceOf(o))}/${nameOf(o)}`;
 }
