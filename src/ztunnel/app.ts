@@ -194,6 +194,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     // place, and restore() then keeps them (an unpin in between would let their traffic go direct).
     for (const request of deps.enrollOnStart ?? []) {
       if (inPod === null) throw disabled();
+      await untilWorkloadKnown(store, request.uid, drain.signal, log);
       await inPod.enroll(request);
     }
     // With the node agent, pinned pods stay captured until the API says which ones left (no plaintext gap).
@@ -335,6 +336,26 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     certificates.close();
     throw err;
   }
+}
+
+/** Resolves once the config names the workload (a sidecar may start before its pod is published). */
+async function untilWorkloadKnown(store: MeshStoreType, uid: string, signal: AbortSignal, log: Logger): Promise<void> {
+  if (store.view.workloadByUid(uid) !== undefined) return;
+  log.info({ uid }, 'waiting for the workload to appear in the config');
+  await new Promise<void>((resolve, reject) => {
+    const onAbort = () => {
+      subscription[Symbol.dispose]();
+      reject(signal.reason);
+    };
+    const subscription = store.onChange(() => {
+      if (store.view.workloadByUid(uid) === undefined) return;
+      subscription[Symbol.dispose]();
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function disabled(): InPodError {

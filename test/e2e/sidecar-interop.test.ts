@@ -207,6 +207,16 @@ privilegedTest('sidecar mode: injection, and interop with ambient, sidecars, non
     );
   });
 
+  await t.test('injection is decided at creation: labelling a running namespace changes nothing', async () => {
+    const label = await cli.run(['label', 'namespace', 'plain', 'istio-injection=enabled', '--cluster', cluster]);
+    assert.equal(label.code, 0, label.stdout + label.stderr);
+    const after = await cli.status(cluster);
+    assert.equal(podOf(after, 'plain', 'echo').sidecar ?? false, false, 'no sidecar announced for a running pod');
+    const echo = await get('side/client', `http://${ip('plain', 'echo')}:8080`, plainMarker);
+    assert.ok(echo !== null, 'still reachable as before (plain TCP)');
+    assert.equal(echo.peer.address, ip('side', 'client'));
+  });
+
   await t.test(
     'a killed sidecar is restarted by the supervisor in its istio-proxy cgroup, and serves again',
     async () => {
