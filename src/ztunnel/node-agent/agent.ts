@@ -39,7 +39,11 @@ export interface NodeAgentOptions {
   readonly log: Logger;
   readonly metrics?: ZtunnelMetrics;
   /** The fail-closed guard (classify.ts): armed at start, kept in step with the API on every pass. */
-  readonly guard?: { readonly maps: GuardMaps; readonly ownCgroupPath: string | null };
+  readonly guard?: {
+    readonly maps: GuardMaps;
+    readonly ownCgroupPath: string | null;
+    readonly ownPodUid: string | null;
+  };
   /** Now, in ms (tests inject a clock). */
   readonly now?: () => number;
 }
@@ -85,6 +89,7 @@ export class NodeAgent {
         : new PodClassifier({
             cgroupRoot: opts.locate.cgroupRoot,
             ownCgroupPath: opts.guard.ownCgroupPath,
+            ownPodUid: opts.guard.ownPodUid,
             guard: opts.guard.maps,
             log: this.#log,
           });

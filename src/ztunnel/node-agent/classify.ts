@@ -25,6 +25,11 @@ export interface ClassifierOptions {
   readonly cgroupRoot: string;
   /** This process's own cgroup directory (exempted before the guard is armed); null when unknown. */
   readonly ownCgroupPath: string | null;
+  /**
+   * This process's own pod uid (`--pod-uid`): its pod cgroup is exempted before the guard is armed. Needed
+   * in a container, whose private cgroup namespace hides its cgroup path from /proc/self/cgroup.
+   */
+  readonly ownPodUid: string | null;
   readonly guard: GuardMaps;
   readonly log: Logger;
 }
@@ -58,12 +63,16 @@ export class PodClassifier {
   /** Exempts this process's cgroup, arms the guard on the pod root and starts watching for pod cgroups. */
   arm(): void {
     const own = this.#opts.ownCgroupPath;
-    if (own !== null && isInside(this.#opts.cgroupRoot, own) && own !== this.#opts.cgroupRoot) {
-      const id = cgroupId(own);
-      if (id !== null) {
-        this.#opts.guard.classifyCgroup(id, 'exempt');
-        this.#keep.add(id);
-      }
+    const ownPaths = own !== null && isInside(this.#opts.cgroupRoot, own) && own !== this.#opts.cgroupRoot ? [own] : [];
+    const podUid = this.#opts.ownPodUid;
+    if (podUid !== null) {
+      for (const c of podCgroupCandidates(podUid, null)) ownPaths.push(candidatePath(this.#opts.cgroupRoot, c));
+    }
+    for (const path of ownPaths) {
+      const id = cgroupId(path);
+      if (id === null) continue;
+      this.#opts.guard.classifyCgroup(id, 'exempt');
+      this.#keep.add(id);
     }
     for (const [id, cls] of this.#opts.guard.listClassified()) if (cls !== null) this.#written.set(id, cls);
     const rootId = cgroupId(this.#opts.cgroupRoot);

@@ -44,7 +44,7 @@ export function startNodeAgent(w: NodeAgentWiring): { stop(): void } {
     client,
     locate: { cgroupRoot: w.cgroupRoot, hostProc: w.enrollFrom.hostProc, v1Roots: v1Roots() },
     target: w.target,
-    guard: { maps: w.guard, ownCgroupPath: ownCgroupPath(cgroup2Mount()) },
+    guard: { maps: w.guard, ownCgroupPath: ownCgroupPath(cgroup2Mount()), ownPodUid: w.enrollFrom.podUid },
     log: w.log,
     metrics: w.metrics,
   });
