@@ -12,6 +12,9 @@
  *    listener, each found in a sockhash keyed by the pod IP that user space fills. Assigned with
  *    NO_REUSEPORT: the in-pod listeners use SO_REUSEPORT for the handoff between two ztunnel processes, and
  *    any process in the pod with the same UID could join those groups; only the registered socket counts.
+ *  - fail-closed guard (node agent mode only, off while guard_root holds 0): a connect from a cgroup under
+ *    the guard root that is neither enrolled nor classified `exempt` by the node agent is refused (EPERM),
+ *    so a new pod never talks around the mesh before the agent has looked at it.
  * Layouts of every map key/value are mirrored in src/redirect-bpf/layout.ts; change both together.
  */
 #include <linux/bpf.h>
@@ -81,6 +84,10 @@ struct tuple_key {
   __u32 pad;
 };
 
+/* classified values: what the node agent decided for a pod cgroup that is not (or not yet) enrolled. */
+#define CLASS_AMBIENT 1 /* to be enrolled: refused until it is */
+#define CLASS_EXEMPT 2  /* not in the mesh: connects directly */
+
 struct cidr {
   __u32 addr; /* network order, already masked */
   __u32 mask; /* network order */
@@ -147,6 +154,31 @@ struct {
   __type(key, __u32); /* pod IP, network order */
   __type(value, __u64);
 } hbone_listeners SEC(".maps");
+
+/* The node agent's classification of pod cgroups (cgroup id → CLASS_*). */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, __u64);
+  __type(value, __u32);
+} classified SEC(".maps");
+
+/* The cgroup id of the node's pod root (0: no guard). Written by the node agent only. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} guard_root SEC(".maps");
+
+/* Connects the guard refused. A map of its own, not a slot in `counters`: a bigger `counters` would not
+ * match the map pinned by an earlier ztunnel, and an upgrade would fail to load. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} guard_counters SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -220,38 +252,84 @@ static __always_inline struct pod_info *current_pod(__u64 *cgroup_id) {
   return 0;
 }
 
-/* Shared decision for connect4/connect6: the address to rewrite the destination to (network order, orig
- * stored), or 0 = leave alone. */
-static __always_inline __u32 capture(void *ctx, __u32 dst_ip, __u16 dst_port_net) {
+/* Whether a connect of a task that is not in an enrolled pod is refused: under the guard root, and its own
+ * cgroup or the nearest classified ancestor below the root is not CLASS_EXEMPT. Nearest first, so a pod
+ * cgroup's classification is found before the root. */
+static __always_inline int guard_refuses(void) {
+  __u32 zero = 0;
+  __u64 *root = bpf_map_lookup_elem(&guard_root, &zero);
+  if (!root || *root == 0)
+    return 0; /* no guard (admin-enrolled mode, sidecars): as before */
+  __u64 guard = *root;
+  __u64 id = bpf_get_current_cgroup_id();
+  if (id == guard)
+    return 0; /* the root itself holds no pod */
+  __u32 *cls = bpf_map_lookup_elem(&classified, &id);
+  if (cls)
+    return *cls != CLASS_EXEMPT;
+#pragma unroll
+  for (int level = MAX_CGROUP_DEPTH - 1; level >= 0; level--) {
+    id = bpf_get_current_ancestor_cgroup_id(level);
+    if (id == 0)
+      continue;
+    if (id == guard)
+      return 1; /* under the root, nothing classified on the way: a pod the agent has not seen yet */
+    cls = bpf_map_lookup_elem(&classified, &id);
+    if (cls)
+      return *cls != CLASS_EXEMPT;
+  }
+  return 0; /* not under the guard root: not a pod */
+}
+
+#define VERDICT_LEAVE 0
+#define VERDICT_REWRITE 1
+#define VERDICT_REFUSE 2
+
+/* Shared decision for connect4/connect6: VERDICT_REWRITE with *target set to the address to rewrite the
+ * destination to (network order, orig stored), VERDICT_LEAVE, or VERDICT_REFUSE (the guard). */
+static __always_inline int capture(void *ctx, __u32 dst_ip, __u16 dst_port_net, __u32 *target) {
   __u64 cgroup_id = 0;
   struct pod_info *pod = current_pod(&cgroup_id);
-  if (!pod)
-    return 0; /* not a mesh pod: not even counted */
   struct config *cfg = load_config();
   __u16 port = bpf_ntohs(dst_port_net);
+  if (!pod) {
+    /* Loopback and the configured exclusions never leave in plaintext around the mesh: not guarded. */
+    if (!cfg || is_loopback_or_any(dst_ip) || is_excluded_port(cfg, port) ||
+        in_cidrs(cfg->excluded_cidrs, cfg->excluded_cidr_count, dst_ip) || !guard_refuses())
+      return VERDICT_LEAVE; /* not a mesh pod: not even counted */
+    __u32 zero = 0;
+    __u64 *refused = bpf_map_lookup_elem(&guard_counters, &zero);
+    if (refused)
+      *refused += 1;
+    return VERDICT_REFUSE;
+  }
   if (!cfg || is_loopback_or_any(dst_ip) || dst_ip == pod->pod_ip || is_ztunnel_port(port) ||
       is_excluded_port(cfg, port) || in_cidrs(cfg->excluded_cidrs, cfg->excluded_cidr_count, dst_ip)) {
     count(CTR_OUTBOUND_BYPASSED);
-    return 0;
+    return VERDICT_LEAVE;
   }
   struct orig_dst orig = {.ip = dst_ip, .port = dst_port_net, .flags = 0, .cgroup_id = cgroup_id};
   __u64 cookie = bpf_get_socket_cookie(ctx);
   if (bpf_map_update_elem(&orig_by_cookie, &cookie, &orig, BPF_ANY) != 0) {
     count(CTR_OUTBOUND_BYPASSED);
-    return 0;
+    return VERDICT_LEAVE;
   }
   count(CTR_OUTBOUND_REDIRECTED);
   /* The pod IP, not 127.0.0.1: sk_lookup has no netns cookie, so the destination address is what tells it
    * which pod's listener the SYN belongs to. */
-  return (pod->flags & POD_FLAG_STEER_LISTENERS) ? pod->pod_ip : bpf_htonl(0x7f000001);
+  *target = (pod->flags & POD_FLAG_STEER_LISTENERS) ? pod->pod_ip : bpf_htonl(0x7f000001);
+  return VERDICT_REWRITE;
 }
 
 SEC("cgroup/connect4")
 int ferry_connect4(struct bpf_sock_addr *ctx) {
   if (ctx->protocol != IPPROTO_TCP)
     return 1;
-  __u32 target = capture(ctx, ctx->user_ip4, (__u16)ctx->user_port);
-  if (target != 0) {
+  __u32 target = 0;
+  int verdict = capture(ctx, ctx->user_ip4, (__u16)ctx->user_port, &target);
+  if (verdict == VERDICT_REFUSE)
+    return 0; /* EPERM */
+  if (verdict == VERDICT_REWRITE) {
     ctx->user_ip4 = target;
     ctx->user_port = bpf_htons(PORT_OUTBOUND);
   }
@@ -265,8 +343,11 @@ int ferry_connect6(struct bpf_sock_addr *ctx) {
   /* Only v4-mapped destinations (::ffff:a.b.c.d); native IPv6 is not in v1. */
   if (ctx->user_ip6[0] != 0 || ctx->user_ip6[1] != 0 || ctx->user_ip6[2] != bpf_htonl(0xffff))
     return 1;
-  __u32 target = capture(ctx, ctx->user_ip6[3], (__u16)ctx->user_port);
-  if (target != 0) {
+  __u32 target = 0;
+  int verdict = capture(ctx, ctx->user_ip6[3], (__u16)ctx->user_port, &target);
+  if (verdict == VERDICT_REFUSE)
+    return 0; /* EPERM */
+  if (verdict == VERDICT_REWRITE) {
     ctx->user_ip6[3] = target;
     ctx->user_port = bpf_htons(PORT_OUTBOUND);
   }

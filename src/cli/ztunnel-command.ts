@@ -44,6 +44,8 @@ const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:p
   --kubeconfig <file>         with kubernetes: kubeconfig; default KUBECONFIG, else in-cluster
   --host-proc <dir>           with kubernetes: the host's /proc (DaemonSet: /host/proc), default /proc [FERRY_HOST_PROC]
                               (--cgroup-root then defaults to kubepods.slice or kubepods under the cgroup2 mount)
+  --pod-uid <uid>             with kubernetes: this ztunnel's own pod uid, exempt from the fail-closed guard
+                              (DaemonSet: metadata.uid)                                  [FERRY_POD_UID]
   --drain-deadline-ms <ms>    default 5000
   --log-level <level>         error|warn|info|debug
 `;
@@ -81,6 +83,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'app-cgroup': { type: 'string', multiple: true },
       'enroll-from': { type: 'string' },
       'host-proc': { type: 'string' },
+      'pod-uid': { type: 'string' },
       kubeconfig: { type: 'string' },
       'xds-root': { type: 'string' },
       'drain-deadline-ms': { type: 'string' },

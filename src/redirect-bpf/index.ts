@@ -11,7 +11,7 @@ export {
   type UnenrollPodOptions,
 } from './enroll.ts';
 export { BPF_ERROR_CODES, BpfError, type BpfErrorCode } from './errors.ts';
-export type { Cidr, OriginalDestination, RedirectConfig, RedirectCounters } from './layout.ts';
+export type { Cidr, OriginalDestination, PodClass, RedirectConfig, RedirectCounters } from './layout.ts';
 export {
   type AcceptedSocket,
   BpfRedirector,

@@ -23,8 +23,41 @@ export const COUNTER_NAMES = [
   'inboundSteered',
   'inboundBypassed',
   'lookupsMissed',
+  'outboundRefused',
 ] as const;
 export type CounterName = (typeof COUNTER_NAMES)[number];
+/**
+ * Where each counter lives: its slot in `counters`, except the guard's refusals, which have a map of their
+ * own (`guard_counters`) so that `counters` keeps the size pinned by earlier versions.
+ */
+export const COUNTER_SLOTS: Readonly<Record<CounterName, { map: 'counters' | 'guard_counters'; index: number }>> = {
+  outboundRedirected: { map: 'counters', index: 0 },
+  outboundBypassed: { map: 'counters', index: 1 },
+  inboundSteered: { map: 'counters', index: 2 },
+  inboundBypassed: { map: 'counters', index: 3 },
+  lookupsMissed: { map: 'counters', index: 4 },
+  outboundRefused: { map: 'guard_counters', index: 0 },
+};
+
+/**
+ * The node agent's classification of a pod cgroup that is not enrolled (the `classified` map; CLASS_* in
+ * bpf/redirect.bpf.c): `ambient` is refused until enrolled, `exempt` connects directly. Only read while a
+ * guard root is set (docs/redirect.md, "Fail-closed capture for new pods").
+ */
+export type PodClass = 'ambient' | 'exempt';
+const CLASS_VALUES: Readonly<Record<PodClass, number>> = { ambient: 1, exempt: 2 };
+
+export function encodePodClass(cls: PodClass): Buffer {
+  return encodeU32(CLASS_VALUES[cls]);
+}
+
+/** null for a value this version does not know (the datapath treats it as refused). */
+export function decodePodClass(buf: Buffer): PodClass | null {
+  const value = buf.readUInt32LE(0);
+  if (value === CLASS_VALUES.ambient) return 'ambient';
+  if (value === CLASS_VALUES.exempt) return 'exempt';
+  return null;
+}
 export type RedirectCounters = Readonly<Record<CounterName, bigint>>;
 
 export interface Cidr {
@@ -184,5 +217,8 @@ export const MAP_SHAPES = {
   outbound_listeners: { key: 4, value: 8 },
   hbone_listeners: { key: 4, value: 8 },
   counters: { key: 4, value: 8 },
+  classified: { key: 8, value: 4 },
+  guard_root: { key: 4, value: 8 },
+  guard_counters: { key: 4, value: 8 },
 } as const;
 export type MapName = keyof typeof MAP_SHAPES;

@@ -15,8 +15,10 @@ import {
 } from './enroll.ts';
 import { BpfError, describeErrno } from './errors.ts';
 import { type BpfObjectPtr, type BpfProgramPtr, ffi } from './ffi.ts';
+import { classifyCgroup, guardRoot, listClassified, setGuardRoot, unclassifyCgroup } from './guard.ts';
 import {
   COUNTER_NAMES,
+  COUNTER_SLOTS,
   type CounterName,
   decodeOrigDst,
   decodePodInfo,
@@ -27,6 +29,7 @@ import {
   type MapName,
   normalizeIpv4,
   type OriginalDestination,
+  type PodClass,
   type RedirectConfig,
   type RedirectCounters,
   sumPerCpu,
@@ -192,14 +195,35 @@ export class BpfRedirector implements Datapath {
 
   /** Sum over CPUs of each datapath counter. */
   readCounters(): RedirectCounters {
-    const map = this.map('counters');
     const slot = Buffer.alloc(8 * this.#cpus);
     const out = {} as Record<CounterName, bigint>;
-    COUNTER_NAMES.forEach((name, index) => {
-      const rc = ffi().bpf.mapLookupElem(map.fd, encodeU32(index), slot);
+    for (const name of COUNTER_NAMES) {
+      const where = COUNTER_SLOTS[name];
+      const rc = ffi().bpf.mapLookupElem(this.map(where.map).fd, encodeU32(where.index), slot);
       out[name] = rc === 0 ? sumPerCpu(slot, this.#cpus) : 0n;
-    });
+    }
     return out;
+  }
+
+  /** Fail-closed guard (guard.ts): refuse unclassified connects under this cgroup; null turns it off. */
+  setGuardRoot(cgroupId: bigint | null): void {
+    setGuardRoot(this, cgroupId);
+  }
+
+  guardRoot(): bigint | null {
+    return guardRoot(this);
+  }
+
+  classifyCgroup(cgroupId: bigint, cls: PodClass): void {
+    classifyCgroup(this, cgroupId, cls);
+  }
+
+  unclassifyCgroup(cgroupId: bigint): boolean {
+    return unclassifyCgroup(this, cgroupId);
+  }
+
+  listClassified(): Map<bigint, PodClass | null> {
+    return listClassified(this);
   }
 
   /**

@@ -214,6 +214,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
           list: () => pods.list(),
           unpinStale: (keep) => pods.unpinStale(keep),
         },
+        guard: pods.redirector,
         store,
         metrics,
         readiness,

@@ -15,6 +15,7 @@ import {
   parseCaToken,
   parseHostPort,
 } from '../runtime/process-config.ts';
+import { isSafePodUid } from './node-agent/cgroup-paths.ts';
 import { detectCgroupRoot } from './node-agent/locate.ts';
 
 export interface PlaintextInboundForward {
@@ -52,6 +53,11 @@ export type EnrollFrom =
       readonly inCluster: boolean;
       /** The host's /proc (a DaemonSet mounts it at /host/proc): pods' netns are found there. */
       readonly hostProc: string;
+      /**
+       * `--pod-uid`: this ztunnel's own pod (DaemonSet: the downward API's metadata.uid). Its cgroup is
+       * exempted from the fail-closed guard before the guard is armed, so a new ztunnel pod can reach the API.
+       */
+      readonly podUid: string | null;
     };
 
 export interface ZtunnelConfig {
@@ -118,6 +124,7 @@ export interface ZtunnelFlags {
   readonly 'redirect-state'?: string;
   readonly 'enroll-from'?: string;
   readonly 'host-proc'?: string;
+  readonly 'pod-uid'?: string;
   readonly kubeconfig?: string;
 }
 
@@ -237,8 +244,8 @@ function parseEnrollment(
   const node = flags.node ?? env.FERRY_NODE_NAME ?? 'local';
   const from = flags['enroll-from'] ?? env.FERRY_ENROLL_FROM ?? 'admin';
   if (from === 'admin') {
-    if (flags['host-proc'] !== undefined || flags.kubeconfig !== undefined) {
-      throw new ConfigError('--host-proc and --kubeconfig need --enroll-from=kubernetes');
+    if (flags['host-proc'] !== undefined || flags.kubeconfig !== undefined || flags['pod-uid'] !== undefined) {
+      throw new ConfigError('--host-proc, --kubeconfig and --pod-uid need --enroll-from=kubernetes');
     }
     return { redirect: parseRedirect(flags, env, node), enrollFrom: { kind: 'admin' } };
   }
@@ -253,6 +260,10 @@ function parseEnrollment(
   }
   const hostProc = flags['host-proc'] ?? env.FERRY_HOST_PROC ?? '/proc';
   if (!hostProc.startsWith('/')) throw new ConfigError(`--host-proc: expected an absolute path, got ${hostProc}`);
+  const podUid = flags['pod-uid'] ?? env.FERRY_POD_UID ?? '';
+  if (podUid !== '' && !isSafePodUid(podUid)) {
+    throw new ConfigError(`--pod-uid: expected a Kubernetes uid (letters, digits, -), got ${JSON.stringify(podUid)}`);
+  }
   let cgroupRoot = flags['cgroup-root'] ?? env.FERRY_CGROUP_ROOT;
   if (cgroupRoot === undefined) {
     try {
@@ -270,6 +281,7 @@ function parseEnrollment(
       kubeconfigEnv: env.KUBECONFIG ?? null,
       inCluster: env.KUBERNETES_SERVICE_HOST !== undefined,
       hostProc,
+      podUid: podUid === '' ? null : podUid,
     },
   };
 }

@@ -22,6 +22,7 @@ import type {
   AcceptedSocket,
   EnrollPodOptions,
   OriginalDestination,
+  PodClass,
   PodEnrollment,
   RedirectCounters,
   UnenrollPodOptions,
@@ -48,6 +49,11 @@ export interface PodRedirector {
   ): OriginalDestination | null;
   readCounters(): RedirectCounters;
   reconcileEnrollments(keep: ReadonlySet<bigint>): bigint[];
+  /** The fail-closed guard's maps (node agent mode; src/ztunnel/node-agent/classify.ts). */
+  setGuardRoot(cgroupId: bigint | null): void;
+  classifyCgroup(cgroupId: bigint, cls: PodClass): void;
+  unclassifyCgroup(cgroupId: bigint): boolean;
+  listClassified(): ReadonlyMap<bigint, PodClass | null>;
   close(): void;
 }
 

@@ -29,6 +29,11 @@ const COUNTERS: ReadonlyArray<{ key: keyof RedirectCounters; name: string; help:
     name: 'ferry_redirect_lookups_missed_total',
     help: 'SYNs to enrolled pods refused: no ztunnel listener (15006, 15001, 15008) registered for the pod',
   },
+  {
+    key: 'outboundRefused',
+    name: 'ferry_redirect_outbound_refused_total',
+    help: 'Connects refused by the fail-closed guard: a pod not enrolled yet nor exempted by the node agent',
+  },
 ];
 
 export function registerRedirectMetrics(

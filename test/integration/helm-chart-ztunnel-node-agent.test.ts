@@ -27,7 +27,11 @@ for (const [name, set, cgroupTop] of [
 ] as const) {
   test(`the chart's ztunnel runs the node agent: ${name}`, () => {
     const args = container(find(render([...set]), 'DaemonSet', 'ferry-ztunnel'), 'ztunnel').args;
-    const env = { NODE_NAME: 'worker-1', KUBERNETES_SERVICE_HOST: '10.96.0.1' };
+    const env = {
+      NODE_NAME: 'worker-1',
+      POD_UID: '0f6d2b7c-1a11-4bbb-9d52-1f0c9a4e4a3b',
+      KUBERNETES_SERVICE_HOST: '10.96.0.1',
+    };
     const config = loadZtunnelConfig(ztunnelFlags(args, env), env, () => assert.fail('--cgroup-root is given'));
     assert.equal(config.node, 'worker-1');
     assert.deepEqual(config.enrollFrom, {
@@ -36,6 +40,7 @@ for (const [name, set, cgroupTop] of [
       kubeconfigEnv: null,
       inCluster: true,
       hostProc: '/host/proc',
+      podUid: '0f6d2b7c-1a11-4bbb-9d52-1f0c9a4e4a3b', // its own pod: exempt from the fail-closed guard
     });
     assert.equal(config.redirect?.kind, 'bpf');
     if (config.redirect?.kind !== 'bpf') return;

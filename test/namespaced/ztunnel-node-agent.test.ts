@@ -251,8 +251,9 @@ privilegedTest(
       assert.equal((unpinned.unpinned as string[]).length, 1);
       assert.deepEqual(await enrolledUids(zt), [workloadUid('demo', 'db'), workloadUid('demo', 'web')]);
       assert.equal(remoteOf(await connectFromPod(web.pod, db.pod.ip, 8080)), '127.0.0.6');
-      // The deleted pod's processes are no longer captured.
-      assert.equal(remoteOf(await connectFromPod(late.pod, outside.ip, 8080)), late.pod.ip);
+      // The deleted pod's leftover processes are neither captured nor let out: the fail-closed guard refuses
+      // a cgroup under the pod root that belongs to no pod.
+      assert.deepEqual(await connectFromPod(late.pod, outside.ip, 8080), { ok: false, code: 'EPERM' });
     });
 
     await t.test('deleting a pod unenrolls it', async () => {
@@ -263,8 +264,10 @@ privilegedTest(
       );
       assert.ok(line.reason === 'pod-gone' || line.reason === 'terminating', String(line.reason));
       assert.deepEqual(await enrolledUids(zt), [workloadUid('demo', 'web')]);
-      // db's own connections are not captured any more.
-      assert.equal(remoteOf(await connectFromPod(db.pod, outside.ip, 8080)), db.pod.ip);
+      // db's leftover processes are not captured any more, nor let out (the pod is gone: the guard refuses).
+      const refusedBefore = (await zt.metrics()).sum('ferry_redirect_outbound_refused_total');
+      assert.deepEqual(await connectFromPod(db.pod, outside.ip, 8080), { ok: false, code: 'EPERM' });
+      assert.equal((await zt.metrics()).sum('ferry_redirect_outbound_refused_total'), refusedBefore + 1);
     });
 
     await t.test('a pod in a terminal phase is let go; the same pod running again is enrolled again', async () => {

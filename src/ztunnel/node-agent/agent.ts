@@ -14,6 +14,7 @@ import type { Logger } from '../../runtime/logger.ts';
 import type { EnrolledPod, PodEnrollRequest } from '../in-pod.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import { candidatePath, podCgroupCandidates } from './cgroup-paths.ts';
+import { type DesiredClass, type GuardMaps, PodClassifier } from './classify.ts';
 import { decideEnrollment, type EnrollmentDecision } from './decision.ts';
 import { type LocateOptions, locatePod } from './locate.ts';
 import { type NodePod, namespaceLabels, parseNodePod, podKey } from './pod.ts';
@@ -37,6 +38,12 @@ export interface NodeAgentOptions {
   readonly target: EnrollmentTarget;
   readonly log: Logger;
   readonly metrics?: ZtunnelMetrics;
+  /** The fail-closed guard (classify.ts): armed at start, kept in step with the API on every pass. */
+  readonly guard?: {
+    readonly maps: GuardMaps;
+    readonly ownCgroupPath: string | null;
+    readonly ownPodUid: string | null;
+  };
   /** Now, in ms (tests inject a clock). */
   readonly now?: () => number;
 }
@@ -64,6 +71,7 @@ export class NodeAgent {
   readonly #retries = new Map<string, Retry>();
   readonly #counts: Counts = { enrolled: 0, unenrolled: 0, failures: new Map() };
   readonly #informers: KubeInformer[];
+  readonly #classifier: PodClassifier | null;
   #synced = false;
   /** Pins of an earlier ztunnel are released after the first pass that follows the first full list. */
   #pinsReconciled = false;
@@ -75,6 +83,16 @@ export class NodeAgent {
   constructor(opts: NodeAgentOptions) {
     this.#opts = opts;
     this.#log = opts.log.child({ scope: 'node-agent' });
+    this.#classifier =
+      opts.guard === undefined
+        ? null
+        : new PodClassifier({
+            cgroupRoot: opts.locate.cgroupRoot,
+            ownCgroupPath: opts.guard.ownCgroupPath,
+            ownPodUid: opts.guard.ownPodUid,
+            guard: opts.guard.maps,
+            log: this.#log,
+          });
     const informer = (path: string, upsert: (o: Json) => void, remove: (o: Json) => void) =>
       new KubeInformer({
         config: opts.kubeConfig,
@@ -142,6 +160,8 @@ export class NodeAgent {
 
   /** Starts the informers; resolves once Namespaces and Pods are listed and the first pass ran. */
   async start(signal?: AbortSignal): Promise<void> {
+    // Before the first list: from here on a pod the agent has not looked at cannot connect at all.
+    this.#classifier?.arm();
     await Promise.all(this.#informers.map((i) => i.start(signal)));
     this.#synced = true;
     this.#log.info({ pods: this.#pods.size, namespaces: this.#namespaces.size }, 'node agent synced');
@@ -164,6 +184,7 @@ export class NodeAgent {
   stop(): void {
     this.#stopped = true;
     for (const i of this.#informers) i.stop();
+    this.#classifier?.stop();
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
   }
@@ -196,12 +217,17 @@ export class NodeAgent {
   async #reconcile(): Promise<void> {
     const desired = new Map<string, { pod: NodePod; decision: EnrollmentDecision }>();
     const byUid = new Map<string, { pod: NodePod; decision: EnrollmentDecision }>();
+    const classes = new Map<string, DesiredClass>();
     for (const pod of this.#pods.values()) {
       const decision = decideEnrollment(pod, this.#opts.node, this.#namespaces.get(pod.namespace) ?? new Map());
       const uid = podWorkloadUid(this.#opts.clusterId, pod.namespace, pod.name);
       byUid.set(uid, { pod, decision });
       if (decision.enroll) desired.set(uid, { pod, decision });
+      classes.set(pod.uid, { pod, cls: decision.enroll ? 'ambient' : 'exempt' });
     }
+    // Classified before any (un)enrollment: a pod let go is exempt before its capture ends, and a pod to
+    // be captured is refused (never plaintext) until its enrollment below succeeds.
+    this.#classifier?.update(classes, true);
     const enrolled = new Map(this.#opts.target.list().map((p) => [p.uid, p]));
     for (const [uid, current] of enrolled) {
       if (this.#stopped) return;

@@ -113,3 +113,39 @@ export function orderContainerCgroups(children: readonly string[], appContainerI
     .sort((a, b) => a.rank - b.rank || a.name.localeCompare(b.name))
     .map((c) => c.name);
 }
+
+const POD_DIR_NAMES: readonly RegExp[] = [
+  /^kubepods-(?:burstable-|besteffort-)?pod([A-Za-z0-9_]+)\.slice$/, // systemd (uid with `_` for `-`)
+  /^pod([A-Za-z0-9-]+)$/, // cgroupfs
+];
+
+/** The pod uid a kubelet pod cgroup directory is named after, or null for any other name. */
+export function podUidFromCgroupName(name: string): string | null {
+  for (const re of POD_DIR_NAMES) {
+    const m = re.exec(name);
+    if (m !== null) {
+      const uid = (m[1] as string).replaceAll('_', '-');
+      return isSafePodUid(uid) ? uid : null;
+    }
+  }
+  return null;
+}
+
+/**
+ * The directories a pod cgroup appears in (the top-level `kubepods.slice`/`kubepods` and their QoS
+ * levels), both drivers, as paths under `root` (see candidatePath).
+ */
+export function podParentDirs(root: string): string[] {
+  const layouts: ReadonlyArray<readonly string[]> = [
+    ['kubepods.slice'],
+    ['kubepods.slice', 'kubepods-burstable.slice'],
+    ['kubepods.slice', 'kubepods-besteffort.slice'],
+    ['kubepods'],
+    ['kubepods', 'burstable'],
+    ['kubepods', 'besteffort'],
+  ];
+  return layouts.map((segments) => {
+    const [top, ...rest] = segments;
+    return basename(root) === top ? join(root, ...rest) : join(root, ...segments);
+  });
+}

@@ -5,11 +5,13 @@
 import { readFileSync } from 'node:fs';
 import { KubeClient, loadKubeConfig } from '../../kube/client.ts';
 import type { MeshStore } from '../../mesh/mesh-store.ts';
+import { cgroup2MountPoint } from '../../redirect-bpf/index.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { ReadinessTracker } from '../../runtime/readiness.ts';
 import type { EnrollFrom } from '../config.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import { type EnrollmentTarget, NodeAgent } from './agent.ts';
+import { type GuardMaps, ownCgroupPath } from './classify.ts';
 import { cgroupV1Mounts } from './locate.ts';
 
 export interface NodeAgentWiring {
@@ -18,6 +20,8 @@ export interface NodeAgentWiring {
   readonly enrollFrom: Extract<EnrollFrom, { kind: 'kubernetes' }>;
   readonly cgroupRoot: string;
   readonly target: EnrollmentTarget;
+  /** The fail-closed guard's maps (the BPF redirector). */
+  readonly guard: GuardMaps;
   readonly store: MeshStore;
   readonly metrics: ZtunnelMetrics;
   readonly readiness: ReadinessTracker;
@@ -40,6 +44,7 @@ export function startNodeAgent(w: NodeAgentWiring): { stop(): void } {
     client,
     locate: { cgroupRoot: w.cgroupRoot, hostProc: w.enrollFrom.hostProc, v1Roots: v1Roots() },
     target: w.target,
+    guard: { maps: w.guard, ownCgroupPath: ownCgroupPath(cgroup2Mount()), ownPodUid: w.enrollFrom.podUid },
     log: w.log,
     metrics: w.metrics,
   });
@@ -61,6 +66,14 @@ export function startNodeAgent(w: NodeAgentWiring): { stop(): void } {
       client.close();
     },
   };
+}
+
+function cgroup2Mount(): string | null {
+  try {
+    return cgroup2MountPoint();
+  } catch {
+    return null;
+  }
 }
 
 function v1Roots(): string[] {

@@ -4,9 +4,12 @@ import test from 'node:test';
 import { BpfError } from '../../../src/redirect-bpf/errors.ts';
 import {
   CONFIG_SIZE,
+  COUNTER_SLOTS,
   decodeOrigDst,
+  decodePodClass,
   decodePodInfo,
   encodeConfig,
+  encodePodClass,
   encodePodInfo,
   encodeTupleKey,
   normalizeIpv4,
@@ -117,4 +120,17 @@ test('kernel version and cgroup2 mount parsing', () => {
     '/sys/fs/cgroup',
   );
   assert.equal(findCgroup2Mount('tmpfs /tmp tmpfs rw 0 0'), null);
+});
+
+test('pod class: ambient 1, exempt 2 (CLASS_* in the C); unknown values decode to null', () => {
+  assert.deepEqual([...encodePodClass('ambient')], [1, 0, 0, 0]);
+  assert.deepEqual([...encodePodClass('exempt')], [2, 0, 0, 0]);
+  assert.equal(decodePodClass(encodePodClass('exempt')), 'exempt');
+  assert.equal(decodePodClass(encodePodClass('ambient')), 'ambient');
+  assert.equal(decodePodClass(Buffer.from([7, 0, 0, 0])), null);
+});
+
+test('counters: the guard refusals live in their own map, the others keep their slots', () => {
+  assert.deepEqual(COUNTER_SLOTS.outboundRefused, { map: 'guard_counters', index: 0 });
+  assert.deepEqual(COUNTER_SLOTS.lookupsMissed, { map: 'counters', index: 4 });
 });

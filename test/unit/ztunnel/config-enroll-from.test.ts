@@ -33,6 +33,7 @@ test('kubernetes: BPF redirector on the detected pod root, /proc, kubeconfig cho
     kubeconfigEnv: '/k',
     inCluster: true,
     hostProc: '/proc',
+    podUid: null,
   });
 });
 
@@ -54,6 +55,7 @@ test('kubernetes: flags win over detection and the environment', () => {
     kubeconfigEnv: null,
     inCluster: false,
     hostProc: '/host/proc',
+    podUid: null,
   });
   assert.equal(
     loadZtunnelConfig({ ...BASE }, { FERRY_ENROLL_FROM: 'kubernetes' }, detected).enrollFrom?.kind,
@@ -82,4 +84,14 @@ test('bad combinations fail with the flag named', () => {
       }),
     { code: 'FERRY_CONFIG_INVALID', message: /--cgroup-root: neither kubepods.slice/ },
   );
+});
+
+test('kubernetes: --pod-uid names the ztunnel own pod (exempt from the guard); a bad uid is refused', () => {
+  const flags = { 'enroll-from': 'kubernetes', 'redirect-state': '' };
+  const own = load({ ...flags, 'pod-uid': '1f0c9a4e-4a3b' }, {});
+  assert.equal(own.enrollFrom?.kind === 'kubernetes' && own.enrollFrom.podUid, '1f0c9a4e-4a3b');
+  const fromEnv = load(flags, { FERRY_POD_UID: 'abc-1' });
+  assert.equal(fromEnv.enrollFrom?.kind === 'kubernetes' && fromEnv.enrollFrom.podUid, 'abc-1');
+  assert.throws(() => load({ ...flags, 'pod-uid': '../x' }, {}), { code: 'FERRY_CONFIG_INVALID' });
+  assert.throws(() => load({ 'pod-uid': 'abc' }, {}), /need --enroll-from=kubernetes/);
 });

@@ -10,6 +10,8 @@ import {
   orderContainerCgroups,
   parseContainerCgroup,
   podCgroupCandidates,
+  podParentDirs,
+  podUidFromCgroupName,
 } from '../../../src/ztunnel/node-agent/cgroup-paths.ts';
 
 const UID = '1f0c9a4e-4a3b-4bbb-9d52-0f6d2b7c1a11';
@@ -136,4 +138,35 @@ test('order: the sandbox (a container the status does not list) first, app conta
   // containerd with the cgroupfs driver: bare ids.
   assert.deepEqual(orderContainerCgroups([app, sandbox], new Set([app])), [sandbox, app]);
   assert.deepEqual(orderContainerCgroups([], new Set()), []);
+});
+
+test('pod uid from a pod cgroup directory name (the guard classifies a new directory by it)', () => {
+  const cases: ReadonlyArray<[string, string | null]> = [
+    [`kubepods-burstable-pod${U_}.slice`, UID],
+    [`kubepods-besteffort-pod${U_}.slice`, UID],
+    [`kubepods-pod${U_}.slice`, UID],
+    [`pod${UID}`, UID],
+    ['kubepods-burstable.slice', null],
+    ['besteffort', null],
+    [`cri-containerd-${ID}.scope`, null],
+    ['pod..', null],
+    ['pod', null],
+  ];
+  for (const [name, uid] of cases) assert.equal(podUidFromCgroupName(name), uid, name);
+});
+
+test('directories a pod cgroup appears in, from the node directory or from kubepods.slice itself', () => {
+  assert.deepEqual(podParentDirs('/sys/fs/cgroup/node'), [
+    '/sys/fs/cgroup/node/kubepods.slice',
+    '/sys/fs/cgroup/node/kubepods.slice/kubepods-burstable.slice',
+    '/sys/fs/cgroup/node/kubepods.slice/kubepods-besteffort.slice',
+    '/sys/fs/cgroup/node/kubepods',
+    '/sys/fs/cgroup/node/kubepods/burstable',
+    '/sys/fs/cgroup/node/kubepods/besteffort',
+  ]);
+  assert.deepEqual(podParentDirs('/sys/fs/cgroup/kubepods.slice').slice(0, 3), [
+    '/sys/fs/cgroup/kubepods.slice',
+    '/sys/fs/cgroup/kubepods.slice/kubepods-burstable.slice',
+    '/sys/fs/cgroup/kubepods.slice/kubepods-besteffort.slice',
+  ]);
 });
