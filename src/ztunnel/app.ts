@@ -199,6 +199,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     }
     // With the node agent, pinned pods stay captured until the API says which ones left (no plaintext gap).
     if (inPod !== null) await inPod.restore({ unpin: config.enrollFrom?.kind !== 'kubernetes' });
+    if (inPod !== null && config.enrollFrom?.kind !== 'kubernetes') disarmGuard(inPod.redirector, log);
     listenersBlock.unblock();
     // --enroll-from=kubernetes: from now on the API decides what is enrolled (restored pods stay meanwhile).
     if (inPod !== null && config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {
@@ -415,4 +416,14 @@ function createConfigSource(
 function describeSource(config: ZtunnelConfig): string {
   const c = config.configSource;
   return c.kind === 'file' ? c.path : `xds://${c.address}`;
+}
+
+/**
+ * Admin-enrolled mode never guards: a guard root left pinned by a node agent on the same pin root (the
+ * node switched modes) would refuse every pod nobody classifies any more.
+ */
+function disarmGuard(redirector: PodRedirector, log: Logger): void {
+  if (redirector.guardRoot() === null) return;
+  redirector.setGuardRoot(null);
+  log.warn({}, 'fail-closed guard left by a node agent turned off (admin-enrolled mode)');
 }

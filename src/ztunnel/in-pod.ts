@@ -51,6 +51,7 @@ export interface PodRedirector {
   reconcileEnrollments(keep: ReadonlySet<bigint>): bigint[];
   /** The fail-closed guard's maps (node agent mode; src/ztunnel/node-agent/classify.ts). */
   setGuardRoot(cgroupId: bigint | null): void;
+  guardRoot(): bigint | null;
   classifyCgroup(cgroupId: bigint, cls: PodClass): void;
   unclassifyCgroup(cgroupId: bigint): boolean;
   listClassified(): ReadonlyMap<bigint, PodClass | null>;

@@ -181,18 +181,15 @@ privilegedTest(
     await writeFile(configPath, meshYaml([server]));
     const pinRoot = `${topo.pinRoot}-${NODE}`;
     stack.defer(() => uninstallPins(pinRoot));
-    const zt: NodeZtunnel = await startNodeZtunnel(
-      {
-        node: NODE,
-        configPath,
-        cgroupRoot: topo.nodeCgroup(NODE),
-        pinRoot,
-        statePath: join(dir, 'pods.json'),
-        caDir,
-        kubeconfigPath: api.kubeconfigPath,
-      },
-      stack,
-    );
+    const adminOpts = {
+      node: NODE,
+      configPath,
+      cgroupRoot: topo.nodeCgroup(NODE),
+      pinRoot,
+      statePath: join(dir, 'pods.json'),
+      caDir,
+    };
+    const zt: NodeZtunnel = await startNodeZtunnel({ ...adminOpts, kubeconfigPath: api.kubeconfigPath }, stack);
     await zt.logs.waitFor((l) => l.msg === 'fail-closed guard armed');
     await zt.logs.waitFor((l) => l.msg === 'node agent: pod enrolled' && l.pod === 'server');
     const target = { ip: server.ip, port: 8080 };
@@ -269,7 +266,20 @@ privilegedTest(
       assert.equal(inboundFrom(topo.pod('fresh').ip).plaintext, 0);
     });
 
-    await zt.stop();
+    await t.test(
+      'admin-enrolled mode on the same pins turns the guard off: unknown pods connect as before',
+      async () => {
+        await zt.stop();
+        const admin = await startNodeZtunnel(adminOpts, stack);
+        await admin.logs.waitFor(
+          (l) => l.msg === 'fail-closed guard left by a node agent turned off (admin-enrolled mode)',
+        );
+        const pod = topo.pod('bystander');
+        const res = await pod.run(process.execPath, ['-e', LOOP_CLIENT_ONCE, server.ip, '8080']);
+        assert.equal(res.stdout.trim(), 'connected');
+        await admin.stop();
+      },
+    );
   },
   { timeout: 180_000 },
 );

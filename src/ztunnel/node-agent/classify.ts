@@ -60,8 +60,19 @@ export class PodClassifier {
     this.#log = opts.log.child({ scope: 'node-agent-guard' });
   }
 
-  /** Exempts this process's cgroup, arms the guard on the pod root and starts watching for pod cgroups. */
+  /**
+   * Exempts this process's cgroup, arms the guard on the pod root and starts watching for pod cgroups. A
+   * map that cannot be written is logged: the agent still enrolls pods, without the guard.
+   */
   arm(): void {
+    try {
+      this.#arm();
+    } catch (err) {
+      this.#log.error({ error: (err as Error).message }, 'fail-closed guard not armed');
+    }
+  }
+
+  #arm(): void {
     const own = this.#opts.ownCgroupPath;
     const ownPaths = own !== null && isInside(this.#opts.cgroupRoot, own) && own !== this.#opts.cgroupRoot ? [own] : [];
     const podUid = this.#opts.ownPodUid;
@@ -86,6 +97,7 @@ export class PodClassifier {
    * entries of cgroups that belong to no pod any more (only after a full list: until then, kept).
    */
   update(desired: ReadonlyMap<string, DesiredClass>, prune: boolean): void {
+    if (this.#stopped) return;
     this.#desired = desired;
     const live = new Set<bigint>(this.#keep);
     let missing = 0;
@@ -116,7 +128,7 @@ export class PodClassifier {
       if (st === null) continue;
       ids.push(st.ino);
       if (this.#written.get(st.ino) === want.cls) continue;
-      this.#opts.guard.classifyCgroup(st.ino, want.cls);
+      if (!this.#tryWrite(() => this.#opts.guard.classifyCgroup(st.ino, want.cls), path)) continue;
       this.#written.set(st.ino, want.cls);
       // The cgroup's age (its ctime: set when the kubelet created it) is the refusal window for this pod.
       const cgroupAgeMs = Math.max(0, Date.now() - Number(st.ctimeMs));
@@ -127,11 +139,29 @@ export class PodClassifier {
   }
 
   #prune(live: ReadonlySet<bigint>): void {
-    for (const id of [...this.#opts.guard.listClassified().keys()]) {
+    let current: bigint[];
+    try {
+      current = [...this.#opts.guard.listClassified().keys()];
+    } catch (err) {
+      this.#log.warn({ error: (err as Error).message }, 'node agent: classifications not read');
+      return;
+    }
+    for (const id of current) {
       if (live.has(id)) continue;
-      this.#opts.guard.unclassifyCgroup(id);
+      if (!this.#tryWrite(() => this.#opts.guard.unclassifyCgroup(id), String(id))) continue;
       this.#written.delete(id);
       this.#log.info({ cgroupId: String(id) }, 'node agent: classification removed (pod gone)');
+    }
+  }
+
+  /** A failed map write (map full, redirector closing) is logged and retried by the next pass. */
+  #tryWrite(write: () => unknown, what: string): boolean {
+    try {
+      write();
+      return true;
+    } catch (err) {
+      this.#log.warn({ cgroup: what, error: (err as Error).message }, 'node agent: classification not written');
+      return false;
     }
   }
 
