@@ -33,6 +33,7 @@ import { freePorts } from './ports.ts';
 import { CONTROLLER_ROLE } from './restart.ts';
 import { SUPERVISOR_ROLE } from './supervisor.ts';
 import { apiControllerArgs, tuningEnv, ztunnelLaunch } from './system-processes.ts';
+import { waitReady } from './wait-ready.ts';
 
 export interface ApiMeshUpOptions {
   readonly cluster: string;
@@ -72,7 +73,7 @@ export async function apiMeshUp(env: ClusterCliEnv, opts: ApiMeshUpOptions): Pro
     out(`starting controller on the API (xDS ${config.controller.xds} TLS, CA ${config.controller.ca})`);
     const controllerArgs = apiControllerArgs(layout.stateDir, config) ?? [];
     const controllerPid = await bare.startSystemProcess(CONTROLLER_ROLE, controllerArgs);
-    await waitUntil(`controller ready (see ferry logs ${CONTROLLER_ROLE})`, controllerPid, async () =>
+    await waitUntil(layout, 'controller ready', CONTROLLER_ROLE, controllerPid, async () =>
       httpOk(`http://${config.controller.admin}/healthz/ready`),
     );
 
@@ -94,13 +95,17 @@ export async function apiMeshUp(env: ClusterCliEnv, opts: ApiMeshUpOptions): Pro
       out(`starting ${launch.role} (node agent on the API)`);
       const pid = await bare.startSystemProcess(launch.role, launch.args, launch.env);
       const readiness = config.nodes[i]?.readiness ?? '';
-      await waitUntil(`${launch.role} ready`, pid, async () => httpOk(`http://${readiness}/healthz/ready`));
+      await waitUntil(layout, `${launch.role} ready`, launch.role, pid, async () =>
+        httpOk(`http://${readiness}/healthz/ready`),
+      );
       out(`  ${launch.role} ready`);
     }
-    await waitUntil('cluster DNS ready', dnsPid, async () => httpOk(`http://${dns.readiness}/healthz/ready`));
+    await waitUntil(layout, 'cluster DNS ready', DNS_ROLE, dnsPid, async () =>
+      httpOk(`http://${dns.readiness}/healthz/ready`),
+    );
     out('  cluster DNS ready');
 
-    const pods = await waitUntil('every pod running and every ambient pod enrolled', controllerPid, async () => {
+    const pods = await waitUntil(layout, 'every pod running and enrolled', CONTROLLER_ROLE, controllerPid, async () => {
       const view = await podsView(client, layout.stateDir, config);
       return view.every((p) => p.phase === 'Running' && p.enrolled === p.ambient) ? view : false;
     });
@@ -249,38 +254,13 @@ async function httpOk(url: string): Promise<boolean> {
   return res.ok;
 }
 
-/** Polls `check` with backoff until it returns a value; FERRY_LOCAL_NOT_READY when `pid` dies or on timeout. */
-async function waitUntil<T>(what: string, pid: number, check: () => Promise<T | false>): Promise<T> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let waitMs = 50;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (!isAlive(pid)) {
-      throw new LocalControllerError(
-        'FERRY_LOCAL_NOT_READY',
-        `a process exited before ${what}; the cluster stays for inspection (ferry logs, ferry down)`,
-      );
-    }
-    try {
-      const v = await check();
-      if (v !== false) return v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    await delay(waitMs);
-    waitMs = Math.min(waitMs * 2, 1_000);
-  }
-  throw new LocalControllerError(
-    'FERRY_LOCAL_NOT_READY',
-    `timed out waiting for ${what}${last === '' ? '' : ` (${last})`}; the cluster stays for inspection: ferry down removes it`,
-  );
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+/** Waits for `check` (wait-ready.ts), failing at once when `pid` (logging to `<log>.log`) died. */
+function waitUntil<T>(
+  layout: { readonly logDir: string },
+  what: string,
+  log: string,
+  pid: number,
+  check: () => Promise<T | false>,
+): Promise<T> {
+  return waitReady({ what, pid, logDir: layout.logDir, log, deadline: Date.now() + READY_TIMEOUT_MS, check });
 }

@@ -7,7 +7,6 @@
 // From then on the API is the source of truth for pods: `kubectl apply` creates them, the kubelets run them.
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { isJson, KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
 import {
@@ -42,6 +41,7 @@ import { systemProcessAlive } from './restart.ts';
 import { StateJournal } from './state.ts';
 import { SUPERVISOR_ROLE } from './supervisor.ts';
 import { teardownCluster } from './teardown.ts';
+import { waitReady } from './wait-ready.ts';
 
 export interface BareUpOptions {
   readonly cluster: string;
@@ -239,8 +239,8 @@ function nodeReady(node: unknown): boolean {
   return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
-/** Polls `check` until it returns a value; FERRY_LOCAL_NOT_READY when `pid` exits or the deadline passes. */
-async function waitFor<T>(
+/** Waits for `check` (wait-ready.ts): FERRY_LOCAL_NOT_READY when `pid` exits or the deadline passes. */
+function waitFor<T>(
   what: string,
   layout: ClusterLayout,
   log: string,
@@ -248,26 +248,5 @@ async function waitFor<T>(
   deadline: number,
   check: () => Promise<T | false>,
 ): Promise<T> {
-  let waitMs = 50;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (!isRunningPid(pid)) {
-      throw new LocalControllerError(
-        'FERRY_LOCAL_NOT_READY',
-        `${log} exited before ${what}; see ${join(layout.logDir, `${log}.log`)}; ferry down removes the cluster`,
-      );
-    }
-    try {
-      const v = await check();
-      if (v !== false) return v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    await delay(waitMs);
-    waitMs = Math.min(waitMs * 2, 500);
-  }
-  throw new LocalControllerError(
-    'FERRY_LOCAL_NOT_READY',
-    `timed out waiting for ${what}${last === '' ? '' : ` (${last})`}; see ${join(layout.logDir, `${log}.log`)}`,
-  );
+  return waitReady({ what, pid, logDir: layout.logDir, log, deadline, check, maxPollMs: 500 });
 }

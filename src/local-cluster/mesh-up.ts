@@ -6,10 +6,8 @@
 // then it starts the supervisor (supervisor.ts), which restarts dead ztunnels and waypoints from then on.
 // A second `up` on a running cluster changes nothing and says so, except that it restarts a dead
 // controller, and a dead supervisor (with the waypoints that died while it was not running).
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { setTimeout as delay } from 'node:timers/promises';
 import { ManifestSource } from '../controller/sources/manifest-source.ts';
 import { type ClusterState, formatDiagnostic } from '../controller/sources/types.ts';
 import { listPods, listWaypoints } from '../controller/translate/translate.ts';
@@ -35,6 +33,7 @@ import { startLocalSidecars } from './sidecars.ts';
 import { loadState } from './state.ts';
 import { SUPERVISOR_ROLE } from './supervisor.ts';
 import { tuningEnv, ztunnelLaunch } from './system-processes.ts';
+import { waitReady } from './wait-ready.ts';
 import { type LocalWaypoint, restartDeadWaypoints, startLocalWaypoints } from './waypoints.ts';
 
 export interface MeshUpOptions {
@@ -255,49 +254,9 @@ async function readManifests(paths: readonly string[], out: (line: string) => vo
   return state;
 }
 
-/**
- * Polls `check` with backoff until it returns a value other than false. FERRY_LOCAL_NOT_READY on timeout,
- * or at once when the process `pid` has exited (with the end of its log: usually the reason).
- */
-async function until<T>(
-  what: string,
-  logDir: string,
-  log: string,
-  pid: number,
-  check: () => Promise<T | false>,
-): Promise<T> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  let waitMs = 50;
-  let last = '';
-  while (Date.now() < deadline) {
-    if (!isRunning(pid)) {
-      const tail = (await readFile(join(logDir, `${log}.log`), 'utf8').catch(() => '')).trim().split('\n').slice(-5);
-      throw new LocalControllerError(
-        'FERRY_LOCAL_NOT_READY',
-        `${log} exited before ${what}; last log lines:\n  ${tail.join('\n  ')}\nthe cluster stays for inspection: ferry down removes it`,
-      );
-    }
-    try {
-      const v = await check();
-      if (v !== false) return v;
-    } catch (err) {
-      last = err instanceof Error ? err.message : String(err);
-    }
-    await delay(waitMs);
-    waitMs = Math.min(waitMs * 2, 1_000);
-  }
-  throw new LocalControllerError(
-    'FERRY_LOCAL_NOT_READY',
-    `timed out waiting for ${what}${last === '' ? '' : ` (${last})`}; see ${join(logDir, `${log}.log`)} or ferry logs ${log}; the cluster stays for inspection: ferry down removes it`,
-  );
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
+/** Waits for `check` (wait-ready.ts), failing at once when `pid` died, or after READY_TIMEOUT_MS. */
+function until<T>(what: string, logDir: string, log: string, pid: number, check: () => Promise<T | false>): Promise<T> {
+  return waitReady({ what, pid, logDir, log, deadline: Date.now() + READY_TIMEOUT_MS, check });
 }
 
 export function printSummary(s: MeshStatus, out: (line: string) => void): void {
