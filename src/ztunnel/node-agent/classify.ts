@@ -74,7 +74,7 @@ export class PodClassifier {
 
   #arm(): void {
     for (const id of exemptOwnCgroups(this.#opts)) this.#keep.add(id);
-    for (const [id, cls] of this.#opts.guard.listClassified()) if (cls !== null) this.#written.set(id, cls);
+    this.#reload();
     const rootId = cgroupId(this.#opts.cgroupRoot);
     this.#opts.guard.setGuardRoot(rootId);
     for (const dir of podParentDirs(this.#opts.cgroupRoot)) this.#watch(dir);
@@ -88,6 +88,7 @@ export class PodClassifier {
   update(desired: ReadonlyMap<string, DesiredClass>, prune: boolean): void {
     if (this.#stopped) return;
     this.#desired = desired;
+    if (prune) this.#reload(); // another process (a ztunnel handing over) may have written the map too
     const live = new Set<bigint>(this.#keep);
     let missing = 0;
     for (const [uid, want] of desired) {
@@ -125,6 +126,16 @@ export class PodClassifier {
       this.#log.info({ ...fields, cgroup: path, cgroupAgeMs }, 'node agent: pod classified');
     }
     return ids;
+  }
+
+  #reload(): void {
+    try {
+      const current = this.#opts.guard.listClassified();
+      this.#written.clear();
+      for (const [id, cls] of current) if (cls !== null) this.#written.set(id, cls);
+    } catch (err) {
+      this.#log.warn({ error: (err as Error).message }, 'node agent: classifications not read');
+    }
   }
 
   #prune(live: ReadonlySet<bigint>): void {
