@@ -38,7 +38,7 @@ import { type EnrolledPod, InPodManager, type PodEnrollRequest, type PodRedirect
 import { InPodError } from './in-pod-errors.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { ZtunnelMetrics } from './metrics.ts';
-import { startNodeAgent } from './node-agent/start.ts';
+import { exemptOwnPod, startNodeAgent } from './node-agent/start.ts';
 import { startSocks5 } from './outbound-entry.ts';
 import { podRoutes } from './pods-api.ts';
 import type { ProxyContext } from './proxy-context.ts';
@@ -161,6 +161,14 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
           statePath: redirectMode.kind === 'bpf' ? redirectMode.statePath : null,
         });
         registerRedirectMetrics(metrics, redirector, () => inPod?.list().length ?? 0);
+        if (config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {
+          exemptOwnPod({
+            cgroupRoot: redirectMode.cgroupRoot,
+            podUid: config.enrollFrom.podUid,
+            guard: redirector,
+            log,
+          });
+        }
       }
     }
     if (source instanceof ConfigXdsSource) cleanup.push(() => source.close());

@@ -235,7 +235,9 @@ privilegedTest(
       const refused = fresh.loop.seen.filter((a) => a.code === 'EPERM').length;
       const metrics = await zt.metrics();
       assert.ok(metrics.sum('ferry_redirect_outbound_refused_total') >= refused);
-      t.diagnostic(`ambient pod: ${refused} connects refused before its enrollment (${first.ms} ms after start)`);
+      t.diagnostic(
+        `ambient pod: ${refused} connects refused before its enrollment (${first.ms} ms after start); classified ${String(classified.cgroupAgeMs)} ms after its cgroup appeared (via ${String(classified.via)})`,
+      );
     });
 
     await t.test('a pod outside the mesh is exempted and connects directly', async () => {

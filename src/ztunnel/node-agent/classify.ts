@@ -73,19 +73,8 @@ export class PodClassifier {
   }
 
   #arm(): void {
-    const own = this.#opts.ownCgroupPath;
-    const ownPaths = own !== null && isInside(this.#opts.cgroupRoot, own) && own !== this.#opts.cgroupRoot ? [own] : [];
-    const podUid = this.#opts.ownPodUid;
-    if (podUid !== null) {
-      for (const c of podCgroupCandidates(podUid, null)) ownPaths.push(candidatePath(this.#opts.cgroupRoot, c));
-    }
-    for (const path of ownPaths) {
-      const id = cgroupId(path);
-      if (id === null) continue;
-      this.#opts.guard.classifyCgroup(id, 'exempt');
-      this.#keep.add(id);
-    }
-    for (const [id, cls] of this.#opts.guard.listClassified()) if (cls !== null) this.#written.set(id, cls);
+    for (const id of exemptOwnCgroups(this.#opts)) this.#keep.add(id);
+    this.#reload();
     const rootId = cgroupId(this.#opts.cgroupRoot);
     this.#opts.guard.setGuardRoot(rootId);
     for (const dir of podParentDirs(this.#opts.cgroupRoot)) this.#watch(dir);
@@ -99,6 +88,7 @@ export class PodClassifier {
   update(desired: ReadonlyMap<string, DesiredClass>, prune: boolean): void {
     if (this.#stopped) return;
     this.#desired = desired;
+    if (prune) this.#reload(); // another process (a ztunnel handing over) may have written the map too
     const live = new Set<bigint>(this.#keep);
     let missing = 0;
     for (const [uid, want] of desired) {
@@ -136,6 +126,16 @@ export class PodClassifier {
       this.#log.info({ ...fields, cgroup: path, cgroupAgeMs }, 'node agent: pod classified');
     }
     return ids;
+  }
+
+  #reload(): void {
+    try {
+      const current = this.#opts.guard.listClassified();
+      this.#written.clear();
+      for (const [id, cls] of current) if (cls !== null) this.#written.set(id, cls);
+    } catch (err) {
+      this.#log.warn({ error: (err as Error).message }, 'node agent: classifications not read');
+    }
   }
 
   #prune(live: ReadonlySet<bigint>): void {
@@ -206,6 +206,27 @@ export class PodClassifier {
     }, POLL_MS);
     this.#poll.unref();
   }
+}
+
+/**
+ * Classifies this process's own cgroup and its pod's cgroups (by `ownPodUid`) `exempt`; returns their ids.
+ * Runs before the ztunnel's first connect (xDS, CA) when a guard may already be pinned: a new ztunnel pod
+ * (a new uid, while no agent runs on the node) would otherwise be refused its way to the API.
+ */
+export function exemptOwnCgroups(opts: Omit<ClassifierOptions, 'log'>): bigint[] {
+  const { cgroupRoot, ownCgroupPath: own, ownPodUid } = opts;
+  const paths = own !== null && isInside(cgroupRoot, own) && own !== cgroupRoot ? [own] : [];
+  if (ownPodUid !== null) {
+    for (const c of podCgroupCandidates(ownPodUid, null)) paths.push(candidatePath(cgroupRoot, c));
+  }
+  const ids: bigint[] = [];
+  for (const path of paths) {
+    const id = cgroupId(path);
+    if (id === null) continue;
+    opts.guard.classifyCgroup(id, 'exempt');
+    ids.push(id);
+  }
+  return ids;
 }
 
 /** This process's cgroup2 directory (from /proc/self/cgroup, under `mount`), or null. */

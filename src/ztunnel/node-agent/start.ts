@@ -11,7 +11,7 @@ import type { ReadinessTracker } from '../../runtime/readiness.ts';
 import type { EnrollFrom } from '../config.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
 import { type EnrollmentTarget, NodeAgent } from './agent.ts';
-import { type GuardMaps, ownCgroupPath } from './classify.ts';
+import { exemptOwnCgroups, type GuardMaps, ownCgroupPath } from './classify.ts';
 import { cgroupV1Mounts } from './locate.ts';
 
 export interface NodeAgentWiring {
@@ -66,6 +66,28 @@ export function startNodeAgent(w: NodeAgentWiring): { stop(): void } {
       client.close();
     },
   };
+}
+
+/**
+ * Exempts this ztunnel's own cgroup and pod from a fail-closed guard a previous agent left pinned, before
+ * the ztunnel's first connect (xDS, CA). The agent arms the guard itself later (startNodeAgent).
+ */
+export function exemptOwnPod(w: {
+  readonly cgroupRoot: string;
+  readonly podUid: string | null;
+  readonly guard: GuardMaps;
+  readonly log: Logger;
+}): void {
+  try {
+    exemptOwnCgroups({
+      cgroupRoot: w.cgroupRoot,
+      ownCgroupPath: ownCgroupPath(cgroup2Mount()),
+      ownPodUid: w.podUid,
+      guard: w.guard,
+    });
+  } catch (err) {
+    w.log.warn({ error: (err as Error).message }, 'own pod not exempted from the fail-closed guard');
+  }
 }
 
 function cgroup2Mount(): string | null {
