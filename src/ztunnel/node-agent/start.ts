@@ -42,6 +42,7 @@ export function startNodeAgent(w: NodeAgentWiring): { stop(): void } {
     target: w.target,
     log: w.log,
     metrics: w.metrics,
+    mesh: { protocolOf: (uid) => w.store.view.workloadByUid(uid)?.protocol },
   });
   // A draining ztunnel changes no enrollment: the pinned datapath keeps the pods for the next ztunnel.
   w.signal.addEventListener('abort', () => agent.stop(), { once: true });
