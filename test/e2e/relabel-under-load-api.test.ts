@@ -6,11 +6,12 @@
 // its own node, the outsider to an echo) run while namespace demo is labelled and unlabelled twice. Zero
 // requests may fail, and the echo's view of the peer switches between the client's IP and 127.0.0.6.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { privilegedTest } from '../../testkit/privileged.ts';
 import { DEMO, FerryCli, type Run } from '../helpers/cluster-cli.ts';
 import { k8sToolPath } from '../helpers/k8s-tools.ts';
@@ -18,7 +19,9 @@ import { k8sToolPath } from '../helpers/k8s-tools.ts';
 const cli = new FerryCli('relabel-api');
 test.after(() => cli.remove());
 
-const REQUESTS = 600; // 20 ms apart: ~50 req/s for ~12 s plus request time
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+// Loops run until every transition is done, however slow the machine: a count large enough for any run.
+const MAX_REQUESTS = 1_000_000;
 const LABEL = 'istio.io/dataplane-mode';
 
 interface PodRow {
@@ -57,6 +60,46 @@ async function until<T>(what: string, f: () => Promise<T | false>, ms = 60_000):
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await delay(200);
   }
+}
+
+/**
+ * A request loop (`ferry exec <pod> -- curl --count … --interval 20`) that runs until `stop()`: a request
+ * cut off by the stop is not a failure; a failed one prints `curl:` to stderr or a non-200 status.
+ */
+function startLoop(t: TestContext, cluster: string, pod: string, url: string) {
+  const args = ['exec', '--cluster', cluster, pod, '--', 'curl', '-s', '--count', String(MAX_REQUESTS)];
+  const child = spawn(process.execPath, [MAIN, ...args, '--interval', '20', url], {
+    env: { ...process.env, FERRY_STATE_DIR: cli.stateRoot },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  // Running once the first answer is in (the loop prints `HTTP <status>` per request).
+  const firstOutput = new Promise<void>((resolve) => {
+    child.stdout.once('data', () => resolve());
+    child.stderr.once('data', () => resolve());
+    child.once('close', () => resolve());
+  });
+  return {
+    firstOutput,
+    /** Still running (a loop that ended early failed); then stops it and returns what it printed. */
+    async stop(): Promise<Run> {
+      const running = child.exitCode === null && child.signalCode === null;
+      child.kill('SIGKILL');
+      await closed;
+      return { code: running ? 0 : child.exitCode, stdout, stderr };
+    },
+  };
 }
 
 function tally(run: Run): Tally {
@@ -100,27 +143,14 @@ privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load
   const local = echoes.find((e) => nodeOf.get(e.name) === nodeOf.get(client.name));
   assert.ok(remote !== undefined && local !== undefined, 'one echo on each node (the scheduler spreads them)');
 
-  const loop = (pod: string, ip: string) =>
-    cli.start(t, [
-      'exec',
-      '--cluster',
-      cluster,
-      pod,
-      '--',
-      'curl',
-      '-s',
-      '--count',
-      String(REQUESTS),
-      '--interval',
-      '20',
-      `http://${ip}:8080/`,
-    ]);
+  const loop = (pod: string, ip: string) => startLoop(t, cluster, pod, `http://${ip}:8080/`);
   const loops = {
     crossNode: loop(`demo/${client.name}`, remote.ip),
     sameNode: loop(`demo/${client.name}`, local.ip),
     outsider: loop('legacy/outsider', remote.ip),
   };
   await Promise.all(Object.values(loops).map((l) => l.firstOutput));
+  const startedMs = Date.now();
 
   const peerNow = async (): Promise<string> => {
     const r = await cli.curl(cluster, `demo/${client.name}`, `http://${remote.ip}:8080/`);
@@ -140,15 +170,18 @@ privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load
         `calls ${enrolling ? 'over mTLS' : 'in plaintext'}`,
         async () => (await peerNow()) === (enrolling ? '127.0.0.6' : client.ip),
       );
+      t.diagnostic(`${change} complete after ${Date.now() - startedMs} ms`);
     }
   }
 
+  // A few more requests in the final (plaintext) state, then the loops stop.
+  for (let i = 0; i < 3; i++) await peerNow();
   const results = {
-    crossNode: tally(await loops.crossNode.done),
-    sameNode: tally(await loops.sameNode.done),
-    outsider: tally(await loops.outsider.done),
+    crossNode: tally(await loops.crossNode.stop()),
+    sameNode: tally(await loops.sameNode.stop()),
+    outsider: tally(await loops.outsider.stop()),
   };
-  if (Object.values(results).some((r) => r.failures.length > 0 || r.ok !== REQUESTS)) {
+  if (Object.values(results).some((r) => r.failures.length > 0)) {
     // For the report: what the ztunnels saw of the failed connections, and the enrollment timeline.
     const logs = join(cli.stateRoot, cluster, 'logs');
     for (const file of readdirSync(logs).filter((f) => f.startsWith('ztunnel') || f.startsWith('controller'))) {
@@ -163,12 +196,19 @@ privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load
     }
   }
   for (const [name, r] of Object.entries(results)) {
-    t.diagnostic(`${name}: ${r.ok}/${REQUESTS} ok, peer phases ${phases(r.peers).join(' → ')}`);
+    t.diagnostic(`${name}: ${r.ok} ok, peer phases ${phases(r.peers).join(' → ')}`);
     assert.deepEqual(r.failures, [], `${name}: failed requests`);
-    assert.equal(r.ok, REQUESTS, `${name}: every request answered`);
+    assert.ok(r.ok > 0, `${name}: requests answered`);
   }
+  // The loops spanned every state (each transition completed while they ran): plaintext, mTLS, plaintext,
+  // mTLS, plaintext, as the echo saw the meshed client's peer.
   for (const name of ['crossNode', 'sameNode'] as const) {
-    const seen = new Set(results[name].peers);
-    assert.ok(seen.has('127.0.0.6') && seen.has(client.ip), `${name} saw both states: ${[...seen].join(', ')}`);
+    const seen = phases(results[name].peers);
+    assert.ok(
+      seen.length >= 5 && seen.every((p) => p === client.ip || p === '127.0.0.6'),
+      `${name}: ${seen.join(' → ')}`,
+    );
+    assert.equal(seen[0], client.ip);
+    assert.equal(seen.at(-1), client.ip);
   }
 });
