@@ -71,10 +71,17 @@ function startLoop(t: TestContext, cluster: string, pod: string, url: string) {
   const child = spawn(process.execPath, [MAIN, ...args, '--interval', '20', url], {
     env: { ...process.env, FERRY_STATE_DIR: cli.stateRoot },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: `ferry exec` runs curl in the pod as a child sharing its stdout; stop() kills both.
+    detached: true,
   });
-  t.after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is gone already.
+    }
+  };
+  t.after(killGroup);
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => {
@@ -95,7 +102,7 @@ function startLoop(t: TestContext, cluster: string, pod: string, url: string) {
     /** Still running (a loop that ended early failed); then stops it and returns what it printed. */
     async stop(): Promise<Run> {
       const running = child.exitCode === null && child.signalCode === null;
-      child.kill('SIGKILL');
+      killGroup();
       await closed;
       return { code: running ? 0 : child.exitCode, stdout, stderr };
     },
