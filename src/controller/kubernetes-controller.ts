@@ -198,7 +198,12 @@ export async function startKubernetesController(opts: KubernetesControllerOption
           xds.startServing(); // idempotent: from the first complete publish on
         },
       },
-      settings: { trustDomain, ...(opts.clusterDomain === undefined ? {} : { clusterDomain: opts.clusterDomain }) },
+      settings: {
+        trustDomain,
+        // The node agents annotate what they captured (docs/architecture.md "Node agent"): HBONE waits for it.
+        requireRedirectionAnnotation: true,
+        ...(opts.clusterDomain === undefined ? {} : { clusterDomain: opts.clusterDomain }),
+      },
       log,
       onTranslated: (result, state) => {
         latest = { state, result };

@@ -7,6 +7,20 @@ import { hasSidecar } from './sidecar-injection.ts';
 
 export const DATAPLANE_MODE_LABEL = 'istio.io/dataplane-mode';
 
+/**
+ * Istio's redirection annotation: the node agent sets it to `enabled` once it captured a pod and to
+ * `disabled` before it lets the pod go. A controller reading pods from a Kubernetes API announces a pod
+ * as HBONE only while it says `enabled`, so a peer never tunnels to a pod that is not captured yet, or
+ * no longer (docs/architecture.md "Node agent").
+ */
+export const REDIRECTION_ANNOTATION = 'ambient.istio.io/redirection';
+export type RedirectionState = 'enabled' | 'disabled';
+
+/** Whether the node agent reported the pod captured (the annotation says `enabled`). */
+export function redirectionEnabled(podAnnotations: ReadonlyMap<string, string>): boolean {
+  return podAnnotations.get(REDIRECTION_ANNOTATION) === 'enabled';
+}
+
 /** What the rule reads of a pod and its namespace (domain values, parsed from the API at the edge). */
 export interface AmbientPodFacts {
   readonly podLabels: ReadonlyMap<string, string>;

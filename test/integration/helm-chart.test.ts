@@ -172,9 +172,10 @@ describe('what an operator relies on', () => {
     assert.deepEqual(rules(find(plugged, 'Role', 'ferry-controller')), lease);
   });
 
-  test('ztunnel RBAC: list/watch of pods and namespaces, nothing else', () => {
+  test('ztunnel RBAC: list/watch of pods and namespaces, patch of pods (redirection annotation), nothing else', () => {
     assert.deepEqual(rules(find(objects, 'ClusterRole', 'ferry-ztunnel')), [
       { apiGroups: [''], resources: ['pods', 'namespaces'], verbs: ['list', 'watch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['patch'] },
     ]);
     const binding = find(objects, 'ClusterRoleBinding', 'ferry-ztunnel');
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: 'ferry-ztunnel', namespace: NAMESPACE }]);

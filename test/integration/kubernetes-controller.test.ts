@@ -104,7 +104,20 @@ test('API objects reach a ztunnel over xDS; status written once and not rewritte
   t.after(() => xds.close());
   await xds.start();
   const workload = (name: string) => store.view.workloads.find((w) => w.name === name);
-  const w = await eventually(() => workload('echo-1'), 'the pod as a workload at the ztunnel');
+  const plain = await eventually(() => workload('echo-1'), 'the pod as a workload at the ztunnel');
+  // Ambient by its namespace, but no node agent reported it captured yet: peers must not tunnel to it.
+  assert.deepEqual([plain.addresses, plain.protocol, plain.node], [['10.1.0.7'], 'TCP', 'node-a']);
+  // What the node agent writes once it enrolled the pod (Istio's annotation): now HBONE.
+  const pod = await api.get('v1', 'Pod', 'demo', 'echo-1');
+  const meta = pod.metadata as { annotations?: Record<string, string> };
+  await api.replace({
+    ...pod,
+    metadata: { ...meta, annotations: { ...meta.annotations, 'ambient.istio.io/redirection': 'enabled' } },
+  });
+  const w = await eventually(
+    () => (workload('echo-1')?.protocol === 'HBONE' ? workload('echo-1') : undefined),
+    'the pod announced as HBONE once annotated',
+  );
   assert.deepEqual([w.addresses, w.protocol, w.node], [['10.1.0.7'], 'HBONE', 'node-a']);
   const svc = store.view.services.find((s) => s.name === 'echo');
   assert.deepEqual(

@@ -107,14 +107,15 @@ async function kubePod(
   return { pod, uid, sandbox: where.container, app: appCgroup, startSandbox };
 }
 
-function meshYaml(pods: readonly Pod[]): string {
+/** The controller's view (here: a file the ztunnel reloads); `tcp` pods are published as plain TCP. */
+function meshYaml(pods: readonly Pod[], tcp: ReadonlySet<string> = new Set()): string {
   const w = (pod: Pod) => `
 - uid: ${workloadUid('demo', pod.name)}
   name: ${pod.name}
   namespace: demo
   serviceAccount: ${pod.name}
   workloadIps: ["${pod.ip}"]
-  protocol: HBONE
+  protocol: ${tcp.has(pod.name) ? 'TCP' : 'HBONE'}
   node: ${NODE}`;
   return `workloads:${pods.map(w).join('')}\n`;
 }
@@ -125,6 +126,16 @@ function remoteOf(res: ClientResult): string {
 }
 
 type LogLine = Record<string, unknown>;
+
+/** The API shows the node agent's annotation (a watch would be no simpler here: bounded polling). */
+async function waitForAnnotation(api: LocalApi, pod: string, value: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const meta = (await api.get('v1', 'Pod', 'demo', pod)).metadata as { annotations?: Record<string, string> };
+    if (meta.annotations?.['ambient.istio.io/redirection'] === value) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`pod ${pod} never got ambient.istio.io/redirection=${value}`);
+}
 const enrolledLine = (name: string) => (l: LogLine) => l.msg === 'node agent: pod enrolled' && l.pod === name;
 const after = (zt: NodeZtunnel, mark: number, pred: (l: LogLine) => boolean) => (l: LogLine) =>
   zt.logs.lines.indexOf(l) >= mark && pred(l);
@@ -193,6 +204,9 @@ privilegedTest(
         const listed = (await zt.admin('GET', '/pods')).json as { pods: { uid: string; netnsPath: string }[] };
         const webNetns = listed.pods.find((p) => p.uid === workloadUid('demo', 'web'))?.netnsPath ?? '';
         assert.match(webNetns, /^\/proc\/\d+\/ns\/net$/);
+        // Reported to the controller as Istio's istio-cni does: HBONE may be announced now.
+        const annotations = (await api.get('v1', 'Pod', 'demo', 'web')).metadata as { annotations?: object };
+        assert.deepEqual(annotations.annotations, { 'ambient.istio.io/redirection': 'enabled' });
       },
     );
 
@@ -286,10 +300,16 @@ privilegedTest(
       assert.deepEqual(await enrolledUids(zt), [workloadUid('demo', 'web')]);
     });
 
-    await t.test('labelling the namespace off unenrolls its pods', async () => {
+    await t.test('labelling the namespace off: annotated disabled, unenrolled once the mesh shows TCP', async () => {
       const mark = zt.logs.lines.length;
       const ns = await api.get('v1', 'Namespace', '', 'demo');
       await api.replace({ ...ns, metadata: { ...(ns.metadata as object), labels: {} } });
+      await zt.logs.waitFor(after(zt, mark, (l) => l.msg === 'node agent: releasing pod' && l.pod === 'web'));
+      await waitForAnnotation(api, 'web', 'disabled');
+      // The mesh (the controller's last config) still says HBONE: peers may tunnel, so web stays captured.
+      assert.deepEqual(await enrolledUids(zt), [workloadUid('demo', 'web')]);
+      await writeFile(configPath, meshYaml([web.pod], new Set(['web'])));
+      zt.reload();
       const line = await zt.logs.waitFor(
         after(zt, mark, (l) => l.msg === 'node agent: pod unenrolled' && l.pod === 'web'),
       );

@@ -25,6 +25,12 @@ export interface TranslateSettings {
    * injected, whatever their labels say now (injection happens at creation, as with an admission webhook).
    */
   readonly sidecarPods?: ReadonlySet<string>;
+  /**
+   * Pods come from a Kubernetes API whose node agents set Istio's redirection annotation: an ambient pod
+   * is HBONE only once the annotation says `enabled` (src/mesh/ambient-enrollment.ts). Off for pods from
+   * manifests, where the local controller gates HBONE on the enrollments it made itself.
+   */
+  readonly requireRedirectionAnnotation?: boolean;
 }
 
 export const DEFAULT_TRANSLATE_SETTINGS: TranslateSettings = {

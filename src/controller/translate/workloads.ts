@@ -3,7 +3,7 @@
 // enrolled, telemetry names, the services it backs (service port → target port, named ports resolved against
 // the pod's containers), its waypoint and the selector/mTLS policies it references. Pure.
 
-import { decideAmbient, podWorkloadUid } from '../../mesh/ambient-enrollment.ts';
+import { decideAmbient, podWorkloadUid, redirectionEnabled } from '../../mesh/ambient-enrollment.ts';
 import { canonicalIp } from '../../mesh/ip-addr.ts';
 import { hasSidecar, sidecarTerminatesHbone } from '../../mesh/sidecar-injection.ts';
 import type { PolicyKey, PortMap, ServiceKey, TunnelProtocol, Workload } from '../../mesh/types.ts';
@@ -36,11 +36,14 @@ export interface WorkloadContext {
  * A pod with a sidecar is never enrolled (the ambient label is ignored for it, as in Istio): it speaks
  * HBONE when its sidecar terminates HBONE itself (Ferry's does: `networking.istio.io/tunnel: http`), else
  * plain TCP. Any other pod is HBONE when it is ambient by Istio's rule, shared with the ztunnel's node
- * agent that captures it (src/mesh/ambient-enrollment.ts), so the two never disagree.
+ * agent that captures it (src/mesh/ambient-enrollment.ts), so the two never disagree; with
+ * `requireRedirectionAnnotation` (pods from a Kubernetes API) also only once the node agent annotated it
+ * captured, as istiod does, so the announcement never runs ahead of the capture.
  */
 export function tunnelProtocol(
   pod: Pick<PodInstance, 'labels' | 'annotations' | 'spec'>,
   nsLabels: Labels,
+  opts: { readonly requireRedirectionAnnotation?: boolean } = {},
 ): TunnelProtocol {
   const containers = pod.spec.containers.map((c) => c.name);
   if (hasSidecar(pod.annotations, containers)) {
@@ -53,7 +56,9 @@ export function tunnelProtocol(
     hostNetwork: pod.spec.hostNetwork === true,
     namespaceLabels: nsLabels,
   });
-  return decision.ambient ? 'HBONE' : 'TCP';
+  if (!decision.ambient) return 'TCP';
+  if (opts.requireRedirectionAnnotation === true && !redirectionEnabled(pod.annotations)) return 'TCP';
+  return 'HBONE';
 }
 
 function firstLabel(labels: Labels, keys: readonly string[]): string | undefined {
@@ -124,7 +129,7 @@ export function translateWorkload(pod: PodInstance, ctx: WorkloadContext): Workl
     namespace: pod.namespace,
     addresses: [ip],
     network: '',
-    protocol: tunnelProtocol(pod, nsLabels),
+    protocol: tunnelProtocol(pod, nsLabels, ctx.settings),
     trustDomain: ctx.settings.trustDomain,
     serviceAccount: pod.spec.serviceAccountName ?? 'default',
     node: placed.node,

@@ -6,10 +6,14 @@
 // yet (no cgroup, no process) or whose enrollment fails is logged, counted and retried with backoff, and
 // never stops the agent. Until the first full list, nothing is unenrolled: after a restart the pods
 // restored from the state file and the pinned maps keep being captured without a gap (docs/redirect.md).
+// Enrollment is hitless with the controller through the pod's redirection annotation (redirection.ts):
+// `enabled` after capture; a pod the ambient rule lets go is annotated `disabled` and stays captured until
+// the mesh shows it as TCP (plus a grace). Lifecycle ends (deleted, terminating, terminal) unenroll at once.
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Json, KubeClient } from '../../kube/client.ts';
 import { KubeInformer } from '../../kube/informer.ts';
-import { podWorkloadUid } from '../../mesh/ambient-enrollment.ts';
+import { podWorkloadUid, REDIRECTION_ANNOTATION, type RedirectionState } from '../../mesh/ambient-enrollment.ts';
+import type { TunnelProtocol } from '../../mesh/types.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import type { EnrolledPod, PodEnrollRequest } from '../in-pod.ts';
 import type { ZtunnelMetrics } from '../metrics.ts';
@@ -18,6 +22,7 @@ import { type DesiredClass, type GuardMaps, PodClassifier } from './classify.ts'
 import { decideEnrollment, type EnrollmentDecision } from './decision.ts';
 import { type LocateOptions, locatePod } from './locate.ts';
 import { type NodePod, namespaceLabels, parseNodePod, podKey } from './pod.ts';
+import { patchRedirection, planRelease, type ReleaseProgress } from './redirection.ts';
 
 /** What the agent drives: the ztunnel's in-pod enrollments (InPodManager behind app.ts). */
 export interface EnrollmentTarget {
@@ -44,6 +49,8 @@ export interface NodeAgentOptions {
     readonly ownCgroupPath: string | null;
     readonly ownPodUid: string | null;
   };
+  /** How this node's ztunnel sees a workload (its xDS mesh view): a release waits for TCP there. */
+  readonly mesh: { protocolOf(uid: string): TunnelProtocol | undefined };
   /** Now, in ms (tests inject a clock). */
   readonly now?: () => number;
 }
@@ -57,6 +64,9 @@ interface Retry {
   lastCode: string;
 }
 
+/** Reasons of the ambient rule: the pod lives on, so peers must stop tunnelling before it is let go. */
+const RELEASED_BY_RULE: ReadonlySet<string> = new Set(['not-labelled', 'pod-opted-out', 'sidecar', 'host-network']);
+
 interface Counts {
   enrolled: number;
   unenrolled: number;
@@ -69,6 +79,12 @@ export class NodeAgent {
   readonly #pods = new Map<string, NodePod>();
   readonly #namespaces = new Map<string, ReadonlyMap<string, string>>();
   readonly #retries = new Map<string, Retry>();
+  /** Pods being let go (by workload uid): annotated disabled, waiting for the mesh to show them TCP. */
+  readonly #releases = new Map<string, ReleaseProgress & { wakeAtMs: number }>();
+  /** Annotation values patched but not seen back from the API yet (no second patch meanwhile). */
+  readonly #annotating = new Map<string, RedirectionState>();
+  /** Failed annotation patches: retried at this time. */
+  readonly #annotateRetryAtMs = new Map<string, number>();
   readonly #counts: Counts = { enrolled: 0, unenrolled: 0, failures: new Map() };
   readonly #informers: KubeInformer[];
   readonly #classifier: PodClassifier | null;
@@ -171,7 +187,8 @@ export class NodeAgent {
 
   /** The mesh config changed: pods waiting for their workload are tried again now. */
   meshChanged(): void {
-    if (this.#retries.size === 0) return;
+    // A release waits for the mesh to show its pod as TCP; a retry for the mesh to name its pod.
+    if (this.#retries.size === 0 && this.#releases.size === 0) return;
     for (const r of this.#retries.values()) r.nextAtMs = 0;
     this.#schedule();
   }
@@ -235,14 +252,23 @@ export class NodeAgent {
       if (want !== undefined && this.#isSamePod(want.pod, current)) continue;
       const seen = byUid.get(uid);
       const reason = want !== undefined ? 'pod-replaced' : (seen?.decision.reason ?? 'pod-gone');
+      if (seen !== undefined && want === undefined && RELEASED_BY_RULE.has(reason)) {
+        if (!(await this.#released(uid, seen.pod))) continue; // still captured: peers may still tunnel to it
+      }
       await this.#unenroll(uid, seen?.pod, reason);
       enrolled.delete(uid);
     }
+    for (const uid of this.#releases.keys()) if (!enrolled.has(uid) || desired.has(uid)) this.#releases.delete(uid);
     for (const uid of this.#retries.keys()) if (!desired.has(uid)) this.#retries.delete(uid);
+    for (const uid of this.#annotating.keys()) if (!byUid.has(uid)) this.#annotating.delete(uid);
+    for (const uid of this.#annotateRetryAtMs.keys()) if (!byUid.has(uid)) this.#annotateRetryAtMs.delete(uid);
     const now = this.#now();
     for (const [uid, { pod, decision }] of desired) {
       if (this.#stopped) return;
-      if (enrolled.has(uid)) continue;
+      if (enrolled.has(uid)) {
+        await this.#annotate(uid, pod, 'enabled'); // relabelled while being let go, or an earlier patch failed
+        continue;
+      }
       const retry = this.#retries.get(uid);
       if (retry !== undefined && retry.nextAtMs > now) continue;
       await this.#enroll(uid, pod, decision.reason);
@@ -275,6 +301,7 @@ export class NodeAgent {
         { ...fields, reason, cgroup: where.cgroupPath, driver: where.driver, pid: where.pid },
         'node agent: pod enrolled',
       );
+      await this.#annotate(uid, pod, 'enabled'); // now peers may tunnel to it: the controller announces HBONE
     } catch (err) {
       const e = err as { code?: string; message?: string };
       const code = e.code ?? 'unexpected';
@@ -288,6 +315,65 @@ export class NodeAgent {
       this.#log[level](
         { ...fields, code, error: e.message, attempts, retryInMs: delayMs },
         'node agent: pod not enrolled yet',
+      );
+    }
+  }
+
+  /** One step of letting a still-existing pod go (redirection.ts); true once it may be unenrolled. */
+  async #released(uid: string, pod: NodePod): Promise<boolean> {
+    const now = this.#now();
+    const current = this.#releases.get(uid);
+    if (current === undefined) {
+      this.#log.info({ namespace: pod.namespace, pod: pod.name, uid }, 'node agent: releasing pod');
+    }
+    const step = planRelease({
+      annotation: this.#annotating.get(uid) ?? pod.annotations.get(REDIRECTION_ANNOTATION),
+      meshProtocol: this.#opts.mesh.protocolOf(uid),
+      progress: current ?? { startedAtMs: now, tcpSinceMs: null },
+      nowMs: now,
+    });
+    switch (step.kind) {
+      case 'annotate-disabled':
+        this.#releases.set(uid, { startedAtMs: current?.startedAtMs ?? now, tcpSinceMs: null, wakeAtMs: Infinity });
+        await this.#annotate(uid, pod, 'disabled');
+        return false;
+      case 'await-mesh':
+      case 'await-grace':
+        this.#releases.set(uid, { ...step.progress, wakeAtMs: step.untilMs });
+        return false;
+      case 'unenroll':
+        if (step.why === 'timed-out') {
+          this.#log.warn(
+            { namespace: pod.namespace, pod: pod.name, uid },
+            'node agent: mesh never showed the pod as TCP',
+          );
+        }
+        this.#releases.delete(uid);
+        return true;
+      default:
+        return step satisfies never;
+    }
+  }
+
+  /** Sets the pod's redirection annotation unless the API already has it (or our patch is on its way). */
+  async #annotate(uid: string, pod: NodePod, state: RedirectionState): Promise<void> {
+    const observed = pod.annotations.get(REDIRECTION_ANNOTATION);
+    if (this.#annotating.get(uid) === observed) this.#annotating.delete(uid); // the API shows our patch
+    if (observed === state || this.#annotating.get(uid) === state) return;
+    if (state === 'disabled' && observed === undefined) return; // never annotated: nothing announces it
+    const retryAt = this.#annotateRetryAtMs.get(uid);
+    if (retryAt !== undefined && retryAt > this.#now()) return;
+    try {
+      await patchRedirection(this.#opts.client, pod, state);
+      this.#annotating.set(uid, state);
+      this.#annotateRetryAtMs.delete(uid);
+    } catch (err) {
+      const e = err as { code?: string; message?: string };
+      this.#counts.failures.set('annotate', (this.#counts.failures.get('annotate') ?? 0) + 1);
+      this.#annotateRetryAtMs.set(uid, this.#now() + RETRY_MIN_MS * 10);
+      this.#log.warn(
+        { namespace: pod.namespace, pod: pod.name, uid, state, code: e.code, error: e.message },
+        'node agent: could not annotate the pod (retried)',
       );
     }
   }
@@ -308,8 +394,13 @@ export class NodeAgent {
   #armRetryTimer(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    if (this.#stopped || this.#retries.size === 0) return;
-    const next = Math.min(...[...this.#retries.values()].map((r) => r.nextAtMs));
+    const wakeUps = [
+      ...[...this.#retries.values()].map((r) => r.nextAtMs),
+      ...[...this.#releases.values()].map((r) => r.wakeAtMs),
+      ...this.#annotateRetryAtMs.values(),
+    ].filter((t) => Number.isFinite(t));
+    if (this.#stopped || wakeUps.length === 0) return;
+    const next = Math.min(...wakeUps);
     this.#timer = setTimeout(
       () => {
         this.#timer = null;

@@ -47,6 +47,7 @@ export function startNodeAgent(w: NodeAgentWiring): { stop(): void } {
     guard: { maps: w.guard, ownCgroupPath: ownCgroupPath(cgroup2Mount()), ownPodUid: w.enrollFrom.podUid },
     log: w.log,
     metrics: w.metrics,
+    mesh: { protocolOf: (uid) => w.store.view.workloadByUid(uid)?.protocol },
   });
   // A draining ztunnel changes no enrollment: the pinned datapath keeps the pods for the next ztunnel.
   w.signal.addEventListener('abort', () => agent.stop(), { once: true });

@@ -7,8 +7,8 @@ import { ns, translateYaml } from '../../helpers/controller-fixtures.ts';
 const pod = (name: string, labels = '{}', extra = '', namespace = 'demo') =>
   `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: ${namespace}, labels: ${labels}${extra}}\nspec:\n  containers: [{name: app, image: x, ports: [{name: http, containerPort: 8080}]}]\n---\n`;
 
-const protocolOf = (yaml: string, name: string) =>
-  translateYaml(yaml).config.workloads.find((w) => w.name === name)?.protocol;
+const protocolOf = (yaml: string, name: string, settings: { requireRedirectionAnnotation?: boolean } = {}) =>
+  translateYaml(yaml, settings).config.workloads.find((w) => w.name === name)?.protocol;
 
 test('enrollment: namespace label, pod label, pod opt-out, sidecar pods never', () => {
   const amb = ns('demo', '{istio.io/dataplane-mode: ambient}');
@@ -30,6 +30,23 @@ test('enrollment: namespace label, pod label, pod opt-out, sidecar pods never', 
   const hostNet = `${amb}apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: demo}\nspec: {hostNetwork: true, containers: [{name: app}]}\n`;
   assert.equal(protocolOf(hostNet, 'a'), 'TCP');
   assert.equal(protocolOf(amb + pod('a', '{istio.io/dataplane-mode: other}'), 'a'), 'HBONE');
+});
+
+test('pods from a Kubernetes API: HBONE only once the node agent annotated them captured (redirection enabled)', () => {
+  const amb = ns('demo', '{istio.io/dataplane-mode: ambient}');
+  const annotated = (value: string) => `, annotations: {ambient.istio.io/redirection: ${value}}`;
+  const api = { requireRedirectionAnnotation: true };
+  // Labelled but not captured yet: peers keep plain TCP, which the pod accepts without a ztunnel.
+  assert.equal(protocolOf(amb + pod('a'), 'a', api), 'TCP');
+  assert.equal(protocolOf(amb + pod('a', '{}', annotated('enabled')), 'a', api), 'HBONE');
+  // Being let go (the node agent set disabled before it unenrolls): TCP while the pod is still captured.
+  assert.equal(protocolOf(amb + pod('a', '{}', annotated('disabled')), 'a', api), 'TCP');
+  // The annotation never makes a pod ambient: the rule still decides (unlabelled, opted out, sidecar).
+  assert.equal(protocolOf(ns('demo') + pod('a', '{}', annotated('enabled')), 'a', api), 'TCP');
+  assert.equal(protocolOf(amb + pod('a', '{istio.io/dataplane-mode: none}', annotated('enabled')), 'a', api), 'TCP');
+  // Pods from manifests (the file-based local cluster) ignore the annotation: its controller gates HBONE itself.
+  assert.equal(protocolOf(amb + pod('a'), 'a'), 'HBONE');
+  assert.equal(protocolOf(amb + pod('a', '{}', annotated('disabled')), 'a'), 'HBONE');
 });
 
 test('deployment expands to <name>-<index> pods with template labels; uid, identity, telemetry names', () => {

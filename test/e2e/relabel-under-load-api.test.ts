@@ -1,0 +1,221 @@
+// Live relabeling under continuous load on `ferry up --api` (issue 11 on the API path): the controller
+// reads pods from the Kubernetes API and announces one as HBONE only once its node agent annotated it
+// `ambient.istio.io/redirection: enabled`; on unlabel the agent annotates `disabled` and unenrolls only
+// after the mesh shows the pod as TCP (docs/architecture.md "Node agent"). Request loops (~50 req/s, by pod
+// IP, which works in and out of the mesh: the meshed client to the echo on the other node and to the one on
+// its own node, the outsider to an echo) run while namespace demo is labelled and unlabelled twice. Zero
+// requests may fail, and the echo's view of the peer switches between the client's IP and 127.0.0.6.
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { privilegedTest } from '../../testkit/privileged.ts';
+import { DEMO, FerryCli, type Run } from '../helpers/cluster-cli.ts';
+import { k8sToolPath } from '../helpers/k8s-tools.ts';
+
+const cli = new FerryCli('relabel-api');
+test.after(() => cli.remove());
+
+const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+// Loops run until every transition is done, however slow the machine: a count large enough for any run.
+const MAX_REQUESTS = 1_000_000;
+const LABEL = 'istio.io/dataplane-mode';
+
+interface PodRow {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ip: string;
+  readonly enrolled: boolean;
+}
+
+interface Tally {
+  readonly ok: number;
+  readonly failures: readonly string[];
+  readonly peers: readonly string[];
+}
+
+function kubectl(kubeconfig: string, args: readonly string[]): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(k8sToolPath('kubectl'), ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 16 << 20 }, (err, o, e) =>
+      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout: o, stderr: e }),
+    );
+  });
+}
+
+async function demoPods(cluster: string): Promise<PodRow[]> {
+  const r = await cli.run(['status', '--json', '--cluster', cluster]);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { pods: PodRow[] }).pods.filter((p) => p.namespace === 'demo');
+}
+
+/** Bounded polling for state the API cluster converges to asynchronously (`ferry label` does not wait). */
+async function until<T>(what: string, f: () => Promise<T | false>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(200);
+  }
+}
+
+/**
+ * A request loop (`ferry exec <pod> -- curl --count … --interval 20`) that runs until `stop()`: a request
+ * cut off by the stop is not a failure; a failed one prints `curl:` to stderr or a non-200 status.
+ */
+function startLoop(t: TestContext, cluster: string, pod: string, url: string) {
+  const args = ['exec', '--cluster', cluster, pod, '--', 'curl', '-s', '--count', String(MAX_REQUESTS)];
+  const child = spawn(process.execPath, [MAIN, ...args, '--interval', '20', url], {
+    env: { ...process.env, FERRY_STATE_DIR: cli.stateRoot },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: `ferry exec` runs curl in the pod as a child sharing its stdout; stop() kills both.
+    detached: true,
+  });
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // ESRCH: the group is gone already.
+    }
+  };
+  t.after(killGroup);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  // Running once the first answer is in (the loop prints `HTTP <status>` per request).
+  const firstOutput = new Promise<void>((resolve) => {
+    child.stdout.once('data', () => resolve());
+    child.stderr.once('data', () => resolve());
+    child.once('close', () => resolve());
+  });
+  return {
+    firstOutput,
+    /** Still running (a loop that ended early failed); then stops it and returns what it printed. */
+    async stop(): Promise<Run> {
+      const running = child.exitCode === null && child.signalCode === null;
+      killGroup();
+      await closed;
+      return { code: running ? 0 : child.exitCode, stdout, stderr };
+    },
+  };
+}
+
+function tally(run: Run): Tally {
+  const lines = run.stdout.split('\n');
+  let ok = 0;
+  const peers: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i] !== 'HTTP 200') continue;
+    ok++;
+    const body = JSON.parse(lines[i + 1] ?? '{}') as { peer?: { address?: string } };
+    peers.push(body.peer?.address ?? '?');
+  }
+  const otherStatus = lines.flatMap((l, i) =>
+    l.startsWith('HTTP ') && l !== 'HTTP 200' ? [`${l} ${(lines[i + 1] ?? '').slice(0, 300)}`] : [],
+  );
+  const failures = [...run.stderr.split('\n').filter((l) => l.startsWith('curl:')), ...otherStatus];
+  if (run.code !== 0 && failures.length === 0) failures.push(`exit ${run.code}: ${run.stderr.slice(-500)}`);
+  return { ok, failures, peers };
+}
+
+/** Consecutive runs of equal values: [a, a, b, a] → [a, b, a]. */
+function phases(peers: readonly string[]): string[] {
+  return peers.filter((p, i) => i === 0 || peers[i - 1] !== p);
+}
+
+privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load fails zero requests', async (t) => {
+  const { cluster } = await cli.up(t, 'relabel-api', DEMO, 2, ['--api']);
+  const kubeconfig = join(cli.stateRoot, cluster, 'kubeconfig');
+  const listed = await kubectl(kubeconfig, ['get', 'pods', '-n', 'demo', '-o', 'json']);
+  assert.equal(listed.code, 0, listed.stderr);
+  const nodeOf = new Map(
+    (JSON.parse(listed.stdout) as { items: { metadata: { name: string }; spec: { nodeName: string } }[] }).items.map(
+      (p) => [p.metadata.name, p.spec.nodeName],
+    ),
+  );
+  const pods = await demoPods(cluster);
+  const client = pods.find((p) => p.name.startsWith('client-'));
+  assert.ok(client !== undefined, 'a client pod');
+  const echoes = pods.filter((p) => p.name.startsWith('echo-'));
+  const remote = echoes.find((e) => nodeOf.get(e.name) !== nodeOf.get(client.name));
+  const local = echoes.find((e) => nodeOf.get(e.name) === nodeOf.get(client.name));
+  assert.ok(remote !== undefined && local !== undefined, 'one echo on each node (the scheduler spreads them)');
+
+  const loop = (pod: string, ip: string) => startLoop(t, cluster, pod, `http://${ip}:8080/`);
+  const loops = {
+    crossNode: loop(`demo/${client.name}`, remote.ip),
+    sameNode: loop(`demo/${client.name}`, local.ip),
+    outsider: loop('legacy/outsider', remote.ip),
+  };
+  await Promise.all(Object.values(loops).map((l) => l.firstOutput));
+  const startedMs = Date.now();
+
+  const peerNow = async (): Promise<string> => {
+    const r = await cli.curl(cluster, `demo/${client.name}`, `http://${remote.ip}:8080/`);
+    assert.ok(r.echo !== null, r.run.stdout + r.run.stderr);
+    return r.echo.peer.address;
+  };
+  for (let round = 0; round < 2; round++) {
+    for (const change of [`${LABEL}=ambient`, `${LABEL}-`]) {
+      const r = await cli.run(['label', '--cluster', cluster, 'namespace', 'demo', change]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const enrolling = change.endsWith('=ambient');
+      // Each transition completes mid-stream: every pod (un)enrolled and the traffic really switched.
+      await until(`demo pods ${enrolling ? 'enrolled' : 'unenrolled'}`, async () =>
+        (await demoPods(cluster)).every((p) => p.enrolled === enrolling),
+      );
+      await until(
+        `calls ${enrolling ? 'over mTLS' : 'in plaintext'}`,
+        async () => (await peerNow()) === (enrolling ? '127.0.0.6' : client.ip),
+      );
+      t.diagnostic(`${change} complete after ${Date.now() - startedMs} ms`);
+    }
+  }
+
+  // A few more requests in the final (plaintext) state, then the loops stop.
+  for (let i = 0; i < 3; i++) await peerNow();
+  const results = {
+    crossNode: tally(await loops.crossNode.stop()),
+    sameNode: tally(await loops.sameNode.stop()),
+    outsider: tally(await loops.outsider.stop()),
+  };
+  if (Object.values(results).some((r) => r.failures.length > 0)) {
+    // For the report: what the ztunnels saw of the failed connections, and the enrollment timeline.
+    const logs = join(cli.stateRoot, cluster, 'logs');
+    for (const file of readdirSync(logs).filter((f) => f.startsWith('ztunnel') || f.startsWith('controller'))) {
+      for (const line of readFileSync(join(logs, file), 'utf8').split('\n')) {
+        if (/"connection failed"|"node agent: |"mesh state published"|refused/.test(line)) {
+          const l = JSON.parse(line) as Record<string, unknown>;
+          const { time, msg, uid, pod, error } = l;
+          const fields = { time, msg, uid, pod, src: l['src.addr'], dst: l['dst.addr'], error };
+          t.diagnostic(`${file}: ${JSON.stringify(fields)}`);
+        }
+      }
+    }
+  }
+  for (const [name, r] of Object.entries(results)) {
+    t.diagnostic(`${name}: ${r.ok} ok, peer phases ${phases(r.peers).join(' → ')}`);
+    assert.deepEqual(r.failures, [], `${name}: failed requests`);
+    assert.ok(r.ok > 0, `${name}: requests answered`);
+  }
+  // The loops spanned every state (each transition completed while they ran): plaintext, mTLS, plaintext,
+  // mTLS, plaintext, as the echo saw the meshed client's peer.
+  for (const name of ['crossNode', 'sameNode'] as const) {
+    const seen = phases(results[name].peers);
+    assert.ok(
+      seen.length >= 5 && seen.every((p) => p === client.ip || p === '127.0.0.6'),
+      `${name}: ${seen.join(' → ')}`,
+    );
+    assert.equal(seen[0], client.ip);
+    assert.equal(seen.at(-1), client.ip);
+  }
+});
