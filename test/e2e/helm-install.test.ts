@@ -11,8 +11,9 @@
 //    object the API's Deployment/DaemonSet controllers created for it (the kubelet cannot run the chart's
 //    image `ferry/ferry`, so those pods exist in the API but do not run; way (a) is the stretch).
 //  - in-cluster config (KUBERNETES_SERVICE_HOST + /var/run/secrets/kubernetes.io/serviceaccount) →
-//    KUBECONFIG: the API's address and CA, with a TokenRequest token of the pod's ServiceAccount bound to
-//    that pod.
+//    KUBECONFIG = the cluster's admin kubeconfig: the local API server authenticates only its admin token
+//    (ServiceAccount tokens are for TokenReview) and does not serve RBAC, so the chart's RBAC is not
+//    exercised here (checked by schema only, test/integration/helm-chart.test.ts).
 //  - ztunnel --ca-token-file (projected token, audience ferry-ca) → a file holding a TokenRequest token of
 //    ferry-ztunnel for that audience, bound to the node's DaemonSet pod (so the CA sees the right node).
 //  - ztunnel --ca-root / --xds-root (ConfigMap ferry-ca-root-cert) → that ConfigMap's root-cert.pem,
@@ -27,11 +28,11 @@
 //  - controller --waypoint-template (ConfigMap ferry-waypoint-template) → the rendered ConfigMap's file.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { parse as parseYaml, stringify } from 'yaml';
+import { stringify } from 'yaml';
 import { CaClient } from '../../src/identity/ca-client.ts';
 import { IdentityError } from '../../src/identity/errors.ts';
 import { spiffeId } from '../../src/identity/spiffe-id.ts';
@@ -182,40 +183,21 @@ privilegedTest(
       nodeName: p.spec.nodeName ?? '',
     });
 
-    const admin = parseYaml(readFileSync(kubeconfig, 'utf8')) as {
-      clusters: { cluster: { server: string; 'certificate-authority-data'?: string } }[];
-    };
-    const apiCluster = admin.clusters[0]?.cluster;
-    assert.ok(apiCluster !== undefined);
-    const token = async (sa: string, pod: Pod, audience?: string): Promise<string> =>
-      (
-        await k(
-          'create',
-          'token',
-          sa,
-          '-n',
-          NAMESPACE,
-          '--bound-object-kind=Pod',
-          `--bound-object-name=${pod.metadata.name}`,
-          `--bound-object-uid=${pod.metadata.uid}`,
-          ...(audience === undefined ? [] : [`--audience=${audience}`]),
-        )
-      ).trim();
-    /** The in-cluster config of a pod, as a kubeconfig: the API's address and CA, the pod's SA token. */
-    const inClusterKubeconfig = async (sa: string, pod: Pod): Promise<string> => {
-      const path = join(dir, `kubeconfig-${pod.metadata.name}`);
-      const config = {
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [{ name: 'in-cluster', cluster: apiCluster }],
-        users: [{ name: sa, user: { token: await token(sa, pod) } }],
-        contexts: [{ name: 'in-cluster', context: { cluster: 'in-cluster', user: sa, namespace: NAMESPACE } }],
-        'current-context': 'in-cluster',
+    /** A TokenRequest (what the kubelet asks for a projected token): the pod's SA, bound to the pod. */
+    const token = async (sa: string, pod: Pod, audience?: string): Promise<string> => {
+      const request = {
+        apiVersion: 'authentication.k8s.io/v1',
+        kind: 'TokenRequest',
+        spec: {
+          ...(audience === undefined ? {} : { audiences: [audience] }),
+          boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: pod.metadata.name, uid: pod.metadata.uid },
+        },
       };
-      writeFileSync(path, stringify(config), { mode: 0o600 });
-      return path;
+      const path = `/api/v1/namespaces/${NAMESPACE}/serviceaccounts/${sa}/token`;
+      const r = await kubectl(kubeconfig, ['create', '--raw', path, '-f', '-'], JSON.stringify(request));
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { status: { token: string } }).status.token;
     };
-
     // 2. The controller: the Deployment's container, once.
     const cc = container(controllerDeployment, 'controller') as RenderedContainer;
     const ccEnv = containerEnv(cc, fields(controllerPod));
@@ -230,13 +212,7 @@ privilegedTest(
     const templateCm = find(objects, 'ConfigMap', `${RELEASE}-waypoint-template`);
     writeFileSync(templateFile, (templateCm.data as Record<string, string>)['waypoint.yaml'] ?? '');
     const controllerArgs = mapFlags(expandArgs(cc.args, ccEnv), { ...listen, '--waypoint-template': templateFile });
-    processes.push(
-      startFerry(
-        controllerArgs,
-        { ...ccEnv, KUBECONFIG: await inClusterKubeconfig(`${RELEASE}-controller`, controllerPod) },
-        join(dir, 'controller.log'),
-      ),
-    );
+    processes.push(startFerry(controllerArgs, { ...ccEnv, KUBECONFIG: kubeconfig }, join(dir, 'controller.log')));
     const readiness = `http://${listen['--readiness']}/healthz/ready`;
     await eventually(
       'the controller ready',
@@ -290,11 +266,12 @@ privilegedTest(
         '--pin-root': pins,
         '--admin-socket': socket,
       });
-      const kc = await inClusterKubeconfig(`${RELEASE}-ztunnel`, pod);
-      processes.push(startFerry(args, { ...env, KUBECONFIG: kc }, join(dir, `ztunnel-${node}.log`)));
+      processes.push(startFerry(args, { ...env, KUBECONFIG: kubeconfig }, join(dir, `ztunnel-${node}.log`)));
     }
 
     // 4. The demo walkthrough on it.
+    // Namespaces first: kubectl applies a directory's files in name order (apps.yaml before namespaces.yaml).
+    await k('apply', '-f', join(DEMO, 'namespaces.yaml'));
     await k('apply', '-f', DEMO);
     await k('rollout', 'status', 'deployment/client', '-n', 'demo', '--timeout=120s');
     await k('rollout', 'status', 'deployment/echo-v1', '-n', 'demo', '--timeout=120s');
