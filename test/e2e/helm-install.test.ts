@@ -84,6 +84,9 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined>, 
   }
 }
 
+/** The chart's terminationGracePeriodSeconds of both workloads, as the kubelet would enforce it. */
+const TERMINATION_GRACE_MS = 30_000;
+
 const manifest = (objects: readonly KubeObject[]): string => objects.map((o) => `---\n${stringify(o)}`).join('');
 
 privilegedTest(
@@ -94,19 +97,17 @@ privilegedTest(
     const dir = mkdtempSync('/tmp/ferry-e2e-helm-files-');
     const pinRoot = `/sys/fs/bpf/ferrytest-${process.pid}-helm`;
     const processes: HostProcess[] = [];
-    // Registered first, so they run last: `ferry down` after the host processes are stopped.
+    // One hook, in order: the host processes first (they watch the API), then `ferry down`, then the check.
     t.after(async () => {
-      const down = await cli.run(['down', '--cluster', cluster]);
-      assert.equal(down.code, 0, down.stderr);
-      assert.deepEqual(cli.leftovers(cluster), []);
-      cli.remove();
-    });
-    t.after(async () => {
-      for (const p of processes.reverse()) await p.stop();
+      for (const p of processes.reverse()) await p.stop(TERMINATION_GRACE_MS);
       rmSync(pinRoot, { recursive: true, force: true });
+      const down = await cli.run(['down', '--cluster', cluster]);
       // Kept when FERRY_KEEP_LOGS is set, to read the host processes' logs after a failure.
       if (process.env.FERRY_KEEP_LOGS !== undefined) t.diagnostic(`host process logs kept in ${dir}`);
       else rmSync(dir, { recursive: true, force: true });
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual(cli.leftovers(cluster), []);
+      cli.remove();
     });
     const up = await cli.run(['up', '--bare', '--nodes', '2', '--cluster', cluster]);
     assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);

@@ -86,8 +86,8 @@ export async function loopbackListenFlags(
 export interface HostProcess {
   readonly child: ChildProcess;
   readonly logFile: string;
-  /** SIGTERM, then wait for the exit (the chart's terminationGracePeriodSeconds is the bound in a pod). */
-  stop(): Promise<void>;
+  /** SIGTERM, then SIGKILL after `graceMs` (as the kubelet does with terminationGracePeriodSeconds). */
+  stop(graceMs: number): Promise<void>;
 }
 
 /** `ferry <args>` as a host process with exactly `env` (plus PATH), its output to `logFile`. */
@@ -103,10 +103,12 @@ export function startFerry(args: readonly string[], env: Readonly<Record<string,
   const proc: HostProcess = {
     child,
     logFile,
-    async stop() {
+    async stop(graceMs) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
         await exited;
+        clearTimeout(timer);
       }
       log.end();
     },
