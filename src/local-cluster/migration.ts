@@ -21,7 +21,6 @@ import type { MeshStatus, PodStatus } from './controller/admin-api.ts';
 import { readMeshConfig } from './controller/mesh-files.ts';
 import { controllerRequest } from './controller-client.ts';
 import { ClusterError } from './errors.ts';
-import type { ClusterLayout } from './layout.ts';
 import { type PodMigrationPhase, podPhase, readMigrationPhases, recordPodPhase } from './migration-state.ts';
 import { startInCgroup } from './pods.ts';
 import { type LocalSidecar, readLocalSidecars, SIDECARS_FILE, sidecarAdminSocket } from './sidecars.ts';
@@ -38,7 +37,7 @@ export type LiveStep =
   | { readonly kind: 'enroll-node' | 'stop-sidecar' | 'start-sidecar' | 'unenroll-node'; readonly pod: string };
 
 export interface MigrationContext {
-  readonly layout: ClusterLayout;
+  readonly stateDir: string;
   readonly env: ClusterCliEnv;
   readonly namespace: string;
   readonly direction: 'forward' | 'rollback';
@@ -53,8 +52,8 @@ export interface NamespaceSnapshot {
 
 /** The namespace's pods (journal + phases) and labels (read back from the controller with the marker set). */
 export async function readNamespaceForMigration(ctx: MigrationContext): Promise<NamespaceSnapshot> {
-  const phases = readMigrationPhases(ctx.layout.stateDir);
-  const pods = podsOf(loadState(ctx.layout.stateDir))
+  const phases = readMigrationPhases(ctx.stateDir);
+  const pods = podsOf(loadState(ctx.stateDir))
     .filter((p) => p.namespace === ctx.namespace)
     .map((p) => ({ name: p.name, injected: p.sidecar === true, phase: podPhase(phases, p) }));
   if (pods.length === 0) {
@@ -70,24 +69,24 @@ export async function runLiveStep(ctx: MigrationContext, step: LiveStep): Promis
       await relabel(ctx, step.changes);
       return;
     case 'enroll-node':
-      await recordPodPhase(ctx.layout.stateDir, ctx.namespace, step.pod, 'handover');
+      await recordPodPhase(ctx.stateDir, ctx.namespace, step.pod, 'handover');
       await relabel(ctx, {});
       await waitForPod(ctx, step.pod, 'enrolled in its node ztunnel', (p) => p.enrolled && p.sidecar === true);
       return;
     case 'stop-sidecar':
       await stopSidecar(ctx, step.pod);
-      await recordPodPhase(ctx.layout.stateDir, ctx.namespace, step.pod, 'ambient');
+      await recordPodPhase(ctx.stateDir, ctx.namespace, step.pod, 'ambient');
       await relabel(ctx, {});
       await waitForPod(ctx, step.pod, 'ambient', (p) => p.enrolled && p.meshed && p.sidecar !== true);
       return;
     case 'start-sidecar':
-      await recordPodPhase(ctx.layout.stateDir, ctx.namespace, step.pod, 'handover');
+      await recordPodPhase(ctx.stateDir, ctx.namespace, step.pod, 'handover');
       await relabel(ctx, {});
       await waitForPod(ctx, step.pod, 'translated with its sidecar', (p) => p.sidecar === true);
       await startSidecar(ctx, step.pod);
       return;
     case 'unenroll-node':
-      await recordPodPhase(ctx.layout.stateDir, ctx.namespace, step.pod, 'sidecar');
+      await recordPodPhase(ctx.stateDir, ctx.namespace, step.pod, 'sidecar');
       await relabel(ctx, {});
       await waitForPod(ctx, step.pod, 'unenrolled from its node ztunnel', (p) => !p.enrolled && p.sidecar === true);
       return;
@@ -102,7 +101,7 @@ async function relabel(ctx: MigrationContext, changes: Readonly<Record<string, s
     ...Object.entries(changes).map(([k, v]) => (v === null ? `${k}-` : `${k}=${v}`)),
     `${MIGRATION_LABEL}=${ctx.direction}`,
   ];
-  const reply = (await controllerRequest(ctx.layout.stateDir, 'POST', '/label', {
+  const reply = (await controllerRequest(ctx.stateDir, 'POST', '/label', {
     kind: 'Namespace',
     name: ctx.namespace,
     changes: args,
@@ -112,7 +111,7 @@ async function relabel(ctx: MigrationContext, changes: Readonly<Record<string, s
 
 async function waitForPod(ctx: MigrationContext, pod: string, what: string, done: (p: PodStatus) => boolean) {
   await until(ctx, `${ctx.namespace}/${pod} ${what}`, async () => {
-    const s = (await controllerRequest(ctx.layout.stateDir, 'GET', '/status')) as MeshStatus;
+    const s = (await controllerRequest(ctx.stateDir, 'GET', '/status')) as MeshStatus;
     const p = s.pods.find((x) => x.namespace === ctx.namespace && x.name === pod);
     return p !== undefined && done(p) && s.nodes.every((n) => n.enrollmentConverged);
   });
@@ -141,7 +140,7 @@ function roleOf(ctx: MigrationContext, pod: string): string {
 
 /** The node ztunnel is enrolled underneath (phase handover): take the sidecar away without a gap. */
 async function stopSidecar(ctx: MigrationContext, pod: string): Promise<void> {
-  const { stateDir } = ctx.layout;
+  const { stateDir } = ctx;
   const role = roleOf(ctx, pod);
   const running = readLocalSidecars(stateDir).find((s) => s.role === role);
   if (running !== undefined) {
@@ -187,7 +186,7 @@ const UNENROLL_GRACE_MS = 500;
 
 /** Starts the pod's sidecar again (idempotent: a running one is left alone) and waits until it is ready. */
 async function startSidecar(ctx: MigrationContext, pod: string): Promise<void> {
-  const { stateDir } = ctx.layout;
+  const { stateDir } = ctx;
   const role = roleOf(ctx, pod);
   let sidecar = readLocalSidecars(stateDir).find((s) => s.role === role);
   if (sidecar === undefined || !alive(sidecar.pid)) {
