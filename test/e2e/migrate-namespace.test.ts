@@ -17,6 +17,12 @@ const cli = new FerryCli('migrate');
 const REQUESTS = 2_500; // 20 ms apart: long enough to outlast one move (checked below)
 const INBOUND_FROM_PROXY = '127.0.0.6';
 
+interface Loop {
+  readonly firstOutput: Promise<void>;
+  readonly done: Promise<Run>;
+  finished(): boolean;
+}
+
 interface Tally {
   readonly ok: number;
   readonly failures: readonly string[];
@@ -57,7 +63,7 @@ privilegedTest('migrate namespace and rollback under load fail zero requests and
   const plainClientIp = podOf(before, 'plain', 'client').ip;
   const echoV1 = podOf(before, 'shop', 'echo-v1').ip;
 
-  const loop = (pod: string, url: string) => {
+  const loop = (pod: string, url: string): Loop => {
     let finished = false;
     const l = cli.start(t, [
       'exec',
@@ -107,7 +113,7 @@ privilegedTest('migrate namespace and rollback under load fail zero requests and
       if (expect === 'ambient') assert.ok(p.enrolled && p.meshed && p.sidecar !== true, `shop/${name} ambient`);
       else assert.ok(p.sidecar === true && !p.enrolled, `shop/${name} back on its sidecar`);
     }
-    const results = {
+    const results: Record<'sidecarClient' | 'ambientClient' | 'outsider', Tally> = {
       sidecarClient: tally(await loops.sidecarClient.done),
       ambientClient: tally(await loops.ambientClient.done),
       outsider: tally(await loops.outsider.done),
