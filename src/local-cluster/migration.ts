@@ -18,7 +18,7 @@ import { uninstallPins } from '../redirect-bpf/index.ts';
 import { adminSocketRequest } from '../runtime/admin-socket.ts';
 import type { ClusterCliEnv } from './cli-env.ts';
 import type { MeshStatus, PodStatus } from './controller/admin-api.ts';
-import { readMeshConfig } from './controller/mesh-files.ts';
+import { adminSocketPath, readMeshConfig } from './controller/mesh-files.ts';
 import { controllerRequest } from './controller-client.ts';
 import { ClusterError } from './errors.ts';
 import { type PodMigrationPhase, podPhase, readMigrationPhases, recordPodPhase } from './migration-state.ts';
@@ -87,12 +87,31 @@ export async function runLiveStep(ctx: MigrationContext, step: LiveStep): Promis
       return;
     case 'unenroll-node':
       await recordPodPhase(ctx.stateDir, ctx.namespace, step.pod, 'sidecar');
+      // At once, not after the controller's round trip: while both are enrolled, the sidecar's connect4
+      // captures first but the node's sk_lookup (attached first) takes the SYN, and the node has no
+      // original destination for it (docs/migration.md "Known limits"). The controller then agrees.
+      await unenrollFromNode(ctx, step.pod);
       await relabel(ctx, {});
       await waitForPod(ctx, step.pod, 'unenrolled from its node ztunnel', (p) => !p.enrolled && p.sidecar === true);
       return;
     default:
       step satisfies never;
   }
+}
+
+async function unenrollFromNode(ctx: MigrationContext, pod: string): Promise<void> {
+  const status = (await controllerRequest(ctx.stateDir, 'GET', '/status')) as MeshStatus;
+  const node = status.pods.find((p) => p.namespace === ctx.namespace && p.name === pod)?.node;
+  const uid = readLocalSidecars(ctx.stateDir).find((s) => s.role === roleOf(ctx, pod))?.uid;
+  if (node === undefined || uid === undefined) return; // the controller's own unenrollment follows anyway
+  await adminSocketRequest(
+    adminSocketPath(ctx.stateDir, `ztunnel-${node}`),
+    'DELETE',
+    `/pods/${encodeURIComponent(uid)}`,
+    {
+      timeoutMs: 5_000,
+    },
+  ).catch(() => undefined);
 }
 
 /** Label changes plus the marker (always a change: the controller translates again). Returns the labels. */
@@ -118,9 +137,14 @@ async function waitForPod(ctx: MigrationContext, pod: string, what: string, done
 }
 
 /** Polls `check` (state we cannot subscribe to) with a bounded backoff until true or the step timeout. */
-async function until(ctx: MigrationContext, what: string, check: () => Promise<boolean>): Promise<void> {
+async function until(
+  ctx: MigrationContext,
+  what: string,
+  check: () => Promise<boolean>,
+  maxWaitMs = 250,
+): Promise<void> {
   const deadline = Date.now() + ctx.stepTimeoutMs;
-  let waitMs = 20;
+  let waitMs = 10;
   for (;;) {
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) {
@@ -130,7 +154,7 @@ async function until(ctx: MigrationContext, what: string, check: () => Promise<b
       );
     }
     await delay(waitMs);
-    waitMs = Math.min(waitMs * 2, 250);
+    waitMs = Math.min(waitMs * 2, maxWaitMs);
   }
 }
 
@@ -215,11 +239,17 @@ async function startSidecar(ctx: MigrationContext, pod: string): Promise<void> {
     await writeSidecars(stateDir, [...readLocalSidecars(stateDir).filter((s) => s.role !== role), sidecar]);
   }
   const readiness = sidecar.readiness;
-  await until(ctx, `the sidecar of ${ctx.namespace}/${pod} to be ready`, async () => {
-    const res = await fetch(`http://${readiness}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
-    await res.text();
-    return res.ok;
-  });
+  // Polled closely: from its readiness on (it enrolls its pod just before), the unenroll-node step is due.
+  await until(
+    ctx,
+    `the sidecar of ${ctx.namespace}/${pod} to be ready`,
+    async () => {
+      const res = await fetch(`http://${readiness}/healthz/ready`, { signal: AbortSignal.timeout(2_000) });
+      await res.text();
+      return res.ok;
+    },
+    20,
+  );
 }
 
 function readStoppedSidecars(stateDir: string): LocalSidecar[] {
