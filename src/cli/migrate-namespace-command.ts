@@ -63,6 +63,7 @@ export async function runNamespaceMigration(command: 'namespace' | 'rollback', a
     direction: command === 'namespace' ? 'forward' : 'rollback',
     stepTimeoutMs: timeout,
   };
+  let midStep = false;
   try {
     const snapshot = await readNamespaceForMigration(ctx);
     const pre =
@@ -91,7 +92,9 @@ export async function runNamespaceMigration(command: 'namespace' | 'rollback', a
     for (const [i, step] of plan.steps.entries()) {
       const t0 = performance.now();
       process.stdout.write(`[${i + 1}/${plan.steps.length}] ${describeStep(namespace, step)} … `);
+      midStep = true;
       await runLiveStep(ctx, toLive(step));
+      midStep = false;
       process.stdout.write(`done (${Math.round(performance.now() - t0)} ms)\n`);
     }
     out(
@@ -100,7 +103,7 @@ export async function runNamespaceMigration(command: 'namespace' | 'rollback', a
     return 0;
   } catch (err) {
     if (!(err instanceof FerryError)) throw err;
-    process.stdout.write('\n');
+    if (midStep) process.stdout.write('failed\n');
     process.stderr.write(`ferry migrate ${command}: ${err.code}: ${err.message}\n`);
     return 1;
   }

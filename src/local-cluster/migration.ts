@@ -10,7 +10,7 @@
 //   unenroll-node  phase sidecar → the controller unenrolls the pod from its node
 // Each phase change reaches the controller as a namespace label change (`ferry.dev/migration`), which makes
 // it translate again and re-read the phases.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -18,7 +18,7 @@ import { uninstallPins } from '../redirect-bpf/index.ts';
 import { adminSocketRequest } from '../runtime/admin-socket.ts';
 import type { ClusterCliEnv } from './cli-env.ts';
 import type { MeshStatus, PodStatus } from './controller/admin-api.ts';
-import { adminSocketPath, readMeshConfig } from './controller/mesh-files.ts';
+import { adminSocketPath, MESH_FILE, readMeshConfig } from './controller/mesh-files.ts';
 import { controllerRequest } from './controller-client.ts';
 import { ClusterError } from './errors.ts';
 import { type PodMigrationPhase, podPhase, readMigrationPhases, recordPodPhase } from './migration-state.ts';
@@ -52,6 +52,12 @@ export interface NamespaceSnapshot {
 
 /** The namespace's pods (journal + phases) and labels (read back from the controller with the marker set). */
 export async function readNamespaceForMigration(ctx: MigrationContext): Promise<NamespaceSnapshot> {
+  if (!existsSync(join(ctx.stateDir, MESH_FILE))) {
+    throw new ClusterError(
+      'FERRY_CLUSTER_NOT_FOUND',
+      `no local cluster at ${ctx.stateDir} (ferry up -f …, or --cluster)`,
+    );
+  }
   const phases = readMigrationPhases(ctx.stateDir);
   const pods = podsOf(loadState(ctx.stateDir))
     .filter((p) => p.namespace === ctx.namespace)
