@@ -28,7 +28,9 @@ from manifests (-f, repeatable; directories are read non-recursively) or from a 
   -n, --namespace NS  only this namespace's findings and objects
   --default-namespace NS  namespace of manifest objects that name none (default: default)
 
-Not built yet: \`ferry migrate namespace\` (moving workloads) and sidecar interop. See docs/migration.md.
+       ferry migrate namespace NS [-f FILE|DIR]... [--cluster C]   (local cluster: sidecars → ambient, live)
+       ferry migrate rollback  NS [--cluster C]                    (back to sidecars)
+See ferry migrate namespace --help and docs/migration.md.
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -41,6 +43,12 @@ export async function run(argv: readonly string[]): Promise<number> {
 }
 
 async function runMigrate(argv: readonly string[]): Promise<number> {
+  const sub = argv[0];
+  if (sub === 'namespace' || sub === 'rollback') {
+    // Their own options (--cluster …): parsed there.
+    const { runNamespaceMigration } = await import('./migrate-namespace-command.ts');
+    return runNamespaceMigration(sub, argv.slice(1));
+  }
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);

@@ -13,6 +13,8 @@ export const CLUSTER_ERROR_CODES = [
   'FERRY_CLUSTER_UNSUPPORTED_IMAGE', // a container has an image we do not map and no command to run
   'FERRY_CLUSTER_COMMAND_FAILED', // a host command (ip, nsenter) failed while building the cluster
   'FERRY_CLUSTER_TEARDOWN_INCOMPLETE', // `ferry down` could not remove some objects (listed in the message)
+  'FERRY_CLUSTER_MIGRATION_STATE_CORRUPT', // migration.json (pod phases of `ferry migrate namespace`) is damaged
+  'FERRY_CLUSTER_MIGRATION_STEP_FAILED', // a step of `ferry migrate namespace|rollback` did not complete
 ] as const;
 
 export type ClusterErrorCode = (typeof CLUSTER_ERROR_CODES)[number];

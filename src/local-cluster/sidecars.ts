@@ -10,7 +10,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { DEFAULT_TRANSLATE_SETTINGS } from '../controller/translate/types.ts';
 import { SIDECAR_CONTAINER } from '../mesh/sidecar-injection.ts';
-import { caRootPath, type LocalMeshConfig } from './controller/mesh-files.ts';
+import { adminSocketPath, caRootPath, type LocalMeshConfig } from './controller/mesh-files.ts';
 import type { ClusterLayout } from './layout.ts';
 import { startInCgroup } from './pods.ts';
 import type { StateJournal, StateRecord } from './state.ts';
@@ -64,6 +64,11 @@ export function sidecarPinRoot(layout: ClusterLayout, namespace: string, pod: st
   return join(layout.pinRoot, `sidecar_${namespace}_${pod}`);
 }
 
+/** The sidecar's admin socket (0600, in the state dir): where its pod can be unenrolled. */
+export function sidecarAdminSocket(stateDir: string, namespace: string, pod: string): string {
+  return adminSocketPath(stateDir, `sidecar-${namespace}-${pod}`);
+}
+
 export async function startLocalSidecars(opts: StartSidecarsOptions): Promise<LocalSidecar[]> {
   const started: LocalSidecar[] = [];
   for (const pod of opts.pods) {
@@ -98,6 +103,9 @@ export async function startLocalSidecars(opts: StartSidecarsOptions): Promise<Lo
       ...pod.appCgroups.flatMap((c) => ['--app-cgroup', c]),
       '--pin-root',
       pinRoot,
+      // Root only: `ferry migrate namespace` unenrolls the pod here before it stops the sidecar.
+      '--admin-socket',
+      sidecarAdminSocket(opts.layout.stateDir, pod.namespace, pod.name),
       '--admin',
       admin,
       '--metrics',

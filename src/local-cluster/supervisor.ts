@@ -126,17 +126,27 @@ export async function runSupervisor(opts: SupervisorOptions): Promise<void> {
       rolling: false,
     });
   };
+  let dirty = true;
   const refreshLaunches = (): void => {
     const journal = loadState(layout.stateDir).records;
-    for (const launch of launchesOf({ ...opts, config })) {
+    const launches = launchesOf({ ...opts, config });
+    for (const launch of launches) {
       const w = watched.get(launch.role);
       if (w === undefined) adopt(launch, journal);
       else w.launch = launch; // e.g. waypoints.json rewritten: same role, maybe new arguments
     }
+    // A sidecar `ferry migrate namespace` took out of sidecars.json is not ours to restart any more (the
+    // runner stops it once supervisor.json no longer lists it).
+    const roles = new Set(launches.map((l) => l.role));
+    for (const [role, w] of watched) {
+      if (w.launch.kind === 'sidecar' && !roles.has(role)) {
+        watched.delete(role);
+        dirty = true;
+      }
+    }
   };
   refreshLaunches();
   log.info({ processes: [...watched.keys()] }, 'supervising');
-  let dirty = true;
   let lastRefresh = Date.now();
   while (!opts.signal.aborted) {
     const now = Date.now();

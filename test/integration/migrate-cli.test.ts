@@ -153,7 +153,7 @@ test("migrate convert -n: only that namespace's objects", async () => {
   assert.doesNotMatch(r.stderr, /bookinfo/);
 });
 
-test('migrate: a missing file is FERRY_MIGRATE_READ_FAILED (exit 2); no input or no subcommand is a usage error (exit 2)', async () => {
+test('migrate: a missing file is FERRY_MIGRATE_READ_FAILED (exit 2); no input or no subcommand is a usage error (exit 2); namespace without a cluster', async () => {
   const missing = await ferry('check', '-f', `${F}does-not-exist.yaml`);
   assert.equal(missing.code, 2);
   assert.equal(
@@ -163,7 +163,14 @@ test('migrate: a missing file is FERRY_MIGRATE_READ_FAILED (exit 2); no input or
   const none = await ferry('check');
   assert.equal(none.code, 2);
   assert.match(none.stderr, /give the configuration with -f FILE\|DIR/);
-  const wrong = await ferry('namespace', 'bookinfo');
+  const wrong = await ferry('frobnicate', 'bookinfo');
   assert.equal(wrong.code, 2);
   assert.match(wrong.stderr, /^usage: ferry migrate check/);
+  // `namespace` moves pods of a running local cluster: none of that name here.
+  const noCluster = await ferry('namespace', 'bookinfo', '--cluster', `ferrytest-none-${process.pid}`);
+  assert.equal(noCluster.code, 1);
+  assert.match(noCluster.stderr, /FERRY_CLUSTER_NOT_FOUND: no local cluster at .*ferrytest-none-/);
+  const usage = await ferry('namespace');
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /^usage: ferry migrate namespace NS/);
 });

@@ -14,6 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { Workload } from '../../mesh/types.ts';
 import { adminSocketRequest } from '../../runtime/admin-socket.ts';
 import type { Logger } from '../../runtime/logger.ts';
+import type { PodMigrationPhase } from '../migration-state.ts';
 
 export interface PodPaths {
   readonly netnsPath: string;
@@ -22,13 +23,15 @@ export interface PodPaths {
 
 /**
  * What the node ztunnel would be given to enroll a pod of the runtime, or undefined: never a pod created
- * with a sidecar, whatever the labels say now (its sidecar owns the pod's capture; two redirectors on one
- * pod netns would compete for its connections).
+ * with a sidecar, whatever the labels say now (its sidecar owns the pod's capture), unless `ferry migrate`
+ * moves it (`phase` handover or ambient, migration-state.ts): in handover the sidecar's programs run first
+ * and win (docs/redirect.md "Sidecar mode: nested attachment"), so the node's capture waits underneath.
  */
 export function enrollmentPaths(
   pod: { readonly netnsPath: string; readonly cgroupDir: string; readonly sidecar?: boolean } | undefined,
+  phase: PodMigrationPhase = pod?.sidecar === true ? 'sidecar' : 'ambient',
 ): PodPaths | undefined {
-  if (pod === undefined || pod.sidecar === true) return undefined;
+  if (pod === undefined || phase === 'sidecar') return undefined;
   return { netnsPath: pod.netnsPath, cgroupPath: pod.cgroupDir };
 }
 

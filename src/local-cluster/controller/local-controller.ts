@@ -18,6 +18,7 @@ import { type CaServer, startCaServer } from '../../identity/ca-server.ts';
 import type { Logger } from '../../runtime/logger.ts';
 import { parseHostPort } from '../../runtime/process-config.ts';
 import { ADDRESS_TYPE_URL, L7_TYPE_URL, ZTUNNEL_TYPE_URLS } from '../../xds/proto.ts';
+import { podPhase, readMigrationPhases } from '../migration-state.ts';
 import { loadState, podsOf } from '../state.ts';
 import { keepLatestDiagnostics } from './diagnostic-history.ts';
 import { desiredEnrollments, EnrollmentReconciler, enrollmentPaths, gateHbone, withEnrolled } from './enrollment.ts';
@@ -173,10 +174,13 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
         // The pods created with Ferry's sidecar, re-read from the runtime's journal at every translation
         // (a getter: the settings object is spread per run). Injection was decided at creation, so a later
         // label change neither adds nor removes a sidecar the runtime does (not) run.
+        // `ferry migrate namespace` moves a pod off its sidecar live: from its `ambient` phase on
+        // (migration-state.ts) it is translated as a plain pod.
         get sidecarPods(): ReadonlySet<string> {
+          const phases = readMigrationPhases(stateDir);
           return new Set(
             podsOf(loadState(stateDir))
-              .filter((p) => p.sidecar === true)
+              .filter((p) => p.sidecar === true && podPhase(phases, p) !== 'ambient')
               .map((p) => `${p.namespace}/${p.name}`),
           );
         },
@@ -184,11 +188,20 @@ export async function startLocalController(stateDir: string, log: Logger): Promi
       log,
       onTranslated: async (result) => {
         const pods = new Map(podsOf(loadState(stateDir)).map((p) => [`${p.namespace}/${p.name}`, p]));
+        const phases = readMigrationPhases(stateDir);
+        const phaseOf = (ns: string, name: string) => {
+          const pod = pods.get(`${ns}/${name}`);
+          return pod === undefined ? 'ambient' : podPhase(phases, pod);
+        };
+        // A pod in handover is still its sidecar's (native HBONE) and enrolled in its node as well.
+        const handover = new Set(
+          result.config.workloads.filter((w) => phaseOf(w.namespace, w.name) === 'handover').map((w) => w.uid),
+        );
         const desired = desiredEnrollments(
           result.config.workloads,
-          (ns, name) => enrollmentPaths(pods.get(`${ns}/${name}`)),
+          (ns, name) => enrollmentPaths(pods.get(`${ns}/${name}`), phaseOf(ns, name)),
           nodes,
-          nativeHbone(result),
+          new Set([...nativeHbone(result)].filter((uid) => !handover.has(uid))),
         );
         wakeAckWaiters(); // a new generation may already be ACKed by nobody: waiters re-check
         const enrolledNow = enrollment.enrolledByNode();
