@@ -186,10 +186,13 @@ export async function serveGreetingApp(
     socket.on('error', () => undefined);
     const greeting: Greeting = { via: 'app', pod: pod.name, remote: String(socket.remoteAddress), marker };
     socket.write(`${JSON.stringify(greeting)}\n`);
-    createInterface({ input: socket }).on('line', (line) => {
-      if (line === 'hello') socket.end();
-      else socket.write(`${line}\n`);
-    });
+    createInterface({ input: socket })
+      .on('line', (line) => {
+        if (line === 'hello') socket.end();
+        else socket.write(`${line}\n`);
+      })
+      // readline re-emits its input's errors: a client that resets must not crash the test process.
+      .on('error', () => undefined);
   });
   server.listen({ fd });
   await once(server, 'listening');

@@ -117,12 +117,17 @@ export class PodClassifier {
       const st = statQuiet(path);
       if (st === null) continue;
       ids.push(st.ino);
-      if (this.#written.get(st.ino) === want.cls) continue;
-      if (!this.#tryWrite(() => this.#opts.guard.classifyCgroup(st.ino, want.cls), path)) continue;
-      this.#written.set(st.ino, want.cls);
+      const current = this.#written.get(st.ino);
+      // A running pod that joins the mesh keeps connecting directly until its enrollment holds (enrolled
+      // wins in the datapath, and the controller announces it as HBONE only then): refusing it meanwhile
+      // would fail its requests. Only a cgroup seen for the first time is refused until enrolled.
+      const cls = current === 'exempt' && want.cls === 'ambient' ? 'exempt' : want.cls;
+      if (current === cls) continue;
+      if (!this.#tryWrite(() => this.#opts.guard.classifyCgroup(st.ino, cls), path)) continue;
+      this.#written.set(st.ino, cls);
       // The cgroup's age (its ctime: set when the kubelet created it) is the refusal window for this pod.
       const cgroupAgeMs = Math.max(0, Date.now() - Number(st.ctimeMs));
-      const fields = { namespace: want.pod.namespace, pod: want.pod.name, podUid: uid, class: want.cls, via };
+      const fields = { namespace: want.pod.namespace, pod: want.pod.name, podUid: uid, class: cls, via };
       this.#log.info({ ...fields, cgroup: path, cgroupAgeMs }, 'node agent: pod classified');
     }
     return ids;
