@@ -8,14 +8,12 @@
 // then arrives from the client's own address); `ferry down` leaves
 // nothing (checked in FerryCli.up's t.after).
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { privilegedTest } from '../../testkit/privileged.ts';
-import { DEMO, FerryCli, type Run } from '../helpers/cluster-cli.ts';
-import { k8sToolPath } from '../helpers/k8s-tools.ts';
+import { DEMO, FerryCli, kubectl } from '../helpers/cluster-cli.ts';
 
 const cli = new FerryCli('api');
 test.after(() => cli.remove());
@@ -27,19 +25,6 @@ interface PodRow {
   readonly phase: string;
   readonly ambient: boolean;
   readonly enrolled: boolean;
-}
-
-function kubectl(kubeconfig: string, args: readonly string[], input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      k8sToolPath('kubectl'),
-      ['--kubeconfig', kubeconfig, ...args],
-      { maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) =>
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
-    );
-    if (input !== undefined) child.stdin?.end(input);
-  });
 }
 
 async function pods(cluster: string): Promise<PodRow[]> {

@@ -7,7 +7,6 @@
 // (the restarted one adopts them); `kubectl delete deployment` cascades; `ferry down` leaves nothing.
 // One cluster for the file; `down` and the leftover check are registered before `up` runs.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -15,8 +14,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { cgroup2MountPoint } from '../../src/redirect-bpf/probe.ts';
 import { privilegedTest } from '../../testkit/privileged.ts';
-import { FerryCli, type Run } from '../helpers/cluster-cli.ts';
-import { k8sToolPath } from '../helpers/k8s-tools.ts';
+import { FerryCli, kubectl, type Run } from '../helpers/cluster-cli.ts';
 
 const WORKLOADS = fileURLToPath(new URL('./fixtures/bare-workloads.yaml', import.meta.url));
 const GUARANTEED_POD = {
@@ -72,20 +70,6 @@ interface Pod {
       lastState?: { terminated?: { exitCode: number } };
     }[];
   };
-}
-
-function kubectl(kubeconfig: string, args: readonly string[], input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      k8sToolPath('kubectl'),
-      ['--kubeconfig', kubeconfig, ...args],
-      { maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
-      },
-    );
-    child.stdin?.end(input ?? '');
-  });
 }
 
 async function ok(run: Promise<Run>): Promise<string> {

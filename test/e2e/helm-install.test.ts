@@ -27,7 +27,6 @@
 //    --admin-socket (emptyDir) → a file in the test's directory.
 //  - controller --waypoint-template (ConfigMap ferry-waypoint-template) → the rendered ConfigMap's file.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -49,29 +48,14 @@ import {
   type RenderedContainer,
   startFerry,
 } from '../helpers/chart-host-processes.ts';
-import { DEMO, FerryCli, type Run } from '../helpers/cluster-cli.ts';
+import { DEMO, FerryCli, kubectl } from '../helpers/cluster-cli.ts';
 import { container, find, NAMESPACE, podSpec, RELEASE, render } from '../helpers/helm-render.ts';
 import type { KubeObject } from '../helpers/k8s-schema.ts';
-import { k8sToolPath } from '../helpers/k8s-tools.ts';
 
 interface Pod {
   metadata: { name: string; namespace: string; uid: string };
   spec: { nodeName?: string };
   status: { podIP?: string };
-}
-
-function kubectl(kubeconfig: string, args: readonly string[], input?: string): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = execFile(
-      k8sToolPath('kubectl'),
-      ['--kubeconfig', kubeconfig, ...args],
-      { maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : null, stdout, stderr });
-      },
-    );
-    child.stdin?.end(input ?? '');
-  });
 }
 
 /** Polls until `check` returns a value (bounded by the test's timeout; no timing assertion). */

@@ -6,15 +6,15 @@
 // its own node, the outsider to an echo) run while namespace demo is labelled and unlabelled twice. Zero
 // requests may fail, and the echo's view of the peer switches between the client's IP and 127.0.0.6.
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { privilegedTest } from '../../testkit/privileged.ts';
-import { DEMO, FerryCli, type Run } from '../helpers/cluster-cli.ts';
-import { k8sToolPath } from '../helpers/k8s-tools.ts';
+import { DEMO, FerryCli, kubectl, type Run } from '../helpers/cluster-cli.ts';
+import { phases, tally } from '../helpers/request-loops.ts';
 
 const cli = new FerryCli('relabel-api');
 test.after(() => cli.remove());
@@ -29,20 +29,6 @@ interface PodRow {
   readonly name: string;
   readonly ip: string;
   readonly enrolled: boolean;
-}
-
-interface Tally {
-  readonly ok: number;
-  readonly failures: readonly string[];
-  readonly peers: readonly string[];
-}
-
-function kubectl(kubeconfig: string, args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(k8sToolPath('kubectl'), ['--kubeconfig', kubeconfig, ...args], { maxBuffer: 16 << 20 }, (err, o, e) =>
-      resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout: o, stderr: e }),
-    );
-  });
 }
 
 async function demoPods(cluster: string): Promise<PodRow[]> {
@@ -107,29 +93,6 @@ function startLoop(t: TestContext, cluster: string, pod: string, url: string) {
       return { code: running ? 0 : child.exitCode, stdout, stderr };
     },
   };
-}
-
-function tally(run: Run): Tally {
-  const lines = run.stdout.split('\n');
-  let ok = 0;
-  const peers: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i] !== 'HTTP 200') continue;
-    ok++;
-    const body = JSON.parse(lines[i + 1] ?? '{}') as { peer?: { address?: string } };
-    peers.push(body.peer?.address ?? '?');
-  }
-  const otherStatus = lines.flatMap((l, i) =>
-    l.startsWith('HTTP ') && l !== 'HTTP 200' ? [`${l} ${(lines[i + 1] ?? '').slice(0, 300)}`] : [],
-  );
-  const failures = [...run.stderr.split('\n').filter((l) => l.startsWith('curl:')), ...otherStatus];
-  if (run.code !== 0 && failures.length === 0) failures.push(`exit ${run.code}: ${run.stderr.slice(-500)}`);
-  return { ok, failures, peers };
-}
-
-/** Consecutive runs of equal values: [a, a, b, a] → [a, b, a]. */
-function phases(peers: readonly string[]): string[] {
-  return peers.filter((p, i) => i === 0 || peers[i - 1] !== p);
 }
 
 privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load fails zero requests', async (t) => {

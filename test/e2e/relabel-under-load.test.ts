@@ -8,42 +8,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { privilegedTest } from '../../testkit/privileged.ts';
-import { DEMO, FerryCli, podOf, type Run } from '../helpers/cluster-cli.ts';
+import { DEMO, FerryCli, podOf } from '../helpers/cluster-cli.ts';
+import { phases, tally } from '../helpers/request-loops.ts';
 
 const cli = new FerryCli('relabel');
 test.after(() => cli.remove());
 
 const REQUESTS = 400; // 20 ms apart: ~50 req/s for ~8 s plus request time
 const LABEL = 'istio.io/dataplane-mode';
-
-interface Tally {
-  readonly ok: number;
-  readonly failures: readonly string[];
-  readonly peers: readonly string[];
-}
-
-function tally(run: Run): Tally {
-  const lines = run.stdout.split('\n');
-  let ok = 0;
-  const peers: string[] = [];
-  for (let i = 0; i < lines.length; i++) {
-    if (lines[i] !== 'HTTP 200') continue;
-    ok++;
-    const body = JSON.parse(lines[i + 1] ?? '{}') as { peer?: { address?: string } };
-    peers.push(body.peer?.address ?? '?');
-  }
-  const otherStatus = lines.flatMap((l, i) =>
-    l.startsWith('HTTP ') && l !== 'HTTP 200' ? [`${l} ${(lines[i + 1] ?? '').slice(0, 300)}`] : [],
-  );
-  const failures = [...run.stderr.split('\n').filter((l) => l.startsWith('curl:')), ...otherStatus];
-  if (run.code !== 0 && failures.length === 0) failures.push(`exit ${run.code}: ${run.stderr.slice(-500)}`);
-  return { ok, failures, peers };
-}
-
-/** Consecutive runs of equal values: [a, a, b, a] → [a, b, a]. */
-function phases(peers: readonly string[]): string[] {
-  return peers.filter((p, i) => i === 0 || peers[i - 1] !== p);
-}
 
 privilegedTest('enrolling and unenrolling a namespace under load fails zero requests', async (t) => {
   const { cluster } = await cli.up(t, 'relabel', DEMO);

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { Flow } from '../../src/cli/observe/flow.ts';
 import type { MeshStatus } from '../../src/local-cluster/controller/admin-api.ts';
 import { cgroup2MountPoint } from '../../src/redirect-bpf/probe.ts';
+import { k8sToolPath } from './k8s-tools.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 export const DEMO = fileURLToPath(new URL('../../examples/demo', import.meta.url));
@@ -211,4 +212,19 @@ export function vipOf(s: MeshStatus, ns: string, name: string): string {
   const vip = s.services.find((x) => x.namespace === ns && x.name === name)?.vip;
   assert.ok(typeof vip === 'string', `${ns}/${name} has a VIP`);
   return vip;
+}
+
+/** The pinned kubectl v1.34 (k8s-tools.ts) against a cluster's kubeconfig; `input` goes to its stdin. */
+export function kubectl(kubeconfig: string, args: readonly string[], input?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      k8sToolPath('kubectl'),
+      ['--kubeconfig', kubeconfig, ...args],
+      { maxBuffer: 16 * 1024 * 1024 },
+      (err, stdout, stderr) => {
+        resolve({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+      },
+    );
+    child.stdin?.end(input ?? '');
+  });
 }
