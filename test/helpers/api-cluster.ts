@@ -1,0 +1,39 @@
+// Reading a cluster started with `ferry up --api` in e2e tests: its pods as `ferry status --json` reports
+// them (the API's pods and what each node agent has enrolled), and a bounded wait for a condition that
+// the API's watchers reach asynchronously.
+import assert from 'node:assert/strict';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { FerryCli } from './cluster-cli.ts';
+
+export interface ApiPodRow {
+  readonly namespace: string;
+  readonly name: string;
+  readonly ip: string;
+  readonly phase: string;
+  readonly ambient: boolean;
+  readonly enrolled: boolean;
+}
+
+export async function apiPods(cli: FerryCli, cluster: string): Promise<ApiPodRow[]> {
+  const r = await cli.run(['status', '--json', '--cluster', cluster]);
+  assert.equal(r.code, 0, r.stderr);
+  return (JSON.parse(r.stdout) as { pods: ApiPodRow[] }).pods;
+}
+
+/** The pod of a namespace whose name starts with `prefix` (a Deployment's pods carry generated suffixes). */
+export function podNamed(pods: readonly ApiPodRow[], namespace: string, prefix: string): ApiPodRow {
+  const p = pods.find((x) => x.namespace === namespace && x.name.startsWith(prefix));
+  assert.ok(p !== undefined, `a pod ${namespace}/${prefix}* in ${pods.map((x) => `${x.namespace}/${x.name}`)}`);
+  return p;
+}
+
+/** Polls `f` until it returns something other than false; throws naming `what` after `ms`. */
+export async function until<T>(what: string, f: () => Promise<T | false>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== false) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(200);
+  }
+}
