@@ -10,6 +10,7 @@ import { isJson, KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { RestMapper } from '../kube/rest-mapper.ts';
 import { readManifestObjects, sendManifests } from '../local-cluster/api-manifests.ts';
 import { podsView, printPods } from '../local-cluster/api-mesh-up.ts';
+import { apiMeshView, printMeshView } from '../local-cluster/api-status.ts';
 import { clusterCliEnv } from '../local-cluster/cli-env.ts';
 import type { MeshStatus } from '../local-cluster/controller/admin-api.ts';
 import { LocalControllerError } from '../local-cluster/controller/errors.ts';
@@ -233,17 +234,21 @@ async function withApi<T>(cluster: { config: LocalMeshConfig }, f: (client: Kube
   }
 }
 
-/** `ferry status` of a cluster on its API: pods as the API and the node agents see them. */
+/** `ferry status` of a cluster on its API: pods as the API and the node agents see them, then the mesh's objects. */
 async function apiStatus(cluster: { stateDir: string; config: LocalMeshConfig }, json: boolean): Promise<number> {
-  const pods = await withApi(cluster, (client) => podsView(client, cluster.stateDir, cluster.config));
+  const { pods, view } = await withApi(cluster, async (client) => ({
+    pods: await podsView(client, cluster.stateDir, cluster.config),
+    view: await apiMeshView(client),
+  }));
   if (json) {
-    out(JSON.stringify({ cluster: cluster.config.cluster, api: cluster.config.api, pods }, null, 2));
+    out(JSON.stringify({ cluster: cluster.config.cluster, api: cluster.config.api, pods, ...view }, null, 2));
     return 0;
   }
   out(
     `cluster ${cluster.config.cluster} on its Kubernetes API (kubectl --kubeconfig ${cluster.config.api?.kubeconfig})`,
   );
   printPods(pods, out);
+  printMeshView(view, out);
   return 0;
 }
 

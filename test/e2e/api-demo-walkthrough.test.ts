@@ -49,6 +49,14 @@ privilegedTest('demo walkthrough with kubectl on ferry up --api: label → mTLS 
   const meshed = await cli.curl(cluster, clientPod, 'http://echo/');
   assert.ok(meshed.echo !== null, meshed.run.stdout + meshed.run.stderr);
   assert.equal(meshed.echo.peer.address, '127.0.0.6');
+  // `ferry status` lists the Service with its ClusterIP, the mesh's VIP: the same call by address works.
+  const statusJson = JSON.parse((await cli.run(['status', '--json', '--cluster', cluster])).stdout) as {
+    services: { namespace: string; name: string; vip: string | null }[];
+  };
+  const vip = statusJson.services.find((s) => s.namespace === 'demo' && s.name === 'echo')?.vip;
+  assert.ok(typeof vip === 'string', JSON.stringify(statusJson.services));
+  const byVip = await cli.curl(cluster, clientPod, `http://${vip}/`);
+  assert.equal(byVip.echo?.peer.address, '127.0.0.6', byVip.run.stdout + byVip.run.stderr);
   const allowed = await cli.flow(
     cluster,
     (f) => f.direction === 'inbound' && f.sourceIdentity === CLIENT_ID && f.verdict === 'allowed',
@@ -62,6 +70,8 @@ privilegedTest('demo walkthrough with kubectl on ferry up --api: label → mTLS 
   // 4. DENY with kubectl apply: once the controller's xDS reaches the echo's ztunnel, the client is reset.
   const deny = join(DEMO, 'policies', 'deny-client.yaml');
   assert.match(await ctl('apply', '-f', deny), /authorizationpolicy.*deny-client-to-echo created/);
+  const status = await cli.run(['status', '--cluster', cluster]);
+  assert.match(status.stdout, /demo\/deny-client-to-echo\s+DENY \(WorkloadSelector\)/);
   const denied = await until('the client refused by the DENY policy', async () => {
     const r = await cli.curl(cluster, clientPod, 'http://echo/');
     return r.echo === null ? r.run : false;
