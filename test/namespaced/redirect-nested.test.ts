@@ -92,6 +92,9 @@ privilegedTest('a sidecar and the node ztunnel on one pod: each connect reaches 
       assert.equal(inbound.ok && inbound.reply.via === 'ztunnel-inbound' && inbound.reply.pod, 'client@node');
       const stray = await connectFromPod(peer, client.ip, 15001);
       assert.deepEqual(stray, captured('client@node', null));
+      // Each note of a captured connect is dropped once its handshake completed.
+      assert.deepEqual([...sidecar.map('captured_connects').keys()], []);
+      assert.deepEqual([...node.map('captured_connects').keys()], []);
     } finally {
       await nodeSide.release();
       await sidecarSide.release();
