@@ -6,12 +6,16 @@
  *    original destination is stored by socket cookie.
  *  - sockops: at ACTIVE_ESTABLISHED the original destination is re-keyed by (netns cookie, 4-tuple), the key
  *    the ztunnel can compute from its accepted socket. The netns cookie is needed because every pod uses
- *    127.0.0.1, so tuples repeat across pods.
+ *    127.0.0.1, so tuples repeat across pods. At TCP_CONNECT (source port known, SYN not sent yet) a
+ *    captured connect's tuple is noted in captured_connects, so this object's sk_lookup knows it as its own.
  *  - sk_lookup (attached per pod netns): inbound plaintext SYNs are assigned to the ztunnel's in-pod 15006
  *    listener, captured connects (podIP:15001) to its 15001 listener and HBONE (podIP:15008) to its 15008
  *    listener, each found in a sockhash keyed by the pod IP that user space fills. Assigned with
  *    NO_REUSEPORT: the in-pod listeners use SO_REUSEPORT for the handoff between two ztunnel processes, and
  *    any process in the pod with the same UID could join those groups; only the registered socket counts.
+ *    Two redirectors (pin roots) may have sk_lookup on one pod netns at once (a sidecar and its node's
+ *    ztunnel during a migration): a captured connect goes to the listener of the redirector that captured
+ *    it, everything else to the first attached one (see steer_captured).
  *  - fail-closed guard (node agent mode only, off while guard_root holds 0): a connect from a cgroup under
  *    the guard root that is neither enrolled nor classified `exempt` by the node agent is refused (EPERM),
  *    so a new pod never talks around the mesh before the agent has looked at it.
@@ -84,6 +88,16 @@ struct tuple_key {
   __u32 pad;
 };
 
+/* A captured connect in flight, as sk_lookup sees its SYN: the client's address and port, and the pod IP
+ * it was rewritten to (port 15001 implied). Pod IPs are unique on a node, so no netns cookie is needed
+ * (sk_lookup has none). */
+struct capture_key {
+  __u32 src_ip;   /* network order */
+  __u32 dst_ip;   /* network order: the pod IP */
+  __u16 src_port; /* network order */
+  __u16 pad;
+};
+
 /* classified values: what the node agent decided for a pod cgroup that is not (or not yet) enrolled. */
 #define CLASS_AMBIENT 1 /* to be enrolled: refused until it is */
 #define CLASS_EXEMPT 2  /* not in the mesh: connects directly */
@@ -154,6 +168,16 @@ struct {
   __type(key, __u32); /* pod IP, network order */
   __type(value, __u64);
 } hbone_listeners SEC(".maps");
+
+/* Connects this redirector captured whose handshake has not completed: written by sockops at TCP_CONNECT,
+ * removed at ACTIVE_ESTABLISHED (a refused connect's entry ages out of the LRU). Per pin root, so each
+ * redirector knows its own captures; value unused. */
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, 65536);
+  __type(key, struct capture_key);
+  __type(value, __u32);
+} captured_connects SEC(".maps");
 
 /* The node agent's classification of pod cgroups (cgroup id → CLASS_*). */
 struct {
@@ -354,16 +378,9 @@ int ferry_connect6(struct bpf_sock_addr *ctx) {
   return 1;
 }
 
-SEC("sockops")
-int ferry_sockops(struct bpf_sock_ops *skops) {
-  if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
-    return 1;
-  __u64 cookie = bpf_get_socket_cookie(skops);
-  struct orig_dst *orig = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
-  if (!orig)
-    return 1;
-  struct tuple_key key = {};
-  key.netns_cookie = bpf_get_netns_cookie(skops);
+/* The connection's tuple as the ztunnel's accepted socket will show it (src = the client's local end). */
+static __always_inline void socket_tuple(struct bpf_sock_ops *skops, struct tuple_key *key) {
+  key->netns_cookie = bpf_get_netns_cookie(skops);
   /* Read every field unconditionally (see CTX_LOAD). For an AF_INET6 socket connected to a v4-mapped address
    * the embedded IPv4 words are the ones that matter. */
   __u32 family = CTX_LOAD(skops->family);
@@ -371,10 +388,31 @@ int ferry_sockops(struct bpf_sock_ops *skops) {
   __u32 remote4 = CTX_LOAD(skops->remote_ip4);
   __u32 local6 = CTX_LOAD(skops->local_ip6[3]);
   __u32 remote6 = CTX_LOAD(skops->remote_ip6[3]);
-  key.src_ip = family == AF_INET ? local4 : local6;
-  key.dst_ip = family == AF_INET ? remote4 : remote6;
-  key.src_port = bpf_htons((__u16)skops->local_port); /* local_port is host order */
-  key.dst_port = (__u16)(skops->remote_port >> 16);   /* remote_port is network order in the high half */
+  key->src_ip = family == AF_INET ? local4 : local6;
+  key->dst_ip = family == AF_INET ? remote4 : remote6;
+  key->src_port = bpf_htons((__u16)skops->local_port); /* local_port is host order */
+  key->dst_port = (__u16)(skops->remote_port >> 16);   /* remote_port is network order in the high half */
+}
+
+SEC("sockops")
+int ferry_sockops(struct bpf_sock_ops *skops) {
+  __u32 op = skops->op;
+  if (op != BPF_SOCK_OPS_TCP_CONNECT_CB && op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+    return 1;
+  __u64 cookie = bpf_get_socket_cookie(skops);
+  struct orig_dst *orig = bpf_map_lookup_elem(&orig_by_cookie, &cookie);
+  if (!orig)
+    return 1; /* not captured by this redirector (maybe by another one on a nested cgroup) */
+  struct tuple_key key = {};
+  socket_tuple(skops, &key);
+  struct capture_key captured = {.src_ip = key.src_ip, .dst_ip = key.dst_ip, .src_port = key.src_port, .pad = 0};
+  if (op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+    /* Before the SYN leaves: this object's sk_lookup must know the connect is its own when the SYN arrives. */
+    __u32 one = 1;
+    bpf_map_update_elem(&captured_connects, &captured, &one, BPF_ANY);
+    return 1;
+  }
+  bpf_map_delete_elem(&captured_connects, &captured);
   struct orig_dst copy = *orig;
   bpf_map_update_elem(&orig_by_tuple, &key, &copy, BPF_ANY);
   bpf_map_delete_elem(&orig_by_cookie, &cookie);
@@ -385,15 +423,21 @@ int ferry_sockops(struct bpf_sock_ops *skops) {
  * there is none, so nothing else in the pod ever gets it. NO_REUSEPORT: the registered socket itself, never
  * another member of its reuseport group: a process in the pod with the ztunnel's UID can join that group,
  * and so can a previous enrollment's listener that is about to close (re-enrolled within the unenroll
- * grace). A newer ztunnel process registering its own listener replaces the entry: the handoff. */
+ * grace). A newer ztunnel process registering its own listener replaces the entry: the handoff.
+ * Every sk_lookup program on a netns runs, in attach order, and the last socket assigned wins; assigning
+ * over an earlier program's choice fails unless BPF_SK_LOOKUP_F_REPLACE is given. Without `replace`, a
+ * socket an earlier program (another redirector) chose stands: SK_PASS keeps it. */
 static __always_inline int assign_registered(struct bpf_sk_lookup *ctx, void *listeners, __u32 pod_ip,
-                                             __u32 steered_counter) {
+                                             __u32 steered_counter, int replace) {
+  if (!replace && ctx->sk)
+    return SK_PASS;
   struct bpf_sock *sk = bpf_map_lookup_elem(listeners, &pod_ip);
   if (!sk) {
     count(CTR_LOOKUP_MISSED);
     return SK_DROP;
   }
-  long err = bpf_sk_assign(ctx, sk, BPF_SK_LOOKUP_F_NO_REUSEPORT);
+  __u64 flags = BPF_SK_LOOKUP_F_NO_REUSEPORT | (replace ? BPF_SK_LOOKUP_F_REPLACE : 0);
+  long err = bpf_sk_assign(ctx, sk, flags);
   bpf_sk_release(sk);
   if (err != 0) {
     count(CTR_LOOKUP_MISSED);
@@ -402,6 +446,19 @@ static __always_inline int assign_registered(struct bpf_sk_lookup *ctx, void *li
   if (steered_counter != NO_COUNTER)
     count(steered_counter);
   return SK_PASS;
+}
+
+/* A SYN to podIP:15001. Two redirectors can share the pod netns for a moment: a migration attaches a
+ * sidecar's sk_lookup next to the node ztunnel's (or the other way round), and the sidecar's connect4, on
+ * the app containers' cgroups, runs before the node's. A connect this redirector captured (its sockops
+ * noted the tuple) is assigned to its own listener, replacing an earlier program's choice: only this
+ * redirector has its original destination. Any other SYN (another redirector's capture, a peer dialing
+ * podIP:15001) goes to our listener only if no program before us chose one: the first attached serves it. */
+static __always_inline int steer_captured(struct bpf_sk_lookup *ctx, __u32 pod_ip) {
+  struct capture_key key = {
+      .src_ip = ctx->remote_ip4, .dst_ip = pod_ip, .src_port = CTX_LOAD(ctx->remote_port), .pad = 0};
+  int own = bpf_map_lookup_elem(&captured_connects, &key) != 0;
+  return assign_registered(ctx, &outbound_listeners, pod_ip, NO_COUNTER, own); /* counted at connect */
 }
 
 SEC("sk_lookup")
@@ -418,9 +475,9 @@ int ferry_sk_lookup(struct bpf_sk_lookup *ctx) {
    * listener, never to the ordinary lookup, where a foreign socket could answer. A peer elsewhere dialing
    * it gets a reset from the ztunnel, which has no original destination for that tuple. */
   if (port == PORT_OUTBOUND)
-    return assign_registered(ctx, &outbound_listeners, local_ip, NO_COUNTER); /* counted at connect */
+    return steer_captured(ctx, local_ip);
   if (port == PORT_HBONE)
-    return assign_registered(ctx, &hbone_listeners, local_ip, NO_COUNTER);
+    return assign_registered(ctx, &hbone_listeners, local_ip, NO_COUNTER, 0);
   struct config *cfg = load_config();
   if (!cfg || is_ztunnel_port(port) || is_excluded_port(cfg, port) || remote_ip == SOURCE_INPOD_127_0_0_6 ||
       remote_ip == local_ip || in_cidrs(cfg->probe_cidrs, cfg->probe_cidr_count, remote_ip)) {
@@ -430,7 +487,7 @@ int ferry_sk_lookup(struct bpf_sk_lookup *ctx) {
   /* Enrolled (this program is attached) but no ztunnel listener: fail closed. SK_DROP makes the lookup
    * fail with ECONNREFUSED, so the client gets a reset at once, and plaintext never reaches the app behind
    * the mesh's back (STRICT would otherwise be bypassed while the ztunnel is down). */
-  return assign_registered(ctx, &inbound_listeners, local_ip, CTR_INBOUND_STEERED);
+  return assign_registered(ctx, &inbound_listeners, local_ip, CTR_INBOUND_STEERED, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -10,6 +10,8 @@ export const CONFIG_SIZE = 176;
 export const TUPLE_KEY_SIZE = 24;
 export const ORIG_DST_SIZE = 16;
 export const POD_INFO_SIZE = 8;
+/** struct capture_key: client address and port, the pod IP it was rewritten to (docs/redirect.md, "Two redirectors on one pod"). */
+export const CAPTURE_KEY_SIZE = 12;
 /**
  * pod_info.flags bit (POD_FLAG_STEER_LISTENERS in bpf/redirect.bpf.c): the pod's 15001 and 15008 listeners
  * are registered for sk_lookup, so connect4 rewrites to podIP:15001 instead of 127.0.0.1:15001
@@ -217,6 +219,7 @@ export const MAP_SHAPES = {
   outbound_listeners: { key: 4, value: 8 },
   hbone_listeners: { key: 4, value: 8 },
   counters: { key: 4, value: 8 },
+  captured_connects: { key: CAPTURE_KEY_SIZE, value: 4 },
   classified: { key: 8, value: 4 },
   guard_root: { key: 4, value: 8 },
   guard_counters: { key: 4, value: 8 },

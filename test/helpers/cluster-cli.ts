@@ -37,6 +37,16 @@ export interface FerryCliOptions {
 /** ./bin/ferry, the command the README tells users to run. */
 export const BIN_FERRY = fileURLToPath(new URL('../../bin/ferry', import.meta.url));
 
+/** A command started by FerryCli.start. */
+export interface Started {
+  /** Resolves at its first output (a load loop is running). */
+  readonly firstOutput: Promise<void>;
+  readonly done: Promise<Run>;
+  /** Resolves true once its stdout so far matches, false if it exits first. */
+  untilStdout(pattern: RegExp): Promise<boolean>;
+  kill(signal: NodeJS.Signals): void;
+}
+
 /** One state root per test file (FERRY_STATE_DIR), removed when the file's tests end. */
 export class FerryCli {
   readonly stateRoot: string;
@@ -70,7 +80,7 @@ export class FerryCli {
    * Starts a long command (a load loop); `firstOutput` resolves at its first output (the loop is running),
    * `done` at its end. Killed in t.after if still running.
    */
-  start(t: TestContext, args: readonly string[]): { firstOutput: Promise<void>; done: Promise<Run> } {
+  start(t: TestContext, args: readonly string[]): Started {
     const child = spawn(this.#command[0], [...this.#command.slice(1), ...args], {
       env: this.#env,
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -92,7 +102,18 @@ export class FerryCli {
       child.stderr.once('data', () => resolve());
       child.once('close', () => resolve());
     });
-    return { firstOutput, done };
+    const untilStdout = (pattern: RegExp): Promise<boolean> =>
+      new Promise((resolve) => {
+        const check = (): void => {
+          if (!pattern.test(stdout)) return;
+          child.stdout.off('data', check);
+          resolve(true);
+        };
+        child.stdout.on('data', check);
+        child.once('close', () => resolve(pattern.test(stdout)));
+        check();
+      });
+    return { firstOutput, done, untilStdout, kill: (signal) => child.kill(signal) };
   }
 
   /** A unique cluster from `manifests`; `ferry down` and a leftover check registered before it exists. */
