@@ -9,7 +9,6 @@
 // deleting the Gateway garbage-collects its objects, with no failed request; `ferry down` leaves nothing
 // (FerryCli.up's t.after).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -189,7 +188,7 @@ privilegedTest('ferry up --api: a ferry-waypoint Gateway runs as a Deployment an
       '-o',
       'name',
     ]);
-    return left.trim() === '' ? true : false;
+    return left.trim() === '';
   });
   const during = tally(await loop.done);
   assert.deepEqual(during.failures, [], `failed requests while the waypoint went away (${during.ok} answered)`);
