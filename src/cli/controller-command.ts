@@ -113,10 +113,13 @@ async function runKubernetes(argv: readonly string[], companion?: Companion): Pr
   );
   using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger });
   controller = await startKubernetesController({ ...options, readiness });
-  const beside = await companion?.(logger);
-  await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
-  await beside?.close();
-  await controller.close(); // releases the Lease: another replica takes over at once
+  try {
+    const beside = await companion?.(logger);
+    await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
+    await beside?.close();
+  } finally {
+    await controller.close(); // releases the Lease: another replica takes over at once
+  }
   logger.info({}, 'controller stopped');
   logger.flush();
   return 0;
