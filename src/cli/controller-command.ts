@@ -12,10 +12,11 @@ import { createControllerMetrics } from '../controller/metrics.ts';
 import { parseClusterProcessArgs } from '../local-cluster/cli-env.ts';
 import { startAdminApi } from '../local-cluster/controller/admin-api.ts';
 import { startLocalController } from '../local-cluster/controller/local-controller.ts';
-import { MESH_FILE, readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
+import { type LocalMeshConfig, MESH_FILE, readMeshConfig } from '../local-cluster/controller/mesh-files.ts';
+import { startPodGatewayRelay } from '../local-cluster/pod-gateway-relay.ts';
 import { apiControllerArgs } from '../local-cluster/system-processes.ts';
 import { DrainController } from '../runtime/drain.ts';
-import { createLogger, parseLogLevel } from '../runtime/logger.ts';
+import { createLogger, type Logger, parseLogLevel } from '../runtime/logger.ts';
 import { startProcessServers } from '../runtime/process-servers.ts';
 import { ReadinessTracker } from '../runtime/readiness.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
@@ -36,8 +37,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   // A cluster on its Kubernetes API (ferry up --api): the controller on that API, with mesh.json's addresses.
   const stateDir = join(env.stateRoot, args.cluster);
   if (existsSync(join(stateDir, MESH_FILE))) {
-    const onApi = apiControllerArgs(stateDir, await readMeshConfig(stateDir));
-    if (onApi !== null) return runKubernetes([...onApi.slice(1), '--log-level', args.logLevel]);
+    const config = await readMeshConfig(stateDir);
+    const onApi = apiControllerArgs(stateDir, config);
+    if (onApi !== null) {
+      return runKubernetes([...onApi.slice(1), '--log-level', args.logLevel], podGatewayRelay(config));
+    }
   }
   const logger = createLogger({ component: 'controller', level: parseLogLevel(args.logLevel) });
   const controller = await startLocalController(stateDir, logger);
@@ -53,7 +57,30 @@ export async function run(argv: readonly string[]): Promise<number> {
   return 0;
 }
 
-async function runKubernetes(argv: readonly string[]): Promise<number> {
+/** What else the process serves beside the controller (the local cluster's pod gateway relay). */
+type Companion = (log: Logger) => Promise<{ close(): Promise<void> }>;
+
+/** The relay that lets the pods of a local API cluster reach this controller (mesh.json `api.podGateway`). */
+function podGatewayRelay(config: LocalMeshConfig): Companion | undefined {
+  const gw = config.api?.podGateway;
+  if (gw === undefined) return undefined;
+  const loopback = (hostPort: string) => ({
+    host: '127.0.0.1',
+    port: Number(hostPort.slice(hostPort.lastIndexOf(':') + 1)),
+  });
+  return (log) =>
+    startPodGatewayRelay({
+      netnsPath: gw.netnsPath,
+      address: gw.address,
+      routes: [
+        { port: gw.xdsPort, target: loopback(config.controller.xds) },
+        { port: gw.caPort, target: loopback(config.controller.ca) },
+      ],
+      log: log.child({ scope: 'pod-gateway' }),
+    });
+}
+
+async function runKubernetes(argv: readonly string[], companion?: Companion): Promise<number> {
   const args = parseKubeControllerArgs(argv, process.env);
   if (args === null) return 0;
   const logger = createLogger({ component: 'controller', level: parseLogLevel(args.logLevel) });
@@ -86,8 +113,13 @@ async function runKubernetes(argv: readonly string[]): Promise<number> {
   );
   using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger });
   controller = await startKubernetesController({ ...options, readiness });
-  await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
-  await controller.close(); // releases the Lease: another replica takes over at once
+  try {
+    const beside = await companion?.(logger);
+    await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
+    await beside?.close();
+  } finally {
+    await controller.close(); // releases the Lease: another replica takes over at once
+  }
   logger.info({}, 'controller stopped');
   logger.flush();
   return 0;

@@ -3,6 +3,7 @@
 // KUBECONFIG, KUBERNETES_SERVICE_HOST for in-cluster config, POD_NAMESPACE / POD_NAME for the Lease, the
 // CA Secret and the trust-bundle ConfigMap). A bad value is a ConfigError naming the flag.
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseServiceAccountRef } from '../controller/ca-token-review.ts';
@@ -21,13 +22,15 @@ the Lease) writes Gateway API status. Without --kubeconfig: KUBECONFIG, else the
   --xds-address H:P        delta xDS listen address (default 0.0.0.0:15010, TLS)
   --ca-address H:P         CA listen address (default 0.0.0.0:15012, TLS)
   --tls-dns-names A,B      DNS SANs of the xDS and CA certificates (what clients dial); localhost always
+  --tls-ip-addresses A,B   IP SANs of those certificates (clients that dial an address)
   --cluster-domain D       Service hostnames <svc>.<ns>.svc.D (default cluster.local)
   --ca-dir DIR             CA root in Istio's cacerts layout (shared by replicas)
   --ca-secret NAME         else: the root in this Secret in $POD_NAMESPACE, generated and created if
                            missing (shared by replicas); neither: generated per replica
   --node-tokens FILE       JSON {"<bearer token>": "<node name>"} of the node agents allowed at the CA
-  --ca-token-audience AUD  instead: authenticate CA callers by TokenReview of their projected
-                           ServiceAccount token for this audience (needs --ztunnel-service-account)
+  --ca-token-audience AUD  authenticate CA callers by TokenReview of their projected ServiceAccount
+                           token for this audience (needs --ztunnel-service-account, or --node-tokens:
+                           then node tokens are tried first and reviewed callers get their own identity)
   --ztunnel-service-account NS/NAME
                            the only caller that may request other identities (pods on its token's node)
   --trust-domain TD        default cluster.local
@@ -73,6 +76,7 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
       'ca-dir': { type: 'string' },
       'ca-secret': { type: 'string' },
       'tls-dns-names': { type: 'string' },
+      'tls-ip-addresses': { type: 'string' },
       'cluster-domain': { type: 'string', default: 'cluster.local' },
       'root-cert-configmap': { type: 'string' },
       'waypoint-template': { type: 'string' },
@@ -105,6 +109,7 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
     throw new ConfigError('--ca-dir and --ca-secret: choose one source of the CA root');
   }
   const tlsDnsNames = parseDnsNames(values['tls-dns-names']);
+  const tlsIpAddresses = parseIpAddresses(values['tls-ip-addresses']);
   const clusterDomain = parseName(values['cluster-domain'], '--cluster-domain');
   const namespace = values['lease-namespace'] ?? env.POD_NAMESPACE ?? 'kube-system';
   const templateFile = values['waypoint-template'];
@@ -131,6 +136,7 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
       clusterDomain,
       namespace: env.POD_NAMESPACE ?? namespace,
       tlsDnsNames,
+      tlsIpAddresses,
       xds: { host: xds.host, port: xds.port },
       ca: {
         host: ca.host,
@@ -162,11 +168,15 @@ function parseTokenReviewFlags(
     return null;
   }
   if (audience === '') throw new ConfigError('--ca-token-audience: must not be empty');
-  if (tokensFile !== undefined) {
-    throw new ConfigError('--ca-token-audience and --node-tokens: choose one way to authenticate CA callers');
-  }
   if (ztunnel === undefined) {
-    throw new ConfigError('--ca-token-audience: needs --ztunnel-service-account NS/NAME (the node agents)');
+    // With node tokens the node agents authenticate by those; reviewed callers get only their own identity.
+    if (tokensFile !== undefined) return { audience, ztunnelServiceAccount: null };
+    throw new ConfigError(
+      '--ca-token-audience: needs --ztunnel-service-account NS/NAME (the node agents), or --node-tokens',
+    );
+  }
+  if (tokensFile !== undefined) {
+    throw new ConfigError('--ztunnel-service-account and --node-tokens: choose one way to authenticate node agents');
   }
   const ref = parseServiceAccountRef(ztunnel);
   if (ref === null) {
@@ -204,6 +214,15 @@ function parseDnsNames(text: string | undefined): string[] {
     if (!DNS_NAME_RE.test(n)) throw new ConfigError(`--tls-dns-names: ${JSON.stringify(n)} is not a DNS name`);
   }
   return names;
+}
+
+function parseIpAddresses(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  const ips = text.split(',').map((n) => n.trim());
+  for (const ip of ips) {
+    if (isIP(ip) === 0) throw new ConfigError(`--tls-ip-addresses: ${JSON.stringify(ip)} is not an IP address`);
+  }
+  return ips;
 }
 
 /** A Kubernetes object name or a DNS domain (lowercase DNS labels joined by dots). */

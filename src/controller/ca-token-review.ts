@@ -22,8 +22,11 @@ export interface TokenReviewAuthorizerOptions {
   readonly api: TokenReviewApi;
   /** The audience the callers' projected tokens are minted for (the chart's `ca.tokenAudience`). */
   readonly audience: string;
-  /** `namespace/name` of the ztunnel's ServiceAccount: the only caller that may request other identities. */
-  readonly ztunnelServiceAccount: { readonly namespace: string; readonly name: string };
+  /**
+   * `namespace/name` of the ztunnel's ServiceAccount: the only caller that may request other identities;
+   * null: no token caller may (the node agents authenticate otherwise, e.g. a local cluster's node tokens).
+   */
+  readonly ztunnelServiceAccount: { readonly namespace: string; readonly name: string } | null;
   readonly trustDomain: string;
   /** Whether the API places a workload with `identity` on `node` (the controller's view of the pods). */
   readonly mayHold: (node: string, identity: SpiffeId) => boolean | Promise<boolean>;
@@ -77,7 +80,7 @@ export function tokenReviewAuthorizer(opts: TokenReviewAuthorizerOptions): CaAut
     if (m === null) return { ok: false, reason: 'the token is not a ServiceAccount token' };
     const namespace = m[1] as string;
     const serviceAccount = m[3] as string;
-    const isZtunnel = namespace === zt.namespace && serviceAccount === zt.name;
+    const isZtunnel = zt !== null && namespace === zt.namespace && serviceAccount === zt.name;
     let node: string | null = null;
     if (isZtunnel) {
       const found = await boundNode(answer.extra, namespace);

@@ -12,8 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { CertificateAuthority } from '../identity/ca.ts';
-import { nodeBoundAuthorizer } from '../identity/ca-authz.ts';
+import { type CaAuthorizer, firstAuthenticating, nodeBoundAuthorizer } from '../identity/ca-authz.ts';
 import { type CaServer, startCaServer } from '../identity/ca-server.ts';
+import type { SpiffeId } from '../identity/spiffe-id.ts';
 import { KubeClient, type KubeConfigChoice, loadKubeConfig } from '../kube/client.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { ReadinessTracker } from '../runtime/readiness.ts';
@@ -46,6 +47,8 @@ export interface KubernetesControllerOptions {
   readonly namespace?: string;
   /** DNS SANs of the xDS and CA serving certificates (what ztunnels and waypoints dial); `localhost` always. */
   readonly tlsDnsNames?: readonly string[];
+  /** IP SANs of those certificates, for clients that dial an address (a local cluster's pods: the gateway). */
+  readonly tlsIpAddresses?: readonly string[];
   /** xDS is served over TLS with a certificate from this controller's CA. */
   readonly xds?: { readonly host?: string; readonly port?: number };
   readonly ca?: {
@@ -55,15 +58,15 @@ export interface KubernetesControllerOptions {
     readonly dir?: string | null;
     /** Without `dir`: the Secret (in `namespace`) holding the root all replicas share, created if missing. */
     readonly secretName?: string | null;
-    /** Bearer token → node name of each node agent (static tokens; ignored when `tokenReview` is set). */
+    /** Bearer token → node name of each node agent (static tokens; tried before `tokenReview`). */
     readonly nodeTokens?: ReadonlyMap<string, string>;
     /**
-     * Authenticate callers by TokenReview of their projected ServiceAccount token for `audience`; only
-     * `ztunnelServiceAccount` may request other identities, and only for pods on its bound pod's node.
+     * Authenticate (other) callers by TokenReview of their projected ServiceAccount token for `audience`;
+     * only `ztunnelServiceAccount` may request other identities, and only for pods on its bound pod's node.
      */
     readonly tokenReview?: {
       readonly audience: string;
-      readonly ztunnelServiceAccount: { readonly namespace: string; readonly name: string };
+      readonly ztunnelServiceAccount: { readonly namespace: string; readonly name: string } | null;
     } | null;
   };
   readonly lease?: {
@@ -128,7 +131,8 @@ export async function startKubernetesController(opts: KubernetesControllerOption
   caBlock?.unblock();
   const dnsNames = ['localhost', ...(opts.tlsDnsNames ?? [])];
   const xdsHost = opts.xds?.host ?? '127.0.0.1';
-  const serving = await ca.issueServingCertificate({ dnsNames, ipAddresses: specificIp(xdsHost) });
+  const ipAddresses = [...new Set([...specificIp(xdsHost), ...(opts.tlsIpAddresses ?? [])])];
+  const serving = await ca.issueServingCertificate({ dnsNames, ipAddresses });
   const xds = await startXdsServer({
     host: xdsHost,
     port: opts.xds?.port ?? 0,
@@ -213,22 +217,11 @@ export async function startKubernetesController(opts: KubernetesControllerOption
     });
     const caServer = await startCaServer({
       ca,
-      authorizer:
-        opts.ca?.tokenReview == null
-          ? nodeBoundAuthorizer({
-              tokens: opts.ca?.nodeTokens ?? new Map(),
-              mayHold: (node, identity) => mesh.identityOnNode(node, identity),
-            })
-          : tokenReviewAuthorizer({
-              api: kubeTokenReviewApi(client),
-              audience: opts.ca.tokenReview.audience,
-              ztunnelServiceAccount: opts.ca.tokenReview.ztunnelServiceAccount,
-              trustDomain,
-              mayHold: (node, identity) => mesh.identityOnNode(node, identity),
-            }),
+      authorizer: caAuthorizer(opts, client, trustDomain, (node, identity) => mesh.identityOnNode(node, identity)),
       host: opts.ca?.host ?? '127.0.0.1',
       port: opts.ca?.port ?? 0,
       dnsNames: opts.tlsDnsNames ?? [],
+      ipAddresses: opts.tlsIpAddresses ?? [],
       log: log.child({ scope: 'ca' }),
     });
     cleanup.push(() => caServer.close());
@@ -289,6 +282,30 @@ async function loadCa(
 }
 
 /** The listen host as an IP SAN when it is one specific address (not a wildcard). */
+/**
+ * Static node tokens, TokenReview, or both (node tokens first: the local cluster's node agents hold those,
+ * its waypoint pods projected tokens).
+ */
+function caAuthorizer(
+  opts: KubernetesControllerOptions,
+  client: KubeClient,
+  trustDomain: string,
+  mayHold: (node: string, identity: SpiffeId) => boolean | Promise<boolean>,
+): CaAuthorizer {
+  const nodeTokens = opts.ca?.nodeTokens ?? new Map<string, string>();
+  const review = opts.ca?.tokenReview;
+  const byNodeToken = nodeBoundAuthorizer({ tokens: nodeTokens, mayHold });
+  if (review == null) return byNodeToken;
+  const byReview = tokenReviewAuthorizer({
+    api: kubeTokenReviewApi(client),
+    audience: review.audience,
+    ztunnelServiceAccount: review.ztunnelServiceAccount,
+    trustDomain,
+    mayHold,
+  });
+  return nodeTokens.size === 0 ? byReview : firstAuthenticating([byNodeToken, byReview]);
+}
+
 function specificIp(host: string): string[] {
   return isIP(host) !== 0 && host !== '0.0.0.0' && host !== '::' ? [host] : [];
 }

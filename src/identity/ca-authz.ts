@@ -83,6 +83,42 @@ export function nodeBoundAuthorizer(opts: NodeBoundOptions): CaAuthorizer {
   };
 }
 
+/**
+ * Several ways to authenticate, tried in order: the first that accepts a caller also authorizes it (a local
+ * cluster's node agents hold static node tokens while its waypoint pods present projected ServiceAccount
+ * tokens). A caller none accepts is refused with every reason.
+ */
+export function firstAuthenticating(authorizers: readonly CaAuthorizer[]): CaAuthorizer {
+  // The authorizer that accepted a call, for its `authorize` (the same metadata object).
+  const chosen = new WeakMap<grpc.Metadata, { authorizer: CaAuthorizer; caller?: string }>();
+  const authenticate = async (req: CaCallerRequest): Promise<CaAuthnDecision> => {
+    const reasons: string[] = [];
+    for (const authorizer of authorizers) {
+      const d = await authorizer.authenticate(req);
+      if (d.ok) {
+        chosen.set(req.metadata, { authorizer, ...(d.caller === undefined ? {} : { caller: d.caller }) });
+        return d;
+      }
+      reasons.push(d.reason);
+    }
+    return { ok: false, code: 'FERRY_CA_UNAUTHENTICATED', reason: reasons.join('; ') };
+  };
+  return {
+    authenticate,
+    async authorize(req) {
+      let found = chosen.get(req.metadata);
+      if (found === undefined) {
+        const authn = await authenticate(req);
+        if (!authn.ok) return authn;
+        found = chosen.get(req.metadata);
+      }
+      if (found === undefined) return { ok: false, code: 'FERRY_CA_UNAUTHENTICATED', reason: 'not authenticated' };
+      const { caller, ...rest } = req;
+      return found.authorizer.authorize(found.caller === undefined ? rest : { ...rest, caller: found.caller });
+    },
+  };
+}
+
 /** The token of an `authorization: Bearer <token>` header, or null. */
 export function bearerToken(metadata: grpc.Metadata): string | null {
   for (const value of metadata.get('authorization')) {

@@ -5,8 +5,8 @@
 // TLS, the cluster's CA, node tokens), the cluster DNS reads the controller's xDS, and each node's ztunnel
 // enrolls the pods of its node from the API (`--enroll-from=kubernetes`). `ferry up` returns once every
 // pod runs and every ambient pod is enrolled; then the supervisor restarts whatever dies.
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { applyObject, asManifestObject } from '../kube/apply.ts';
 import { isJson, type Json, KubeClient, loadKubeConfig } from '../kube/client.ts';
@@ -14,6 +14,7 @@ import { RestMapper } from '../kube/rest-mapper.ts';
 import { decideAmbient, podWorkloadUid } from '../mesh/ambient-enrollment.ts';
 import { adminSocketRequest } from '../runtime/admin-socket.ts';
 import { readManifestObjects, sendManifests } from './api-manifests.ts';
+import { apiWaypointTemplate } from './api-waypoint-template.ts';
 import { crdManifests } from './apiserver/crds.ts';
 import { type BareCluster, startBareCluster } from './bare-up.ts';
 import type { ClusterCliEnv } from './cli-env.ts';
@@ -32,7 +33,7 @@ import { NETNS_DIR } from './layout.ts';
 import { freePorts } from './ports.ts';
 import { CONTROLLER_ROLE } from './restart.ts';
 import { SUPERVISOR_ROLE } from './supervisor.ts';
-import { apiControllerArgs, tuningEnv, ztunnelLaunch } from './system-processes.ts';
+import { tuningEnv, ztunnelLaunch } from './system-processes.ts';
 import { waitReady } from './wait-ready.ts';
 
 export interface ApiMeshUpOptions {
@@ -44,6 +45,7 @@ export interface ApiMeshUpOptions {
 }
 
 const READY_TIMEOUT_MS = 180_000;
+const WAYPOINT_TEMPLATE_FILE = 'waypoint-template.yaml';
 /** The cluster id of workload uids (`Kubernetes//Pod/<ns>/<name>`), as the controller and node agents use. */
 const CLUSTER_ID = 'Kubernetes';
 
@@ -71,8 +73,9 @@ export async function apiMeshUp(env: ClusterCliEnv, opts: ApiMeshUpOptions): Pro
 
     const config = await writeApiMeshFiles(bare, opts);
     out(`starting controller on the API (xDS ${config.controller.xds} TLS, CA ${config.controller.ca})`);
-    const controllerArgs = apiControllerArgs(layout.stateDir, config) ?? [];
-    const controllerPid = await bare.startSystemProcess(CONTROLLER_ROLE, controllerArgs);
+    // `--cluster`: mesh.json's arguments (apiControllerArgs) plus the relay pods reach it through, exactly
+    // as the supervisor restarts it.
+    const controllerPid = await bare.startSystemProcess(CONTROLLER_ROLE, ['controller', '--cluster', opts.cluster]);
     await waitUntil(layout, 'controller ready', CONTROLLER_ROLE, controllerPid, async () =>
       httpOk(`http://${config.controller.admin}/healthz/ready`),
     );
@@ -140,12 +143,35 @@ async function discoverWithCrds(client: KubeClient): Promise<RestMapper> {
   }
 }
 
-/** mesh.json (with `api`), the CA in `ca/`, and the node tokens file the controller's CA checks. */
+/** The relay's ports on the pods' gateway address: the chart's xDS and CA ports (the bridge netns is ours). */
+const POD_GATEWAY_XDS_PORT = 15010;
+const POD_GATEWAY_CA_PORT = 15012;
+
+/**
+ * mesh.json (with `api`), the CA in `ca/`, the node tokens file the controller's CA checks, and the waypoint
+ * template the controller fills per ferry-waypoint Gateway (docs/architecture.md "Waypoints on the local API").
+ */
 async function writeApiMeshFiles(bare: BareCluster, opts: ApiMeshUpOptions): Promise<LocalMeshConfig> {
   const stateDir = bare.layout.stateDir;
   const ports = await freePorts(3 + 3 * bare.nodes.length);
   const next = () => `127.0.0.1:${ports.shift()}`;
   const xdsPort = ports.shift();
+  const podGateway = {
+    netnsPath: `${NETNS_DIR}/${bare.layout.bridgeNetns}`,
+    address: bare.gateway,
+    xdsPort: POD_GATEWAY_XDS_PORT,
+    caPort: POD_GATEWAY_CA_PORT,
+    waypointTemplate: join(stateDir, WAYPOINT_TEMPLATE_FILE),
+  };
+  writeFileSync(
+    podGateway.waypointTemplate,
+    apiWaypointTemplate({
+      trustDomain: opts.trustDomain,
+      xdsAddress: `${bare.gateway}:${POD_GATEWAY_XDS_PORT}`,
+      caAddress: `${bare.gateway}:${POD_GATEWAY_CA_PORT}`,
+    }),
+    { mode: 0o600 },
+  );
   const config: LocalMeshConfig = {
     cluster: opts.cluster,
     trustDomain: opts.trustDomain,
@@ -159,7 +185,7 @@ async function writeApiMeshFiles(bare: BareCluster, opts: ApiMeshUpOptions): Pro
       readiness: next(),
       token: newNodeToken(),
     })),
-    api: { kubeconfig: bare.kubeconfigPath },
+    api: { kubeconfig: bare.kubeconfigPath, podGateway },
   };
   await loadOrCreateCa(stateDir, opts.trustDomain);
   await writeMeshConfig(stateDir, config);

@@ -10,6 +10,7 @@
 //   ubuntu, debian, ferry/client, ferry/sleep                    (`sleep …` runs the host's sleep), else
 //                                                                `sleep infinity`; use `ferry exec` to run
 //                                                                the built-in curl in it
+//   ferry/ferry (the chart's image; its entrypoint is `ferry`)  → this Ferry with the container's args
 //   anything else with a command                               → that command, run from the host's PATH
 //   anything else without a command                            → FERRY_CLUSTER_UNSUPPORTED_IMAGE
 //
@@ -21,7 +22,7 @@ import type { ContainerSpec } from './layout.ts';
 export interface ResolvedCommand {
   readonly argv: readonly [string, ...string[]];
   /** Which mapping applied, for `ferry up` progress and status output. */
-  readonly app: 'http-echo' | 'tcp-echo' | 'grpc-echo' | 'sleeper' | 'command';
+  readonly app: 'http-echo' | 'tcp-echo' | 'grpc-echo' | 'sleeper' | 'ferry' | 'command';
 }
 
 const HTTP_ECHO_IMAGES: Readonly<Record<string, number>> = {
@@ -34,6 +35,8 @@ const HTTP_ECHO_IMAGES: Readonly<Record<string, number>> = {
 };
 const TCP_ECHO_IMAGES: Readonly<Record<string, number>> = { 'ferry/tcp-echo': 9000, 'istio/tcp-echo-server': 9000 };
 const GRPC_ECHO_IMAGES: Readonly<Record<string, number>> = { 'ferry/grpc-echo': 50051 };
+/** Ferry's own image (Containerfile, charts/ferry values `image.repository`): entrypoint `ferry`. */
+const FERRY_IMAGES: ReadonlySet<string> = new Set(['ferry/ferry']);
 const CLIENT_IMAGES: ReadonlySet<string> = new Set([
   'curlimages/curl',
   'nicolaka/netshoot',
@@ -73,6 +76,9 @@ export function resolveContainerCommand(c: ContainerSpec, ferryArgv: readonly [s
   if (name !== undefined && name in GRPC_ECHO_IMAGES && c.command === undefined) {
     const p = port ?? GRPC_ECHO_IMAGES[name];
     return { app: 'grpc-echo', argv: [...ferryArgv, 'testapp', 'grpc-echo', '--port', String(p)] };
+  }
+  if (name !== undefined && FERRY_IMAGES.has(name) && c.command === undefined) {
+    return { app: 'ferry', argv: [...ferryArgv, ...(c.args ?? [])] };
   }
   const [first, ...rest] = given;
   if (first === undefined) {

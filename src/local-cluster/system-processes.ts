@@ -16,6 +16,11 @@ import { type ClusterLayout, nodeCgroupDir, nodePinRoot } from './layout.ts';
 import type { LocalSidecar } from './sidecars.ts';
 import type { LocalWaypoint } from './waypoints.ts';
 
+/** The audience of the waypoint pods' projected CA tokens (the chart's `ca.tokenAudience`). */
+export const WAYPOINT_CA_AUDIENCE = 'ferry-ca';
+/** The trust bundle ConfigMap the controller writes and waypoint pods mount (the chart's default name). */
+export const ROOT_CERT_CONFIGMAP = 'ferry-ca-root-cert';
+
 export interface SystemLaunch {
   readonly role: string;
   readonly kind: 'ztunnel' | 'waypoint' | 'dns' | 'sidecar' | 'apiserver' | 'kubelet' | 'kube-controllers';
@@ -156,10 +161,15 @@ export function dnsLaunch(stateDir: string): SystemLaunch | undefined {
  * `ferry controller` arguments for a cluster on its Kubernetes API (mesh.json `api`): the controller on the
  * API with the cluster's CA (`ca/`, so a restart keeps the root), the node tokens file for the CA, xDS over
  * TLS on loopback (clients dial `localhost`, the certificate's SAN), `/healthz/ready` on the address
- * mesh.json calls the controller's admin, and the Lease in kube-system. Null for a file-based cluster.
+ * mesh.json calls the controller's admin, and the Lease in kube-system. With `api.podGateway` (waypoints as
+ * Deployments, docs/architecture.md "Waypoints on the local API"): the waypoint template, the trust bundle
+ * ConfigMap the waypoint pods mount, TokenReview of their projected tokens (audience WAYPOINT_CA_AUDIENCE;
+ * the node agents keep their node tokens), and the gateway address as an IP SAN of the xDS and CA
+ * certificates (what the pods dial, through the relay). Null for a file-based cluster.
  */
 export function apiControllerArgs(stateDir: string, config: LocalMeshConfig): string[] | null {
   if (config.api === undefined) return null;
+  const gw = config.api.podGateway;
   const port = (hostPort: string) => hostPort.slice(hostPort.lastIndexOf(':') + 1);
   return [
     'controller',
@@ -185,5 +195,17 @@ export function apiControllerArgs(stateDir: string, config: LocalMeshConfig): st
     'kube-system',
     '--identity',
     `${config.cluster}-controller`,
+    ...(gw === undefined
+      ? []
+      : [
+          '--waypoint-template',
+          gw.waypointTemplate,
+          '--root-cert-configmap',
+          ROOT_CERT_CONFIGMAP,
+          '--ca-token-audience',
+          WAYPOINT_CA_AUDIENCE,
+          '--tls-ip-addresses',
+          gw.address,
+        ]),
   ];
 }

@@ -37,9 +37,21 @@ export interface LocalMeshConfig {
   /**
    * Set for a cluster whose source of truth is its Kubernetes API (`ferry up --api`): the controller runs on
    * that API (`ferry controller --kubeconfig`, xDS over TLS, `controller.xds` names `localhost` so the
-   * serving certificate's SAN matches), and the ztunnels' node agents enroll pods from it.
+   * serving certificate's SAN matches), and the ztunnels' node agents enroll pods from it. `podGateway`:
+   * where pods reach the controller (the relay on the pods' gateway address in the bridge netns, and the
+   * waypoint template the controller fills), for clusters made since waypoints run as Deployments there.
    */
-  readonly api?: { readonly kubeconfig: string };
+  readonly api?: { readonly kubeconfig: string; readonly podGateway?: PodGatewayConfig };
+}
+
+/** The controller as pods see it: ports on the pods' gateway address inside the bridge netns. */
+export interface PodGatewayConfig {
+  readonly netnsPath: string;
+  readonly address: string;
+  readonly xdsPort: number;
+  readonly caPort: number;
+  /** The waypoint template file (`--waypoint-template`) that `ferry up` wrote. */
+  readonly waypointTemplate: string;
 }
 
 export const MESH_FILE = 'mesh.json';
@@ -121,7 +133,34 @@ export async function readMeshConfig(stateDir: string): Promise<LocalMeshConfig>
     manifests: v.manifests,
     controller: { xds: c.xds, ca: c.ca, admin: c.admin },
     nodes,
-    ...(isRecord(api) && str(api.kubeconfig) ? { api: { kubeconfig: api.kubeconfig } } : {}),
+    ...(isRecord(api) && str(api.kubeconfig)
+      ? { api: { kubeconfig: api.kubeconfig, ...podGatewayOf(api.podGateway, bad) } }
+      : {}),
+  };
+}
+
+function podGatewayOf(v: unknown, bad: (what: string) => Error): { podGateway?: PodGatewayConfig } {
+  if (v === undefined) return {};
+  const port = (x: unknown) => typeof x === 'number' && Number.isInteger(x) && x > 0 && x < 65536;
+  const str = (x: unknown): x is string => typeof x === 'string' && x !== '';
+  if (
+    !isRecord(v) ||
+    !str(v.netnsPath) ||
+    !str(v.address) ||
+    !str(v.waypointTemplate) ||
+    !port(v.xdsPort) ||
+    !port(v.caPort)
+  ) {
+    throw bad('api.podGateway: netnsPath, address, xdsPort, caPort, waypointTemplate expected');
+  }
+  return {
+    podGateway: {
+      netnsPath: v.netnsPath,
+      address: v.address,
+      xdsPort: v.xdsPort as number,
+      caPort: v.caPort as number,
+      waypointTemplate: v.waypointTemplate,
+    },
   };
 }
 

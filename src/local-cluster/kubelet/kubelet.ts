@@ -29,6 +29,7 @@ import {
 import {
   graceSecondsOf,
   isTerminating,
+  type PodPlacementFacts,
   podContainers,
   podIdentity,
   restartPolicyOf,
@@ -36,6 +37,8 @@ import {
   usesHostNetwork,
 } from './pod-spec.ts';
 import { podStatus } from './pod-status.ts';
+import { writePodVolumes } from './pod-volume-files.ts';
+import { podVolumes } from './pod-volumes.ts';
 
 const PASS_INTERVAL_MS = 500;
 /** Upper bound on a deletion's grace, so one stubborn pod cannot hold the node's cleanup for long. */
@@ -60,6 +63,8 @@ export class Kubelet {
   readonly #history = new Map<string, ContainerHistory>();
   readonly #written = new Map<string, string>();
   readonly #createFailed = new Map<string, { atMs: number; message: string }>();
+  /** uid → when its volumes are due to be written again (tokens rotated, ConfigMaps re-read). */
+  readonly #volumesDueMs = new Map<string, number>();
   readonly #state: KubeletStateWriter;
   #wake: PromiseWithResolvers<void> = Promise.withResolvers();
 
@@ -152,12 +157,6 @@ export class Kubelet {
     const { ctx, log, signal } = this.#o;
     const id = podIdentity(wanted);
     if (id === null) return;
-    const containers = podContainers(wanted, ctx.ferryArgv);
-    if (!containers.ok) {
-      this.#createFailed.set(id.uid, { atMs: Date.now(), message: containers.message });
-      await this.#writeStatus(wanted, pendingStatus(wanted, 'CreateContainerConfigError', containers.message));
-      return;
-    }
     const hostNetwork = usesHostNetwork(wanted);
     const used = new Set([...this.#running.values()].map((p) => p.hostNumber).filter((n): n is number => n !== null));
     const hostNumber = hostNetwork ? null : lowestFreeHost(used, MAX_PODS_PER_NODE + 1);
@@ -167,6 +166,19 @@ export class Kubelet {
     }
     const now = k8sTime(new Date());
     let pod = planRuntimePod(ctx, { ...id, qos: podQosClass(specOf(wanted)), hostNetwork, hostNumber }, now);
+    const containers = podContainers(wanted, ctx.ferryArgv, this.#facts(pod));
+    if (!containers.ok) {
+      this.#createFailed.set(id.uid, { atMs: Date.now(), message: containers.message });
+      await this.#writeStatus(wanted, pendingStatus(wanted, 'CreateContainerConfigError', containers.message));
+      return;
+    }
+    // Volumes before anything runs: a container must find its token and ConfigMap files at start.
+    const volumes = await this.#writeVolumes(wanted);
+    if (volumes !== null) {
+      this.#createFailed.set(id.uid, { atMs: Date.now(), message: volumes });
+      await this.#writeStatus(wanted, pendingStatus(wanted, 'ContainerCreating', volumes));
+      return;
+    }
     this.#running.set(id.uid, pod);
     await this.#state.save(this.#running.values()); // before anything exists (journal-first, like state.ts)
     try {
@@ -190,10 +202,37 @@ export class Kubelet {
     }
   }
 
+  /** The downward-API facts of a pod of this node, and where its volumes live. */
+  #facts(pod: RuntimePod): PodPlacementFacts {
+    const { ctx, hostIp } = this.#o;
+    return { podIp: pod.ip ?? hostIp, hostIp, nodeName: ctx.nodeName, stateDir: ctx.layout.stateDir };
+  }
+
+  /** Writes the pod's volumes when they are due (always for a new pod); null, or why they could not be. */
+  async #writeVolumes(wanted: Json): Promise<string | null> {
+    const id = podIdentity(wanted);
+    const volumes = podVolumes(wanted);
+    if (id === null || !volumes.ok || volumes.volumes.length === 0) return volumes.ok ? null : volumes.message;
+    const nowMs = Date.now();
+    if ((this.#volumesDueMs.get(id.uid) ?? 0) > nowMs) return null;
+    const sa = specOf(wanted).serviceAccountName;
+    const owner = { ...id, serviceAccount: typeof sa === 'string' && sa !== '' ? sa : 'default' };
+    const { client, ctx, signal } = this.#o;
+    const written = await writePodVolumes(client, ctx.layout.stateDir, owner, volumes.volumes, nowMs, signal).catch(
+      (err: unknown) => ({ ok: false, message: String((err as Error).message ?? err) }) as const,
+    );
+    this.#volumesDueMs.set(id.uid, written.ok ? written.refreshAtMs : nowMs + CREATE_RETRY_MS);
+    if (!written.ok) return written.message;
+    return null;
+  }
+
   async #sync(pod: RuntimePod, wanted: Json): Promise<void> {
-    const { ctx, signal } = this.#o;
-    const containers = podContainers(wanted, ctx.ferryArgv);
+    const { ctx, log, signal } = this.#o;
+    const containers = podContainers(wanted, ctx.ferryArgv, this.#facts(pod));
     const specs = containers.ok ? containers.containers : [];
+    // Rotate tokens, follow ConfigMap changes; a failure keeps the files the containers already have.
+    const volumes = await this.#writeVolumes(wanted);
+    if (volumes !== null) log.warn({ pod: `${pod.namespace}/${pod.name}`, error: volumes }, 'volumes not refreshed');
     const nowMs = Date.now();
     const result = await syncContainers(
       ctx,
@@ -236,6 +275,7 @@ export class Kubelet {
         this.#running.delete(pod.uid);
         for (const c of pod.containers) this.#history.delete(`${pod.uid}/${c.name}`);
         this.#written.delete(pod.uid);
+        this.#volumesDueMs.delete(pod.uid);
         await this.#state.save(this.#running.values());
         log.info({ pod: `${pod.namespace}/${pod.name}` }, 'pod stopped and removed');
         if (wanted !== undefined) await this.#finishDeletion(pod).catch(() => undefined); // retried by a pass

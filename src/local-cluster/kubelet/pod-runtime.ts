@@ -16,6 +16,7 @@ import { spawnInPod } from '../pods.ts';
 import { isErrno, type StateJournal } from '../state.ts';
 import { bridgePortName, containerScopeName, podNetnsName, podSlicePath } from './naming.ts';
 import type { QosClass } from './pod-qos.ts';
+import { podFilesDir } from './pod-volumes.ts';
 
 /**
  * The host network namespace for hostNetwork pods: nsenter opens its own (inherited from the kubelet, which
@@ -241,7 +242,7 @@ export async function removeContainerScope(pod: RuntimePod, id: string, signal: 
 /**
  * Stops the pod: SIGTERM to every process of its containers, then, after `graceMs` or once they are all
  * gone, SIGKILL to the whole slice; then removes the slice, the netns (its veth goes with it) and the
- * resolv.conf. Idempotent: objects already gone are fine.
+ * resolv.conf and its volumes' directory. Idempotent: objects already gone are fine.
  */
 export async function destroyPod(
   ctx: RuntimeContext,
@@ -268,6 +269,7 @@ export async function destroyPod(
     rmSync(join(ETC_NETNS_DIR, pod.netnsName), { recursive: true, force: true });
   }
   for (const c of pod.containers) forgetExitCode(ctx, c.id);
+  rmSync(podFilesDir(ctx.layout.stateDir, pod.uid), { recursive: true, force: true });
 }
 
 function signalPid(pid: number, sig: NodeJS.Signals): void {

@@ -1,9 +1,18 @@
 // The parts of a Pod's JSON the kubelet acts on, read once into plain values: containers (image → command
-// through images.ts, env values, ports), the ports whose listening socket makes a container ready, the
-// restart policy, hostNetwork, and the grace period. Pure; unknown or malformed fields read as absent.
+// through images.ts; env with fieldRefs and `$(VAR)` through pod-env.ts; volume mount paths rewritten to the
+// pod's host directories through pod-volumes.ts; ports), the ports whose listening socket makes a container
+// ready, the restart policy, hostNetwork, and the grace period. Pure; unknown or malformed fields read as
+// absent.
 import { isJson, type Json } from '../../kube/client.ts';
 import { resolveContainerCommand } from '../images.ts';
+import { expandVars, type PodFacts, resolveContainerEnv } from './pod-env.ts';
 import type { ContainerLaunchSpec } from './pod-runtime.ts';
+import { containerMounts, mountTable, podVolumes, rewriteMountPaths } from './pod-volumes.ts';
+
+/** Where the pod runs: its downward-API facts, and the state dir its volumes live under. */
+export interface PodPlacementFacts extends PodFacts {
+  readonly stateDir: string;
+}
 
 export type RestartPolicy = 'Always' | 'OnFailure' | 'Never';
 
@@ -56,29 +65,46 @@ export function graceSecondsOf(pod: Json): number {
 }
 
 /** The pod's containers with their commands, or the first container that cannot run (no stand-in image). */
-export function podContainers(pod: Json, ferryArgv: readonly [string, ...string[]]): ContainersResult {
+export function podContainers(
+  pod: Json,
+  ferryArgv: readonly [string, ...string[]],
+  where: PodPlacementFacts,
+): ContainersResult {
+  const volumes = podVolumes(pod);
+  if (!volumes.ok) return { ok: false, container: '', message: volumes.message };
+  const uid = podIdentity(pod)?.uid ?? '';
   const out: KubeletContainer[] = [];
   for (const c of (Array.isArray(specOf(pod).containers) ? (specOf(pod).containers as unknown[]) : []).filter(isJson)) {
     const name = typeof c.name === 'string' ? c.name : '';
+    const fail = (message: string): ContainersResult => ({ ok: false, container: name, message });
+    const env = resolveContainerEnv(c, pod, where);
+    if (!env.ok) return fail(env.message);
+    const mounts = containerMounts(c, volumes.volumes);
+    if (!mounts.ok) return fail(mounts.message);
+    const table = mountTable(where.stateDir, uid, mounts.mounts);
+    // As the kubelet: $(VAR) from the container's env first; then the in-pod paths become host paths.
+    const inPod = (list: string[] | undefined) => list?.map((a) => rewriteMountPaths(expandVars(a, env.env), table));
     const ports = containerPorts(c);
+    const command = inPod(stringList(c.command));
+    const args = inPod(stringList(c.args));
     const spec = {
       name,
       ...(typeof c.image === 'string' ? { image: c.image } : {}),
-      ...(stringList(c.command) === undefined ? {} : { command: stringList(c.command) }),
-      ...(stringList(c.args) === undefined ? {} : { args: stringList(c.args) }),
+      ...(command === undefined ? {} : { command }),
+      ...(args === undefined ? {} : { args }),
       ports,
     };
     let argv: readonly [string, ...string[]];
     try {
       argv = resolveContainerCommand(spec, ferryArgv).argv;
     } catch (err) {
-      return { ok: false, container: name, message: (err as Error).message };
+      return fail((err as Error).message);
     }
     out.push({
       name,
       image: typeof c.image === 'string' ? c.image : '',
       argv,
-      env: envOf(c),
+      env: Object.fromEntries(Object.entries(env.env).map(([k, v]) => [k, rewriteMountPaths(v, table)])),
       readinessPorts: [...new Set([...ports, ...probePorts(c)])],
     });
   }
@@ -104,15 +130,6 @@ function probePorts(c: Json): number[] {
   for (const key of ['tcpSocket', 'httpGet', 'grpc']) {
     const action = probe[key];
     if (isJson(action) && typeof action.port === 'number') out.push(action.port);
-  }
-  return out;
-}
-
-// Literal values only: valueFrom (fieldRef, secrets) is not resolved; POD_IP and friends are set anyway.
-function envOf(c: Json): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of Array.isArray(c.env) ? c.env.filter(isJson) : []) {
-    if (typeof e.name === 'string' && typeof e.value === 'string') out[e.name] = e.value;
   }
   return out;
 }

@@ -1,6 +1,9 @@
 // `ferry controller` (Kubernetes mode) CA authentication flags: TokenReview needs both the audience and the
-// ztunnel's ServiceAccount, excludes the static --node-tokens file, and a malformed value names its flag.
+// ztunnel's ServiceAccount or the static --node-tokens file (not both), and a malformed value names its flag.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseKubeControllerArgs } from '../../../src/cli/kube-controller-config.ts';
 import { silentLogger } from '../../../src/runtime/logger.ts';
@@ -36,6 +39,7 @@ test('incomplete or malformed TokenReview flags are refused, naming the flag', (
       argv.join(' '),
     );
   refused(['--ca-token-audience', 'ferry-ca'], /--ca-token-audience: needs --ztunnel-service-account/);
+  refused(['--tls-ip-addresses', '10.0.0.1,gateway'], /--tls-ip-addresses: "gateway" is not an IP address/);
   refused(['--ztunnel-service-account', 'a/b'], /--ztunnel-service-account: needs --ca-token-audience/);
   refused(['--ca-token-audience', '', '--ztunnel-service-account', 'a/b'], /must not be empty/);
   for (const bad of ['ferry-ztunnel', 'a/b/c', 'Ferry/zt', '/zt', 'ns/']) {
@@ -46,8 +50,21 @@ test('incomplete or malformed TokenReview flags are refused, naming the flag', (
   }
   refused(
     ['--ca-token-audience', 'x', '--ztunnel-service-account', 'a/b', '--node-tokens', '/tmp/t.json'],
-    /choose one way/,
+    /choose one way to authenticate node agents/,
   );
+});
+
+test('--ca-token-audience with --node-tokens: node agents by node token, other callers by TokenReview', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ferry-kcc-'));
+  try {
+    const tokens = join(dir, 'tokens.json');
+    writeFileSync(tokens, JSON.stringify({ t0: 'node-0' }));
+    const ca = await caOptions(['--ca-token-audience', 'ferry-ca', '--node-tokens', tokens]);
+    assert.deepEqual(ca?.tokenReview, { audience: 'ferry-ca', ztunnelServiceAccount: null });
+    assert.deepEqual([...(ca?.nodeTokens ?? [])], [['t0', 'node-0']]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('the chart’s flags: namespace from $POD_NAMESPACE, TLS names, CA Secret, ConfigMap, cluster domain', async () => {

@@ -9,8 +9,9 @@ import type { RuntimePod } from '../../../../src/local-cluster/kubelet/pod-runti
 import { graceSecondsOf, podContainers, restartPolicyOf } from '../../../../src/local-cluster/kubelet/pod-spec.ts';
 
 const FERRY: [string, ...string[]] = ['node', 'main.ts'];
+const WHERE = { podIp: '10.1.0.2', hostIp: '10.1.0.1', nodeName: 'node-0', stateDir: '/state' };
 
-test('containers: image → command, literal env, readiness ports from containerPorts and probes', () => {
+test('containers: image → command, env with a fieldRef, readiness ports from containerPorts and probes', () => {
   const r = podContainers(
     {
       spec: {
@@ -22,23 +23,24 @@ test('containers: image → command, literal env, readiness ports from container
             readinessProbe: { tcpSocket: { port: 9090 } },
             env: [
               { name: 'A', value: '1' },
-              { name: 'B', valueFrom: { fieldRef: { fieldPath: 'x' } } },
+              { name: 'B', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
             ],
           },
         ],
       },
     },
     FERRY,
+    WHERE,
   );
   assert.ok(r.ok);
   const [c] = r.containers;
   assert.deepEqual(c?.argv, ['node', 'main.ts', 'testapp', 'http-echo', '--port', '8080']);
-  assert.deepEqual(c?.env, { A: '1' });
+  assert.deepEqual(c?.env, { A: '1', B: 'node-0' });
   assert.deepEqual(c?.readinessPorts, [8080, 9090]);
 });
 
 test('an image without a stand-in and without a command names the container', () => {
-  const r = podContainers({ spec: { containers: [{ name: 'db', image: 'postgres:16' }] } }, FERRY);
+  const r = podContainers({ spec: { containers: [{ name: 'db', image: 'postgres:16' }] } }, FERRY, WHERE);
   assert.equal(r.ok, false);
   assert.equal(r.ok ? '' : r.container, 'db');
 });
