@@ -104,9 +104,9 @@ privilegedTest(
     stack.defer(() => uninstallPins(pinRoot)); // after every ztunnel is gone (LIFO)
     let generation = 0;
     /** Each process its own admin socket (two run side by side in a handover); no state file is kept. */
-    const options = (placement?: NodeZtunnelOptions['placement']): NodeZtunnelOptions => ({
+    const options = (placement?: NodeZtunnelOptions['placement'], config = configPath): NodeZtunnelOptions => ({
       node: NODE,
-      configPath,
+      configPath: config,
       cgroupRoot: topo.nodeCgroup(NODE),
       pinRoot,
       statePath: join(dir, `zt-${generation++}`),
@@ -209,6 +209,54 @@ privilegedTest(
       zt = b;
     });
 
+    await t.test('a pod the old ztunnel enrolled after the new one is taken back when the old one exits', async () => {
+      // The old process gets its own config file, so the test decides which of the two enrolls last.
+      const oldConfig = join(dir, 'mesh-old.yaml');
+      await writeFile(oldConfig, meshYaml([web.pod, db.pod]));
+      const old = await startNodeZtunnel(options(undefined, oldConfig), stack);
+      await old.logs.waitFor(enrolledLine('web'));
+      const late = await kubePod(api, topo, stack, 'late', 'systemd-burstable');
+      await writeFile(configPath, meshYaml([web.pod, db.pod, late.pod]));
+      zt.reload();
+      await zt.logs.waitFor(enrolledLine('late'));
+      await writeFile(oldConfig, meshYaml([web.pod, db.pod, late.pod]));
+      old.reload();
+      await old.logs.waitFor(enrolledLine('late')); // its listeners replaced the new process's for `late`
+      const { loop, stop } = startLoop(late, db, stack);
+      await loop.waitFor((a) => a.ok);
+      const mark = zt.logs.lines.length;
+      await old.stop();
+      const exited = loop.seen.length;
+      const taken = await zt.logs.waitFor(
+        (l) =>
+          zt.logs.lines.indexOf(l) >= mark &&
+          l.msg === 'pod listeners registered again (their entries vanished)' &&
+          l.uid === workloadUid('demo', 'late'),
+      );
+      assert.deepEqual([...(taken.maps as string[])].sort(), [
+        'hbone_listeners',
+        'inbound_listeners',
+        'outbound_listeners',
+      ]);
+      await loop.waitFor(answeredAfter(loop.seen, exited, 5));
+      stop();
+      const all = loop.seen;
+      const refused = all.filter((a) => !a.ok);
+      t.diagnostic(
+        `late: ${all.length} attempts, ${refused.length} refused between the old process's exit and the take-back`,
+      );
+      assert.deepEqual(
+        all.filter((a) => a.ok && a.remote !== '127.0.0.6'),
+        [],
+        'never plaintext',
+      );
+      assert.deepEqual(
+        refused.filter((a) => a.code !== 'ECONNREFUSED'),
+        [],
+        'at worst refused at once (fail closed)',
+      );
+    });
+
     await t.test('without --pod-uid, a new ztunnel pod is refused its way to the API by the armed guard', async () => {
       await zt.stop();
       const podC = await ztunnelPod('ztunnel-c');
@@ -228,7 +276,7 @@ privilegedTest(
       await again.stop();
     });
   },
-  { timeout: 240_000 },
+  { timeout: 360_000 },
 );
 
 privilegedTest('leaves no netns, cgroup or pin behind', async () => {
