@@ -14,13 +14,21 @@ export function startListenerReclaim(
   log: Logger,
 ): { stop(): void } {
   let running = false;
+  /** The last failure logged at warn: a failure that repeats every period goes to debug. */
+  let lastError: string | null = null;
   const timer = setInterval(() => {
     if (running) return;
     running = true;
     pods
       .reclaimListeners()
+      .then(() => {
+        lastError = null;
+      })
       .catch((err: unknown) => {
-        if (!signal.aborted) log.warn({ error: (err as Error).message }, 'listener registrations not checked');
+        if (signal.aborted) return;
+        const error = (err as Error).message;
+        log[error === lastError ? 'debug' : 'warn']({ error }, 'listener registrations not checked');
+        lastError = error;
       })
       .finally(() => {
         running = false;
