@@ -7,7 +7,8 @@
 // - maxSurge=1/maxUnavailable=0 on one node: a ztunnel in a new pod (kubelet-shaped cgroup under the guarded
 //   pod root, private cgroup namespace, --pod-uid) starts beside the old one, then the old one is stopped
 //   and its pod deleted: no connect fails. The same ztunnel without --pod-uid is refused its own way to the
-//   API by the guard the previous agent left armed (the negative control: the exemption is what helps).
+//   API by the guard the previous agent left armed (the negative control: the exemption is what helps);
+//   and its own pod is never captured by its own agent, even in an ambient namespace.
 // The ztunnels keep the host netns (cgroup BPF acts by cgroup, not netns); the API server listens on the
 // host's first non-loopback address, because the guard never refuses loopback destinations.
 import assert from 'node:assert/strict';
@@ -56,6 +57,11 @@ function hostAddress(): string {
     if (found !== undefined) return found.address;
   }
   throw new Error('this test needs a non-loopback IPv4 address on the host');
+}
+
+function remoteOfReply(res: Awaited<ReturnType<typeof connectFromPod>>): string {
+  assert.ok(res.ok, `connection failed: ${JSON.stringify(res)}`);
+  return String((res.reply as { remote?: unknown }).remote);
 }
 
 async function enrolledUids(zt: NodeZtunnel): Promise<string[]> {
@@ -157,8 +163,8 @@ privilegedTest(
     }
 
     /** A ztunnel pod of the DaemonSet: in ferry-system, its container's cgroup under the guarded root. */
-    const ztunnelPod = async (name: string) => {
-      const p = await kubePod(api, topo, stack, name, 'systemd-burstable', { namespace: 'ferry-system' });
+    const ztunnelPod = async (name: string, namespace = 'ferry-system') => {
+      const p = await kubePod(api, topo, stack, name, 'systemd-burstable', { namespace });
       const cgroupPath = join(p.pod.cgroupPath, p.app);
       mkdirSync(cgroupPath, { recursive: true }); // removed with the pod's cgroup tree
       return { ...p, cgroupPath };
@@ -270,6 +276,27 @@ privilegedTest(
         'no API call of the exempted ztunnel was refused',
       );
       await again.stop();
+    });
+
+    await t.test('its own pod in an ambient namespace is never captured by its own agent', async () => {
+      // Not the chart's setup (its pods are labelled `none`): the own-pod rule holds without that label.
+      const podD = await ztunnelPod('ztunnel-d', 'demo');
+      const late = topo.pod('late');
+      // The controller would publish it as a workload of the mesh: only the rule keeps it out.
+      await writeFile(configPath, meshYaml([web.pod, db.pod, late, podD.pod]));
+      const d = await startNodeZtunnel(options({ cgroupPath: podD.cgroupPath, podUid: podD.uid }), stack);
+      await d.logs.waitFor(enrolledLine('web'));
+      await d.logs.waitFor(enrolledLine('db'));
+      await d.logs.waitFor(enrolledLine('late'));
+      assert.equal(d.logs.lines.some(enrolledLine('ztunnel-d')), false);
+      assert.deepEqual(await enrolledUids(d), [
+        workloadUid('demo', 'db'),
+        workloadUid('demo', 'late'),
+        workloadUid('demo', 'web'),
+      ]);
+      // Its own dials (db's app, from its pod cgroup) still pass the guard: the pod is classified exempt.
+      assert.equal(remoteOfReply(await connectFromPod(web.pod, db.pod.ip, 8080, { container: web.app })), '127.0.0.6');
+      await d.stop();
     });
   },
   { timeout: 360_000 },
