@@ -92,8 +92,10 @@ export function ztunnelLaunch(
       nodeCgroupDir(layout, index),
       '--pin-root',
       nodePinRoot(layout, index),
+      // On the API path enrollment is rebuilt from the pinned maps and the API, as the chart runs it (no
+      // file: a replacement ztunnel must not re-enroll from what the one it replaces last wrote).
       '--redirect-state',
-      join(layout.stateDir, `${role}-pods.json`),
+      config.api === undefined ? join(layout.stateDir, `${role}-pods.json`) : '',
       // On an API cluster the node agent enrolls from the API, and xDS is TLS from the controller's CA.
       ...(config.api === undefined
         ? []

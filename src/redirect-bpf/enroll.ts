@@ -135,6 +135,31 @@ export function unenrollPod(dp: Datapath, opts: UnenrollPodOptions): void {
   rmSync(podDir, { recursive: true, force: true });
 }
 
+/**
+ * Registers an enrollment's listeners again in each sockhash that has no entry for the pod, while the pod
+ * is still enrolled. During a handover two ztunnels run: a pod that the old one enrolled after the new one
+ * points at the old one's sockets, and their entries vanish when it exits; without this the new one would
+ * serve the pod nowhere (refused) until it enrolled the pod again. An existing entry is never replaced (its
+ * process is alive and serving), so two processes doing this never take a pod from each other. Returns the
+ * maps written.
+ */
+export function registerMissingListeners(dp: Datapath, enrollment: PodEnrollment): string[] {
+  if (dp.map('enrolled').lookup(encodeU64(enrollment.cgroupId)) === null) return []; // let go meanwhile
+  const ipKey = parseIpv4(enrollment.podIp);
+  const written: string[] = [];
+  for (const [name, fd] of [
+    ['inbound_listeners', enrollment.listeners.inboundPlaintext],
+    ['outbound_listeners', enrollment.listeners.outbound],
+    ['hbone_listeners', enrollment.listeners.hbone],
+  ] as const) {
+    const map = dp.map(name);
+    if (map.lookup(ipKey) !== null) continue;
+    map.update(ipKey, encodeU64(BigInt(fd)));
+    written.push(name);
+  }
+  return written;
+}
+
 /** Real path of an existing cgroup directory, or FERRY_BPF_CGROUP_NOT_FOUND. */
 export function resolveCgroup(path: string): string {
   let real: string;

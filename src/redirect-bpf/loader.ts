@@ -9,6 +9,7 @@ import {
   type EnrollPodOptions,
   enrollPod,
   type PodEnrollment,
+  registerMissingListeners,
   resolveCgroup,
   type UnenrollPodOptions,
   unenrollPod,
@@ -259,6 +260,11 @@ export class BpfRedirector implements Datapath {
 
   unenrollPod(opts: UnenrollPodOptions): void {
     unenrollPod(this, opts);
+  }
+
+  /** See enroll.ts: re-registers a live enrollment's listeners where their entries vanished. */
+  registerMissingListeners(enrollment: PodEnrollment): string[] {
+    return registerMissingListeners(this, enrollment);
   }
 
   /** Enrolled cgroup ids and their pod IPs, read from the pinned map (survives restarts). */

@@ -37,6 +37,7 @@ import { ConnectionTracker } from './connections.ts';
 import { type EnrolledPod, InPodManager, type PodEnrollRequest, type PodRedirector } from './in-pod.ts';
 import { InPodError } from './in-pod-errors.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
+import { startListenerReclaim } from './listener-reclaim.ts';
 import { ZtunnelMetrics } from './metrics.ts';
 import { exemptOwnPod, startNodeAgent } from './node-agent/start.ts';
 import { startSocks5 } from './outbound-entry.ts';
@@ -209,6 +210,10 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     if (inPod !== null) await inPod.restore({ unpin: config.enrollFrom?.kind !== 'kubernetes' });
     if (inPod !== null && config.enrollFrom?.kind !== 'kubernetes') disarmGuard(inPod.redirector, log);
     listenersBlock.unblock();
+    if (inPod !== null) {
+      const reclaim = startListenerReclaim(inPod, drain.signal, log);
+      cleanup.push(() => reclaim.stop());
+    }
     // --enroll-from=kubernetes: from now on the API decides what is enrolled (restored pods stay meanwhile).
     if (inPod !== null && config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {
       const pods = inPod;

@@ -49,6 +49,7 @@ export interface PodRedirector {
   ): OriginalDestination | null;
   readCounters(): RedirectCounters;
   reconcileEnrollments(keep: ReadonlySet<bigint>): bigint[];
+  registerMissingListeners(enrollment: PodEnrollment): string[];
   /** The fail-closed guard's maps (node agent mode; src/ztunnel/node-agent/classify.ts). */
   setGuardRoot(cgroupId: bigint | null): void;
   guardRoot(): bigint | null;
@@ -175,6 +176,23 @@ export class InPodManager {
       const unpinned = this.#redirector.reconcileEnrollments(keep).map(String);
       if (unpinned.length > 0) this.#logger.info({ unpinned }, 'unpinned pods no longer enrolled');
       return unpinned;
+    });
+  }
+
+  /**
+   * Registers the listeners of every pod served here again where their entries vanished (a handover:
+   * redirect-bpf/enroll.ts `registerMissingListeners`); logs and returns the pods it took back.
+   */
+  reclaimListeners(): Promise<string[]> {
+    return this.#serialized(async () => {
+      const reclaimed: string[] = [];
+      for (const [uid, pod] of this.#pods) {
+        const maps = this.#redirector.registerMissingListeners(pod.enrollment);
+        if (maps.length === 0) continue;
+        reclaimed.push(uid);
+        this.#logger.info({ uid, podIp: pod.podIp, maps }, 'pod listeners registered again (their entries vanished)');
+      }
+      return reclaimed;
     });
   }
 

@@ -6,22 +6,17 @@
 // its own node, the outsider to an echo) run while namespace demo is labelled and unlabelled twice. Zero
 // requests may fail, and the echo's view of the peer switches between the client's IP and 127.0.0.6.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { privilegedTest } from '../../testkit/privileged.ts';
-import { DEMO, FerryCli, kubectl, type Run } from '../helpers/cluster-cli.ts';
-import { phases, tally } from '../helpers/request-loops.ts';
+import { DEMO, FerryCli, kubectl } from '../helpers/cluster-cli.ts';
+import { phases, startRequestLoop, tally } from '../helpers/request-loops.ts';
 
 const cli = new FerryCli('relabel-api');
 test.after(() => cli.remove());
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-// Loops run until every transition is done, however slow the machine: a count large enough for any run.
-const MAX_REQUESTS = 1_000_000;
 const LABEL = 'istio.io/dataplane-mode';
 
 interface PodRow {
@@ -48,53 +43,6 @@ async function until<T>(what: string, f: () => Promise<T | false>, ms = 60_000):
   }
 }
 
-/**
- * A request loop (`ferry exec <pod> -- curl --count … --interval 20`) that runs until `stop()`: a request
- * cut off by the stop is not a failure; a failed one prints `curl:` to stderr or a non-200 status.
- */
-function startLoop(t: TestContext, cluster: string, pod: string, url: string) {
-  const args = ['exec', '--cluster', cluster, pod, '--', 'curl', '-s', '--count', String(MAX_REQUESTS)];
-  const child = spawn(process.execPath, [MAIN, ...args, '--interval', '20', url], {
-    env: { ...process.env, FERRY_STATE_DIR: cli.stateRoot },
-    stdio: ['ignore', 'pipe', 'pipe'],
-    // Its own process group: `ferry exec` runs curl in the pod as a child sharing its stdout; stop() kills both.
-    detached: true,
-  });
-  const killGroup = () => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    } catch {
-      // ESRCH: the group is gone already.
-    }
-  };
-  t.after(killGroup);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    stdout += d;
-  });
-  child.stderr.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
-  // Running once the first answer is in (the loop prints `HTTP <status>` per request).
-  const firstOutput = new Promise<void>((resolve) => {
-    child.stdout.once('data', () => resolve());
-    child.stderr.once('data', () => resolve());
-    child.once('close', () => resolve());
-  });
-  return {
-    firstOutput,
-    /** Still running (a loop that ended early failed); then stops it and returns what it printed. */
-    async stop(): Promise<Run> {
-      const running = child.exitCode === null && child.signalCode === null;
-      killGroup();
-      await closed;
-      return { code: running ? 0 : child.exitCode, stdout, stderr };
-    },
-  };
-}
-
 privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load fails zero requests', async (t) => {
   const { cluster } = await cli.up(t, 'relabel-api', DEMO, 2, ['--api']);
   const kubeconfig = join(cli.stateRoot, cluster, 'kubeconfig');
@@ -113,7 +61,7 @@ privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load
   const local = echoes.find((e) => nodeOf.get(e.name) === nodeOf.get(client.name));
   assert.ok(remote !== undefined && local !== undefined, 'one echo on each node (the scheduler spreads them)');
 
-  const loop = (pod: string, ip: string) => startLoop(t, cluster, pod, `http://${ip}:8080/`);
+  const loop = (pod: string, ip: string) => startRequestLoop(t, cli, cluster, pod, `http://${ip}:8080/`);
   const loops = {
     crossNode: loop(`demo/${client.name}`, remote.ip),
     sameNode: loop(`demo/${client.name}`, local.ip),

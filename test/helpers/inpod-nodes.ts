@@ -61,6 +61,12 @@ export interface NodeZtunnelOptions {
   readonly caDir: string;
   /** Enroll from this Kubernetes API (the node agent) instead of the admin socket. */
   readonly kubeconfigPath?: string;
+  /**
+   * Run as a DaemonSet's ztunnel container would (host netns kept): in this cgroup (a container cgroup
+   * under the node's pod root) and a private cgroup namespace, so /proc/self/cgroup hides its path; with
+   * `podUid`, passed as --pod-uid.
+   */
+  readonly placement?: { readonly cgroupPath: string; readonly podUid?: string };
 }
 
 export interface NodeZtunnel {
@@ -73,6 +79,8 @@ export interface NodeZtunnel {
   readonly child: ChildProcess;
   /** SIGTERM (graceful drain) and wait for the exit. */
   stop(): Promise<void>;
+  /** SIGKILL (a crash: no drain) and wait for the exit. */
+  kill(): Promise<void>;
   /** SIGHUP (re-read the config file). */
   reload(): void;
   metrics(): Promise<ParsedMetrics>;
@@ -81,20 +89,34 @@ export interface NodeZtunnel {
 
 /** Starts the node's ztunnel process and resolves once it logged 'ztunnel ready'. Killed with `stack`. */
 export async function startNodeZtunnel(opts: NodeZtunnelOptions, stack: AsyncDisposableStack): Promise<NodeZtunnel> {
-  const child = spawn(
+  const main = [
     process.execPath,
-    [
-      NODE_MAIN,
-      opts.configPath,
-      opts.node,
-      opts.cgroupRoot,
-      opts.pinRoot,
-      opts.statePath,
-      opts.caDir,
-      ...(opts.kubeconfigPath === undefined ? [] : [opts.kubeconfigPath]),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
+    NODE_MAIN,
+    opts.configPath,
+    opts.node,
+    opts.cgroupRoot,
+    opts.pinRoot,
+    opts.statePath,
+    opts.caDir,
+    ...(opts.kubeconfigPath === undefined ? [] : [opts.kubeconfigPath]),
+  ];
+  const placement = opts.placement;
+  // Join the cgroup, then unshare the cgroup namespace (its root is then that cgroup): as in a container.
+  const [cmd, ...args] =
+    placement === undefined
+      ? main
+      : [
+          'sh',
+          '-c',
+          'echo $$ > "$1" || exit 97; shift; exec unshare --cgroup "$@"',
+          'sh',
+          join(placement.cgroupPath, 'cgroup.procs'),
+          ...main,
+        ];
+  const child = spawn(cmd ?? process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: placement?.podUid === undefined ? process.env : { ...process.env, FERRY_TEST_POD_UID: placement.podUid },
+  });
   const exited = once(child, 'exit');
   stack.defer(async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -130,6 +152,11 @@ export async function startNodeZtunnel(opts: NodeZtunnelOptions, stack: AsyncDis
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
+      await exited;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
       await exited;
     },
     reload() {

@@ -12,11 +12,17 @@ import { type ApiServer, type ApiServerOptions, startApiServer } from '../../src
 import { silentLogger } from '../../src/runtime/logger.ts';
 
 type Obj = Record<string, unknown>;
-/** Server limits, and `log` (default silent; its debug lines list every request). */
+/** Server limits, `log` (default silent; its debug lines list every request) and `host` (default 127.0.0.1). */
 type Limits = Partial<
   Pick<
     ApiServerOptions,
-    'historyLimit' | 'maxWatchSeconds' | 'bookmarkIntervalMs' | 'preinstallCrds' | 'log' | 'gracefulPodDeletion'
+    | 'historyLimit'
+    | 'maxWatchSeconds'
+    | 'bookmarkIntervalMs'
+    | 'preinstallCrds'
+    | 'log'
+    | 'gracefulPodDeletion'
+    | 'host'
   >
 >;
 

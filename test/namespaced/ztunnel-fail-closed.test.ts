@@ -5,84 +5,20 @@
 // to an enrolled peer; the peer's inbound access log tells HBONE (mTLS, a source identity) from plaintext
 // (steered in by the peer's side only), and an ambient pod's plaintext count must stay 0. Real cgroups in the kubelet's layout, netns, BPF and the local Kubernetes API server.
 import assert from 'node:assert/strict';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { before, type TestContext } from 'node:test';
 import { uninstallPins } from '../../src/redirect-bpf/loader.ts';
 import { leftoversOfThisProcess, sweepTestLeftovers } from '../../testkit/netns.ts';
 import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
 import { type Pod, Topology } from '../../testkit/topology.ts';
 import { type NodeZtunnel, serveGreetingApp, startNodeZtunnel, tempDir, writeCaDir } from '../helpers/inpod-nodes.ts';
+import { attempts, containerId, LOOP_CLIENT, meshYaml, NODE } from '../helpers/kubelet-pods.ts';
 import { type LocalApi, startLocalApi } from '../helpers/local-api.ts';
 
 before(async () => {
   if (privilegeProblem() === null) await sweepTestLeftovers();
 });
-
-const NODE = 'node-a';
-const workloadUid = (ns: string, name: string): string => `Kubernetes//Pod/${ns}/${name}`;
-const containerId = (): string => randomUUID().replaceAll('-', '') + randomUUID().replaceAll('-', '');
-
-/** Connects to host:port again and again (20 ms apart), one JSON line per attempt: {ok, remote} or {code}. */
-const LOOP_CLIENT = `
-const net = require('node:net');
-const [host, port] = process.argv.slice(1);
-const t0 = Date.now();
-function attempt() {
-  const s = net.connect({ host, port: Number(port) });
-  let buf = '';
-  let done = false;
-  const next = (line) => {
-    if (done) return;
-    done = true;
-    console.log(JSON.stringify({ ...line, ms: Date.now() - t0 }));
-    s.destroy();
-    setTimeout(attempt, 20);
-  };
-  s.on('data', (d) => {
-    buf += d;
-    const nl = buf.indexOf('\\n');
-    if (nl >= 0) next({ ok: true, remote: JSON.parse(buf.slice(0, nl)).remote });
-  });
-  s.on('error', (e) => next({ ok: false, code: e.code }));
-  s.on('close', () => next({ ok: false, code: 'closed' }));
-}
-attempt();
-`;
-
-interface Attempt {
-  readonly ok: boolean;
-  readonly remote?: string;
-  readonly code?: string;
-  readonly ms: number;
-}
-
-/** The attempts a looping client printed so far, and a wait for one that matches. */
-function attempts(child: ChildProcessWithoutNullStreams) {
-  const seen: Attempt[] = [];
-  const waiters: Array<{ pred: (a: Attempt) => boolean; resolve: (a: Attempt) => void }> = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const a = JSON.parse(line) as Attempt;
-    seen.push(a);
-    for (const w of [...waiters]) {
-      if (w.pred(a)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(a);
-      }
-    }
-  });
-  return {
-    seen,
-    waitFor(pred: (a: Attempt) => boolean): Promise<Attempt> {
-      const hit = seen.find(pred);
-      if (hit !== undefined) return Promise.resolve(hit);
-      return new Promise((resolve) => waiters.push({ pred, resolve }));
-    },
-  };
-}
 
 /**
  * A Pod in the API, then its kubelet-shaped cgroup and netns, then at once a looping client in its app
@@ -125,18 +61,6 @@ async function startPodWithLoop(
     },
   });
   return { pod, loop: attempts(child), stop };
-}
-
-function meshYaml(pods: readonly Pod[]): string {
-  const w = (pod: Pod) => `
-- uid: ${workloadUid('demo', pod.name)}
-  name: ${pod.name}
-  namespace: demo
-  serviceAccount: ${pod.name}
-  workloadIps: ["${pod.ip}"]
-  protocol: HBONE
-  node: ${NODE}`;
-  return `workloads:${pods.map(w).join('')}\n`;
 }
 
 privilegedTest(

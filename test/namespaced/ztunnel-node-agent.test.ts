@@ -15,110 +15,15 @@ import { before, type TestContext } from 'node:test';
 import { uninstallPins } from '../../src/redirect-bpf/loader.ts';
 import { cgroupProcs, leftoversOfThisProcess, sweepTestLeftovers } from '../../testkit/netns.ts';
 import { privilegedTest, privilegeProblem } from '../../testkit/privileged.ts';
-import type { Pod, Topology } from '../../testkit/topology.ts';
 import { Topology as TopologyClass } from '../../testkit/topology.ts';
 import { type NodeZtunnel, serveGreetingApp, startNodeZtunnel, tempDir, writeCaDir } from '../helpers/inpod-nodes.ts';
+import { AMBIENT, kubePod, meshYaml, NODE, workloadUid } from '../helpers/kubelet-pods.ts';
 import { type LocalApi, startLocalApi } from '../helpers/local-api.ts';
 import { type ClientResult, connectFromPod } from '../helpers/stand-in.ts';
 
 before(async () => {
   if (privilegeProblem() === null) await sweepTestLeftovers();
 });
-
-const NODE = 'node-a';
-const AMBIENT = { 'istio.io/dataplane-mode': 'ambient' };
-const workloadUid = (ns: string, name: string): string => `Kubernetes//Pod/${ns}/${name}`;
-const containerId = (): string => randomUUID().replaceAll('-', '') + randomUUID().replaceAll('-', '');
-
-type Layout = 'systemd-burstable' | 'cgroupfs-guaranteed' | 'systemd-besteffort';
-const QOS: Record<Layout, string> = {
-  'systemd-burstable': 'Burstable',
-  'cgroupfs-guaranteed': 'Guaranteed',
-  'systemd-besteffort': 'BestEffort',
-};
-
-/** The kubelet's pod cgroup (under the node's cgroup) and a runtime's container cgroup name. */
-function kubeletLayout(layout: Layout, uid: string, id: string): { cgroup: string; container: string } {
-  const u = uid.replaceAll('-', '_');
-  switch (layout) {
-    case 'systemd-burstable':
-      return {
-        cgroup: `kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${u}.slice`,
-        container: `cri-containerd-${id}.scope`,
-      };
-    case 'systemd-besteffort':
-      return {
-        cgroup: `kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod${u}.slice`,
-        container: `cri-containerd-${id}.scope`,
-      };
-    case 'cgroupfs-guaranteed':
-      return { cgroup: `kubepods/pod${uid}`, container: id };
-  }
-}
-
-interface KubePod {
-  readonly pod: Pod;
-  readonly uid: string;
-  readonly sandbox: string;
-  readonly app: string;
-  /** Starts the pause process (a long `sleep` in the pod's netns) in the sandbox container's cgroup. */
-  startSandbox(): void;
-}
-
-/** A Pod object in the API and, with the uid the API gave it, its netns and kubelet-shaped cgroup tree. */
-async function kubePod(
-  api: LocalApi,
-  topo: Topology,
-  stack: AsyncDisposableStack,
-  name: string,
-  layout: Layout,
-  opts: { sandbox?: boolean } = {},
-): Promise<KubePod> {
-  const created = await api.create({
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace: 'demo' },
-    spec: { nodeName: NODE, containers: [{ name: 'app', image: 'greeter' }] },
-  });
-  const uid = String((created.metadata as { uid: string }).uid);
-  const sandbox = containerId();
-  const app = containerId();
-  const where = kubeletLayout(layout, uid, sandbox);
-  const pod = await topo.addPod(name, { node: NODE, cgroup: where.cgroup });
-  const appCgroup = kubeletLayout(layout, uid, app).container;
-  // What a kubelet reports: the QoS class, and the app container's id (the sandbox is not listed).
-  await api.writeStatus({
-    ...created,
-    status: {
-      phase: 'Running',
-      podIP: pod.ip,
-      qosClass: QOS[layout],
-      containerStatuses: [{ name: 'app', containerID: `containerd://${app}` }],
-    },
-  });
-  const startSandbox = () => {
-    const child = pod.spawn('sleep', ['3600'], { container: where.container });
-    child.on('error', () => undefined);
-    stack.defer(() => {
-      child.kill('SIGKILL');
-    });
-  };
-  if (opts.sandbox !== false) startSandbox();
-  return { pod, uid, sandbox: where.container, app: appCgroup, startSandbox };
-}
-
-/** The controller's view (here: a file the ztunnel reloads); `tcp` pods are published as plain TCP. */
-function meshYaml(pods: readonly Pod[], tcp: ReadonlySet<string> = new Set()): string {
-  const w = (pod: Pod) => `
-- uid: ${workloadUid('demo', pod.name)}
-  name: ${pod.name}
-  namespace: demo
-  serviceAccount: ${pod.name}
-  workloadIps: ["${pod.ip}"]
-  protocol: ${tcp.has(pod.name) ? 'TCP' : 'HBONE'}
-  node: ${NODE}`;
-  return `workloads:${pods.map(w).join('')}\n`;
-}
 
 function remoteOf(res: ClientResult): string {
   assert.ok(res.ok, `connection failed: ${JSON.stringify(res)}`);

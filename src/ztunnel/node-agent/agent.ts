@@ -236,7 +236,8 @@ export class NodeAgent {
     const byUid = new Map<string, { pod: NodePod; decision: EnrollmentDecision }>();
     const classes = new Map<string, DesiredClass>();
     for (const pod of this.#pods.values()) {
-      const decision = decideEnrollment(pod, this.#opts.node, this.#namespaces.get(pod.namespace) ?? new Map());
+      const labels = this.#namespaces.get(pod.namespace) ?? new Map();
+      const decision = decideEnrollment(pod, this.#opts.node, labels, this.#opts.guard?.ownPodUid ?? null);
       const uid = podWorkloadUid(this.#opts.clusterId, pod.namespace, pod.name);
       byUid.set(uid, { pod, decision });
       if (decision.enroll) desired.set(uid, { pod, decision });

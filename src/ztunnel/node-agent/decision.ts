@@ -4,7 +4,7 @@
 import { type AmbientReason, decideAmbient } from '../../mesh/ambient-enrollment.ts';
 import type { NodePod } from './pod.ts';
 
-export type EnrollmentReason = AmbientReason | 'terminating' | 'terminal-phase' | 'other-node';
+export type EnrollmentReason = AmbientReason | 'terminating' | 'terminal-phase' | 'other-node' | 'own-pod';
 
 export type EnrollmentDecision =
   | { readonly enroll: true; readonly reason: 'namespace-ambient' | 'pod-ambient' }
@@ -12,13 +12,17 @@ export type EnrollmentDecision =
 
 const TERMINAL_PHASES: ReadonlySet<string> = new Set(['Succeeded', 'Failed']);
 
-/** The decision for one pod, given this node's name and its namespace's labels. */
+/** The decision for one pod, given this node's name, its namespace's labels and the ztunnel's own pod uid. */
 export function decideEnrollment(
   pod: NodePod,
   node: string,
   namespaceLabels: ReadonlyMap<string, string>,
+  ownPodUid: string | null = null,
 ): EnrollmentDecision {
   if (pod.nodeName !== node) return { enroll: false, reason: 'other-node' };
+  // Captured, the ztunnel's own connections (API, xDS, CA, upstream dials) would be sent to itself. The
+  // chart labels its pods `none`; this holds even if a namespace label or a values override says otherwise.
+  if (ownPodUid !== null && pod.uid === ownPodUid) return { enroll: false, reason: 'own-pod' };
   if (pod.deleting) return { enroll: false, reason: 'terminating' };
   if (TERMINAL_PHASES.has(pod.phase)) return { enroll: false, reason: 'terminal-phase' };
   const ambient = decideAmbient({

@@ -73,6 +73,16 @@ test('lifecycle × namespace label', () => {
   }
 });
 
+test("the ztunnel's own pod (--pod-uid) is never enrolled, whatever its labels", () => {
+  const own = pod();
+  assert.deepEqual(decideEnrollment(own, 'node-a', AMBIENT, own.uid), { enroll: false, reason: 'own-pod' });
+  assert.deepEqual(decideEnrollment(own, 'node-a', AMBIENT, 'another-uid'), {
+    enroll: true,
+    reason: 'namespace-ambient',
+  });
+  assert.deepEqual(decideEnrollment(own, 'node-a', AMBIENT, null), { enroll: true, reason: 'namespace-ambient' });
+});
+
 test('parseNodePod reads the fields enrollment needs', () => {
   const p = parseNodePod({
     metadata: {
