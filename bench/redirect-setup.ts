@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type FerryProcess, spawnFerry } from '../src/cli/child-process.ts';
 import { uninstallPins } from '../src/redirect-bpf/loader.ts';
 import { adminSocketRequest } from '../src/runtime/admin-socket.ts';
+import { ztunnelNodeOptions } from '../src/ztunnel/heap-limits.ts';
 import type { Pod, Topology } from '../testkit/topology.ts';
 import { benchScript } from './children.ts';
 import { connectionCounts, positiveEnv } from './report.ts';
@@ -87,18 +88,24 @@ export async function startNodeProxies(
   const ca = stack.use(spawnFerry('ca', ['ca', '--listen', '127.0.0.1:0', '--root-out', rootPath]));
   const caReady = await ca.waitFor((l) => l.msg === 'CA ready', 'CA ready');
   const proxies: NodeProxy[] = [];
+  // As the local cluster starts them: the heap limits, then BENCH_ZTUNNEL_NODE_OPTIONS (e.g. --cpu-prof).
+  const ztunnelEnv = { ...process.env, NODE_OPTIONS: ztunnelNodeOptions(process.env.BENCH_ZTUNNEL_NODE_OPTIONS) };
   for (const node of nodes) {
     const pinRoot = `${topo.pinRoot}-${node}`;
     stack.defer(() => uninstallPins(pinRoot)); // LIFO: after the ztunnel below has exited
     const zt = stack.use(
-      spawnFerry(`ztunnel ${node}`, [
-        'ztunnel',
-        ...['--config', configPath, '--node', node, '--ca-address', String(caReady.address), '--ca-root', rootPath],
-        ...['--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--readiness', '127.0.0.1:0'],
-        ...['--admin-socket', join(dir, `${node}-admin.sock`)],
-        ...['--redirect', 'bpf', '--cgroup-root', topo.nodeCgroup(node), '--pin-root', pinRoot],
-        ...['--redirect-state', join(dir, `${node}-pods.json`), '--drain-deadline-ms', '1000'],
-      ]),
+      spawnFerry(
+        `ztunnel ${node}`,
+        [
+          'ztunnel',
+          ...['--config', configPath, '--node', node, '--ca-address', String(caReady.address), '--ca-root', rootPath],
+          ...['--admin', '127.0.0.1:0', '--metrics', '127.0.0.1:0', '--readiness', '127.0.0.1:0'],
+          ...['--admin-socket', join(dir, `${node}-admin.sock`)],
+          ...['--redirect', 'bpf', '--cgroup-root', topo.nodeCgroup(node), '--pin-root', pinRoot],
+          ...['--redirect-state', join(dir, `${node}-pods.json`), '--drain-deadline-ms', '1000'],
+        ],
+        ztunnelEnv,
+      ),
     );
     await zt.waitFor((l) => l.msg === 'ztunnel ready', 'ztunnel ready');
     const socket = join(dir, `${node}-admin.sock`);

@@ -12,6 +12,10 @@ const BENCHES: Record<string, Bench> = {
     summary: 'direct vs two ztunnels over HBONE: added latency, CPU, RSS, throughput',
     run: async () => (await import('./l4.ts')).runL4(),
   },
+  'l4-ab': {
+    summary: 'two ztunnel pairs from two trees (BENCH_TREE_A/_B) or flag sets, alternated: CPU per request, bulk',
+    run: async () => (await import('./l4-ab.ts')).runL4Ab(),
+  },
   redirect: {
     summary: 'BPF in-pod capture vs direct pod to pod (root): added latency, CPU, RSS, enrollment time',
     run: async () => (await import('./redirect.ts')).runRedirect(),

@@ -6,6 +6,7 @@ import { installSignalHandlers } from '../runtime/signals.ts';
 import { startZtunnel } from '../ztunnel/app.ts';
 import { createZtunnelCertificates } from '../ztunnel/certificates.ts';
 import { loadZtunnelConfig } from '../ztunnel/config.ts';
+import { applyZtunnelGcTuning } from '../ztunnel/gc-tuning.ts';
 import { parseSidecarFlags, startSidecar } from '../ztunnel/sidecar/sidecar.ts';
 
 const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:port>) [options]
@@ -94,6 +95,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     process.stdout.write(HELP);
     return 0;
   }
+  applyZtunnelGcTuning();
   const sidecar = values.sidecar === undefined ? null : parseSidecarFlags(values);
   // Sidecar mode opens its own redirector (on the app containers): the node-mode one stays off.
   const config = loadZtunnelConfig(sidecar === null ? values : { ...values, redirect: 'none' }, process.env);

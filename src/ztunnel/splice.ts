@@ -3,6 +3,7 @@
 // a real state: EOF on one side ends only the other side's write), backpressure is pipe()'s, bytes are
 // counted from the socket's own counters (no per-chunk work), and resets after setup end the splice
 // without being errors. It owns neither stream's creation; it destroys both when it ends abnormally.
+// Bulk chunks from the tunnel are coalesced into one writev per event-loop turn (see coalesceBulkWrites).
 import type { Socket } from 'node:net';
 import { type Duplex, finished } from 'node:stream';
 
@@ -36,6 +37,26 @@ const BENIGN_CODES = new Set([
 export function isBenignDisconnect(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && BENIGN_CODES.has(code);
+}
+
+// A tunnel delivers a bulk transfer as one chunk per HTTP/2 DATA piece (8–16 KiB, several per TLS read),
+// and pipe() writes each with its own write(2) to the socket. Chunks at least this large are held in the
+// corked socket until the event loop's check phase and then leave as one writev; smaller ones (request /
+// response traffic) are written at once, without the extra hop. Measured in docs/performance.md, "L4 CPU and
+// bulk".
+const COALESCE_MIN_CHUNK_BYTES = 4096;
+
+function uncorkSocket(socket: Socket): void {
+  if (!socket.destroyed) socket.uncork();
+}
+
+/** Before pipe() writes a bulk chunk into `socket`, corks it until the loop's check phase (once per turn). */
+function coalesceBulkWrites(peer: Duplex, socket: Socket): void {
+  peer.on('data', (chunk: Buffer) => {
+    if (chunk.length < COALESCE_MIN_CHUNK_BYTES || socket.writableCorked > 0) return;
+    socket.cork();
+    setImmediate(uncorkSocket, socket);
+  });
 }
 
 /** Copies bytes both ways until both directions are done or either side is destroyed. Never rejects. */
@@ -82,6 +103,7 @@ export function splice(socket: Socket, peer: Duplex, opts: SpliceOptions = {}): 
     }
     opts.signal?.addEventListener('abort', onAbort, { once: true });
     socket.pipe(peer);
+    coalesceBulkWrites(peer, socket); // registered first: runs before pipe()'s own 'data' listener
     peer.pipe(socket);
   });
 }

@@ -69,3 +69,19 @@ test('abort tears both sides down and reports the reason', async (t) => {
   upServer.resume();
   await Promise.all([once(downClient, 'end'), once(upServer, 'end')]);
 });
+
+test('bulk and small chunks from the peer reach the socket intact and in order (writes are coalesced)', async (t) => {
+  const [downClient, downServer] = await pair(t);
+  const [upClient, upServer] = await pair(t);
+  const done = splice(downServer, upClient);
+  // Alternating small and bulk-sized writes: the bulk ones cork the socket, the small ones join them.
+  const parts = Array.from({ length: 200 }, (_, i) => randomBytes(i % 2 === 0 ? 100 : 20_000 + i));
+  const down = Buffer.concat(parts);
+  const atDownstream = drain(downClient);
+  for (const p of parts) upServer.write(p);
+  upServer.end();
+  assert.ok((await atDownstream).equals(down));
+  downClient.end();
+  const result = await done;
+  assert.deepEqual(result, { bytesSent: 0, bytesReceived: down.length });
+});
