@@ -38,7 +38,6 @@ import { type EnrolledPod, InPodManager, type PodEnrollRequest, type PodRedirect
 import { InPodError } from './in-pod-errors.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { ZtunnelMetrics } from './metrics.ts';
-import { exemptOwnPod, startNodeAgent } from './node-agent/start.ts';
 import { startSocks5 } from './outbound-entry.ts';
 import { podRoutes } from './pods-api.ts';
 import type { ProxyContext } from './proxy-context.ts';
@@ -162,6 +161,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
         });
         registerRedirectMetrics(metrics, redirector, () => inPod?.list().length ?? 0);
         if (config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {
+          const { exemptOwnPod } = await loadNodeAgent();
           exemptOwnPod({
             cgroupRoot: redirectMode.cgroupRoot,
             podUid: config.enrollFrom.podUid,
@@ -212,6 +212,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     // --enroll-from=kubernetes: from now on the API decides what is enrolled (restored pods stay meanwhile).
     if (inPod !== null && config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {
       const pods = inPod;
+      const { startNodeAgent } = await loadNodeAgent();
       const agent = startNodeAgent({
         node: config.node,
         clusterId: config.clusterId,
@@ -366,6 +367,14 @@ async function untilWorkloadKnown(store: MeshStoreType, uid: string, signal: Abo
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/**
+ * The node agent (--enroll-from kubernetes) loads the Kubernetes client library (≈ 80 MiB of RSS, 870
+ * modules): only a ztunnel that uses it pays for it (docs/performance.md, issue 12).
+ */
+function loadNodeAgent(): Promise<typeof import('./node-agent/start.ts')> {
+  return import('./node-agent/start.ts');
 }
 
 function disabled(): InPodError {
