@@ -110,7 +110,14 @@ export async function startWaypoint(config: WaypointProcessConfig, deps: Waypoin
     const pool = new HboneClientPool({});
     const getCert = () => certificates.getCertificate(identity);
     const client = new UpstreamClient({ pool, certificate: getCert, sockets, http1: config.http1Client ?? 'undici' });
-    const pipeline = new RequestPipeline({ state: () => state, client, metrics, log, hbonePort: config.hbonePort });
+    const pipeline = new RequestPipeline({
+      state: () => state,
+      client,
+      metrics,
+      log,
+      hbonePort: config.hbonePort,
+      accessLog: config.accessLog === true,
+    });
     const ingress = await WaypointIngress.start({
       listen,
       certificate: cert,
