@@ -336,7 +336,7 @@ export async function runWaypoint(): Promise<number> {
   }
 }
 
-/** The /metrics text of both ztunnels and the waypoint (GC pauses, event-loop lag), into `dir`. */
+/** The /metrics text of both ztunnels and the waypoint (traffic series, process figures), into `dir`. */
 async function saveMetrics(stateDir: string, dir: string): Promise<void> {
   const mesh = await readMeshConfig(stateDir);
   const waypoints = JSON.parse(await readFile(join(stateDir, 'waypoints.json'), 'utf8')) as { metrics: string }[];
