@@ -44,7 +44,8 @@ async function startInPod(o: WaypointHaproxyOptions, pod: string, cfg: string, c
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
     err += d;
   });
-  for (let i = 0; i < 100; i++) {
+  // Up to 30 s: `ferry exec` itself can take seconds to start on a loaded machine (cold compile cache).
+  for (let i = 0; i < 600; i++) {
     const [pid] = haproxyPids(cfg);
     if (pid !== undefined) {
       await new Promise((r) => setTimeout(r, 200)); // listeners bound

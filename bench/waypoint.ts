@@ -134,7 +134,14 @@ export async function runWaypoint(): Promise<number> {
     ...(profileDir
       ? {
           FERRY_WAYPOINT_NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir} ${process.env.FERRY_WAYPOINT_NODE_OPTIONS ?? ''}`,
-          FERRY_ZTUNNEL_NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir} ${process.env.FERRY_ZTUNNEL_NODE_OPTIONS ?? ''}`,
+          // BENCH_PROFILE_ZTUNNELS=0: profile the waypoint only. The profiler's SIGPROF can interrupt the
+          // kernel verifier while a ztunnel loads its BPF programs (EAGAIN, FERRY_BPF_LOAD_FAILED) on a
+          // loaded machine.
+          ...(process.env.BENCH_PROFILE_ZTUNNELS === '0'
+            ? {}
+            : {
+                FERRY_ZTUNNEL_NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir} ${process.env.FERRY_ZTUNNEL_NODE_OPTIONS ?? ''}`,
+              }),
         }
       : {}),
   };
@@ -336,7 +343,7 @@ export async function runWaypoint(): Promise<number> {
   }
 }
 
-/** The /metrics text of both ztunnels and the waypoint (GC pauses, event-loop lag), into `dir`. */
+/** The /metrics text of both ztunnels and the waypoint (traffic series, process figures), into `dir`. */
 async function saveMetrics(stateDir: string, dir: string): Promise<void> {
   const mesh = await readMeshConfig(stateDir);
   const waypoints = JSON.parse(await readFile(join(stateDir, 'waypoints.json'), 'utf8')) as { metrics: string }[];

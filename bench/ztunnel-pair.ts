@@ -19,6 +19,8 @@ export interface ZtunnelPairOptions {
   readonly nodes: readonly [string, string];
   /** NODE_OPTIONS parts for the CA and both ztunnels (empty and undefined ones are skipped). */
   readonly nodeOptions: readonly (string | undefined)[];
+  /** The CLI entry of another checkout to run the ztunnels from (default: this tree's). */
+  readonly main?: string;
 }
 
 export async function startZtunnelPair(stack: AsyncDisposableStack, o: ZtunnelPairOptions): Promise<ZtunnelPair> {
@@ -40,6 +42,7 @@ export async function startZtunnelPair(stack: AsyncDisposableStack, o: ZtunnelPa
           ...(socks ? ['--socks5', '127.0.0.1:0'] : []),
         ],
         env,
+        o.main,
       ),
     );
   const a = ztunnel(o.nodes[0], true);

@@ -28,8 +28,14 @@ process.once('exit', () => {
   for (const c of live) c.kill('SIGKILL');
 });
 
-export function spawnFerry(name: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): FerryProcess {
-  const child = spawn(process.execPath, [MAIN, ...args], {
+/** Starts `ferry <args>`; `main` runs another checkout's CLI (benchmarks compare trees side by side). */
+export function spawnFerry(
+  name: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  main: string = MAIN,
+): FerryProcess {
+  const child = spawn(process.execPath, [main, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...env, ...compileCacheEnv(env) },
   });

@@ -35,6 +35,8 @@ const HELP = `usage: ferry waypoint --waypoint <ns>/<gateway> (--config <file> |
   --readiness <host:port>     default 0.0.0.0:15021
   --drain-deadline-ms <ms>    default 5000
   --log-level <level>         error|warn|info|debug
+  --access-log on|off         one JSON line per request on stdout; default off, as    [FERRY_WAYPOINT_ACCESS_LOG]
+                              Istio's waypoint (ferry up turns it on for its waypoints)
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -64,6 +66,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       readiness: { type: 'string' },
       'drain-deadline-ms': { type: 'string' },
       'log-level': { type: 'string' },
+      'access-log': { type: 'string' },
     },
   });
   if (values.help === true) {

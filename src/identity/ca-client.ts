@@ -4,16 +4,15 @@
 // identity and our key, and the chain links to a root of the bundle. The private key never leaves here
 // except inside the returned WorkloadCertificate. Roots from a file are re-read on every fetch (a rotated
 // root-cert.pem is picked up at the next renewal).
-import { webcrypto, X509Certificate } from 'node:crypto';
+import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { encodeCertificateRequest, loadCaServiceDefinition, parseCertificateResponse } from './ca-grpc.ts';
 import type { CertificateSource } from './cert-manager.ts';
-import { createCsr } from './csr.ts';
+import { createCsr } from './csr-request.ts';
 import { IdentityError } from './errors.ts';
 import { formatSpiffeId, type SpiffeId } from './spiffe-id.ts';
 import type { WorkloadCertificate } from './workload-certificate.ts';
-import type { CryptoKey } from './x509.ts';
 
 const DEFAULT_TTL_SECONDS = 24 * 3600;
 const DEFAULT_TIMEOUT_MS = 10_000;
@@ -81,7 +80,7 @@ export class CaClient implements CertificateSource {
         (err, value) => (err ? reject(callError(err, id)) : resolve(value)),
       );
     });
-    return checkResponse(response, identity, csr.publicKey, csr.privateKeyPem, roots);
+    return checkResponse(response, identity, csr.publicKeySpki, csr.privateKeyPem, roots);
   }
 
   close(): void {
@@ -141,7 +140,7 @@ function callError(err: grpc.ServiceError, id: string): IdentityError {
 async function checkResponse(
   response: unknown,
   identity: SpiffeId,
-  publicKey: CryptoKey,
+  publicKeySpki: Buffer,
   privateKeyPem: string,
   rootsPem: readonly string[],
 ): Promise<WorkloadCertificate> {
@@ -165,8 +164,7 @@ async function checkResponse(
       `CA answered ${id} with a certificate for ${leaf.subjectAltName ?? 'no SAN'}`,
     );
   }
-  const ourSpki = Buffer.from(await webcrypto.subtle.exportKey('spki', publicKey));
-  if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(ourSpki)) {
+  if (!leaf.publicKey.export({ type: 'spki', format: 'der' }).equals(publicKeySpki)) {
     throw new IdentityError('FERRY_CA_RESPONSE_INVALID', `CA answered ${id} with a certificate for another key`);
   }
   const roots = rootsPem.map((pem) => new X509Certificate(pem));

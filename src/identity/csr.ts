@@ -1,39 +1,20 @@
-// PKCS#10 certificate signing requests for SVIDs. createCsr builds what a ztunnel sends (P-256 key, empty
-// subject, one URI SAN); parseCsr turns an untrusted CSR PEM into a typed value after checking everything that
-// does not depend on CA policy: encoding, self-signature, key type, no CN, exactly one SPIFFE URI SAN.
+// PKCS#10 certificate signing requests for SVIDs. createCsr (csr-request.ts) builds what a ztunnel sends
+// (P-256 key, empty subject, one URI SAN); parseCsr turns an untrusted CSR PEM into a typed value after
+// checking everything that does not depend on CA policy: encoding, self-signature, key type, no CN, exactly one SPIFFE URI SAN.
 // Which trust domain and which identity a caller may get is decided by ca.ts, not here. Never throws on
 // bad input: the result names what was wrong.
 import { createPublicKey } from 'node:crypto';
 import { fail, ok, type Result } from './errors.ts';
-import { formatSpiffeId, parseSpiffeId, type SpiffeId } from './spiffe-id.ts';
-import { type CryptoKey, EC_P256, ECDSA_SHA256, generateP256KeyPair, privateKeyToPem, x509 } from './x509.ts';
+import { parseSpiffeId, type SpiffeId } from './spiffe-id.ts';
+import { type CryptoKey, EC_P256, x509 } from './x509.ts';
+
+/** What workloads use to make their CSRs (node:crypto only); re-exported for tests and the CA's tools. */
+export { type CreatedCsr, createCsr } from './csr-request.ts';
 
 const OID_SUBJECT_ALT_NAME = '2.5.29.17'; // RFC 5280 §4.2.1.6
 
 /** Largest CSR PEM we look at: a P-256 CSR with one SAN is ~600 bytes; this bounds hostile input. */
 export const MAX_CSR_PEM_BYTES = 16 * 1024;
-
-export interface CreatedCsr {
-  readonly csrPem: string;
-  /** PKCS#8 PEM of the key the CSR was made for: it never leaves the requester. */
-  readonly privateKeyPem: string;
-  readonly publicKey: CryptoKey;
-}
-
-/** A fresh P-256 key and a CSR for `identity`: empty subject (no CN), one URI SAN. */
-export async function createCsr(identity: SpiffeId): Promise<CreatedCsr> {
-  const keys = await generateP256KeyPair();
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys,
-    signingAlgorithm: ECDSA_SHA256,
-    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: formatSpiffeId(identity) }], true)],
-  });
-  return {
-    csrPem: csr.toString('pem'),
-    privateKeyPem: await privateKeyToPem(keys.privateKey),
-    publicKey: keys.publicKey,
-  };
-}
 
 export interface ParsedCsr {
   /** The identity named by the CSR's only SAN. Not yet checked against any trust domain. */

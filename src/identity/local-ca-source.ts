@@ -2,7 +2,7 @@
 // signing): for single-node use, the demo and tests. Returns leaf + intermediates; the roots go in rootsPem.
 import type { CertificateAuthority } from './ca.ts';
 import type { CertificateSource } from './cert-manager.ts';
-import { createCsr } from './csr.ts';
+import { createCsr } from './csr-request.ts';
 import type { SpiffeId } from './spiffe-id.ts';
 import type { WorkloadCertificate } from './workload-certificate.ts';
 

@@ -80,6 +80,10 @@ export async function startLocalWaypoints(opts: StartWaypointsOptions): Promise<
       metrics,
       '--readiness',
       readiness,
+      // A development cluster logs every request (as Istio's demo profile does); the process default is
+      // off. FERRY_WAYPOINT_ACCESS_LOG=off given to `ferry up` keeps it off (the waypoint benchmark's A/B).
+      '--access-log',
+      process.env.FERRY_WAYPOINT_ACCESS_LOG ?? 'on',
     ];
     const pid = await opts.startSystemProcess(role, args, {
       FERRY_CA_TOKEN: node.token,

@@ -2,8 +2,11 @@
 // importing the redirector on a machine without libbpf costs nothing until it is used.
 // Conventions: libbpf 1.x returns -errno from int functions and NULL (+ errno) from pointer functions;
 // libc returns -1 and sets errno. Callers read `errno()` right after a failing call.
-import koffi, { type LibraryHandle } from 'koffi';
+import { createRequire } from 'node:module';
+import type { LibraryHandle } from 'koffi';
 import { BpfError } from './errors.ts';
+
+type Koffi = typeof import('koffi');
 
 /** Opaque libbpf handles (koffi external pointers); the brand keeps them from being mixed up. */
 export type BpfObjectPtr = { readonly __brand: 'bpf_object' };
@@ -68,6 +71,9 @@ export function ffi(): Ffi {
 type AnyFn = (...args: never[]) => unknown;
 
 function loadFfi(): Ffi {
+  // koffi (a native addon, ≈ 9 MiB of RSS) is required here, not imported at the top: a ztunnel without
+  // BPF redirection imports this module through the redirector but never calls it.
+  const koffi = createRequire(import.meta.url)('koffi') as Koffi;
   let bpfLib: LibraryHandle;
   let cLib: LibraryHandle;
   try {

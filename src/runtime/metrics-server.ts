@@ -4,7 +4,7 @@
 import { HttpServer, type ListenAddress } from './http-server.ts';
 import type { Logger } from './logger.ts';
 
-/** The part of a prom-client Registry this server uses. */
+/** What this server reads: runtime/prometheus.ts MetricsRegistry, or a prom-client Registry (the controller). */
 export interface MetricsSource {
   metrics(): Promise<string>;
   readonly contentType: string;

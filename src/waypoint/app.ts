@@ -15,7 +15,6 @@ import { createLogger, type LogDestination, parseLogLevel, type RootLogger } fro
 import { startProcessServers } from '../runtime/process-servers.ts';
 import { ReadinessTracker } from '../runtime/readiness.ts';
 import type { WaypointProcessConfig } from './config.ts';
-import { WaypointFileSource } from './config-file-source.ts';
 import type { WaypointConfig, WaypointConfigSource } from './config-types.ts';
 import { WaypointIngress } from './ingress.ts';
 import { WaypointMetrics } from './metrics.ts';
@@ -65,8 +64,11 @@ export async function startWaypoint(config: WaypointProcessConfig, deps: Waypoin
   };
   const certificates = deps.certificates;
   certificates.setLocalIdentities([identity]);
+  // The static file's reader loads the YAML library (≈ 7 MiB): a waypoint fed by xDS never needs it.
   const fileSource =
-    deps.source === undefined && config.source.kind === 'file' ? new WaypointFileSource(config.source.path) : null;
+    deps.source === undefined && config.source.kind === 'file'
+      ? new (await import('./config-file-source.ts')).WaypointFileSource(config.source.path)
+      : null;
   const source: WaypointConfigSource | null = deps.source ?? fileSource;
   if (source === null) throw new Error('startWaypoint: an xDS source must be passed in deps.source');
   const cleanup: Array<() => Promise<void> | void> = [() => source.close()];
@@ -110,7 +112,14 @@ export async function startWaypoint(config: WaypointProcessConfig, deps: Waypoin
     const pool = new HboneClientPool({});
     const getCert = () => certificates.getCertificate(identity);
     const client = new UpstreamClient({ pool, certificate: getCert, sockets, http1: config.http1Client ?? 'undici' });
-    const pipeline = new RequestPipeline({ state: () => state, client, metrics, log, hbonePort: config.hbonePort });
+    const pipeline = new RequestPipeline({
+      state: () => state,
+      client,
+      metrics,
+      log,
+      hbonePort: config.hbonePort,
+      accessLog: config.accessLog === true,
+    });
     const ingress = await WaypointIngress.start({
       listen,
       certificate: cert,

@@ -37,6 +37,8 @@ export interface WaypointProcessConfig {
   readonly logLevel: string;
   /** FERRY_WAYPOINT_HTTP1_CLIENT: the upstream HTTP/1.1 client, `undici` (default) or node:http's `agent`. */
   readonly http1Client?: 'undici' | 'agent';
+  /** `--access-log on|off` [FERRY_WAYPOINT_ACCESS_LOG]: one JSON line per request; default off (Istio's). */
+  readonly accessLog?: boolean;
 }
 
 export interface WaypointFlags {
@@ -62,6 +64,7 @@ export interface WaypointFlags {
   readonly readiness?: string;
   readonly 'drain-deadline-ms'?: string;
   readonly 'log-level'?: string;
+  readonly 'access-log'?: string;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -106,6 +109,9 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
   const http1Client = env.FERRY_WAYPOINT_HTTP1_CLIENT ?? 'undici';
   if (http1Client !== 'undici' && http1Client !== 'agent')
     throw new ConfigError(`FERRY_WAYPOINT_HTTP1_CLIENT: expected undici or agent, got ${JSON.stringify(http1Client)}`);
+  const accessLog = flags['access-log'] ?? env.FERRY_WAYPOINT_ACCESS_LOG ?? 'off';
+  if (accessLog !== 'on' && accessLog !== 'off')
+    throw new ConfigError(`--access-log: expected on or off, got ${JSON.stringify(accessLog)}`);
   const deadline = Number(flags['drain-deadline-ms'] ?? env.FERRY_DRAIN_DEADLINE_MS ?? '5000');
   if (!Number.isInteger(deadline) || deadline < 0)
     throw new ConfigError('--drain-deadline-ms: expected a non-negative integer');
@@ -131,5 +137,6 @@ export function loadWaypointConfig(flags: WaypointFlags, env: NodeJS.ProcessEnv)
     drainDeadlineMs: deadline,
     logLevel: flags['log-level'] ?? env.FERRY_LOG_LEVEL ?? 'info',
     http1Client,
+    accessLog: accessLog === 'on',
   };
 }

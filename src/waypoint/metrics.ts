@@ -1,11 +1,20 @@
 // The waypoint's Istio HTTP metrics (reporter="waypoint"): istio_requests_total,
 // istio_request_duration_milliseconds, istio_request_bytes, istio_response_bytes, with Istio's standard
 // labels (the ztunnel's traffic labels plus response_code and grpc_response_status). One registry per
-// instance, so several waypoints can share a test process.
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+// instance, so several waypoints can share a test process. The registry is Ferry's own
+// (src/runtime/prometheus.ts): a request adds to plain numbers of series resolved once per label set; the
+// text is built only on scrape.
 import type { SpiffeId } from '../identity/spiffe-id.ts';
 import { TRAFFIC_LABEL_NAMES, trafficLabelsFor } from '../mesh/traffic-labels.ts';
 import type { Service, Workload } from '../mesh/types.ts';
+import { registerProcessMetrics } from '../runtime/process-metrics.ts';
+import {
+  type HistogramFamily,
+  type HistogramSeries,
+  MetricsRegistry,
+  type ScalarFamily,
+  type Series,
+} from '../runtime/prometheus.ts';
 
 const REQUEST_LABELS = [...TRAFFIC_LABEL_NAMES, 'response_code', 'grpc_response_status'] as const;
 type RequestLabel = (typeof REQUEST_LABELS)[number];
@@ -19,10 +28,10 @@ const SIZE_BUCKETS = [1, 10, 100, 1000, 10000, 100000, 1000000, 10000000];
 const MAX_CACHED_CHILDREN = 10_000;
 
 interface Children {
-  readonly requests: { inc(value: number): void };
-  readonly duration: { observe(value: number): void };
-  readonly requestBytes: { observe(value: number): void };
-  readonly responseBytes: { observe(value: number): void };
+  readonly requests: Series;
+  readonly duration: HistogramSeries;
+  readonly requestBytes: HistogramSeries;
+  readonly responseBytes: HistogramSeries;
 }
 
 export interface RequestRecord {
@@ -42,38 +51,35 @@ export interface RequestRecord {
 }
 
 export class WaypointMetrics {
-  readonly registry = new Registry();
-  readonly #requests: Counter<RequestLabel>;
-  readonly #duration: Histogram<RequestLabel>;
-  readonly #requestBytes: Histogram<RequestLabel>;
-  readonly #responseBytes: Histogram<RequestLabel>;
+  readonly registry = new MetricsRegistry();
+  readonly #requests: ScalarFamily;
+  readonly #duration: HistogramFamily;
+  readonly #requestBytes: HistogramFamily;
+  readonly #responseBytes: HistogramFamily;
 
   constructor(opts: { readonly processMetrics?: boolean } = {}) {
-    const registers = [this.registry];
+    const r = this.registry;
     const labelNames = REQUEST_LABELS;
-    this.#requests = new Counter({ name: 'istio_requests_total', help: 'Total requests', labelNames, registers });
-    this.#duration = new Histogram({
+    this.#requests = r.counter({ name: 'istio_requests_total', help: 'Total requests', labelNames });
+    this.#duration = r.histogram({
       name: 'istio_request_duration_milliseconds',
       help: 'Request duration in milliseconds',
       labelNames,
       buckets: DURATION_BUCKETS,
-      registers,
     });
-    this.#requestBytes = new Histogram({
+    this.#requestBytes = r.histogram({
       name: 'istio_request_bytes',
       help: 'Request body size in bytes',
       labelNames,
       buckets: SIZE_BUCKETS,
-      registers,
     });
-    this.#responseBytes = new Histogram({
+    this.#responseBytes = r.histogram({
       name: 'istio_response_bytes',
       help: 'Response body size in bytes',
       labelNames,
       buckets: SIZE_BUCKETS,
-      registers,
     });
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    if (opts.processMetrics !== false) registerProcessMetrics(r);
   }
 
   /** Label resolution is the costly part of a record: children are cached per label combination. */
@@ -96,7 +102,7 @@ export class WaypointMetrics {
       c = this.#resolve(r);
       this.#children.set(key, c);
     }
-    c.requests.inc(1);
+    c.requests.value++;
     c.duration.observe(r.durationMs);
     c.requestBytes.observe(r.requestBytes);
     c.responseBytes.observe(r.responseBytes);
@@ -119,10 +125,10 @@ export class WaypointMetrics {
     labels.request_protocol = r.protocol;
     labels.response_flags = r.responseFlags;
     return {
-      requests: this.#requests.labels(labels),
-      duration: this.#duration.labels(labels),
-      requestBytes: this.#requestBytes.labels(labels),
-      responseBytes: this.#responseBytes.labels(labels),
+      requests: this.#requests.series(labels),
+      duration: this.#duration.series(labels),
+      requestBytes: this.#requestBytes.series(labels),
+      responseBytes: this.#responseBytes.series(labels),
     };
   }
 }

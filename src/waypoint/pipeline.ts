@@ -57,6 +57,8 @@ export interface PipelineDeps {
   readonly metrics: WaypointMetrics;
   readonly log: Logger;
   readonly hbonePort: number;
+  /** One access-log line per request (off by default, as Istio's waypoint; docs/operations.md). */
+  readonly accessLog?: boolean;
   readonly random?: () => number;
 }
 
@@ -393,6 +395,7 @@ export class RequestPipeline {
       requestBytes: out.requestBytes,
       responseBytes: out.responseBytes,
     });
+    if (this.#deps.accessLog !== true) return;
     const id = ctx.sourceIdentity;
     this.#deps.log.info(
       {

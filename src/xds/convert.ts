@@ -12,8 +12,11 @@ import {
   DEFAULT_CLUSTER_ID,
   DEFAULT_SERVICE_ACCOUNT,
   DEFAULT_TRUST_DOMAIN,
-} from '../mesh/local-config/config.ts';
-import { HBONE_PORT, isName, isNamespace, MAX_PORT } from '../mesh/local-config/values.ts';
+  HBONE_PORT,
+  isName,
+  isNamespace,
+  MAX_PORT,
+} from '../mesh/names.ts';
 import type {
   AppProtocol,
   Authorization,

@@ -31,7 +31,7 @@ import { type ProcessServers, startProcessServers } from '../runtime/process-ser
 import { ReadinessTracker } from '../runtime/readiness.ts';
 import { AccessLog } from './access-log.ts';
 import { ZTUNNEL_PORTS, type ZtunnelConfig } from './config.ts';
-import { ConfigFileSource, type LoadOutcome } from './config-file-source.ts';
+import type { ConfigFileSource, LoadOutcome } from './config-file-source.ts';
 import { ConfigXdsSource } from './config-xds-source.ts';
 import { ConnectionTracker } from './connections.ts';
 import { type EnrolledPod, InPodManager, type PodEnrollRequest, type PodRedirector } from './in-pod.ts';
@@ -39,7 +39,6 @@ import { InPodError } from './in-pod-errors.ts';
 import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { startListenerReclaim } from './listener-reclaim.ts';
 import { ZtunnelMetrics } from './metrics.ts';
-import { exemptOwnPod, startNodeAgent } from './node-agent/start.ts';
 import { startSocks5 } from './outbound-entry.ts';
 import { podRoutes } from './pods-api.ts';
 import type { ProxyContext } from './proxy-context.ts';
@@ -110,7 +109,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   const store = new MeshStore({
     onListenerError: (err) => log.error({ error: String(err) }, 'config listener failed'),
   });
-  const source = createConfigSource(config, store, log, deps.xdsNodeId);
+  const source = await createConfigSource(config, store, log, deps.xdsNodeId);
   const certificates = deps.certificates;
   const pool = new HboneClientPool({ idleTimeoutMs: config.poolIdleTimeoutMs });
   const connections = new ConnectionTracker();
@@ -163,6 +162,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
         });
         registerRedirectMetrics(metrics, redirector, () => inPod?.list().length ?? 0);
         if (config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {
+          const { exemptOwnPod } = await loadNodeAgent();
           exemptOwnPod({
             cgroupRoot: redirectMode.cgroupRoot,
             podUid: config.enrollFrom.podUid,
@@ -217,6 +217,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     // --enroll-from=kubernetes: from now on the API decides what is enrolled (restored pods stay meanwhile).
     if (inPod !== null && config.enrollFrom?.kind === 'kubernetes' && redirectMode.kind === 'bpf') {
       const pods = inPod;
+      const { startNodeAgent } = await loadNodeAgent();
       const agent = startNodeAgent({
         node: config.node,
         clusterId: config.clusterId,
@@ -373,6 +374,14 @@ async function untilWorkloadKnown(store: MeshStoreType, uid: string, signal: Abo
   });
 }
 
+/**
+ * The node agent (--enroll-from kubernetes) loads the Kubernetes client library (≈ 80 MiB of RSS, 870
+ * modules): only a ztunnel that uses it pays for it (docs/performance.md, issue 12).
+ */
+function loadNodeAgent(): Promise<typeof import('./node-agent/start.ts')> {
+  return import('./node-agent/start.ts');
+}
+
 function disabled(): InPodError {
   return new InPodError(
     'FERRY_INPOD_DISABLED',
@@ -404,14 +413,18 @@ function closeServer(server: net.Server): Promise<void> {
 }
 
 /** The static file, or the controller over delta xDS (which then pushes changes; reload is a no-op). */
-function createConfigSource(
+async function createConfigSource(
   config: ZtunnelConfig,
   store: MeshStoreType,
   log: Logger,
   nodeId: string | undefined,
-): ConfigFileSource | ConfigXdsSource {
+): Promise<ConfigFileSource | ConfigXdsSource> {
   const c = config.configSource;
-  if (c.kind === 'file') return new ConfigFileSource(c.path, store, log);
+  if (c.kind === 'file') {
+    // The static file's reader loads the YAML library (≈ 7 MiB): a ztunnel fed by xDS never needs it.
+    const { ConfigFileSource } = await import('./config-file-source.ts');
+    return new ConfigFileSource(c.path, store, log);
+  }
   return new ConfigXdsSource(
     {
       address: c.address,

@@ -2,12 +2,10 @@
 // CreateCertificate, impersonating local workloads' identities) or an in-process CA for single-node use.
 // Adapts the identity area's CertificateManager to what the ztunnel needs (ManagedCertificates).
 
-import { CertificateAuthority } from '../identity/ca.ts';
 import { CaClient } from '../identity/ca-client.ts';
 import { caTokenProvider } from '../identity/ca-token.ts';
 import type { ManagedCertificates } from '../identity/cert-manager.ts';
 import { CertificateManager, type CertificateSource } from '../identity/cert-manager.ts';
-import { LocalCaSource } from '../identity/local-ca-source.ts';
 import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { type CaConfig, formatHostPort } from '../runtime/process-config.ts';
@@ -48,6 +46,12 @@ export async function createZtunnelCertificates(
     source = client;
     onClose = () => client.close();
   } else {
+    // Loaded only here: the in-process CA pulls in the X.509 library (≈ 10 MiB) that a ztunnel or waypoint
+    // asking a remote CA never needs (docs/performance.md, issue 12).
+    const [{ CertificateAuthority }, { LocalCaSource }] = await Promise.all([
+      import('../identity/ca.ts'),
+      import('../identity/local-ca-source.ts'),
+    ]);
     const authority =
       ca.caDir === null
         ? await CertificateAuthority.generate({ trustDomain })

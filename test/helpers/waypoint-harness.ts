@@ -151,6 +151,7 @@ export async function startWaypointHarness(
     readinessAddress: { host: '127.0.0.1', port: 0 },
     drainDeadlineMs: 1000,
     logLevel: 'info',
+    accessLog: true, // tests read the per-request lines; the process default is off
   };
   const waypoint = await startWaypoint(config, { certificates: certs, logDestination: logs });
   t.after(() => waypoint.shutdown(0));

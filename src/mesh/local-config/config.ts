@@ -5,6 +5,12 @@
 import { LineCounter, type Node, parseDocument } from 'yaml';
 import { parseSpiffeId, validateTrustDomain } from '../../identity/spiffe-id.ts';
 import {
+  DEFAULT_CANONICAL_REVISION,
+  DEFAULT_CLUSTER_ID,
+  DEFAULT_SERVICE_ACCOUNT,
+  DEFAULT_TRUST_DOMAIN,
+} from '../names.ts';
+import {
   type MeshConfig,
   type PortMap,
   type Service,
@@ -43,11 +49,8 @@ export type ConfigError = LocalConfigError;
 
 export type LocalConfigResult = { ok: true; config: MeshConfig } | { ok: false; errors: LocalConfigError[] };
 
-export const DEFAULT_TRUST_DOMAIN = 'cluster.local';
-export const DEFAULT_SERVICE_ACCOUNT = 'default';
-export const DEFAULT_CLUSTER_ID = 'Kubernetes';
-/** Istio's canonical revision when a pod has no version label. */
-export const DEFAULT_CANONICAL_REVISION = 'latest';
+export { DEFAULT_CANONICAL_REVISION, DEFAULT_CLUSTER_ID, DEFAULT_SERVICE_ACCOUNT, DEFAULT_TRUST_DOMAIN };
+
 const MAX_CAPACITY = 0xffff_ffff; // proto uint32
 
 const WORKLOAD_TYPES: readonly WorkloadType[] = ['deployment', 'cronjob', 'pod', 'job'];

@@ -2,27 +2,11 @@
 // StringMatch forms and waypoint addresses. Each reader records its own error and returns null.
 import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import { canonicalIp, parseCidr } from '../ip-addr.ts';
+import { HBONE_PORT, isName, isNamespace, MAX_PORT, NAME_RE, NAMESPACE_RE } from '../names.ts';
 import type { Cidr, GatewayAddress, NetworkAddress, PortMap, StringMatch } from '../types.ts';
 import type { ConfigReader } from './reader.ts';
 
-export const MAX_PORT = 65535;
-/** Istio's HBONE port; the default for a waypoint's hboneMtlsPort. */
-export const HBONE_PORT = 15008;
-
-// Kubernetes namespace: an RFC 1123 label.
-const NAMESPACE_RE = /^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$/;
-// Object names, hostnames, service accounts: no whitespace, no '/' (it separates key parts), no control chars.
-const NAME_RE = /^[^\s/\p{Cc}]{1,253}$/u;
-
-/** Same rules as the readers below, for other wire forms (the xDS client's proto conversion). */
-export function isNamespace(text: string): boolean {
-  return NAMESPACE_RE.test(text);
-}
-
-/** A non-empty name without whitespace, '/' or control characters. */
-export function isName(text: string): boolean {
-  return NAME_RE.test(text);
-}
+export { HBONE_PORT, isName, isNamespace, MAX_PORT };
 
 export function readNamespace(r: ConfigReader, node: Node | undefined, path: string): string | null {
   const s = r.string(node, path);
