@@ -10,6 +10,7 @@ import type { LogDestination } from '../../runtime/logger.ts';
 import { ConfigError } from '../../runtime/process-config.ts';
 import { startZtunnel, type Ztunnel } from '../app.ts';
 import type { ZtunnelConfig } from '../config.ts';
+import type { OutboundL7Factory } from '../outbound-l7.ts';
 
 export const DEFAULT_SIDECAR_PIN_ROOT = '/sys/fs/bpf/ferry-sidecar';
 
@@ -65,6 +66,8 @@ function absolute(value: string | undefined, what: string): string {
 export interface SidecarDeps {
   readonly certificates: ManagedCertificates;
   readonly logDestination?: LogDestination;
+  /** L7 for the pod's outbound requests (HTTP routes applied client-side), composed by the CLI. */
+  readonly outboundL7?: OutboundL7Factory;
 }
 
 /** Starts the sidecar: redirector on the app containers, ztunnel serving only `sidecar.uid`, pod enrolled. */
