@@ -5,7 +5,8 @@
 // Malformed HTTP costs the client its stream only (400 / stream reset).
 import http from 'node:http';
 import http2 from 'node:http2';
-import type { Duplex } from 'node:stream';
+import net from 'node:net';
+import { Duplex } from 'node:stream';
 import type { Logger } from '../runtime/logger.ts';
 import type { RequestPipeline } from './pipeline.ts';
 import type { DownstreamContext } from './state.ts';
@@ -98,7 +99,14 @@ function serveHttp1(stream: Duplex, ctx: DownstreamContext, opts: HttpDownstream
   server.emit('connection', stream);
 }
 
-function serveHttp2(stream: Duplex, ctx: DownstreamContext, opts: HttpDownstreamOptions): void {
+function serveHttp2(raw: Duplex, ctx: DownstreamContext, opts: HttpDownstreamOptions): void {
+  // node:http2 reads a net.Socket straight from its native handle, which would skip the preface bytes
+  // unshifted after the sniff; through a JS Duplex it reads them (an HBONE stream is one already).
+  const stream = raw instanceof net.Socket ? Duplex.from({ readable: raw, writable: raw }) : raw;
+  if (stream !== raw) {
+    stream.on('error', () => raw.destroy());
+    raw.once('close', () => stream.destroy());
+  }
   const server = http2.createServer(
     { maxHeaderListPairs: 256, maxSessionMemory: 16 },
     (req, res) => void opts.pipeline.handle(req, res, ctx),
