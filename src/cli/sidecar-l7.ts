@@ -63,6 +63,20 @@ export function buildSidecarState(held: XdsHeldState, network: string, version: 
   };
 }
 
+/**
+ * Whether the sidecar serving `servedUid` takes `source`'s connection to `dst` as HTTP: `dst` is a Service
+ * VIP:port and HTTPRoutes (or GRPCRoutes) bound to that Service apply to a client of `source`'s namespace.
+ * Anything else (no route, a TCPRoute, a pod IP, outside the mesh) stays L4. Pure.
+ */
+export function sidecarClaims(state: WaypointState, servedUid: string, source: Workload, dst: IpPort): boolean {
+  if (source.uid !== servedUid) return false;
+  const target = state.serviceByVip(dst.ip, dst.port);
+  if (target === null) return false;
+  const svc = target.service;
+  // The client's namespace picks consumer routes over producer routes (GEP-1294), as at a waypoint.
+  return state.routes.forServicePort(svc.namespace, serviceName(svc), dst.port, source.namespace) !== null;
+}
+
 class SidecarL7 implements OutboundL7Handler {
   readonly #opts: SidecarL7Options;
   readonly #env: OutboundL7Env;
@@ -113,12 +127,7 @@ class SidecarL7 implements OutboundL7Handler {
   }
 
   claims(source: Workload, dst: IpPort): boolean {
-    if (source.uid !== this.#opts.uid) return false;
-    const target = this.#state.serviceByVip(dst.ip, dst.port);
-    if (target === null) return false;
-    const svc = target.service;
-    // The client's namespace picks consumer routes over producer routes (GEP-1294), as at a waypoint.
-    return this.#state.routes.forServicePort(svc.namespace, serviceName(svc), dst.port, source.namespace) !== null;
+    return sidecarClaims(this.#state, this.#opts.uid, source, dst);
   }
 
   async serve(socket: net.Socket, conn: OutboundL7Connection): Promise<void> {
