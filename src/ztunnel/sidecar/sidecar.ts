@@ -4,6 +4,7 @@
 // own BPF pin root, the cgroup programs attached to the pod's application containers only (so the proxy's
 // own sockets, made from the istio-proxy cgroup, are never captured), and a certificate for that pod's
 // identity only. Enrolls its pod before it reports ready; the pins stay when it exits (fail closed).
+// L7 for the pod's outbound HTTP (client-side routes) comes in through `outboundL7` (../outbound-l7.ts).
 import type { ManagedCertificates } from '../../identity/cert-manager.ts';
 import { BpfRedirector } from '../../redirect-bpf/loader.ts';
 import type { LogDestination } from '../../runtime/logger.ts';
