@@ -153,6 +153,7 @@ class SidecarL7 implements OutboundL7Handler {
           log: this.#env.logger,
           role: 'sidecar',
           forcedH2: target.port.appProtocol === 'http2' || target.port.appProtocol === 'grpc',
+          closing: conn.drain,
         },
       );
       await closed;

@@ -39,6 +39,11 @@ export interface HttpDownstreamOptions {
   readonly role: string;
   /** The port speaks HTTP/2 only (appProtocol http2 / grpc): no sniffing. */
   readonly forcedH2: boolean;
+  /**
+   * Aborted when the proxy starts draining: idle HTTP/1.1 connections close, later responses carry
+   * `Connection: close`, HTTP/2 gets GOAWAY (streams in flight finish), so clients move to new connections.
+   */
+  readonly closing?: AbortSignal;
 }
 
 /** Sniffs the first bytes of `stream`, then serves it as HTTP/1.1 or HTTP/2 through the pipeline. */
@@ -78,6 +83,12 @@ export function serveHttpStream(
 }
 
 function serveHttp1(stream: Duplex, ctx: DownstreamContext, opts: HttpDownstreamOptions): void {
+  // One server per connection, so these are this connection's responses in flight. (The server never
+  // listens, so its own idle-connection tracking, closeIdleConnections(), knows nothing of this one.)
+  const inFlight = new Set<http.ServerResponse>();
+  const closeIfIdle = (): void => {
+    if (inFlight.size === 0) stream.end();
+  };
   const server = http.createServer(
     {
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -86,8 +97,20 @@ function serveHttp1(stream: Duplex, ctx: DownstreamContext, opts: HttpDownstream
       keepAlive: true,
       keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     },
-    (req, res) => void opts.pipeline.handle(req, res, ctx),
+    (req, res) => {
+      if (opts.closing?.aborted === true) res.setHeader('connection', 'close');
+      inFlight.add(res);
+      res.once('close', () => {
+        inFlight.delete(res);
+        if (opts.closing?.aborted === true) closeIfIdle();
+      });
+      void opts.pipeline.handle(req, res, ctx);
+    },
   );
+  onClosing(stream, opts.closing, () => {
+    for (const res of inFlight) if (!res.headersSent) res.setHeader('connection', 'close');
+    closeIfIdle();
+  });
   server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
     opts.log.info({ code: err.code, error: err.message }, `${opts.role}: malformed HTTP/1.1 request`);
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -117,8 +140,20 @@ function serveHttp2(raw: Duplex, ctx: DownstreamContext, opts: HttpDownstreamOpt
   server.on('session', (session) => {
     session.on('error', () => session.destroy());
     stream.once('close', () => session.destroy());
+    if (opts.closing?.aborted === true) session.once('stream', () => session.close());
+    else onClosing(stream, opts.closing, () => session.close());
   });
   server.emit('connection', stream);
+}
+
+/**
+ * Runs `close` when `signal` aborts, while `stream` is open. A connection that arrives already draining is
+ * left to its first request (answered with Connection: close, or its stream finishing before GOAWAY).
+ */
+function onClosing(stream: Duplex, signal: AbortSignal | undefined, close: () => void): void {
+  if (signal === undefined || signal.aborted) return;
+  signal.addEventListener('abort', close, { once: true });
+  stream.once('close', () => signal.removeEventListener('abort', close));
 }
 
 function destroyStream(stream: Duplex): void {

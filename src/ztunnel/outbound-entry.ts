@@ -49,6 +49,7 @@ export async function serveOutboundSocket(
       src: req.src,
       dst: req.dst,
       sockets: ctx.sockets.forWorkload(source),
+      drain: ctx.drain.signal,
       signal: ctx.drain.forceSignal,
     });
     return;

@@ -19,6 +19,8 @@ export interface OutboundL7Connection {
   readonly dst: IpPort;
   /** Where upstream sockets are made for `source` (its netns in in-pod mode). */
   readonly sockets: SocketFactory;
+  /** Aborted when the ztunnel starts draining: stop keeping the connection alive (Connection: close, GOAWAY). */
+  readonly drain: AbortSignal;
   /** Aborted when the ztunnel's drain deadline passed: close the connection. */
   readonly signal: AbortSignal;
 }

@@ -92,6 +92,7 @@ test('sidecar L7 handler: weighted split and retries for HTTP/1.1 and h2c on a c
   assert.equal(handler.claims(client, { ip: VIP, port: 9080 }), true);
 
   // The "15001 listener": every accepted socket goes to the handler, as serveOutboundSocket does.
+  const closing = new AbortController();
   const drain = new AbortController();
   const captured = net.createServer((socket) => {
     void handler.serve(socket, {
@@ -99,6 +100,7 @@ test('sidecar L7 handler: weighted split and retries for HTTP/1.1 and h2c on a c
       src: { ip: '127.0.0.1', port: socket.remotePort ?? 0 },
       dst: { ip: VIP, port: 9080 },
       sockets: hostSocketFactory,
+      drain: closing.signal,
       signal: drain.signal,
     });
   });
@@ -142,5 +144,33 @@ test('sidecar L7 handler: weighted split and retries for HTTP/1.1 and h2c on a c
       byPod.set(p, (byPod.get(p) ?? 0) + 1);
     }
     assert.ok(Math.abs((byPod.get('a') ?? 0) / 2 - 70) <= 5, JSON.stringify([...byPod]));
+  });
+
+  await t.test('draining: idle keep-alive connections close, then Connection: close; h2 gets GOAWAY', async () => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.after(() => agent.destroy());
+    const get = () =>
+      new Promise<http.IncomingMessage>((resolve, reject) =>
+        http.get(`${origin}/`, { agent }, resolve).on('error', reject),
+      );
+    const before = await get();
+    const idle = before.socket;
+    const pooled = once(agent, 'free');
+    before.resume();
+    await pooled; // now idle in the agent's keep-alive pool
+    const session = http2.connect(origin);
+    t.after(() => session.destroy());
+    const first = session.request({ ':path': '/' });
+    first.resume();
+    await once(first, 'end'); // the session is being served
+    const idleClosed = once(idle, 'close');
+    const goaway = once(session, 'goaway');
+    closing.abort();
+    await idleClosed;
+    await goaway;
+    const res = await get(); // a new connection: the idle one was closed
+    res.resume();
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers.connection, 'close');
   });
 });
