@@ -8,6 +8,7 @@ import { createZtunnelCertificates } from '../ztunnel/certificates.ts';
 import { loadZtunnelConfig } from '../ztunnel/config.ts';
 import { applyZtunnelGcTuning } from '../ztunnel/gc-tuning.ts';
 import { parseSidecarFlags, startSidecar } from '../ztunnel/sidecar/sidecar.ts';
+import { sidecarL7 } from './sidecar-l7.ts';
 
 const HELP = `usage: ferry ztunnel (--config <mesh.yaml> | --xds-address <host:port>) [options]
 
@@ -104,7 +105,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   const zt =
     sidecar === null
       ? await startZtunnel(config, { certificates })
-      : await startSidecar(config, sidecar, { certificates });
+      : await startSidecar(config, sidecar, {
+          certificates,
+          // L7 client-side needs the routes, which only xDS carries (a config file has none).
+          ...(config.configSource.kind === 'xds' ? { outboundL7: sidecarL7({ uid: sidecar.uid, certificates }) } : {}),
+        });
   using _signals = installSignalHandlers({
     drain: zt.drain,
     drainDeadlineMs: config.drainDeadlineMs,

@@ -4,8 +4,6 @@
 // `tcp` port, spliced whole to one endpoint, and where a TCPRoute applies, to one weighted backend
 // (tcp-route.ts). Unknown destinations get 503, malformed authorities 400.
 // Malformed HTTP costs the client its tunnel only (400 / stream reset); everyone else keeps being served.
-import http from 'node:http';
-import http2 from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { BackendSplitter } from '../../gateway-api/weights.ts';
 import { parseHboneAuthority } from '../hbone/authority.ts';
@@ -23,31 +21,13 @@ import type { WorkloadCertificate } from '../identity/workload-certificate.ts';
 import { resolveServiceEndpoint } from '../mesh/load-balance.ts';
 import { workloadIdentity } from '../mesh/mesh-view.ts';
 import type { Logger } from '../runtime/logger.ts';
+import { serveHttpStream } from './http-downstream.ts';
 import type { RequestPipeline } from './pipeline.ts';
-import { type DownstreamContext, type ServiceTarget, serviceName, type WaypointState } from './state.ts';
+import { type ServiceTarget, serviceName, type WaypointState } from './state.ts';
 import { serveTcpRoute } from './tcp-route.ts';
 import type { UpstreamClient } from './upstream/client.ts';
 
-const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const MAX_HEADER_BYTES = 16 * 1024;
-const HEADERS_TIMEOUT_MS = 30_000;
-/**
- * Idle keep-alive connections are kept an hour, Envoy's default downstream idle_timeout (as in an Istio
- * waypoint). Node's default of 5 s closed the idle ones of a client's pool every 5 s, and the reconnects
- * that followed, all at once, showed up as 50–90 ms stalls for every request in flight.
- */
-const KEEP_ALIVE_TIMEOUT_MS = 3_600_000;
-
-/**
- * HTTP/2 with prior knowledge (h2c) starts with the whole connection preface (RFC 9113 §3.4, §3.3);
- * anything else is HTTP/1.x, including a request line that merely begins with "PRI". 'more' while the
- * bytes so far are a strict prefix of the preface.
- */
-export function sniffHttpVersion(head: Uint8Array): 'http2' | 'http1' | 'more' {
-  const n = Math.min(head.length, H2_PREFACE.length);
-  if (Buffer.compare(head.subarray(0, n), H2_PREFACE.subarray(0, n)) !== 0) return 'http1';
-  return n === H2_PREFACE.length ? 'http2' : 'more';
-}
+export { sniffHttpVersion } from './http-downstream.ts';
 
 export interface IngressOptions {
   readonly listen: HboneListenTarget;
@@ -147,72 +127,12 @@ export class WaypointIngress {
       return;
     }
     const protocol = target.port.appProtocol;
-    const forcedH2 = protocol === 'http2' || protocol === 'grpc';
-    // The first bytes decide HTTP/2 or HTTP/1.1; they may arrive in any number of chunks (at most the
-    // 24 bytes of the preface are held back while they could still be one).
-    const held: Buffer[] = [];
-    // Until they arrive no HTTP server (and none of its timeouts) holds the tunnel: allow as long as for
-    // a request's headers.
-    const firstBytes = setTimeout(destroyStream, HEADERS_TIMEOUT_MS, stream);
-    firstBytes.unref();
-    stream.once('close', () => clearTimeout(firstBytes));
-    const onData = (chunk: Buffer): void => {
-      held.push(chunk);
-      const head = held.length === 1 ? chunk : Buffer.concat(held);
-      const version = forcedH2 ? 'http2' : sniffHttpVersion(head);
-      if (version === 'more') return;
-      clearTimeout(firstBytes);
-      stream.off('data', onData);
-      stream.off('end', onEarlyEnd);
-      stream.pause();
-      stream.unshift(head);
-      if (version === 'http2') this.#serveHttp2(stream, { ...ctxBase, protocol: 'http2' });
-      else this.#serveHttp1(stream, { ...ctxBase, protocol: 'http1' });
-      stream.resume();
-    };
-    // The client ended inside a preface: no request to answer.
-    const onEarlyEnd = (): void => {
-      stream.destroy();
-    };
-    stream.on('data', onData);
-    stream.once('end', onEarlyEnd);
-  }
-
-  #serveHttp1(stream: Duplex, ctx: DownstreamContext): void {
-    const server = http.createServer(
-      {
-        maxHeaderSize: MAX_HEADER_BYTES,
-        headersTimeout: HEADERS_TIMEOUT_MS,
-        requestTimeout: 0,
-        keepAlive: true,
-        keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-      },
-      (req, res) => void this.#opts.pipeline.handle(req, res, ctx),
-    );
-    server.on('clientError', (err: Error & { code?: string }, socket: Duplex) => {
-      this.#opts.log.info({ code: err.code, error: err.message }, 'waypoint: malformed HTTP/1.1 request');
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-      else socket.destroy();
+    serveHttpStream(stream, ctxBase, {
+      pipeline: this.#opts.pipeline,
+      log: this.#opts.log,
+      role: 'waypoint',
+      forcedH2: protocol === 'http2' || protocol === 'grpc',
     });
-    server.on('upgrade', (req, socket: Duplex, head: Buffer) => {
-      void this.#opts.pipeline.handleUpgrade(req, socket, head, ctx);
-    });
-    server.emit('connection', stream);
-  }
-
-  #serveHttp2(stream: Duplex, ctx: DownstreamContext): void {
-    const server = http2.createServer(
-      { maxHeaderListPairs: 256, maxSessionMemory: 16 },
-      (req, res) => void this.#opts.pipeline.handle(req, res, ctx),
-    );
-    server.on('sessionError', (err) => {
-      this.#opts.log.info({ error: err.message }, 'waypoint: HTTP/2 session error');
-    });
-    server.on('session', (session) => {
-      session.on('error', () => session.destroy());
-      stream.once('close', () => session.destroy());
-    });
-    server.emit('connection', stream);
   }
 
   async #serveTcp(stream: Duplex, target: ServiceTarget): Promise<void> {
@@ -262,8 +182,4 @@ export function forwardedForIp(forwarded: string | undefined): string | null {
 /** When `side` closed: `other` goes too, unless `side` ended cleanly (then `other` finishes on its own). */
 function closeAfter(side: Duplex, other: Duplex): void {
   if (!side.readableEnded || side.errored !== null) other.destroy();
-}
-
-function destroyStream(stream: Duplex): void {
-  stream.destroy();
 }

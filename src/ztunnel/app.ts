@@ -29,6 +29,7 @@ import { createLogger, type LogDestination, parseLogLevel, type RootLogger } fro
 import { ConfigError } from '../runtime/process-config.ts';
 import { type ProcessServers, startProcessServers } from '../runtime/process-servers.ts';
 import { ReadinessTracker } from '../runtime/readiness.ts';
+import type { XdsHeldState } from '../xds/client-state.ts';
 import { AccessLog } from './access-log.ts';
 import { ZTUNNEL_PORTS, type ZtunnelConfig } from './config.ts';
 import type { ConfigFileSource, LoadOutcome } from './config-file-source.ts';
@@ -40,6 +41,7 @@ import { servePlaintextInbound } from './inbound-passthrough.ts';
 import { startListenerReclaim } from './listener-reclaim.ts';
 import { ZtunnelMetrics } from './metrics.ts';
 import { startSocks5 } from './outbound-entry.ts';
+import type { OutboundL7Factory, OutboundL7Handler } from './outbound-l7.ts';
 import { podRoutes } from './pods-api.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import { registerRedirectMetrics } from './redirect-metrics.ts';
@@ -63,6 +65,11 @@ export interface ZtunnelDeps {
   readonly xdsNodeId?: string;
   /** Pods enrolled at start, before readiness (sidecar mode: its own pod). A failure fails the start. */
   readonly enrollOnStart?: readonly PodEnrollRequest[];
+  /**
+   * Sidecar L7 (outbound-l7.ts): captured connections to Service ports with HTTP routes go to this
+   * handler; it gets the L7 xDS type too. Needs the xDS config source (a file has no routes).
+   */
+  readonly outboundL7?: OutboundL7Factory;
 }
 
 export interface Ztunnel {
@@ -109,7 +116,12 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
   const store = new MeshStore({
     onListenerError: (err) => log.error({ error: String(err) }, 'config listener failed'),
   });
-  const source = await createConfigSource(config, store, log, deps.xdsNodeId);
+  if (deps.outboundL7 !== undefined && config.configSource.kind === 'file')
+    throw new ConfigError('sidecar L7 needs --xds-address: a config file carries no HTTPRoutes');
+  const outboundL7 =
+    deps.outboundL7?.({ logger: log.child({ scope: 'l7' }), hbonePort: config.hbonePort, network: config.network }) ??
+    null;
+  const source = await createConfigSource(config, store, log, deps.xdsNodeId, outboundL7);
   const certificates = deps.certificates;
   const pool = new HboneClientPool({ idleTimeoutMs: config.poolIdleTimeoutMs });
   const connections = new ConnectionTracker();
@@ -141,6 +153,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
     drainDeadlineMs: config.drainDeadlineMs,
     sockets: { forWorkload: (w) => inPod?.socketsFor(w) ?? hostSocketFactory },
     outliers: new OutlierDetector(),
+    outboundL7,
   };
   const redirectMode = config.redirect ?? { kind: 'none' };
   const inPodMode = deps.redirector !== undefined || redirectMode.kind === 'bpf';
@@ -173,6 +186,7 @@ export async function startZtunnel(config: ZtunnelConfig, deps: ZtunnelDeps): Pr
       }
     }
     if (source instanceof ConfigXdsSource) cleanup.push(() => source.close());
+    if (outboundL7 !== null) cleanup.push(() => outboundL7.close());
     // xDS: readiness waits for the first ACKed push of each type; a drain during the wait aborts it.
     const first = source instanceof ConfigXdsSource ? await source.load(drain.signal) : await source.load();
     if (!first.ok) {
@@ -418,6 +432,7 @@ async function createConfigSource(
   store: MeshStoreType,
   log: Logger,
   nodeId: string | undefined,
+  outboundL7: OutboundL7Handler | null,
 ): Promise<ConfigFileSource | ConfigXdsSource> {
   const c = config.configSource;
   if (c.kind === 'file') {
@@ -433,6 +448,7 @@ async function createConfigSource(
       node: config.node,
       clusterId: config.clusterId,
       ...(nodeId === undefined ? {} : { nodeId }),
+      ...(outboundL7 === null ? {} : { onHeld: (held: XdsHeldState) => outboundL7.onConfig(held) }),
     },
     store,
     log,

@@ -7,6 +7,8 @@ import { parseIpAddr } from '../mesh/ip-addr.ts';
 import type { MeshStore } from '../mesh/mesh-store.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { XdsClient, type XdsClientStatus } from '../xds/client.ts';
+import type { XdsHeldState } from '../xds/client-state.ts';
+import { L7_TYPE_URL, ZTUNNEL_TYPE_URLS } from '../xds/proto.ts';
 import type { LoadOutcome } from './config-file-source.ts';
 
 export interface ConfigXdsSourceOptions {
@@ -24,6 +26,11 @@ export interface ConfigXdsSourceOptions {
   /** Name the controller's certificate must carry when it differs from the address host. */
   readonly serverName?: string;
   readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number };
+  /**
+   * Sidecar L7 (outbound-l7.ts): also subscribe to the L7 type (routes, L7 policies) and hand everything
+   * held to this listener after each accepted response.
+   */
+  readonly onHeld?: (held: XdsHeldState) => void;
 }
 
 export type XdsAddressResult =
@@ -96,6 +103,9 @@ export class ConfigXdsSource {
         ...(this.#opts.backoff === undefined ? {} : { backoff: this.#opts.backoff }),
         store: this.#store,
         log: this.#logger,
+        ...(this.#opts.onHeld === undefined
+          ? {}
+          : { types: [...ZTUNNEL_TYPE_URLS, L7_TYPE_URL], onHeld: this.#opts.onHeld }),
         onResponse: (e) => {
           if (e.accepted) this.#loads++;
         },

@@ -41,6 +41,19 @@ export async function serveOutboundSocket(
   req: OutboundSocketRequest,
 ): Promise<void> {
   socket.on('error', ignore);
+  const l7 = ctx.outboundL7;
+  if (l7?.claims(source, req.dst)) {
+    using _l7work = ctx.drain.track();
+    await l7.serve(socket, {
+      source,
+      src: req.src,
+      dst: req.dst,
+      sockets: ctx.sockets.forWorkload(source),
+      drain: ctx.drain.signal,
+      signal: ctx.drain.forceSignal,
+    });
+    return;
+  }
   const closed = new AbortController();
   const onClose = (): void => closed.abort(new ProxyError('FERRY_UPSTREAM_CONNECT_FAILED', 'client went away'));
   socket.once('close', onClose);

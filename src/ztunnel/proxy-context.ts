@@ -12,6 +12,7 @@ import type { DrainController } from '../runtime/drain.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { AccessLog } from './access-log.ts';
 import type { ConnectionTracker } from './connections.ts';
+import type { OutboundL7Handler } from './outbound-l7.ts';
 
 export interface ProxyContext {
   readonly node: string;
@@ -38,4 +39,6 @@ export interface ProxyContext {
   readonly sockets: SocketFactories;
   /** Endpoints whose connects failed, left out of service load balancing for a while. */
   readonly outliers: OutlierDetector;
+  /** Sidecar mode with L7: takes captured connections to Service ports with HTTP routes (outbound-l7.ts). */
+  readonly outboundL7?: OutboundL7Handler | null;
 }

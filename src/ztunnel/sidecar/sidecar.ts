@@ -4,12 +4,14 @@
 // own BPF pin root, the cgroup programs attached to the pod's application containers only (so the proxy's
 // own sockets, made from the istio-proxy cgroup, are never captured), and a certificate for that pod's
 // identity only. Enrolls its pod before it reports ready; the pins stay when it exits (fail closed).
+// L7 for the pod's outbound HTTP (client-side routes) comes in through `outboundL7` (../outbound-l7.ts).
 import type { ManagedCertificates } from '../../identity/cert-manager.ts';
 import { BpfRedirector } from '../../redirect-bpf/loader.ts';
 import type { LogDestination } from '../../runtime/logger.ts';
 import { ConfigError } from '../../runtime/process-config.ts';
 import { startZtunnel, type Ztunnel } from '../app.ts';
 import type { ZtunnelConfig } from '../config.ts';
+import type { OutboundL7Factory } from '../outbound-l7.ts';
 
 export const DEFAULT_SIDECAR_PIN_ROOT = '/sys/fs/bpf/ferry-sidecar';
 
@@ -65,6 +67,8 @@ function absolute(value: string | undefined, what: string): string {
 export interface SidecarDeps {
   readonly certificates: ManagedCertificates;
   readonly logDestination?: LogDestination;
+  /** L7 for the pod's outbound requests (HTTP routes applied client-side), composed by the CLI. */
+  readonly outboundL7?: OutboundL7Factory;
 }
 
 /** Starts the sidecar: redirector on the app containers, ztunnel serving only `sidecar.uid`, pod enrolled. */
