@@ -11,37 +11,16 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { privilegedTest } from '../../testkit/privileged.ts';
+import { type ApiPodRow, apiPods, until } from '../helpers/api-cluster.ts';
 import { DEMO, FerryCli, kubectl } from '../helpers/cluster-cli.ts';
 
 const cli = new FerryCli('api');
 test.after(() => cli.remove());
 
-interface PodRow {
-  readonly namespace: string;
-  readonly name: string;
-  readonly ip: string;
-  readonly phase: string;
-  readonly ambient: boolean;
-  readonly enrolled: boolean;
-}
+type PodRow = ApiPodRow;
 
-async function pods(cluster: string): Promise<PodRow[]> {
-  const r = await cli.run(['status', '--json', '--cluster', cluster]);
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { pods: PodRow[] }).pods;
-}
-
-async function until<T>(what: string, f: () => Promise<T | false>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(200);
-  }
-}
+const pods = (cluster: string): Promise<ApiPodRow[]> => apiPods(cli, cluster);
 
 const demoPods = (all: readonly PodRow[]) => all.filter((p) => p.namespace === 'demo');
 

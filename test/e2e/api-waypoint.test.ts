@@ -11,8 +11,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { privilegedTest } from '../../testkit/privileged.ts';
+import { type ApiPodRow, until as untilWithin } from '../helpers/api-cluster.ts';
 import { DEMO, FerryCli, kubectl } from '../helpers/cluster-cli.ts';
 import { tally } from '../helpers/request-loops.ts';
 import type { LoadSummary } from '../helpers/waypoint-e2e.ts';
@@ -58,21 +58,9 @@ spec:
   - {name: mesh, port: 15008, protocol: HBONE}
 `;
 
-interface PodRow {
-  readonly namespace: string;
-  readonly name: string;
-  readonly enrolled: boolean;
-}
+type PodRow = ApiPodRow;
 
-async function until<T>(what: string, f: () => Promise<T | false>, ms = 120_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(250);
-  }
-}
+const until = <T>(what: string, f: () => Promise<T | false>): Promise<T> => untilWithin(what, f, 120_000);
 
 privilegedTest('ferry up --api: a ferry-waypoint Gateway runs as a Deployment and splits traffic', async (t) => {
   const { cluster } = await cli.up(t, 'apiwp', DEMO, 2, ['--api']);

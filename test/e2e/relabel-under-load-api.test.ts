@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { setTimeout as delay } from 'node:timers/promises';
 import { privilegedTest } from '../../testkit/privileged.ts';
+import { type ApiPodRow, apiPods, until } from '../helpers/api-cluster.ts';
 import { DEMO, FerryCli, kubectl } from '../helpers/cluster-cli.ts';
 import { phases, startRequestLoop, tally } from '../helpers/request-loops.ts';
 
@@ -19,29 +19,10 @@ test.after(() => cli.remove());
 
 const LABEL = 'istio.io/dataplane-mode';
 
-interface PodRow {
-  readonly namespace: string;
-  readonly name: string;
-  readonly ip: string;
-  readonly enrolled: boolean;
-}
-
-async function demoPods(cluster: string): Promise<PodRow[]> {
-  const r = await cli.run(['status', '--json', '--cluster', cluster]);
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { pods: PodRow[] }).pods.filter((p) => p.namespace === 'demo');
-}
+const demoPods = async (cluster: string): Promise<ApiPodRow[]> =>
+  (await apiPods(cli, cluster)).filter((p) => p.namespace === 'demo');
 
 /** Bounded polling for state the API cluster converges to asynchronously (`ferry label` does not wait). */
-async function until<T>(what: string, f: () => Promise<T | false>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await delay(200);
-  }
-}
 
 privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load fails zero requests', async (t) => {
   const { cluster } = await cli.up(t, 'relabel-api', DEMO, 2, ['--api']);
