@@ -16,7 +16,13 @@ type Obj = Record<string, unknown>;
 type Limits = Partial<
   Pick<
     ApiServerOptions,
-    'historyLimit' | 'maxWatchSeconds' | 'bookmarkIntervalMs' | 'preinstallCrds' | 'log' | 'gracefulPodDeletion'
+    | 'historyLimit'
+    | 'maxWatchSeconds'
+    | 'bookmarkIntervalMs'
+    | 'preinstallCrds'
+    | 'log'
+    | 'gracefulPodDeletion'
+    | 'sidecarInjection'
   >
 >;
 
