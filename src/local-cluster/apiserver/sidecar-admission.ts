@@ -45,6 +45,30 @@ const ROOT_DIR = '/var/run/secrets/ferry/sidecar-ca-root';
 /** The chart's `ca.tokenExpirationSeconds`: the kubelet renews the file at 80% of it. */
 const TOKEN_EXPIRATION_S = 43_200;
 
+const VALUE_KEYS = ['image', 'trustDomain', 'xdsAddress', 'caAddress', 'caAudience', 'rootCertConfigMap'] as const;
+
+/** The values from their JSON file (`ferry apiserver --sidecar-injection`), or what is wrong with it. */
+export function parseSidecarInjectionValues(text: string): SidecarInjectionValues | string {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    return `not JSON: ${err instanceof Error ? err.message : String(err)}`;
+  }
+  if (!isObj(v)) return 'expected a JSON object';
+  const bad = VALUE_KEYS.filter((k) => typeof own(v, k) !== 'string' || own(v, k) === '');
+  if (bad.length > 0) return `missing or empty string field(s): ${bad.join(', ')}`;
+  const s = (k: (typeof VALUE_KEYS)[number]) => String(own(v, k));
+  return {
+    image: s('image'),
+    trustDomain: s('trustDomain'),
+    xdsAddress: s('xdsAddress'),
+    caAddress: s('caAddress'),
+    caAudience: s('caAudience'),
+    rootCertConfigMap: s('rootCertConfigMap'),
+  };
+}
+
 export interface AdmissionResult {
   readonly pod: Obj;
   readonly decision: InjectionDecision;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   admitPodForSidecar,
+  parseSidecarInjectionValues,
   SIDECAR_KUBELET_ENV,
   SIDECAR_ROOT_VOLUME,
   SIDECAR_TOKEN_VOLUME,
@@ -181,4 +182,15 @@ test('without sidecarInjection the API server stores pods as sent', async (t) =>
   });
   await api.create({ ...pod(), metadata: { name: 'p', namespace: 'mesh' } });
   assert.deepEqual(names((await api.get('v1', 'Pod', 'mesh', 'p')) as Obj), ['app']);
+});
+
+test('the injection values file: parsed when complete, a clear reason when not', () => {
+  assert.deepEqual(parseSidecarInjectionValues(JSON.stringify(values)), values);
+  assert.match(String(parseSidecarInjectionValues('{')), /not JSON/);
+  assert.equal(parseSidecarInjectionValues('[]'), 'expected a JSON object');
+  const { caAddress: _, ...partial } = values;
+  assert.equal(
+    parseSidecarInjectionValues(JSON.stringify({ ...partial, image: '' })),
+    'missing or empty string field(s): image, caAddress',
+  );
 });
