@@ -68,7 +68,11 @@ export async function apiMeshUp(env: ClusterCliEnv, opts: ApiMeshUpOptions): Pro
     nodes: opts.nodes,
     out,
     startSupervisor: false,
-    sidecarInjection: (gateway) => apiSidecarInjection(opts.trustDomain, gateway),
+    // Opt-in until the kubelet fills the sidecar's node paths (docs/architecture.md "Sidecars on the local
+    // API"): without them an injected istio-proxy cannot start, and peers would tunnel to a dead 15008.
+    ...(process.env.FERRY_API_SIDECAR_INJECTION === '1'
+      ? { sidecarInjection: (gateway: string) => apiSidecarInjection(opts.trustDomain, gateway) }
+      : {}),
   });
   const { layout } = bare;
   const client = new KubeClient(loadKubeConfig({ kubeconfigPath: bare.kubeconfigPath }));
