@@ -1,8 +1,13 @@
 // `ferry apiserver`: runs the local Kubernetes API server as its own process (docs/operations.md, "Local
 // Kubernetes API server"): HTTPS on loopback, a bearer token, state in --data-dir, a kubeconfig for kubectl.
+import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ApiServerError } from '../local-cluster/apiserver/errors.ts';
 import { startApiServer } from '../local-cluster/apiserver/server.ts';
+import {
+  parseSidecarInjectionValues,
+  type SidecarInjectionValues,
+} from '../local-cluster/apiserver/sidecar-admission.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
@@ -18,6 +23,9 @@ const HELP = `usage: ferry apiserver --data-dir DIR [options]
   --max-watch-seconds <n>   end every watch after n seconds (default 1800; clients resume)
   --graceful-pod-deletion   a DELETE of a bound pod only marks it; its node's kubelet removes it
                             (ferry up --bare runs kubelets; without one marked pods would stay)
+  --sidecar-injection <file> inject Ferry's sidecar into selected pods on CREATE, as Istio's webhook
+                            does; the file is JSON: image, trustDomain, xdsAddress, caAddress,
+                            caAudience, rootCertConfigMap (ferry up --api writes it)
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -33,6 +41,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'preinstall-crds': { type: 'boolean', default: false },
       'max-watch-seconds': { type: 'string' },
       'graceful-pod-deletion': { type: 'boolean', default: false },
+      'sidecar-injection': { type: 'string' },
     },
   });
   if (values.help === true) {
@@ -47,6 +56,8 @@ export async function run(argv: readonly string[]): Promise<number> {
     values['max-watch-seconds'] === undefined
       ? undefined
       : integer(values['max-watch-seconds'], '--max-watch-seconds', 1, 86_400);
+  const sidecarFile = values['sidecar-injection'];
+  const sidecarInjection = sidecarFile === undefined ? undefined : await readSidecarInjection(sidecarFile);
   const logger = createLogger({ component: 'apiserver' });
   const server = await startApiServer({
     dataDir,
@@ -58,6 +69,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     gracefulPodDeletion: values['graceful-pod-deletion'],
     ...(values['kubeconfig-out'] === undefined ? {} : { kubeconfigPath: values['kubeconfig-out'] }),
     ...(maxWatchSeconds === undefined ? {} : { maxWatchSeconds }),
+    ...(sidecarInjection === undefined ? {} : { sidecarInjection }),
   });
   const drain = new DrainController();
   using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger });
@@ -77,4 +89,18 @@ function integer(text: string, flag: string, min: number, max: number): number {
     );
   }
   return n;
+}
+
+async function readSidecarInjection(file: string): Promise<SidecarInjectionValues> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new ApiServerError('FERRY_APISERVER_BAD_OPTION', `--sidecar-injection: cannot read ${file}: ${String(err)}`);
+  }
+  const parsed = parseSidecarInjectionValues(text);
+  if (typeof parsed === 'string') {
+    throw new ApiServerError('FERRY_APISERVER_BAD_OPTION', `--sidecar-injection ${file}: ${parsed}`);
+  }
+  return parsed;
 }

@@ -16,6 +16,7 @@ import { adminSocketRequest } from '../runtime/admin-socket.ts';
 import { readManifestObjects, sendManifests } from './api-manifests.ts';
 import { apiWaypointTemplate } from './api-waypoint-template.ts';
 import { crdManifests } from './apiserver/crds.ts';
+import type { SidecarInjectionValues } from './apiserver/sidecar-admission.ts';
 import { type BareCluster, startBareCluster } from './bare-up.ts';
 import type { ClusterCliEnv } from './cli-env.ts';
 import { LocalControllerError } from './controller/errors.ts';
@@ -33,7 +34,7 @@ import { NETNS_DIR } from './layout.ts';
 import { freePorts } from './ports.ts';
 import { CONTROLLER_ROLE } from './restart.ts';
 import { SUPERVISOR_ROLE } from './supervisor.ts';
-import { tuningEnv, ztunnelLaunch } from './system-processes.ts';
+import { ROOT_CERT_CONFIGMAP, tuningEnv, WAYPOINT_CA_AUDIENCE, ztunnelLaunch } from './system-processes.ts';
 import { waitReady } from './wait-ready.ts';
 
 export interface ApiMeshUpOptions {
@@ -62,7 +63,17 @@ export async function apiMeshUp(env: ClusterCliEnv, opts: ApiMeshUpOptions): Pro
       `${manifests.problems.length} error(s) in the manifests (listed above); nothing was created`,
     );
   }
-  const bare = await startBareCluster(env, { cluster: opts.cluster, nodes: opts.nodes, out, startSupervisor: false });
+  const bare = await startBareCluster(env, {
+    cluster: opts.cluster,
+    nodes: opts.nodes,
+    out,
+    startSupervisor: false,
+    // Opt-in until the kubelet fills the sidecar's node paths (docs/architecture.md "Sidecars on the local
+    // API"): without them an injected istio-proxy cannot start, and peers would tunnel to a dead 15008.
+    ...(process.env.FERRY_API_SIDECAR_INJECTION === '1'
+      ? { sidecarInjection: (gateway: string) => apiSidecarInjection(opts.trustDomain, gateway) }
+      : {}),
+  });
   const { layout } = bare;
   const client = new KubeClient(loadKubeConfig({ kubeconfigPath: bare.kubeconfigPath }));
   try {
@@ -146,6 +157,23 @@ async function discoverWithCrds(client: KubeClient): Promise<RestMapper> {
 /** The relay's ports on the pods' gateway address: the chart's xDS and CA ports (the bridge netns is ours). */
 const POD_GATEWAY_XDS_PORT = 15010;
 const POD_GATEWAY_CA_PORT = 15012;
+/** The image of injected sidecars: the kubelet runs this Ferry for `ferry/ferry` (images.ts). */
+const DEFAULT_SIDECAR_IMAGE = 'ferry/ferry:local';
+
+/**
+ * What the API server's injector puts in a pod (docs/architecture.md "Sidecars on the local API"): the
+ * sidecar dials xDS and the CA through the relay on the pods' gateway, as the waypoints do.
+ */
+function apiSidecarInjection(trustDomain: string, gateway: string): SidecarInjectionValues {
+  return {
+    image: process.env.FERRY_SIDECAR_IMAGE ?? DEFAULT_SIDECAR_IMAGE,
+    trustDomain,
+    xdsAddress: `${gateway}:${POD_GATEWAY_XDS_PORT}`,
+    caAddress: `${gateway}:${POD_GATEWAY_CA_PORT}`,
+    caAudience: WAYPOINT_CA_AUDIENCE,
+    rootCertConfigMap: ROOT_CERT_CONFIGMAP,
+  };
+}
 
 /**
  * mesh.json (with `api`), the CA in `ca/`, the node tokens file the controller's CA checks, and the waypoint

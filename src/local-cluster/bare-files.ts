@@ -19,7 +19,12 @@ export interface BareClusterConfig {
   /** The cluster's /16; node n owns `<a.b>.n.0/24`. */
   readonly podCidr: string;
   readonly apiserverPort: number;
+  /** The API server injects Ferry's sidecar on pod CREATE (`ferry up --api`; values in SIDECAR_INJECTION_FILE). */
+  readonly sidecarInjection?: boolean;
 }
+
+/** The values of the API server's sidecar injection (apiserver/sidecar-admission.ts), as JSON. */
+export const SIDECAR_INJECTION_FILE = 'sidecar-injection.json';
 
 export function kubeconfigPath(stateDir: string): string {
   return join(stateDir, KUBECONFIG_FILE);
@@ -44,7 +49,13 @@ export function readBareConfig(stateDir: string): BareClusterConfig | null {
     if (typeof v.cluster !== 'string' || typeof v.nodes !== 'number' || typeof v.apiserverPort !== 'number') {
       return null;
     }
-    return { cluster: v.cluster, nodes: v.nodes, podCidr: String(v.podCidr), apiserverPort: v.apiserverPort };
+    return {
+      cluster: v.cluster,
+      nodes: v.nodes,
+      podCidr: String(v.podCidr),
+      apiserverPort: v.apiserverPort,
+      ...(v.sidecarInjection === true ? { sidecarInjection: true } : {}),
+    };
   } catch {
     return null;
   }
@@ -69,6 +80,9 @@ export function bareLaunches(layout: ClusterLayout): SystemLaunch[] {
         '--cluster-name',
         `ferry-${config.cluster}`,
         '--graceful-pod-deletion',
+        ...(config.sidecarInjection === true
+          ? ['--sidecar-injection', join(layout.stateDir, SIDECAR_INJECTION_FILE)]
+          : []),
       ],
       env: {},
     },

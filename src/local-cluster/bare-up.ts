@@ -9,6 +9,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { isJson, KubeClient, loadKubeConfig } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
+import type { SidecarInjectionValues } from './apiserver/sidecar-admission.ts';
 import {
   APISERVER_ROLE,
   type BareClusterConfig,
@@ -16,11 +17,13 @@ import {
   KUBE_CONTROLLERS_ROLE,
   kubeconfigPath,
   readBareConfig,
+  SIDECAR_INJECTION_FILE,
   writeBareConfig,
 } from './bare-files.ts';
 import type { ClusterCliEnv } from './cli-env.ts';
 import { checkHost, refuseExisting, requireCgroup2, requireRoot } from './cluster.ts';
 import { LocalControllerError } from './controller/errors.ts';
+import { writeJsonAtomic } from './controller/mesh-files.ts';
 import { ClusterError } from './errors.ts';
 import { isRunningPid } from './host.ts';
 import { nodeObject } from './kubelet/node-status.ts';
@@ -51,6 +54,8 @@ export interface BareUpOptions {
   readonly readyTimeoutMs?: number;
   /** False: the caller adds more (the mesh, `ferry up --api`) and starts the supervisor itself. */
   readonly startSupervisor?: boolean;
+  /** The mesh's sidecar injection on pod CREATE (`ferry up --api`), given the pods' gateway address. */
+  readonly sidecarInjection?: (gateway: string) => SidecarInjectionValues;
 }
 
 export interface BareNode {
@@ -134,7 +139,11 @@ async function build(
     nodes: opts.nodes,
     podCidr: DEFAULT_POD_CIDR,
     apiserverPort: port ?? 6443,
+    ...(opts.sidecarInjection === undefined ? {} : { sidecarInjection: true }),
   };
+  if (opts.sidecarInjection !== undefined) {
+    await writeJsonAtomic(join(layout.stateDir, SIDECAR_INJECTION_FILE), opts.sidecarInjection(gateway));
+  }
   await writeBareConfig(layout.stateDir, config);
   const startSystemProcess = (role: string, args: readonly string[], extra: Readonly<Record<string, string>> = {}) =>
     startInCgroup(journal, join(layout.systemCgroupDir, role), role, [...env.ferryArgv, ...args], {

@@ -23,6 +23,7 @@ type Limits = Partial<
     | 'log'
     | 'gracefulPodDeletion'
     | 'host'
+    | 'sidecarInjection'
   >
 >;
 

@@ -46,6 +46,11 @@ export interface HandlerDeps {
    * (`ferry up --bare`): without one a marked pod would stay forever.
    */
   readonly gracefulPodDeletion?: boolean;
+  /**
+   * A mutating step on pod CREATE (as an admission webhook: sidecar injection, sidecar-admission.ts), given
+   * the pod as prepared for storage and its namespace's labels; its result is validated and stored.
+   */
+  readonly admitPod?: (pod: Obj, namespace: string, namespaceLabels: Readonly<Record<string, string>>) => Obj;
 }
 
 export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
@@ -120,6 +125,9 @@ export class Handlers {
     }
     let stored = prepareCreate(t, obj, ns, name, { uid: randomUUID(), now: this.#now() });
     if (t.kind === 'Service' && t.group === '') stored = this.#withClusterIp(stored);
+    if (t.kind === 'Pod' && t.group === '' && this.#d.admitPod !== undefined) {
+      stored = this.#d.admitPod(stored, ns, this.#namespaceLabels(ns));
+    }
     this.#validate(t, stored, name);
     if (dryRun) return { code: 201, body: present(t, stored) };
     const [event] = await this.#d.store.commit([{ op: 'put', skey, object: stored }]);
@@ -407,6 +415,13 @@ export class Handlers {
     const o = this.#d.store.get(storageKeyOf(t), t.namespaced ? ns : '', name);
     if (o === undefined) throw notFound(qualifiedName(t), name, t.group, t.resource);
     return o;
+  }
+
+  #namespaceLabels(ns: string): Record<string, string> {
+    const o = this.#d.store.get(NAMESPACES, '', ns);
+    const labels = o === undefined ? undefined : own(metaOf(o), 'labels');
+    if (!isObj(labels)) return {};
+    return Object.fromEntries(Object.entries(labels).filter((e): e is [string, string] => typeof e[1] === 'string'));
   }
 
   #mustHaveNamespace(ns: string): void {

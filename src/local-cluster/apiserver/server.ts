@@ -17,6 +17,7 @@ import { openApiV2, openApiV3Gv, openApiV3Root } from './openapi.ts';
 import { patchTypeOf, readBody } from './request-body.ts';
 import { ResourceRegistry, type ResourceType, storageKeyOf } from './resources.ts';
 import { parseRoute, type Route } from './routes.ts';
+import { admitPodForSidecar, type SidecarInjectionValues } from './sidecar-admission.ts';
 import { ApiError, failure, internalError, type K8sStatus } from './status.ts';
 import { ObjectStore } from './store.ts';
 import { asTable, wantsTable } from './table.ts';
@@ -47,6 +48,8 @@ export interface ApiServerOptions {
   readonly namespaceFinalizeDelayMs?: number;
   /** Delete bound pods gracefully, for clusters whose kubelets finish the deletion (handlers.ts). */
   readonly gracefulPodDeletion?: boolean;
+  /** Inject Ferry's sidecar into pods selected for it, on CREATE (sidecar-admission.ts). */
+  readonly sidecarInjection?: SidecarInjectionValues;
 }
 
 export interface ApiServer {
@@ -115,6 +118,7 @@ async function start(
     serviceCidr: opts.serviceCidr ?? '10.96.0.0/16',
     onNamespaceTerminating: finalizeLater,
     gracefulPodDeletion: opts.gracefulPodDeletion === true,
+    ...(opts.sidecarInjection === undefined ? {} : { admitPod: sidecarAdmitter(opts.sidecarInjection, log) }),
   });
   for (const name of handlers.terminatingNamespaces()) finalizeLater(name);
   await seed(store, registry, handlers, opts.preinstallCrds === true);
@@ -434,4 +438,19 @@ function withQueryGrace(body: unknown, query: URLSearchParams): unknown {
 
 function throwIt(err: ApiError): never {
   throw err;
+}
+
+function sidecarAdmitter(values: SidecarInjectionValues, log: Logger) {
+  return (pod: Obj, namespace: string, namespaceLabels: Readonly<Record<string, string>>): Obj => {
+    const result = admitPodForSidecar(pod, namespace, namespaceLabels, values);
+    if (result.decision.inject) {
+      log.info({ namespace, pod: metaName(pod), reason: result.decision.reason }, 'sidecar injected');
+    }
+    return result.pod;
+  };
+}
+
+function metaName(pod: Obj): string {
+  const m = pod.metadata;
+  return typeof m === 'object' && m !== null && 'name' in m ? String(m.name) : '';
 }
