@@ -20,7 +20,7 @@ import { parseRoute, type Route } from './routes.ts';
 import { ApiError, failure, internalError, type K8sStatus } from './status.ts';
 import { ObjectStore } from './store.ts';
 import { asTable, wantsTable } from './table.ts';
-import { reviewToken, TokenIssuer } from './tokens.ts';
+import { DEFAULT_AUDIENCE, reviewToken, TokenIssuer } from './tokens.ts';
 import { WriteAheadLog } from './wal.ts';
 import { WatchHub } from './watch.ts';
 
@@ -224,6 +224,13 @@ interface RequestContext {
   readonly address: () => string;
 }
 
+// A pod's ServiceAccount token (TokenRequest, default audience, bound pod still there) is a credential, as a
+// real API server accepts it. No RBAC: every authenticated caller may do everything (docs/install.md).
+function isServiceAccountBearer(tokens: TokenIssuer, header: string | undefined): boolean {
+  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  return tokens.verify(header.slice('Bearer '.length).trim(), [DEFAULT_AUDIENCE]).ok;
+}
+
 function send(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(code, {
@@ -240,7 +247,10 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  if (!bearerMatches(req.headers.authorization, ctx.token)) {
+  if (
+    !bearerMatches(req.headers.authorization, ctx.token) &&
+    !isServiceAccountBearer(tokens, req.headers.authorization)
+  ) {
     req.resume();
     send(res, 401, failure(401, 'Unauthorized', 'Unauthorized').status);
     return;
