@@ -1,14 +1,18 @@
 // A pod's ServiceAccount token is a credential of the local API server, as of a real one: a process that
 // loads the in-cluster config (token + ca.crt from the directory the local kubelet names in
 // FERRY_SERVICEACCOUNT_DIR, server from KUBERNETES_SERVICE_HOST/PORT) lists pods; a token for another
-// audience, a token whose bound pod is gone, and garbage are refused with 401.
+// audience, a token whose bound pod is gone, and garbage are refused with 401. The kubelet's automounted
+// in-cluster files are what such a process reads.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { KubeClient, loadKubeConfig } from '../../../src/kube/client.ts';
+import { type Json, KubeClient, loadKubeConfig } from '../../../src/kube/client.ts';
 import { KubeError } from '../../../src/kube/errors.ts';
+import { writePodVolumes } from '../../../src/local-cluster/kubelet/pod-volume-files.ts';
+import { podVolumeDir, podVolumes, SERVICE_ACCOUNT_VOLUME } from '../../../src/local-cluster/kubelet/pod-volumes.ts';
 import { type LocalApi, startLocalApi } from '../../helpers/local-api.ts';
 
 async function tokenFor(api: LocalApi, pod: string, audience?: string): Promise<string> {
@@ -35,7 +39,12 @@ async function inClusterClient(t: import('node:test').TestContext, api: LocalApi
   await writeFile(join(dir, 'token'), token);
   await writeFile(join(dir, 'ca.crt'), Buffer.from(cluster.caData, 'base64'));
   await writeFile(join(dir, 'namespace'), 'demo');
-  const server = new URL(cluster.server);
+  return clientFromDir(api, dir);
+}
+
+/** loadKubeConfig as `ferry controller` calls it in a pod: KUBERNETES_SERVICE_HOST/PORT + the files' dir. */
+function clientFromDir(api: LocalApi, dir: string): KubeClient {
+  const server = new URL(api.client.server);
   const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
   process.env.KUBERNETES_SERVICE_HOST = server.hostname;
   process.env.KUBERNETES_SERVICE_PORT = server.port;
@@ -87,4 +96,37 @@ test('a bound ServiceAccount token is accepted as a bearer credential, only whil
 
   await api.remove('v1', 'Pod', 'demo', 'web-1', { gracePeriodSeconds: 0 });
   assert.equal(await status(good), 401, 'the token of a deleted pod is no longer a credential');
+});
+
+test("the kubelet's automounted in-cluster files (token, ca.crt, namespace) give a pod's process API access", async (t) => {
+  const api = await startLocalApi(t);
+  const stateDir = await mkdtemp(join(tmpdir(), 'ferry-kubelet-sa-'));
+  t.after(() => rm(stateDir, { recursive: true, force: true }));
+  await api.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'demo' } });
+  await api.create({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'web', namespace: 'demo' } });
+  const write = async (name: string, serviceAccount: string) => {
+    const pod = (await api.create({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name, namespace: 'demo' },
+      spec: { nodeName: 'node-a', serviceAccountName: serviceAccount, containers: [{ name: 'c', image: 'echo' }] },
+    })) as Json & { metadata: { uid: string } };
+    const volumes = podVolumes(pod);
+    assert.ok(volumes.ok);
+    const owner = { uid: pod.metadata.uid, namespace: 'demo', name, serviceAccount };
+    const written = await writePodVolumes(api.client, stateDir, owner, volumes.volumes, Date.now(), t.signal);
+    assert.ok(written.ok, written.ok ? '' : written.message);
+    return podVolumeDir(stateDir, pod.metadata.uid, SERVICE_ACCOUNT_VOLUME);
+  };
+
+  const dir = await write('web-1', 'web');
+  assert.equal(await readFile(join(dir, 'namespace'), 'utf8'), 'demo');
+  const list = await clientFromDir(api, dir).request('GET', '/api/v1/namespaces/demo/pods');
+  assert.equal((list.items as unknown[]).length, 1);
+
+  // A pod whose ServiceAccount does not exist still starts: the in-cluster files come without a token.
+  const orphan = await write('lost-1', 'nobody');
+  assert.equal(existsSync(join(orphan, 'token')), false);
+  assert.ok(existsSync(join(orphan, 'ca.crt')));
+  assert.throws(() => clientFromDir(api, orphan), { code: 'FERRY_KUBE_CONFIG' });
 });
