@@ -28,6 +28,8 @@ export interface ApiServerOptions {
   /** Holds the log, snapshot, credentials and token; created 0700. One server per directory (locked). */
   readonly dataDir: string;
   readonly host?: string;
+  /** More addresses the serving certificate is valid for (the pods' gateway, where a relay forwards). */
+  readonly extraCertHosts?: readonly string[];
   /** 0 picks a free port. */
   readonly port?: number;
   readonly log: Logger;
@@ -83,7 +85,7 @@ async function start(
   log: Logger,
   lock: { release(): Promise<void> },
 ): Promise<ApiServer> {
-  const creds = await loadOrCreateCredentials(opts.dataDir, [host]);
+  const creds = await loadOrCreateCredentials(opts.dataDir, [host, ...(opts.extraCertHosts ?? [])]);
   const store = new ObjectStore({
     historyLimit: opts.historyLimit ?? 10_000,
     compactBytes: opts.compactBytes ?? 64 * 1024 * 1024,
