@@ -9,8 +9,8 @@
 // Mapped, and only this (what a real node provides differently; docs/install.md "How the chart is checked"):
 //  - fieldRefs (POD_NAME, POD_NAMESPACE, POD_UID, NODE_NAME) and $(VAR) in args → the fields of the pod
 //    object the API's Deployment/DaemonSet controllers created for it. The kubelet runs those pods too:
-//    the controller replicas run with in-cluster config and one holds the Lease (this suite's host
-//    controller follows; way (a) for the controller is test/e2e/helm-controller-pods.test.ts), the
+//    the controller replicas run with in-cluster config and share the Lease with this suite's host
+//    controller (way (a) for the controller is test/e2e/helm-controller-pods.test.ts), the
 //    ztunnel pods crash-loop (the default cgroup host path does not exist here; docs/install.md).
 //  - in-cluster config (KUBERNETES_SERVICE_HOST + /var/run/secrets/kubernetes.io/serviceaccount) →
 //    KUBECONFIG = the cluster's admin kubeconfig: the ztunnel's node agent does not read the kubelet's
