@@ -2,8 +2,8 @@
 // ConfigMap/Secret keys as files, a projected ServiceAccount token by TokenRequest (the pod's service
 // account, the audience and lifetime asked, bound to the pod, so a TokenReview names the pod and its node),
 // the API's CA bundle and the pod's namespace (the automounted in-cluster files), an emptyDir as an empty
-// directory; a hostPath volume is left alone. Each file is replaced atomically (write + rename: a reader sees the
-// old or the new content, never half). Returns when the next refresh is due: a token at 80% of its life
+// directory; a hostPath volume is left alone. Each file is replaced atomically (write + rename: a reader
+// sees the old or the new content, never half). Returns when the next refresh is due: a token at 80% of its life
 // (as the kubelet rotates them), ConfigMaps and Secrets every CONFIG_REFRESH_MS. A missing non-optional
 // ConfigMap/Secret fails the whole pass (the pod waits in ContainerCreating, as on a real node).
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
