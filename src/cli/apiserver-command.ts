@@ -1,6 +1,7 @@
 // `ferry apiserver`: runs the local Kubernetes API server as its own process (docs/operations.md, "Local
 // Kubernetes API server"): HTTPS on loopback, a bearer token, state in --data-dir, a kubeconfig for kubectl.
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { parseArgs } from 'node:util';
 import { ApiServerError } from '../local-cluster/apiserver/errors.ts';
 import { startApiServer } from '../local-cluster/apiserver/server.ts';
@@ -8,6 +9,7 @@ import {
   parseSidecarInjectionValues,
   type SidecarInjectionValues,
 } from '../local-cluster/apiserver/sidecar-admission.ts';
+import { startPodGatewayRelay } from '../local-cluster/pod-gateway-relay.ts';
 import { DrainController } from '../runtime/drain.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { installSignalHandlers } from '../runtime/signals.ts';
@@ -26,6 +28,9 @@ const HELP = `usage: ferry apiserver --data-dir DIR [options]
   --sidecar-injection <file> inject Ferry's sidecar into selected pods on CREATE, as Istio's webhook
                             does; the file is JSON: image, trustDomain, xdsAddress, caAddress,
                             caAudience, rootCertConfigMap (ferry up --api writes it)
+  --pod-gateway <netns>=<addr>
+                            also serve pods at <addr>:<port> inside the netns <netns> (a path): a
+                            relay to the loopback listener, <addr> added to the serving certificate
 `;
 
 export async function run(argv: readonly string[]): Promise<number> {
@@ -42,6 +47,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       'max-watch-seconds': { type: 'string' },
       'graceful-pod-deletion': { type: 'boolean', default: false },
       'sidecar-injection': { type: 'string' },
+      'pod-gateway': { type: 'string' },
     },
   });
   if (values.help === true) {
@@ -58,10 +64,12 @@ export async function run(argv: readonly string[]): Promise<number> {
       : integer(values['max-watch-seconds'], '--max-watch-seconds', 1, 86_400);
   const sidecarFile = values['sidecar-injection'];
   const sidecarInjection = sidecarFile === undefined ? undefined : await readSidecarInjection(sidecarFile);
+  const podGateway = values['pod-gateway'] === undefined ? null : parsePodGateway(values['pod-gateway']);
   const logger = createLogger({ component: 'apiserver' });
   const server = await startApiServer({
     dataDir,
     host: values.host,
+    ...(podGateway === null ? {} : { extraCertHosts: [podGateway.address] }),
     port,
     log: logger,
     clusterName: values['cluster-name'],
@@ -71,13 +79,40 @@ export async function run(argv: readonly string[]): Promise<number> {
     ...(maxWatchSeconds === undefined ? {} : { maxWatchSeconds }),
     ...(sidecarInjection === undefined ? {} : { sidecarInjection }),
   });
+  // In-cluster clients in pods (KUBERNETES_SERVICE_HOST = the gateway) reach the loopback listener here.
+  const relay =
+    podGateway === null
+      ? null
+      : await startPodGatewayRelay({
+          netnsPath: podGateway.netnsPath,
+          address: podGateway.address,
+          routes: [{ port: server.port, target: { host: values.host, port: server.port } }],
+          log: logger.child({ scope: 'pod-gateway' }),
+        }).catch(async (err: unknown) => {
+          await server.close();
+          throw err;
+        });
   const drain = new DrainController();
   using _signals = installSignalHandlers({ drain, drainDeadlineMs: 0, logger });
   await new Promise((resolve) => drain.signal.addEventListener('abort', resolve, { once: true }));
+  await relay?.close();
   await server.close();
   logger.info({}, 'API server stopped');
   logger.flush();
   return 0;
+}
+
+function parsePodGateway(text: string): { netnsPath: string; address: string } {
+  const eq = text.lastIndexOf('=');
+  const netnsPath = text.slice(0, eq);
+  const address = text.slice(eq + 1);
+  if (eq <= 0 || !netnsPath.startsWith('/') || isIP(address) !== 4) {
+    throw new ApiServerError(
+      'FERRY_APISERVER_BAD_OPTION',
+      `--pod-gateway: expected <netns path>=<IPv4 address>, got ${JSON.stringify(text)}`,
+    );
+  }
+  return { netnsPath, address };
 }
 
 function integer(text: string, flag: string, min: number, max: number): number {

@@ -131,6 +131,7 @@ export function parseKubeControllerArgs(argv: readonly string[], env: NodeJS.Pro
         kubeconfigPath: values.kubeconfig ?? null,
         kubeconfigEnv: env.KUBECONFIG ?? null,
         inCluster: env.KUBERNETES_SERVICE_HOST !== undefined,
+        serviceAccountDir: env.FERRY_SERVICEACCOUNT_DIR ?? null,
       },
       trustDomain: values['trust-domain'],
       clusterDomain,

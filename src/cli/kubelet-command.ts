@@ -61,6 +61,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       gateway: `${cidr.base}.255.254`,
       ferryArgv: env.ferryArgv,
       baseEnv: env.baseEnv,
+      apiServerPort: Number(new URL(client.server).port),
     },
     client,
     config,

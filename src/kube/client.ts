@@ -7,6 +7,7 @@
 import { existsSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeError } from './errors.ts';
 
@@ -14,7 +15,8 @@ import { KubeError } from './errors.ts';
 export const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 const LIST_PAGE_SIZE = 500;
 const REQUEST_TIMEOUT_MS = 30_000;
-const IN_CLUSTER_TOKEN = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+/** Where a real kubelet mounts the pod's ServiceAccount token, ca.crt and namespace. */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export interface KubeConfigChoice {
   /** `--kubeconfig PATH`; wins over the environment. */
@@ -23,6 +25,11 @@ export interface KubeConfigChoice {
   readonly kubeconfigEnv?: string | null;
   /** Whether KUBERNETES_SERVICE_HOST is set (the process runs in a pod). */
   readonly inCluster?: boolean;
+  /**
+   * FERRY_SERVICEACCOUNT_DIR: the in-cluster files somewhere else than SERVICE_ACCOUNT_DIR. The local
+   * kubelet has no mount namespaces, so it mounts them in a per-pod host directory and says where.
+   */
+  readonly serviceAccountDir?: string | null;
 }
 
 /** `--kubeconfig`, else KUBECONFIG, else the in-cluster service account; FERRY_KUBE_CONFIG when none. */
@@ -31,7 +38,7 @@ export function loadKubeConfig(choice: KubeConfigChoice): KubeConfig {
   try {
     const path = choice.kubeconfigPath ?? choice.kubeconfigEnv?.split(':').find((p) => p !== '') ?? null;
     if (path !== null) kc.loadFromFile(path);
-    else if (choice.inCluster === true && existsSync(IN_CLUSTER_TOKEN)) kc.loadFromCluster();
+    else if (choice.inCluster === true && existsSync(join(saDir(choice), 'token'))) loadInCluster(kc, saDir(choice));
     else throw new Error('no --kubeconfig, no KUBECONFIG and not running in a pod');
   } catch (err) {
     throw new KubeError('FERRY_KUBE_CONFIG', `cannot load a kubeconfig: ${(err as Error).message}`, { cause: err });
@@ -40,6 +47,22 @@ export function loadKubeConfig(choice: KubeConfigChoice): KubeConfig {
     throw new KubeError('FERRY_KUBE_CONFIG', 'the kubeconfig has no current cluster (set current-context)');
   }
   return kc;
+}
+
+function saDir(choice: KubeConfigChoice): string {
+  return choice.serviceAccountDir ?? SERVICE_ACCOUNT_DIR;
+}
+
+// client-node's loadFromCluster reads only the fixed directory; the server (KUBERNETES_SERVICE_HOST/PORT)
+// is taken from it and the token (re-read per request, as it rotates) and CA from `dir`.
+function loadInCluster(kc: KubeConfig, dir: string): void {
+  kc.loadFromCluster();
+  const server = kc.getCurrentCluster()?.server ?? '';
+  if (dir === SERVICE_ACCOUNT_DIR) return;
+  kc.loadFromClusterAndUser(
+    { name: 'inCluster', server, caFile: join(dir, 'ca.crt'), skipTLSVerify: false },
+    { name: 'inClusterUser', authProvider: { name: 'tokenFile', config: { tokenFile: join(dir, 'token') } } },
+  );
 }
 
 export type Json = { readonly [key: string]: unknown };

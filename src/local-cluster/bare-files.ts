@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeJsonAtomic } from './controller/mesh-files.ts';
-import { type ClusterLayout, nodeName } from './layout.ts';
+import { type ClusterLayout, NETNS_DIR, nodeName, parsePodCidr } from './layout.ts';
 import type { SystemLaunch } from './system-processes.ts';
 
 export const BARE_FILE = 'bare.json';
@@ -32,6 +32,12 @@ export function kubeconfigPath(stateDir: string): string {
 
 export function apiserverDataDir(stateDir: string): string {
   return join(stateDir, 'apiserver');
+}
+
+/** The pods' default gateway in the bridge netns: `<a.b>.255.254` of the cluster's /16. */
+export function podGatewayAddress(podCidr: string): string {
+  const { a, b } = parsePodCidr(podCidr);
+  return `${a}.${b}.255.254`;
 }
 
 export function kubeletRole(node: string): string {
@@ -83,6 +89,9 @@ export function bareLaunches(layout: ClusterLayout): SystemLaunch[] {
         ...(config.sidecarInjection === true
           ? ['--sidecar-injection', join(layout.stateDir, SIDECAR_INJECTION_FILE)]
           : []),
+        // Pods' in-cluster clients (KUBERNETES_SERVICE_HOST, set by the kubelet) reach it on the gateway.
+        '--pod-gateway',
+        `${NETNS_DIR}/${layout.bridgeNetns}=${podGatewayAddress(config.podCidr)}`,
       ],
       env: {},
     },

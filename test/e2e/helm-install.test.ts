@@ -8,11 +8,13 @@
 //
 // Mapped, and only this (what a real node provides differently; docs/install.md "How the chart is checked"):
 //  - fieldRefs (POD_NAME, POD_NAMESPACE, POD_UID, NODE_NAME) and $(VAR) in args → the fields of the pod
-//    object the API's Deployment/DaemonSet controllers created for it (the kubelet cannot run the chart's
-//    image `ferry/ferry`, so those pods exist in the API but do not run; way (a) is the stretch).
+//    object the API's Deployment/DaemonSet controllers created for it. The kubelet runs those pods too:
+//    the controller replicas run with in-cluster config and share the Lease with this suite's host
+//    controller (way (a) for the controller is test/e2e/helm-controller-pods.test.ts), the
+//    ztunnel pods crash-loop (the default cgroup host path does not exist here; docs/install.md).
 //  - in-cluster config (KUBERNETES_SERVICE_HOST + /var/run/secrets/kubernetes.io/serviceaccount) →
-//    KUBECONFIG = the cluster's admin kubeconfig: the local API server authenticates only its admin token
-//    (ServiceAccount tokens are for TokenReview) and does not serve RBAC, so the chart's RBAC is not
+//    KUBECONFIG = the cluster's admin kubeconfig: the ztunnel's node agent does not read the kubelet's
+//    FERRY_SERVICEACCOUNT_DIR yet. The local API server serves no RBAC, so the chart's RBAC is not
 //    exercised here (checked by schema only, test/integration/helm-chart.test.ts).
 //  - ztunnel --ca-token-file (projected token, audience ferry-ca) → a file holding a TokenRequest token of
 //    ferry-ztunnel for that audience, bound to the node's DaemonSet pod (so the CA sees the right node).

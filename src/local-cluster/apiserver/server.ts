@@ -21,7 +21,7 @@ import { admitPodForSidecar, type SidecarInjectionValues } from './sidecar-admis
 import { ApiError, failure, internalError, type K8sStatus } from './status.ts';
 import { ObjectStore } from './store.ts';
 import { asTable, wantsTable } from './table.ts';
-import { reviewToken, TokenIssuer } from './tokens.ts';
+import { DEFAULT_AUDIENCE, reviewToken, TokenIssuer } from './tokens.ts';
 import { WriteAheadLog } from './wal.ts';
 import { WatchHub } from './watch.ts';
 
@@ -29,6 +29,8 @@ export interface ApiServerOptions {
   /** Holds the log, snapshot, credentials and token; created 0700. One server per directory (locked). */
   readonly dataDir: string;
   readonly host?: string;
+  /** More addresses the serving certificate is valid for (the pods' gateway, where a relay forwards). */
+  readonly extraCertHosts?: readonly string[];
   /** 0 picks a free port. */
   readonly port?: number;
   readonly log: Logger;
@@ -86,7 +88,7 @@ async function start(
   log: Logger,
   lock: { release(): Promise<void> },
 ): Promise<ApiServer> {
-  const creds = await loadOrCreateCredentials(opts.dataDir, [host]);
+  const creds = await loadOrCreateCredentials(opts.dataDir, [host, ...(opts.extraCertHosts ?? [])]);
   const store = new ObjectStore({
     historyLimit: opts.historyLimit ?? 10_000,
     compactBytes: opts.compactBytes ?? 64 * 1024 * 1024,
@@ -228,6 +230,13 @@ interface RequestContext {
   readonly address: () => string;
 }
 
+// A pod's ServiceAccount token (TokenRequest, default audience, bound pod still there) is a credential, as a
+// real API server accepts it. No RBAC: every authenticated caller may do everything (docs/install.md).
+function isServiceAccountBearer(tokens: TokenIssuer, header: string | undefined): boolean {
+  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  return tokens.verify(header.slice('Bearer '.length).trim(), [DEFAULT_AUDIENCE]).ok;
+}
+
 function send(res: ServerResponse, code: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(code, {
@@ -244,7 +253,10 @@ async function handle(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<void> {
-  if (!bearerMatches(req.headers.authorization, ctx.token)) {
+  if (
+    !bearerMatches(req.headers.authorization, ctx.token) &&
+    !isServiceAccountBearer(tokens, req.headers.authorization)
+  ) {
     req.resume();
     send(res, 401, failure(401, 'Unauthorized', 'Unauthorized').status);
     return;

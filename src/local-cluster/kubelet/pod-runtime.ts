@@ -34,6 +34,8 @@ export interface RuntimeContext {
   readonly gateway: string;
   readonly ferryArgv: readonly [string, ...string[]];
   readonly baseEnv: Readonly<Record<string, string>>;
+  /** The API server's port, served on loopback and (relayed) on the gateway: KUBERNETES_SERVICE_*. */
+  readonly apiServerPort?: number;
 }
 
 export interface RuntimeContainer {
@@ -163,9 +165,20 @@ export async function startPodContainer(
     POD_IP: pod.ip ?? '127.0.0.1',
     NODE_NAME: ctx.nodeName,
     HOSTNAME: pod.name,
+    ...apiServiceEnv(ctx, pod),
   };
   const started = await spawnProcess(ctx, pod, id, spec.name, wrapped, env, spec.name);
   return { id, ...started };
+}
+
+// Where an in-cluster client finds the API, as a real kubelet sets it for the `kubernetes` Service: the
+// loopback listener from the host netns, the gateway relay (`ferry apiserver --pod-gateway`) from a pod's.
+function apiServiceEnv(ctx: RuntimeContext, pod: RuntimePod): Record<string, string> {
+  if (ctx.apiServerPort === undefined) return {};
+  return {
+    KUBERNETES_SERVICE_HOST: pod.hostNetwork ? '127.0.0.1' : ctx.gateway,
+    KUBERNETES_SERVICE_PORT: String(ctx.apiServerPort),
+  };
 }
 
 function exitFilePath(ctx: RuntimeContext, id: string): string {

@@ -3,7 +3,7 @@
 // pod's host directories through pod-volumes.ts; ports), the ports whose listening socket makes a container
 // ready, the restart policy, hostNetwork, and the grace period. Pure; unknown or malformed fields read as
 // absent.
-import { isJson, type Json } from '../../kube/client.ts';
+import { isJson, type Json, SERVICE_ACCOUNT_DIR } from '../../kube/client.ts';
 import { resolveContainerCommand } from '../images.ts';
 import { expandVars, type PodFacts, resolveContainerEnv } from './pod-env.ts';
 import type { ContainerLaunchSpec } from './pod-runtime.ts';
@@ -81,7 +81,7 @@ export function podContainers(
     if (!env.ok) return fail(env.message);
     const mounts = containerMounts(c, volumes.volumes);
     if (!mounts.ok) return fail(mounts.message);
-    const table = mountTable(where.stateDir, uid, mounts.mounts);
+    const table = mountTable(where.stateDir, uid, mounts.mounts, volumes.volumes);
     // As the kubelet: $(VAR) from the container's env first; then the in-pod paths become host paths.
     const inPod = (list: string[] | undefined) => list?.map((a) => rewriteMountPaths(expandVars(a, env.env), table));
     const ports = containerPorts(c);
@@ -104,11 +104,21 @@ export function podContainers(
       name,
       image: typeof c.image === 'string' ? c.image : '',
       argv,
-      env: Object.fromEntries(Object.entries(env.env).map(([k, v]) => [k, rewriteMountPaths(v, table)])),
+      env: {
+        ...Object.fromEntries(Object.entries(env.env).map(([k, v]) => [k, rewriteMountPaths(v, table)])),
+        ...inClusterEnv(table),
+      },
       readinessPorts: [...new Set([...ports, ...probePorts(c)])],
     });
   }
   return { ok: true, containers: out };
+}
+
+// Where this container finds its in-cluster files (src/kube/client.ts reads FERRY_SERVICEACCOUNT_DIR),
+// when the ServiceAccount volume is mounted at the standard path.
+function inClusterEnv(table: readonly { mountPath: string; hostPath: string }[]): Record<string, string> {
+  const hit = table.find((t) => t.mountPath === SERVICE_ACCOUNT_DIR);
+  return hit === undefined ? {} : { FERRY_SERVICEACCOUNT_DIR: hit.hostPath };
 }
 
 function stringList(v: unknown): string[] | undefined {

@@ -1,11 +1,12 @@
 // Writes a pod's volumes (pod-volumes.ts) into their host directories, from the API as the kubelet does:
 // ConfigMap/Secret keys as files, a projected ServiceAccount token by TokenRequest (the pod's service
 // account, the audience and lifetime asked, bound to the pod, so a TokenReview names the pod and its node),
-// an emptyDir as an empty directory. Each file is replaced atomically (write + rename: a reader sees the
-// old or the new content, never half). Returns when the next refresh is due: a token at 80% of its life
+// the API's CA bundle and the pod's namespace (the automounted in-cluster files), an emptyDir as an empty
+// directory; a hostPath volume is left alone. Each file is replaced atomically (write + rename: a reader
+// sees the old or the new content, never half). Returns when the next refresh is due: a token at 80% of its life
 // (as the kubelet rotates them), ConfigMaps and Secrets every CONFIG_REFRESH_MS. A missing non-optional
 // ConfigMap/Secret fails the whole pass (the pod waits in ContainerCreating, as on a real node).
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { isJson, type Json, type KubeClient } from '../../kube/client.ts';
 import { KubeError } from '../../kube/errors.ts';
@@ -35,14 +36,22 @@ export async function writePodVolumes(
 ): Promise<WriteVolumesResult> {
   let refreshAtMs = nowMs + CONFIG_REFRESH_MS;
   for (const v of volumes) {
+    if (v.hostPath !== null) continue; // the host's own path: nothing to write
     const dir = podVolumeDir(stateDir, pod.uid, v.name);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     for (const s of v.sources) {
       if (s.kind === 'serviceAccountToken') {
         const token = await requestToken(client, pod, s.audience, s.expirationSeconds, signal);
+        if (!token.ok && s.optional) continue;
         if (!token.ok) return { ok: false, message: `volume ${v.name}: ${token.message}` };
         writeAtomically(join(dir, s.path), token.token, 0o600);
         refreshAtMs = Math.min(refreshAtMs, nowMs + Math.floor(s.expirationSeconds * 1000 * 0.8));
+        continue;
+      }
+      if (s.kind === 'apiCa' || s.kind === 'podNamespace') {
+        const content = s.kind === 'podNamespace' ? pod.namespace : apiCaBundle(client);
+        if (content === null) return { ok: false, message: `volume ${v.name}: the kubelet's API config has no CA` };
+        writeAtomically(join(dir, s.path), content, 0o644);
         continue;
       }
       const collection = s.kind === 'configMap' ? 'configmaps' : 'secrets';
@@ -57,6 +66,14 @@ export async function writePodVolumes(
     }
   }
   return { ok: true, refreshAtMs };
+}
+
+/** The CA the kubelet itself trusts for the API server: what pods need to trust it too. */
+function apiCaBundle(client: KubeClient): Buffer | null {
+  const cluster = client.config.getCurrentCluster();
+  if (cluster?.caData !== undefined && cluster.caData !== '') return Buffer.from(cluster.caData, 'base64');
+  if (cluster?.caFile !== undefined && cluster.caFile !== '') return readFileSync(cluster.caFile);
+  return null;
 }
 
 /** A ConfigMap's data (text) and binaryData, or a Secret's data (base64), as key → bytes. */

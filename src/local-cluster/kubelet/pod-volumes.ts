@@ -2,14 +2,22 @@
 // share the host's filesystem. The local kubelet has no mount namespaces, so a volume is a per-pod host
 // directory (`<stateDir>/pods/<uid>/volumes/<name>`, podVolumeDir) and a container sees it through its
 // arguments and environment: every `mountPath` (at the start of a value, or after `=`, `:` or `,`) is
-// rewritten to that directory (plus `subPath`). Kinds: emptyDir, configMap, secret, and projected
-// (serviceAccountToken, configMap, secret); anything else (hostPath, persistentVolumeClaim, downwardAPI…)
-// is refused naming the volume. Pure; pod-volume-files.ts writes the files.
+// rewritten to that directory (plus `subPath`). Kinds: emptyDir, configMap, secret, projected
+// (serviceAccountToken, configMap, secret), and hostPath, whose mountPath is rewritten to the host path
+// itself (nothing is created or checked there: `type` is not enforced). Unless the pod sets
+// `automountServiceAccountToken: false`, every container also gets the in-cluster files (token, ca.crt,
+// namespace) at SERVICE_ACCOUNT_DIR, as the ServiceAccount admission and a real kubelet give them. Anything
+// else (persistentVolumeClaim, downwardAPI…) is refused naming the volume. Pure; pod-volume-files.ts
+// writes the files.
 import { join } from 'node:path';
-import { isJson, type Json } from '../../kube/client.ts';
+import { isJson, type Json, SERVICE_ACCOUNT_DIR } from '../../kube/client.ts';
 
 /** Token lifetime when a serviceAccountToken source gives none (Kubernetes' default). */
 export const DEFAULT_TOKEN_EXPIRATION_S = 3600;
+/** The automounted in-cluster volume (Kubernetes names it kube-api-access-<random>). */
+export const SERVICE_ACCOUNT_VOLUME = 'kube-api-access';
+/** Its token's lifetime, as the ServiceAccount admission asks (3607 s). */
+const AUTOMOUNT_TOKEN_EXPIRATION_S = 3607;
 
 export interface KeyToPath {
   readonly key: string;
@@ -36,12 +44,23 @@ export type VolumeSource =
       readonly audience: string | null;
       readonly expirationSeconds: number;
       readonly path: string;
-    };
+      /**
+       * Only the automounted token: a pod whose ServiceAccount does not exist still starts, without a
+       * token file (the local cluster creates no `default` ServiceAccount per namespace).
+       */
+      readonly optional: boolean;
+    }
+  /** The API server's CA bundle (what the kube-root-ca.crt ConfigMap holds on a real cluster). */
+  | { readonly kind: 'apiCa'; readonly path: string }
+  /** The pod's namespace (a downwardAPI metadata.namespace item). */
+  | { readonly kind: 'podNamespace'; readonly path: string };
 
 export interface PodVolume {
   readonly name: string;
   /** emptyDir: no sources, an empty directory. */
   readonly sources: readonly VolumeSource[];
+  /** hostPath: the host's own path, seen as is (no per-pod directory). */
+  readonly hostPath: string | null;
 }
 
 export interface VolumeMount {
@@ -76,11 +95,38 @@ export function podVolumes(pod: Json): VolumesResult {
     if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(name)) {
       return { ok: false, message: `volume ${JSON.stringify(name)}: not a valid volume name` };
     }
+    if (isJson(v.hostPath)) {
+      const path = typeof v.hostPath.path === 'string' ? v.hostPath.path.replace(/\/+$/, '') : '';
+      if (!path.startsWith('/')) return { ok: false, message: `volume ${name}: hostPath.path must be absolute` };
+      out.push({ name, sources: [], hostPath: path === '' ? '/' : path });
+      continue;
+    }
     const sources = volumeSources(v);
     if (typeof sources === 'string') return { ok: false, message: `volume ${name}: ${sources}` };
-    out.push({ name, sources });
+    out.push({ name, sources, hostPath: null });
+  }
+  if (spec.automountServiceAccountToken !== false && !out.some((v) => v.name === SERVICE_ACCOUNT_VOLUME)) {
+    out.push(serviceAccountVolume());
   }
   return { ok: true, volumes: out };
+}
+
+function serviceAccountVolume(): PodVolume {
+  return {
+    name: SERVICE_ACCOUNT_VOLUME,
+    sources: [
+      {
+        kind: 'serviceAccountToken',
+        audience: null,
+        expirationSeconds: AUTOMOUNT_TOKEN_EXPIRATION_S,
+        path: 'token',
+        optional: true,
+      },
+      { kind: 'apiCa', path: 'ca.crt' },
+      { kind: 'podNamespace', path: 'namespace' },
+    ],
+    hostPath: null,
+  };
 }
 
 function volumeSources(v: Json): VolumeSource[] | string {
@@ -101,6 +147,7 @@ function volumeSources(v: Json): VolumeSource[] | string {
           audience: typeof t.audience === 'string' && t.audience !== '' ? t.audience : null,
           expirationSeconds: typeof t.expirationSeconds === 'number' ? t.expirationSeconds : DEFAULT_TOKEN_EXPIRATION_S,
           path: t.path,
+          optional: false,
         });
       } else return `projected source ${Object.keys(s)[0] ?? '{}'} is not supported by the local kubelet`;
     }
@@ -144,6 +191,10 @@ export function containerMounts(
     }
     mounts.push({ name, mountPath, subPath });
   }
+  const automounted = volumes.some((v) => v.name === SERVICE_ACCOUNT_VOLUME);
+  if (automounted && !mounts.some((m) => m.mountPath === SERVICE_ACCOUNT_DIR)) {
+    mounts.push({ name: SERVICE_ACCOUNT_VOLUME, mountPath: SERVICE_ACCOUNT_DIR, subPath: '' });
+  }
   return { ok: true, mounts };
 }
 
@@ -152,10 +203,11 @@ export function mountTable(
   stateDir: string,
   uid: string,
   mounts: readonly VolumeMount[],
+  volumes: readonly PodVolume[] = [],
 ): { readonly mountPath: string; readonly hostPath: string }[] {
   return mounts
     .map((m) => {
-      const dir = podVolumeDir(stateDir, uid, m.name);
+      const dir = volumes.find((v) => v.name === m.name)?.hostPath ?? podVolumeDir(stateDir, uid, m.name);
       return { mountPath: m.mountPath, hostPath: m.subPath === '' ? dir : join(dir, m.subPath) };
     })
     .sort((a, b) => b.mountPath.length - a.mountPath.length);

@@ -100,7 +100,7 @@ test('volumes: emptyDir, configMap items, secret, projected token; unsupported k
   assert.deepEqual(r, {
     ok: true,
     volumes: [
-      { name: 'tmp', sources: [] },
+      { name: 'tmp', sources: [], hostPath: null },
       {
         name: 'root',
         sources: [
@@ -111,16 +111,36 @@ test('volumes: emptyDir, configMap items, secret, projected token; unsupported k
             optional: false,
           },
         ],
+        hostPath: null,
       },
-      { name: 'creds', sources: [{ kind: 'secret', name: 'db', items: null, optional: true }] },
+      { name: 'creds', sources: [{ kind: 'secret', name: 'db', items: null, optional: true }], hostPath: null },
       {
         name: 'tok',
-        sources: [{ kind: 'serviceAccountToken', audience: 'ferry-ca', expirationSeconds: 3600, path: 'token' }],
+        sources: [
+          {
+            kind: 'serviceAccountToken',
+            audience: 'ferry-ca',
+            expirationSeconds: 3600,
+            path: 'token',
+            optional: false,
+          },
+        ],
+        hostPath: null,
+      },
+      {
+        name: 'kube-api-access',
+        sources: [
+          { kind: 'serviceAccountToken', audience: null, expirationSeconds: 3607, path: 'token', optional: true },
+          { kind: 'apiCa', path: 'ca.crt' },
+          { kind: 'podNamespace', path: 'namespace' },
+        ],
+        hostPath: null,
       },
     ],
   });
   const refused: [unknown, RegExp][] = [
-    [{ name: 'h', hostPath: { path: '/proc' } }, /volume h: hostPath is not supported/],
+    [{ name: 'c', persistentVolumeClaim: { claimName: 'x' } }, /volume c: persistentVolumeClaim is not supported/],
+    [{ name: 'h', hostPath: { path: 'proc' } }, /volume h: hostPath.path must be absolute/],
     [{ name: 'p', projected: { sources: [{ downwardAPI: {} }] } }, /volume p: projected source downwardAPI/],
     [
       { name: 't', projected: { sources: [{ serviceAccountToken: { path: '../escape' } }] } },
@@ -136,8 +156,8 @@ test('volumes: emptyDir, configMap items, secret, projected token; unsupported k
 
 test('mounts: mountPath → the pod volume directory (plus subPath); unknown volumes refused', () => {
   const volumes = [
-    { name: 'tok', sources: [] },
-    { name: 'tmp', sources: [] },
+    { name: 'tok', sources: [], hostPath: null },
+    { name: 'tmp', sources: [], hostPath: null },
   ];
   const m = containerMounts(
     {
@@ -157,6 +177,37 @@ test('mounts: mountPath → the pod volume directory (plus subPath); unknown vol
   assert.match(unknown.ok ? '' : unknown.message, /volumeMount "nope": no such volume/);
   const relative = containerMounts({ volumeMounts: [{ name: 'tok', mountPath: 'x' }] }, volumes);
   assert.match(relative.ok ? '' : relative.message, /mountPath must be absolute/);
+});
+
+test('hostPath: the mountPath becomes the host path itself; the in-cluster files are automounted unless opted out', () => {
+  const pod = {
+    metadata: { name: 'zt', namespace: 'ferry-system', uid: 'u-2' },
+    spec: {
+      volumes: [{ name: 'bpffs', hostPath: { path: '/sys/fs/bpf/', type: 'Directory' } }],
+      containers: [
+        {
+          name: 'ztunnel',
+          image: 'ferry/ferry:1',
+          args: ['ztunnel', '--bpffs=/host/bpf/ferry'],
+          volumeMounts: [{ name: 'bpffs', mountPath: '/host/bpf' }],
+        },
+      ],
+    },
+  };
+  const r = podContainers(pod, ['ferry'], { ...FACTS, stateDir: '/s' });
+  assert.ok(r.ok, r.ok ? '' : r.message);
+  const [c] = r.containers;
+  assert.deepEqual(c?.argv, ['ferry', 'ztunnel', '--bpffs=/sys/fs/bpf/ferry']);
+  assert.equal(c?.env.FERRY_SERVICEACCOUNT_DIR, podVolumeDir('/s', 'u-2', 'kube-api-access'));
+
+  const optedOut = podContainers({ ...pod, spec: { ...pod.spec, automountServiceAccountToken: false } }, ['ferry'], {
+    ...FACTS,
+    stateDir: '/s',
+  });
+  assert.ok(optedOut.ok);
+  assert.equal(optedOut.containers[0]?.env.FERRY_SERVICEACCOUNT_DIR, undefined);
+  const volumes = podVolumes({ spec: { automountServiceAccountToken: false } });
+  assert.deepEqual(volumes, { ok: true, volumes: [] });
 });
 
 test('path rewriting: whole path segments only, after = : or , and the longest mount wins', () => {

@@ -35,7 +35,8 @@ test('containers: image → command, env with a fieldRef, readiness ports from c
   assert.ok(r.ok);
   const [c] = r.containers;
   assert.deepEqual(c?.argv, ['node', 'main.ts', 'testapp', 'http-echo', '--port', '8080']);
-  assert.deepEqual(c?.env, { A: '1', B: 'node-0' });
+  // The automounted in-cluster files: where the container finds them (no uid here, hence the empty segment).
+  assert.deepEqual(c?.env, { A: '1', B: 'node-0', FERRY_SERVICEACCOUNT_DIR: '/state/pods/volumes/kube-api-access' });
   assert.deepEqual(c?.readinessPorts, [8080, 9090]);
 });
 
