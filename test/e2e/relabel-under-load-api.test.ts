@@ -10,8 +10,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { privilegedTest } from '../../testkit/privileged.ts';
-import { type ApiPodRow, apiPods, until } from '../helpers/api-cluster.ts';
-import { DEMO, FerryCli, kubectl } from '../helpers/cluster-cli.ts';
+import { type ApiPodRow, apiPods, demoClientAndEchoes, until } from '../helpers/api-cluster.ts';
+import { DEMO, FerryCli } from '../helpers/cluster-cli.ts';
 import { phases, startRequestLoop, tally } from '../helpers/request-loops.ts';
 
 const cli = new FerryCli('relabel-api');
@@ -22,25 +22,9 @@ const LABEL = 'istio.io/dataplane-mode';
 const demoPods = async (cluster: string): Promise<ApiPodRow[]> =>
   (await apiPods(cli, cluster)).filter((p) => p.namespace === 'demo');
 
-/** Bounded polling for state the API cluster converges to asynchronously (`ferry label` does not wait). */
-
 privilegedTest('ferry up --api: enrolling and unenrolling a namespace under load fails zero requests', async (t) => {
   const { cluster } = await cli.up(t, 'relabel-api', DEMO, 2, ['--api']);
-  const kubeconfig = join(cli.stateRoot, cluster, 'kubeconfig');
-  const listed = await kubectl(kubeconfig, ['get', 'pods', '-n', 'demo', '-o', 'json']);
-  assert.equal(listed.code, 0, listed.stderr);
-  const nodeOf = new Map(
-    (JSON.parse(listed.stdout) as { items: { metadata: { name: string }; spec: { nodeName: string } }[] }).items.map(
-      (p) => [p.metadata.name, p.spec.nodeName],
-    ),
-  );
-  const pods = await demoPods(cluster);
-  const client = pods.find((p) => p.name.startsWith('client-'));
-  assert.ok(client !== undefined, 'a client pod');
-  const echoes = pods.filter((p) => p.name.startsWith('echo-'));
-  const remote = echoes.find((e) => nodeOf.get(e.name) !== nodeOf.get(client.name));
-  const local = echoes.find((e) => nodeOf.get(e.name) === nodeOf.get(client.name));
-  assert.ok(remote !== undefined && local !== undefined, 'one echo on each node (the scheduler spreads them)');
+  const { client, remote, local } = await demoClientAndEchoes(cli, cluster);
 
   const loop = (pod: string, ip: string) => startRequestLoop(t, cli, cluster, pod, `http://${ip}:8080/`);
   const loops = {

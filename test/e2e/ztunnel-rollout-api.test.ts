@@ -11,8 +11,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { privilegedTest } from '../../testkit/privileged.ts';
-import { type ApiPodRow, apiPods, until } from '../helpers/api-cluster.ts';
-import { DEMO, FerryCli, kubectl, processesOf } from '../helpers/cluster-cli.ts';
+import { type ApiPodRow, apiPods, demoClientAndEchoes, until } from '../helpers/api-cluster.ts';
+import { DEMO, FerryCli, processesOf } from '../helpers/cluster-cli.ts';
 import { phases, startRequestLoop, tally } from '../helpers/request-loops.ts';
 
 const cli = new FerryCli('rollout-api');
@@ -23,8 +23,6 @@ const ZTUNNELS = ['ztunnel-node-0', 'ztunnel-node-1'];
 
 const demoPods = async (cluster: string): Promise<ApiPodRow[]> =>
   (await apiPods(cli, cluster)).filter((p) => p.namespace === 'demo');
-
-/** Bounded polling for state the API cluster converges to asynchronously (`ferry label` does not wait). */
 
 type LogLine = Record<string, unknown>;
 
@@ -40,25 +38,11 @@ function logLines(stateDir: string, file: string): LogLine[] {
 privilegedTest('ferry up --api: rolling the node agent ztunnels twice fails zero requests', async (t) => {
   const { cluster } = await cli.up(t, 'roll-api', DEMO, 2, ['--api']);
   const stateDir = join(cli.stateRoot, cluster);
-  const kubeconfig = join(stateDir, 'kubeconfig');
   const labelled = await cli.run(['label', '--cluster', cluster, 'namespace', 'demo', `${LABEL}=ambient`]);
   assert.equal(labelled.code, 0, labelled.stdout + labelled.stderr);
   await until('demo pods enrolled', async () => (await demoPods(cluster)).every((p) => p.enrolled));
 
-  const listed = await kubectl(kubeconfig, ['get', 'pods', '-n', 'demo', '-o', 'json']);
-  assert.equal(listed.code, 0, listed.stderr);
-  const nodeOf = new Map(
-    (JSON.parse(listed.stdout) as { items: { metadata: { name: string }; spec: { nodeName: string } }[] }).items.map(
-      (p) => [p.metadata.name, p.spec.nodeName],
-    ),
-  );
-  const pods = await demoPods(cluster);
-  const client = pods.find((p) => p.name.startsWith('client-'));
-  assert.ok(client !== undefined, 'a client pod');
-  const echoes = pods.filter((p) => p.name.startsWith('echo-'));
-  const remote = echoes.find((e) => nodeOf.get(e.name) !== nodeOf.get(client.name));
-  const local = echoes.find((e) => nodeOf.get(e.name) === nodeOf.get(client.name));
-  assert.ok(remote !== undefined && local !== undefined, 'one echo on each node (the scheduler spreads them)');
+  const { client, remote, local } = await demoClientAndEchoes(cli, cluster);
   // The controller announces the pods as HBONE once annotated: from then on the calls are over mTLS.
   await until('calls over mTLS', async () => {
     const r = await cli.curl(cluster, `demo/${client.name}`, `http://${remote.ip}:8080/`);

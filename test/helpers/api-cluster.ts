@@ -8,6 +8,7 @@ import type { FerryCli } from './cluster-cli.ts';
 export interface ApiPodRow {
   readonly namespace: string;
   readonly name: string;
+  readonly node: string;
   readonly ip: string;
   readonly phase: string;
   readonly ambient: boolean;
@@ -36,4 +37,24 @@ export async function until<T>(what: string, f: () => Promise<T | false>, ms = 6
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await delay(200);
   }
+}
+
+/**
+ * The demo's client and an echo on another node and on its own (the scheduler spreads the echo versions):
+ * the cross-node and same-node pairs of the load tests.
+ */
+export async function demoClientAndEchoes(
+  cli: FerryCli,
+  cluster: string,
+): Promise<{ client: ApiPodRow; remote: ApiPodRow; local: ApiPodRow }> {
+  const pods = (await apiPods(cli, cluster)).filter((p) => p.namespace === 'demo');
+  const client = podNamed(pods, 'demo', 'client-');
+  const echoes = pods.filter((p) => p.name.startsWith('echo-'));
+  const remote = echoes.find((e) => e.node !== client.node);
+  const local = echoes.find((e) => e.node === client.node);
+  assert.ok(
+    remote !== undefined && local !== undefined,
+    `one echo on each node: ${pods.map((p) => `${p.name}@${p.node}`).join(', ')}`,
+  );
+  return { client, remote, local };
 }
