@@ -50,6 +50,8 @@ export class WaypointIngress {
   readonly #opts: IngressOptions;
   readonly #server: HboneServer;
   readonly #tunnels = new Set<Duplex>();
+  /** Aborted when the waypoint starts draining (close): its HTTP connections wind down. */
+  readonly #closing = new AbortController();
   readonly #tcpSplitter = new BackendSplitter();
 
   private constructor(opts: IngressOptions, server: HboneServer) {
@@ -79,6 +81,10 @@ export class WaypointIngress {
   }
 
   async close(graceful: boolean, deadlineMs: number): Promise<void> {
+    // Clients move to new connections before the waypoint goes: idle HTTP/1.1 keep-alive connections
+    // close, later responses say `Connection: close`, HTTP/2 gets GOAWAY (a pod torn down with its
+    // connections still open leaves them dead without a FIN, and clients would wait for their timeout).
+    this.#closing.abort();
     await this.#server.close({ graceful, deadlineMs });
     for (const t of this.#tunnels) t.destroy();
   }
@@ -132,6 +138,7 @@ export class WaypointIngress {
       log: this.#opts.log,
       role: 'waypoint',
       forcedH2: protocol === 'http2' || protocol === 'grpc',
+      closing: this.#closing.signal,
     });
   }
 
