@@ -115,6 +115,8 @@ class SidecarL7 implements OutboundL7Handler {
       metrics: new WaypointMetrics(),
       log: env.logger,
       hbonePort: env.hbonePort,
+      // A sidecar logs its requests as the ztunnel logs its connections (on); the waypoint's default is off.
+      accessLog: true,
     });
   }
 
