@@ -3,17 +3,11 @@
 // the API's watchers reach asynchronously.
 import assert from 'node:assert/strict';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { ApiPodView } from '../../src/local-cluster/api-mesh-up.ts';
 import type { FerryCli } from './cluster-cli.ts';
 
-export interface ApiPodRow {
-  readonly namespace: string;
-  readonly name: string;
-  readonly node: string;
-  readonly ip: string;
-  readonly phase: string;
-  readonly ambient: boolean;
-  readonly enrolled: boolean;
-}
+/** A pod as `ferry status --json` reports it on an API cluster (the CLI's own view type). */
+export type ApiPodRow = ApiPodView;
 
 export async function apiPods(cli: FerryCli, cluster: string): Promise<ApiPodRow[]> {
   const r = await cli.run(['status', '--json', '--cluster', cluster]);
